@@ -1,0 +1,134 @@
+# archkit: a plain Makefile (after libbpf's and redis's).
+#   make                 build $(BUILD)/archkit
+#   make check           install missing packages, build, run every test
+#   make demo            install, build, run the main job inside a sandbox
+#   make install PREFIX=/usr/local DESTDIR=
+#   make check SANITIZE=address,undefined
+#   make fuzz            libFuzzer targets (clang)
+#   V=1                  show the commands
+# BUILD=DIR builds out of tree, so several builds can share one checkout.
+
+BUILD ?= build
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+SANITIZE ?=
+
+PKGS := libelf libcap jansson libarchive libcrypto libzstd libisal libcurl
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+# User CFLAGS come first and never drop the project's warnings.
+CFLAGS ?= -O2 -g
+AK_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wno-unused-parameter \
+	-Werror=implicit-function-declaration -Werror=incompatible-pointer-types \
+	-fno-strict-aliasing -D_GNU_SOURCE -I. -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+AK_LDFLAGS := $(LDFLAGS) -pthread
+ifneq ($(SANITIZE),)
+AK_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+AK_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' $(1) $(2);
+endif
+
+LIB_DIRS := common binfmt sandbox verify probe
+LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+CLI_SRCS := $(wildcard cli/*.c)
+TEST_SRCS := $(wildcard tests/check_*.c) tests/runner.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+
+LIB := $(BUILD)/libarchkit.a
+BIN := $(BUILD)/archkit
+TEST_BIN := $(BUILD)/tests/check_archkit
+
+.PHONY: all check unit integration demo install clean deps fuzz format bench
+all: $(BIN)
+
+# Smoke binaries (freestanding, one per platform) are built by clang/lld and linked in.
+include verify/smoke/smoke.mk
+-include probe/probe.mk
+
+$(BUILD)/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(AK_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS) $(SMOKE_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJS) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(AK_CFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(PKG_LIBS) $(AK_LDFLAGS)
+
+# The test runner adds every suite found in tests/check_*.c (CK_RUN_SUITE picks one).
+$(BUILD)/gen/suites.h: $(wildcard tests/check_*.c)
+	@mkdir -p $(dir $@)
+	$(Q)sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/AK_SUITE(\1)/p' $^ > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/runner.o: $(BUILD)/gen/suites.h
+
+$(TEST_BIN): $(TEST_OBJS) $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(AK_CFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(PKG_LIBS) $(CHECK_LIBS) $(AK_LDFLAGS)
+
+$(TEST_OBJS): AK_CFLAGS += $(CHECK_CFLAGS)
+
+deps:
+	@scripts/install-deps
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@AK_BUILD=$(BUILD) scripts/run-tests
+
+unit: $(TEST_BIN)
+	$(TEST_BIN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@AK_BUILD=$(BUILD) scripts/demo
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/archkit
+	install -m 0644 man/archkit.1 $(DESTDIR)$(MANDIR)/man1/archkit.1
+
+format:
+	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TEST_SRCS) $(wildcard */*.h)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
+
+# libFuzzer targets: fuzz/fuzz_<name>.c, each linked against the library built by clang.
+FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BUILD := $(BUILD)/fuzz-build
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_SECONDS ?= 120
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libarchkit.a
+	@mkdir -p $(BUILD)/fuzz
+	@for src in $(FUZZ_SRCS); do n=$$(basename $$src .c); \
+		clang -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -I$(FUZZ_BUILD)/gen $(PKG_CFLAGS) \
+			$$src $(FUZZ_BUILD)/libarchkit.a $(PKG_LIBS) -pthread -o $(BUILD)/fuzz/$$n || exit 1; \
+		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "  FUZZ     $$n ($(FUZZ_SECONDS)s)"; \
+		$(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 $(BUILD)/fuzz/corpus-$$n \
+			$$( [ -d fuzz/seeds/$$n ] && echo fuzz/seeds/$$n ) 2>$(BUILD)/fuzz/$$n.log || \
+			{ tail -40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+		tail -1 $(BUILD)/fuzz/$$n.log; \
+	done

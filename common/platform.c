@@ -1,0 +1,265 @@
+#include "common/platform.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+/* The 34 QEMU linux-user targets with the magic and mask of qemu-binfmt-conf.sh
+ * (../shared/reference/qemu-binfmt.tsv). microblaze carries upstream QEMU's big-endian
+ * e_type/e_machine bytes: the reference row had them in little-endian order, which no
+ * big-endian microblaze binary matches (tests/check_platform.c proves every row). */
+const struct ak_qemu_target ak_qemu_targets[] = {
+	{"i386", "i386", 0x3, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x03\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xfe\\xfe\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"i486", "i386", 0x6, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x06\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xfe\\xfe\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"x86_64", "i386", 0x3e, 2, 1,
+	 "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x3e\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xfe\\xfe\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"alpha", "alpha", 0x9026, 2, 1,
+	 "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x26\\x90",
+	 "\\xff\\xff\\xff\\xff\\xff\\xfe\\xfe\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"arm", "arm", 0x28, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x28\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"armeb", "armeb", 0x28, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x28",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"sparc", "sparc", 0x2, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x02",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"sparc32plus", "sparc", 0x12, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x12",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"sparc64", "sparc", 0x2b, 2, 2,
+	 "\\x7fELF\\x02\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x2b",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"ppc", "ppc", 0x14, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x14",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"ppc64", "ppc", 0x15, 2, 2,
+	 "\\x7fELF\\x02\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x15",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"ppc64le", "ppcle", 0x15, 2, 1,
+	 "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x15\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\x00"},
+	{"m68k", "m68k", 0x4, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x04",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"mips", "mips", 0x8, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x20"},
+	{"mipsel", "mips", 0x8, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x20\\x00\\x00\\x00"},
+	{"mipsn32", "mips", 0x8, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08\\x00\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x20",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x20"},
+	{"mipsn32el", "mips", 0x8, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x20\\x00\\x00\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x20\\x00\\x00\\x00"},
+	{"mips64", "mips", 0x8, 2, 2,
+	 "\\x7fELF\\x02\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"mips64el", "mips", 0x8, 2, 1,
+	 "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x08\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"sh4", "sh4", 0x2a, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x2a\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"sh4eb", "sh4", 0x2a, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x2a",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"s390x", "s390x", 0x16, 2, 2,
+	 "\\x7fELF\\x02\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x16",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"aarch64", "arm", 0xb7, 2, 1,
+	 "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"aarch64_be", "armeb", 0xb7, 2, 2,
+	 "\\x7fELF\\x02\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"hppa", "hppa", 0xf, 1, 2,
+	 "\\x7f\\x45\\x4c\\x46\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x0f",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"riscv32", "riscv", 0xf3, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xf3\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"riscv64", "riscv", 0xf3, 2, 1,
+	 "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xf3\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"xtensa", "xtensa", 0x5e, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x5e\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"xtensaeb", "xtensaeb", 0x5e, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x5e",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"microblaze", "microblaze", 0xbaab, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\xba\\xab",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"microblazeel", "microblazeel", 0xbaab, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xab\\xba",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"or1k", "or1k", 0x5c, 1, 2,
+	 "\\x7fELF\\x01\\x02\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x5c",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff"},
+	{"hexagon", "hexagon", 0xa4, 1, 1,
+	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xa4\\x00",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+	{"loongarch64", "loongarch", 0x102, 2, 1,
+	 "\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x02\\x01",
+	 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfc\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff"},
+};
+const size_t ak_qemu_target_count = sizeof(ak_qemu_targets) / sizeof(ak_qemu_targets[0]);
+
+/* OCI platforms. uname lists what `uname -m` may report for code of that platform: under
+ * QEMU, or natively on a 64-bit host of the same family (386 code on x86_64 reports
+ * x86_64, arm code on arm64 reports armv8l). */
+const struct ak_platform ak_platforms[] = {
+	{"linux/amd64", "amd64", NULL, "x86_64", 62, 2, 1, "x86_64",
+	 "/lib64/ld-linux-x86-64.so.2", "/lib/ld-musl-x86_64.so.1", "x86_64 x86-64 amd64/v1"},
+	{"linux/amd64/v2", "amd64", "v2", "x86_64", 62, 2, 1, "x86_64",
+	 "/lib64/ld-linux-x86-64.so.2", "/lib/ld-musl-x86_64.so.1", "x86_64/v2"},
+	{"linux/amd64/v3", "amd64", "v3", "x86_64", 62, 2, 1, "x86_64",
+	 "/lib64/ld-linux-x86-64.so.2", "/lib/ld-musl-x86_64.so.1", "x86_64/v3"},
+	{"linux/amd64/v4", "amd64", "v4", "x86_64", 62, 2, 1, "x86_64",
+	 "/lib64/ld-linux-x86-64.so.2", "/lib/ld-musl-x86_64.so.1", "x86_64/v4"},
+	{"linux/386", "386", NULL, "i386", 3, 1, 1, "i386 i486 i586 i686 x86_64",
+	 "/lib/ld-linux.so.2", "/lib/ld-musl-i386.so.1", "i386 i486 i586 i686 x86"},
+	{"linux/arm64", "arm64", NULL, "aarch64", 183, 2, 1, "aarch64 arm64",
+	 "/lib/ld-linux-aarch64.so.1", "/lib/ld-musl-aarch64.so.1", "aarch64 arm64/v8 aarch64/v8"},
+	{"linux/arm/v7", "arm", "v7", "arm", 40, 1, 1, "armv7l armv8l aarch64",
+	 "/lib/ld-linux-armhf.so.3", "/lib/ld-musl-armhf.so.1", "arm armhf armv7 armv7l arm/v7"},
+	{"linux/arm/v6", "arm", "v6", "arm", 40, 1, 1, "armv6l armv7l armv8l aarch64",
+	 "/lib/ld-linux-armhf.so.3", "/lib/ld-musl-armhf.so.1", "armv6 armv6l"},
+	{"linux/arm/v5", "arm", "v5", "arm", 40, 1, 1, "armv5l armv5tel armv5tejl armv6l armv7l armv8l aarch64",
+	 "/lib/ld-linux.so.3", "/lib/ld-musl-arm.so.1", "armel armv5 armv5l armv5tel"},
+	{"linux/ppc64le", "ppc64le", NULL, "ppc64le", 21, 2, 1, "ppc64le",
+	 "/lib64/ld64.so.2", "/lib/ld-musl-powerpc64le.so.1", "ppc64el powerpc64le"},
+	{"linux/ppc64", "ppc64", NULL, "ppc64", 21, 2, 2, "ppc64",
+	 "/lib64/ld64.so.1", NULL, "powerpc64"},
+	{"linux/s390x", "s390x", NULL, "s390x", 22, 2, 2, "s390x",
+	 "/lib/ld64.so.1", "/lib/ld-musl-s390x.so.1", ""},
+	{"linux/riscv64", "riscv64", NULL, "riscv64", 243, 2, 1, "riscv64",
+	 "/lib/ld-linux-riscv64-lp64d.so.1", "/lib/ld-musl-riscv64.so.1", ""},
+	{"linux/mips64le", "mips64le", NULL, "mips64el", 8, 2, 1, "mips64",
+	 "/lib64/ld.so.1", "/lib/ld-musl-mips64el.so.1", "mips64el"},
+	{"linux/mips64", "mips64", NULL, "mips64", 8, 2, 2, "mips64",
+	 "/lib64/ld.so.1", "/lib/ld-musl-mips64.so.1", ""},
+	{"linux/loong64", "loong64", NULL, "loongarch64", 258, 2, 1, "loongarch64",
+	 "/lib64/ld-linux-loongarch-lp64d.so.1", "/lib/ld-musl-loongarch64.so.1", "loongarch64"},
+};
+const size_t ak_platform_count = sizeof(ak_platforms) / sizeof(ak_platforms[0]);
+
+const struct ak_qemu_target *ak_qemu_target_find(const char *name)
+{
+	for (size_t i = 0; i < ak_qemu_target_count; i++)
+		if (strcmp(ak_qemu_targets[i].name, name) == 0)
+			return &ak_qemu_targets[i];
+	return NULL;
+}
+
+const struct ak_qemu_target *ak_platform_qemu(const struct ak_platform *p)
+{
+	return ak_qemu_target_find(p->qemu);
+}
+
+size_t ak_qemu_target_magic(const struct ak_qemu_target *t, unsigned char magic[AK_MAGIC_MAX],
+			    unsigned char mask[AK_MAGIC_MAX])
+{
+	long n = ak_hex_unescape(t->magic, magic, AK_MAGIC_MAX);
+	long m = ak_hex_unescape(t->mask, mask, AK_MAGIC_MAX);
+	if (n < 0 || m != n)
+		return 0;
+	return (size_t)n;
+}
+
+bool ak_qemu_target_matches(const struct ak_qemu_target *t, const unsigned char *hdr, size_t len)
+{
+	unsigned char magic[AK_MAGIC_MAX], mask[AK_MAGIC_MAX];
+	size_t n = ak_qemu_target_magic(t, magic, mask);
+	if (n == 0 || len < n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((hdr[i] & mask[i]) != (magic[i] & mask[i]))
+			return false;
+	return true;
+}
+
+static bool word_in(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = list; p && *p;) {
+		while (*p == ' ')
+			p++;
+		size_t l = strcspn(p, " ");
+		if (l == wl && l > 0 && strncmp(p, word, l) == 0)
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+bool ak_platform_uname_ok(const struct ak_platform *p, const char *machine)
+{
+	return word_in(p->uname, machine);
+}
+
+const char *ak_platform_known_list(void)
+{
+	static char buf[1024];
+	if (buf[0])
+		return buf;
+	size_t n = 0;
+	for (size_t i = 0; i < ak_platform_count && n < sizeof(buf); i++)
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "",
+				      ak_platforms[i].name);
+	return buf;
+}
+
+static const struct ak_platform *lookup(const char *s)
+{
+	const char *bare = ak_str_has_prefix(s, "linux/") ? s + 6 : s;
+	for (size_t i = 0; i < ak_platform_count; i++) {
+		const struct ak_platform *p = &ak_platforms[i];
+		if (strcmp(p->name, s) == 0 || strcmp(p->name + 6, bare) == 0 ||
+		    word_in(p->aliases, bare))
+			return p;
+	}
+	return NULL;
+}
+
+const struct ak_platform *ak_platform_parse(const char *s, struct ak_error **err)
+{
+	char lower[128];
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof(lower)) {
+		ak_error_set(err, AK_EXIT_USAGE, "unknown platform '%s' (known: %s)", s,
+			     ak_platform_known_list());
+		return NULL;
+	}
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
+	const struct ak_platform *p = lookup(lower);
+	if (!p)
+		ak_error_set(err, AK_EXIT_USAGE, "unknown platform '%s' (known: %s)", s,
+			     ak_platform_known_list());
+	return p;
+}
+
+const struct ak_platform *ak_platform_from_oci(const char *os, const char *arch,
+					       const char *variant)
+{
+	char buf[160];
+	if (!arch || (os && strcmp(os, "linux") != 0))
+		return NULL;
+	if (variant && *variant)
+		snprintf(buf, sizeof(buf), "%s/%s", arch, variant);
+	else
+		snprintf(buf, sizeof(buf), "%s", arch);
+	return lookup(buf);
+}

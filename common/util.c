@@ -1,0 +1,156 @@
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+int ak_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
+		    struct ak_error **err)
+{
+	cleanup_fd int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", path);
+	size_t cap = 4096, n = 0;
+	cleanup_free char *buf = malloc(cap + 1);
+	if (!buf)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	for (;;) {
+		if (n == cap) {
+			if (cap >= max)
+				return ak_error_set(err, AK_EXIT_ENV, "'%s' is larger than %zu bytes",
+						    path, max);
+			cap = cap * 2 > max ? max : cap * 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+			buf = nb;
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot read '%s'", path);
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	*out = steal_pointer(&buf);
+	return 0;
+}
+
+int ak_read_file(const char *path, size_t max, char **out, size_t *len, struct ak_error **err)
+{
+	return ak_read_file_at(AT_FDCWD, path, max, out, len, err);
+}
+
+int ak_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+long ak_read_full(int fd, void *buf, size_t len)
+{
+	size_t n = 0;
+	while (n < len) {
+		ssize_t r = read(fd, (char *)buf + n, len - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	return (long)n;
+}
+
+char *ak_hex_escape(const unsigned char *buf, size_t len)
+{
+	char *s = malloc(len * 4 + 1);
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		snprintf(s + i * 4, 5, "\\x%02x", buf[i]);
+	s[len * 4] = '\0';
+	return s;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long ak_hex_unescape(const char *s, unsigned char *out, size_t max)
+{
+	size_t n = 0;
+	while (*s) {
+		int c;
+		if (s[0] == '\\' && s[1] == 'x') {
+			int hi = hexval(s[2]), lo = hi >= 0 ? hexval(s[3]) : -1;
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi << 4 | lo;
+			s += 4;
+		} else if (s[0] == '\\') {
+			return -1;
+		} else {
+			c = (unsigned char)*s++;
+		}
+		if (n >= max)
+			return -1;
+		out[n++] = (unsigned char)c;
+	}
+	return (long)n;
+}
+
+bool ak_str_has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int ak_mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,27 @@
+/* Small helpers shared by every part: whole-file reads and writes, string lists. */
+#ifndef AK_UTIL_H
+#define AK_UTIL_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+
+/* Read at most max bytes of a file (NUL-terminated copy in *out, length in *len). */
+int ak_read_file(const char *path, size_t max, char **out, size_t *len, struct ak_error **err);
+/* Read a file relative to dirfd (AT_FDCWD allowed). */
+int ak_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
+		    struct ak_error **err);
+/* Write all of buf to fd, retrying short writes and EINTR; returns 0 or -errno. */
+int ak_write_all(int fd, const void *buf, size_t len);
+/* Read exactly len bytes unless EOF; returns bytes read or -errno. */
+long ak_read_full(int fd, void *buf, size_t len);
+/* Render bytes as \xNN escapes (binfmt_misc and systemd syntax); caller frees. */
+char *ak_hex_escape(const unsigned char *buf, size_t len);
+/* Parse \xNN escapes and plain characters; returns length or -1 when malformed. */
+long ak_hex_unescape(const char *s, unsigned char *out, size_t max);
+bool ak_str_has_prefix(const char *s, const char *prefix);
+/* Make a directory and its parents (mode 0755); 0 or -errno. */
+int ak_mkdir_p(const char *path);
+
+#endif
