@@ -1,0 +1,358 @@
+/* Inflating stream over an ak_stream. ISA-L's inflater stops at the end of each gzip
+ * member; the next member starts with a reset, as igzip's own CLI does, so multi-member
+ * files (pigz, concatenated layers) come out whole. */
+#include "probe/decompress.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <isa-l.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "common/cleanup.h"
+
+#define IN_BUF_SIZE (256u << 10)
+
+struct decompress_stream {
+	struct ak_stream base;
+	struct ak_stream *inner;
+	enum ak_compression kind;
+	uint64_t max_out, total_out;
+	unsigned char *in; /* IN_BUF_SIZE bytes */
+	size_t in_pos, in_len;
+	bool inner_eof;
+	bool done;
+	bool failed; /* an error was reported; later reads repeat "stream failed" */
+	/* gzip */
+	struct inflate_state *isal;
+	bool member_open; /* inside a gzip member (header seen, trailer not yet) */
+	/* zstd */
+	ZSTD_DStream *zds;
+	size_t zstd_hint; /* last ZSTD_decompressStream result: 0 at a frame boundary */
+};
+
+const char *ak_compression_name(enum ak_compression c)
+{
+	switch (c) {
+	case AK_COMPRESSION_GZIP:
+		return "gzip";
+	case AK_COMPRESSION_ZSTD:
+		return "zstd";
+	default:
+		return "none";
+	}
+}
+
+/* Refill the input buffer when it is empty; returns bytes available, 0 at EOF, -1 on error. */
+static ssize_t fill_input(struct decompress_stream *s, struct ak_error **err)
+{
+	if (s->in_pos < s->in_len)
+		return (ssize_t)(s->in_len - s->in_pos);
+	s->in_pos = s->in_len = 0;
+	if (s->inner_eof)
+		return 0;
+	ssize_t n = ak_stream_read(s->inner, s->in, IN_BUF_SIZE, err);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		s->inner_eof = true;
+	s->in_len = (size_t)n;
+	return n;
+}
+
+static int check_cap(struct decompress_stream *s, size_t produced, struct ak_error **err)
+{
+	s->total_out += produced;
+	if (s->total_out > s->max_out)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "uncompressed size exceeds the limit of %" PRIu64
+				    " bytes (a decompression bomb? see --max-layer-bytes)",
+				    s->max_out);
+	return 0;
+}
+
+static const char *isal_error_name(int ret)
+{
+	switch (ret) {
+	case ISAL_INCORRECT_CHECKSUM:
+		return "gzip checksum mismatch";
+	case ISAL_INVALID_WRAPPER:
+	case ISAL_UNSUPPORTED_METHOD:
+		return "invalid gzip header";
+	default:
+		return "invalid gzip data";
+	}
+}
+
+static ssize_t read_gzip(struct decompress_stream *s, unsigned char *buf, size_t len,
+			 struct ak_error **err)
+{
+	struct inflate_state *st = s->isal;
+	if (len > UINT32_MAX)
+		len = UINT32_MAX;
+	for (;;) {
+		if (!s->member_open) {
+			/* Between members: the end of input ends the stream, anything but
+			 * another gzip header is garbage a runtime's gunzip would reject. */
+			ssize_t avail = fill_input(s, err);
+			if (avail < 0)
+				return -1;
+			if (avail == 0)
+				return 0;
+			if (s->in[s->in_pos] != 0x1f)
+				return ak_error_set(err, AK_EXIT_ENV,
+						    "unexpected data after gzip member");
+			isal_inflate_reset(st);
+			st->crc_flag = ISAL_GZIP;
+			s->member_open = true;
+		}
+		ssize_t avail = fill_input(s, err);
+		if (avail < 0)
+			return -1;
+		st->next_in = s->in + s->in_pos;
+		st->avail_in = (uint32_t)(s->in_len - s->in_pos);
+		st->next_out = buf;
+		st->avail_out = (uint32_t)len;
+		int ret = isal_inflate(st);
+		size_t consumed = (size_t)(st->next_in - (s->in + s->in_pos));
+		size_t produced = (size_t)(st->next_out - buf);
+		s->in_pos += consumed;
+		if (ret < 0)
+			return ak_error_set(err, AK_EXIT_ENV, "%s", isal_error_name(ret));
+		if (st->block_state == ISAL_BLOCK_FINISH)
+			s->member_open = false;
+		if (produced > 0) {
+			if (check_cap(s, produced, err) < 0)
+				return -1;
+			return (ssize_t)produced;
+		}
+		/* No output: either input ran dry (refilled above next time) or the member
+		 * ended. At EOF with the member still open, the stream is cut short. */
+		if (s->member_open && consumed == 0 && s->in_pos == s->in_len && s->inner_eof)
+			return ak_error_set(err, AK_EXIT_ENV, "truncated gzip stream");
+		if (s->member_open && consumed == 0 && s->in_pos < s->in_len)
+			return ak_error_set(err, AK_EXIT_ENV, "invalid gzip data");
+	}
+}
+
+static ssize_t read_zstd(struct decompress_stream *s, unsigned char *buf, size_t len,
+			 struct ak_error **err)
+{
+	for (;;) {
+		ssize_t avail = fill_input(s, err);
+		if (avail < 0)
+			return -1;
+		if (avail == 0) {
+			if (s->zstd_hint != 0)
+				return ak_error_set(err, AK_EXIT_ENV, "truncated zstd stream");
+			return 0;
+		}
+		ZSTD_inBuffer in = {s->in, s->in_len, s->in_pos};
+		ZSTD_outBuffer out = {buf, len, 0};
+		size_t ret = ZSTD_decompressStream(s->zds, &out, &in);
+		if (ZSTD_isError(ret))
+			return ak_error_set(err, AK_EXIT_ENV, "invalid zstd data: %s",
+					    ZSTD_getErrorName(ret));
+		bool progressed = in.pos != s->in_pos || out.pos > 0;
+		s->in_pos = in.pos;
+		s->zstd_hint = ret;
+		if (out.pos > 0) {
+			if (check_cap(s, out.pos, err) < 0)
+				return -1;
+			return (ssize_t)out.pos;
+		}
+		if (!progressed)
+			return ak_error_set(err, AK_EXIT_ENV, "invalid zstd data");
+	}
+}
+
+static ssize_t read_plain(struct decompress_stream *s, unsigned char *buf, size_t len,
+			  struct ak_error **err)
+{
+	size_t n;
+	if (s->in_pos < s->in_len) {
+		/* the sniffed bytes first */
+		n = s->in_len - s->in_pos;
+		if (n > len)
+			n = len;
+		memcpy(buf, s->in + s->in_pos, n);
+		s->in_pos += n;
+	} else {
+		if (s->inner_eof)
+			return 0;
+		ssize_t r = ak_stream_read(s->inner, buf, len, err);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			s->inner_eof = true;
+			return 0;
+		}
+		n = (size_t)r;
+	}
+	if (check_cap(s, n, err) < 0)
+		return -1;
+	return (ssize_t)n;
+}
+
+static ssize_t decompress_read(struct ak_stream *base, void *buf, size_t len,
+			       struct ak_error **err)
+{
+	struct decompress_stream *s = (struct decompress_stream *)base;
+	if (s->failed)
+		return ak_error_set(err, AK_EXIT_ENV, "read after a failed decompression");
+	if (s->done || len == 0)
+		return 0;
+	ssize_t n;
+	switch (s->kind) {
+	case AK_COMPRESSION_GZIP:
+		n = read_gzip(s, buf, len, err);
+		break;
+	case AK_COMPRESSION_ZSTD:
+		n = read_zstd(s, buf, len, err);
+		break;
+	default:
+		n = read_plain(s, buf, len, err);
+		break;
+	}
+	if (n < 0)
+		s->failed = true;
+	else if (n == 0)
+		s->done = true;
+	return n;
+}
+
+static void decompress_close(struct ak_stream *base)
+{
+	struct decompress_stream *s = (struct decompress_stream *)base;
+	ak_stream_close(s->inner);
+	free(s->in);
+	free(s->isal);
+	ZSTD_freeDStream(s->zds);
+	free(s);
+}
+
+static const struct {
+	const char *name;
+	const unsigned char *magic;
+	size_t len;
+} unsupported[] = {
+	{"xz", (const unsigned char *)"\xfd" "7zXZ\0", 6},
+	{"bzip2", (const unsigned char *)"BZh", 3},
+	{"lz4", (const unsigned char *)"\x04\x22\x4d\x18", 4},
+	{"lzip", (const unsigned char *)"LZIP", 4},
+	{"compress", (const unsigned char *)"\x1f\x9d", 2},
+};
+
+static enum ak_compression sniff(const unsigned char *p, size_t n, const char **bad)
+{
+	*bad = NULL;
+	if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
+		return AK_COMPRESSION_GZIP;
+	if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
+		return AK_COMPRESSION_ZSTD;
+	/* zstd skippable frame: magic 0x184D2A50..0x184D2A5F, little endian */
+	if (n >= 4 && (p[0] & 0xf0) == 0x50 && p[1] == 0x2a && p[2] == 0x4d && p[3] == 0x18)
+		return AK_COMPRESSION_ZSTD;
+	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
+		if (n >= unsupported[i].len &&
+		    memcmp(p, unsupported[i].magic, unsupported[i].len) == 0)
+			*bad = unsupported[i].name;
+	return AK_COMPRESSION_NONE;
+}
+
+struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
+				     enum ak_compression *kind, struct ak_error **err)
+{
+	cleanup_stream struct ak_stream *owned = inner;
+	struct decompress_stream *s = calloc(1, sizeof(*s));
+	if (!s) {
+		ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		return NULL;
+	}
+	s->base.read = decompress_read;
+	s->base.close = decompress_close;
+	s->inner = steal_pointer(&owned);
+	s->max_out = max_out ? max_out : AK_MAX_LAYER_BYTES_DEFAULT;
+	cleanup_stream struct ak_stream *self = &s->base;
+	s->in = malloc(IN_BUF_SIZE);
+	if (!s->in) {
+		ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		return NULL;
+	}
+	memset(s->in, 0, 8);
+	/* Sniff: the first 6 bytes (fewer when the blob is shorter) decide. */
+	while (s->in_len < 6 && !s->inner_eof) {
+		ssize_t n = ak_stream_read(s->inner, s->in + s->in_len, 6 - s->in_len, err);
+		if (n < 0)
+			return NULL;
+		if (n == 0)
+			s->inner_eof = true;
+		s->in_len += (size_t)n;
+	}
+	const char *bad;
+	s->kind = sniff(s->in, s->in_len, &bad);
+	if (bad) {
+		ak_error_set(err, AK_EXIT_ENV, "unsupported compression '%s'", bad);
+		return NULL;
+	}
+	if (s->kind == AK_COMPRESSION_GZIP) {
+		s->isal = malloc(sizeof(*s->isal));
+		if (!s->isal) {
+			ak_error_set(err, AK_EXIT_ENV, "out of memory");
+			return NULL;
+		}
+		isal_inflate_init(s->isal);
+		s->isal->crc_flag = ISAL_GZIP;
+		s->member_open = false;
+	} else if (s->kind == AK_COMPRESSION_ZSTD) {
+		s->zds = ZSTD_createDStream();
+		if (!s->zds) {
+			ak_error_set(err, AK_EXIT_ENV, "out of memory");
+			return NULL;
+		}
+		/* zstd's default window limit (128 MiB) already bounds memory per layer */
+		ZSTD_initDStream(s->zds);
+		s->zstd_hint = 1; /* nothing decoded yet: an empty zstd blob is truncated */
+	}
+	if (kind)
+		*kind = s->kind;
+	return steal_pointer(&self);
+}
+
+struct memory_stream {
+	struct ak_stream base;
+	const unsigned char *buf;
+	size_t len, pos;
+};
+
+static ssize_t memory_read(struct ak_stream *base, void *buf, size_t len, struct ak_error **err)
+{
+	struct memory_stream *m = (struct memory_stream *)base;
+	size_t n = m->len - m->pos;
+	if (n > len)
+		n = len;
+	memcpy(buf, m->buf + m->pos, n);
+	m->pos += n;
+	return (ssize_t)n;
+}
+
+static void memory_close(struct ak_stream *base)
+{
+	free(base);
+}
+
+struct ak_stream *ak_memory_stream_open(const void *buf, size_t len, struct ak_error **err)
+{
+	struct memory_stream *m = calloc(1, sizeof(*m));
+	if (!m) {
+		ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		return NULL;
+	}
+	m->base.read = memory_read;
+	m->base.close = memory_close;
+	m->buf = buf;
+	m->len = len;
+	return &m->base;
+}

@@ -1,0 +1,38 @@
+/* A stream that inflates another: gzip (every member of a multi-member file, via
+ * ISA-L), zstd (every frame, skippable frames included, via libzstd) or plain bytes,
+ * chosen by the first bytes and never by a media type or file name. Output is capped
+ * so a decompression bomb ends in an error instead of filling the machine. */
+#ifndef AK_DECOMPRESS_H
+#define AK_DECOMPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "probe/stream.h"
+
+/* Default cap on the uncompressed size of one layer (--max-layer-bytes). */
+#define AK_MAX_LAYER_BYTES_DEFAULT (8ull << 30)
+
+enum ak_compression {
+	AK_COMPRESSION_NONE,
+	AK_COMPRESSION_GZIP,
+	AK_COMPRESSION_ZSTD,
+};
+
+/* "gzip", "zstd" or "none". */
+const char *ak_compression_name(enum ak_compression c);
+
+/* Sniff the magic of inner and return a stream of its uncompressed bytes. Takes
+ * ownership of inner in every case (closed on failure too). Reads past max_out bytes
+ * of output (0: the default) fail with "uncompressed size exceeds ...". xz, bzip2 and
+ * lz4 give "unsupported compression 'xz'" (AK_EXIT_ENV). *kind (may be NULL) gets what
+ * was detected. Errors from inner pass through unchanged. */
+struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
+				     enum ak_compression *kind, struct ak_error **err);
+
+/* A stream over a caller-owned buffer (for tests, fuzzing and small blobs); the
+ * buffer must outlive the stream. */
+struct ak_stream *ak_memory_stream_open(const void *buf, size_t len, struct ak_error **err);
+
+#endif
