@@ -1,0 +1,44 @@
+/* archkit's built-in smoke binaries (verify/smoke/) and the one way to run them: a real
+ * execve() of a file, so the kernel's binfmt_misc decides how it runs, as it would for a
+ * container's process. */
+#ifndef AK_SMOKE_RUN_H
+#define AK_SMOKE_RUN_H
+
+#include <stddef.h>
+#include <stdbool.h>
+
+#include "common/error.h"
+#include "common/platform.h"
+
+#define AK_SMOKE_TIMEOUT_MS 10000 /* used when a caller passes timeout_ms <= 0 */
+
+/* The smoke binary built for a platform, its size in *len; NULL (and *len 0) when archkit
+ * has none for it. Variants get their own (arm/v5 soft-float ARMv5TE, amd64/v3 runs an
+ * AVX2 instruction first), never another variant's. */
+const unsigned char *ak_smoke_binary(const struct ak_platform *p, size_t *len);
+/* The smoke binary that every CPU a QEMU target emulates can run (baseline x86-64 for
+ * x86_64, the ARMv5TE one for arm); NULL when archkit has none for the target. */
+const unsigned char *ak_smoke_binary_for_target(const struct ak_qemu_target *t, size_t *len);
+
+struct ak_smoke_result {
+	int ran;       /* execve succeeded */
+	int exit_code; /* when it exited; -1 when killed by a signal or not run */
+	int signal;    /* the signal that killed it, or 0 */
+	int timed_out; /* killed by archkit after timeout_ms */
+	int exec_errno; /* why execve failed: ENOEXEC = no binfmt handler ("exec format error") */
+	char machine[65]; /* first line of its stdout, without the newline */
+	char stderr_tail[512]; /* the last bytes it wrote to stderr */
+};
+
+/* Write bin to a private temporary directory under $TMPDIR (or /tmp), execve it with
+ * stdin /dev/null and a fixed PATH, collect its output, and kill it (and its process
+ * group) after timeout_ms. What the program did lands in *res, returning 0 even when it
+ * could not be executed; < 0 only when the environment fails (temporary files, pipes,
+ * fork, a noexec $TMPDIR). */
+int ak_smoke_run(const unsigned char *bin, size_t len, int timeout_ms, struct ak_smoke_result *res,
+		 struct ak_error **err);
+
+/* Did the run pass for p: ran, exited 0, and reported a machine p accepts? */
+bool ak_smoke_passed(const struct ak_platform *p, const struct ak_smoke_result *res);
+
+#endif
