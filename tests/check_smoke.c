@@ -115,10 +115,12 @@ END_TEST
 
 /* A private $TMPDIR, so the test can see that every run cleans up after itself. */
 static char tmpdir[256];
+static char *saved_tmpdir; /* the caller's $TMPDIR, restored for CK_FORK=no runs */
 
 static void tmpdir_setup(void)
 {
 	const char *base = getenv("TMPDIR");
+	saved_tmpdir = base ? strdup(base) : NULL;
 	snprintf(tmpdir, sizeof(tmpdir), "%s/check-smoke-XXXXXX", base && *base ? base : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	setenv("TMPDIR", tmpdir, 1);
@@ -127,6 +129,12 @@ static void tmpdir_setup(void)
 static void tmpdir_teardown(void)
 {
 	rmdir(tmpdir); /* fails, leaving evidence, if a run left its directory behind */
+	if (saved_tmpdir)
+		setenv("TMPDIR", saved_tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved_tmpdir);
+	saved_tmpdir = NULL;
 }
 
 static void assert_tmpdir_empty(void)
