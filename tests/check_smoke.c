@@ -39,8 +39,8 @@ static unsigned read_uint(const unsigned char *b, int n, bool big_endian)
 }
 
 static const char *const required[] = {
-	"linux/amd64",  "linux/arm64",   "linux/arm/v7",  "linux/386",
-	"linux/ppc64le", "linux/s390x",  "linux/riscv64", "linux/mips64le",
+    "linux/amd64",   "linux/arm64", "linux/arm/v7",  "linux/386",
+    "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/mips64le",
 };
 
 START_TEST(test_embedded_binaries_are_what_they_claim)
@@ -56,7 +56,11 @@ START_TEST(test_embedded_binaries_are_what_they_claim)
 		}
 		with_binary++;
 		ck_assert_msg(len >= 64 && len < 64 * 1024, "%s: %zu bytes", p->name, len);
-		ck_assert_msg(memcmp(b, "\x7f" "ELF", 4) == 0, "%s: not ELF", p->name);
+		ck_assert_msg(memcmp(b,
+				     "\x7f"
+				     "ELF",
+				     4) == 0,
+			      "%s: not ELF", p->name);
 		ck_assert_msg(b[4] == p->elf_class, "%s: class %d, want %d", p->name, b[4],
 			      p->elf_class);
 		ck_assert_msg(b[5] == p->elf_data, "%s: data %d, want %d", p->name, b[5],
@@ -204,8 +208,8 @@ START_TEST(test_exit_code_and_stderr_tail)
 {
 	struct ak_smoke_result res;
 	cleanup_error struct ak_error *err = NULL;
-	ck_assert_int_eq(ak_smoke_run((const unsigned char *)fails_loudly,
-				      sizeof(fails_loudly) - 1, 5000, &res, &err),
+	ck_assert_int_eq(ak_smoke_run((const unsigned char *)fails_loudly, sizeof(fails_loudly) - 1,
+				      5000, &res, &err),
 			 0);
 	ck_assert_int_eq(res.ran, 1);
 	ck_assert_int_eq(res.exit_code, 3);
@@ -254,9 +258,8 @@ START_TEST(test_timeout_kills_the_child)
 	cleanup_error struct ak_error *err = NULL;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ck_assert_int_eq(ak_smoke_run((const unsigned char *)hangs, sizeof(hangs) - 1, 300, &res,
-				      &err),
-			 0);
+	ck_assert_int_eq(
+	    ak_smoke_run((const unsigned char *)hangs, sizeof(hangs) - 1, 300, &res, &err), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	ck_assert_msg(ms >= 300 && ms < 5000, "run took %ld ms", ms);
@@ -265,8 +268,8 @@ START_TEST(test_timeout_kills_the_child)
 	ck_assert_int_eq(res.signal, SIGKILL);
 	ck_assert(!ak_smoke_passed(platform("linux/amd64"), &res));
 	int shell = 0, sleeper = 0;
-	ck_assert_msg(sscanf(res.machine, "%d %d", &shell, &sleeper) == 2,
-		      "no pids in '%s'", res.machine);
+	ck_assert_msg(sscanf(res.machine, "%d %d", &shell, &sleeper) == 2, "no pids in '%s'",
+		      res.machine);
 	ck_assert_msg(process_gone(shell), "the timed-out script %d is still running", shell);
 	ck_assert_msg(process_gone(sleeper), "its child %d is still running", sleeper);
 	assert_tmpdir_empty();
@@ -297,7 +300,7 @@ END_TEST
 /* --- a foreign binary through a private binfmt_misc (Linux 6.7+) --- */
 
 struct ns_report {
-	char skip[256];   /* why the namespace could not be made; empty when it was */
+	char skip[256];	   /* why the namespace could not be made; empty when it was */
 	char failure[256]; /* an unexpected error inside the namespace */
 	struct ak_smoke_result before, after;
 };
@@ -383,8 +386,8 @@ START_TEST(test_foreign_binary_through_private_binfmt_misc)
 	snprintf(mnt, sizeof(mnt), "%s/binfmt", tmpdir);
 	ck_assert_int_eq(mkdir(mnt, 0700), 0);
 
-	struct ns_report *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE,
-				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct ns_report *r =
+	    mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(r, MAP_FAILED);
 	memset(r, 0, sizeof(*r));
 	pid_t pid = fork();

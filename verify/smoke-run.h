@@ -21,11 +21,11 @@ const unsigned char *ak_smoke_binary(const struct ak_platform *p, size_t *len);
 const unsigned char *ak_smoke_binary_for_target(const struct ak_qemu_target *t, size_t *len);
 
 struct ak_smoke_result {
-	int ran;       /* execve succeeded */
-	int exit_code; /* when it exited; -1 when killed by a signal or not run */
-	int signal;    /* the signal that killed it, or 0 */
-	int timed_out; /* killed by archkit after timeout_ms */
-	int exec_errno; /* why execve failed: ENOEXEC = no binfmt handler ("exec format error") */
+	int ran;	  /* execve succeeded */
+	int exit_code;	  /* when it exited; -1 when killed by a signal or not run */
+	int signal;	  /* the signal that killed it, or 0 */
+	int timed_out;	  /* killed by archkit after timeout_ms */
+	int exec_errno;	  /* why execve failed: ENOEXEC = no binfmt handler ("exec format error") */
 	char machine[65]; /* first line of its stdout, without the newline */
 	char stderr_tail[512]; /* the last bytes it wrote to stderr */
 };

@@ -11,8 +11,9 @@ __asm__(".text\n.globl _start\n.type _start,@function\n_start:\n"
 #if defined(SMOKE_X86_64_V2)
 #define SMOKE_ISA_CHECK __asm__ volatile("popcnt %%eax, %%eax" ::: "eax", "cc")
 #elif defined(SMOKE_X86_64_V3)
-#define SMOKE_ISA_CHECK __asm__ volatile("vpaddd %%ymm0, %%ymm0, %%ymm0\n\tandn %%eax, %%eax, %%eax" \
-					 ::: "xmm0", "eax", "cc")
+#define SMOKE_ISA_CHECK                                                                            \
+	__asm__ volatile("vpaddd %%ymm0, %%ymm0, %%ymm0\n\tandn %%eax, %%eax, %%eax" ::            \
+			     : "xmm0", "eax", "cc")
 #elif defined(SMOKE_X86_64_V4)
 #define SMOKE_ISA_CHECK __asm__ volatile("vpaddd %%zmm0, %%zmm0, %%zmm0" ::: "xmm0")
 #endif

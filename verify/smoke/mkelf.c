@@ -47,10 +47,13 @@ static int write_exe(const char *out, uint16_t machine, int data, uint32_t flags
 	if (!img)
 		die("%s", "out of memory");
 	big_endian = data == 2;
-	memcpy(img, "\x7f" "ELF", 4);
+	memcpy(img,
+	       "\x7f"
+	       "ELF",
+	       4);
 	img[4] = 2; /* ELFCLASS64 */
 	img[5] = (unsigned char)data;
-	img[6] = 1; /* EV_CURRENT */
+	img[6] = 1;	     /* EV_CURRENT */
 	put(img + 16, 2, 2); /* ET_EXEC */
 	put(img + 18, 2, machine);
 	put(img + 20, 4, 1);
@@ -62,8 +65,8 @@ static int write_exe(const char *out, uint16_t machine, int data, uint32_t flags
 	put(img + 56, 2, 1);  /* e_phnum */
 	put(img + 58, 2, 64); /* e_shentsize; no section headers */
 	unsigned char *ph = img + 64;
-	put(ph, 4, 1);        /* PT_LOAD */
-	put(ph + 4, 4, 5);    /* PF_R | PF_X */
+	put(ph, 4, 1);	   /* PT_LOAD */
+	put(ph + 4, 4, 5); /* PF_R | PF_X */
 	put(ph + 16, 8, LOAD_BASE);
 	put(ph + 24, 8, LOAD_BASE);
 	put(ph + 32, 8, total);
@@ -87,7 +90,12 @@ static int from_object(const char *in, const char *out)
 	static unsigned char buf[1 << 20];
 	size_t len = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	if (len < 64 || memcmp(buf, "\x7f" "ELF", 4) != 0 || buf[4] != 2)
+	if (len < 64 ||
+	    memcmp(buf,
+		   "\x7f"
+		   "ELF",
+		   4) != 0 ||
+	    buf[4] != 2)
 		die("'%s' is not a 64-bit ELF object", in);
 	big_endian = buf[5] == 2;
 	if (get(buf + 16, 2) != 1)
@@ -95,7 +103,8 @@ static int from_object(const char *in, const char *out)
 	uint16_t machine = (uint16_t)get(buf + 18, 2);
 	uint32_t flags = (uint32_t)get(buf + 48, 4);
 	uint64_t shoff = get(buf + 40, 8);
-	uint64_t shentsize = get(buf + 58, 2), shnum = get(buf + 60, 2), shstrndx = get(buf + 62, 2);
+	uint64_t shentsize = get(buf + 58, 2), shnum = get(buf + 60, 2),
+		 shstrndx = get(buf + 62, 2);
 	if (shentsize != 64 || shoff > len || shnum > (len - shoff) / 64 || shstrndx >= shnum)
 		die("'%s' has a malformed section table", in);
 	const unsigned char *sh = buf + shoff;
@@ -149,10 +158,12 @@ enum { ZERO = 0, SP = 3, A0 = 4, A1 = 5, A2 = 6, A7 = 11, T0 = 12 };
 #define LA_LDX_BU(rd, rj, rk) (0x38200000u | (rk) << 10 | (rj) << 5 | (rd))
 #define LA_STX_B(rd, rj, rk) (0x38100000u | (rk) << 10 | (rj) << 5 | (rd))
 /* offsets in instructions (4 bytes), relative to the branch itself */
-#define LA_BEQZ(rj, off) (0x40000000u | ((uint32_t)(off)&0xffff) << 10 | (rj) << 5 | \
-			  (((uint32_t)(off) >> 16) & 0x1f))
-#define LA_BNEZ(rj, off) (0x44000000u | ((uint32_t)(off)&0xffff) << 10 | (rj) << 5 | \
-			  (((uint32_t)(off) >> 16) & 0x1f))
+#define LA_BEQZ(rj, off)                                                                           \
+	(0x40000000u | ((uint32_t)(off)&0xffff) << 10 | (rj) << 5 |                                \
+	 (((uint32_t)(off) >> 16) & 0x1f))
+#define LA_BNEZ(rj, off)                                                                           \
+	(0x44000000u | ((uint32_t)(off)&0xffff) << 10 | (rj) << 5 |                                \
+	 (((uint32_t)(off) >> 16) & 0x1f))
 #define LA_B(off) (0x50000000u | ((uint32_t)(off)&0xffff) << 10 | (((uint32_t)(off) >> 16) & 0x3ff))
 #define LA_SYSCALL 0x002b0000u
 
@@ -160,29 +171,29 @@ enum { ZERO = 0, SP = 3, A0 = 4, A1 = 5, A2 = 6, A7 = 11, T0 = 12 };
 static int loongarch64(const char *out)
 {
 	static const uint32_t code[] = {
-		LA_ADDI_D(SP, SP, -400),  /* struct utsname: 6 x 65 bytes */
-		LA_OR(A0, SP, ZERO),
-		LA_ORI(A7, ZERO, 160),    /* uname */
-		LA_SYSCALL,
-		LA_BNEZ(A0, 16),          /* -> fail */
-		LA_ADDI_D(A1, SP, 4 * 65), /* machine */
-		LA_ORI(A2, ZERO, 0),
-		LA_LDX_BU(T0, A1, A2),    /* loop: */
-		LA_BEQZ(T0, 3),           /* -> newline */
-		LA_ADDI_D(A2, A2, 1),
-		LA_B(-3),                 /* -> loop */
-		LA_ORI(T0, ZERO, '\n'),   /* newline: */
-		LA_STX_B(T0, A1, A2),
-		LA_ADDI_D(A2, A2, 1),
-		LA_ORI(A0, ZERO, 1),
-		LA_ORI(A7, ZERO, 64),     /* write */
-		LA_SYSCALL,
-		LA_ORI(A0, ZERO, 0),
-		LA_ORI(A7, ZERO, 94),     /* exit_group */
-		LA_SYSCALL,
-		LA_ORI(A0, ZERO, 3),      /* fail: */
-		LA_ORI(A7, ZERO, 94),
-		LA_SYSCALL,
+	    LA_ADDI_D(SP, SP, -400), /* struct utsname: 6 x 65 bytes */
+	    LA_OR(A0, SP, ZERO),
+	    LA_ORI(A7, ZERO, 160), /* uname */
+	    LA_SYSCALL,
+	    LA_BNEZ(A0, 16),	       /* -> fail */
+	    LA_ADDI_D(A1, SP, 4 * 65), /* machine */
+	    LA_ORI(A2, ZERO, 0),
+	    LA_LDX_BU(T0, A1, A2), /* loop: */
+	    LA_BEQZ(T0, 3),	   /* -> newline */
+	    LA_ADDI_D(A2, A2, 1),
+	    LA_B(-3),		    /* -> loop */
+	    LA_ORI(T0, ZERO, '\n'), /* newline: */
+	    LA_STX_B(T0, A1, A2),
+	    LA_ADDI_D(A2, A2, 1),
+	    LA_ORI(A0, ZERO, 1),
+	    LA_ORI(A7, ZERO, 64), /* write */
+	    LA_SYSCALL,
+	    LA_ORI(A0, ZERO, 0),
+	    LA_ORI(A7, ZERO, 94), /* exit_group */
+	    LA_SYSCALL,
+	    LA_ORI(A0, ZERO, 3), /* fail: */
+	    LA_ORI(A7, ZERO, 94),
+	    LA_SYSCALL,
 	};
 	unsigned char bytes[sizeof(code)];
 	big_endian = 0;
