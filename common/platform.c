@@ -263,3 +263,20 @@ const struct ak_platform *ak_platform_from_oci(const char *os, const char *arch,
 		snprintf(buf, sizeof(buf), "%s", arch);
 	return lookup(buf);
 }
+
+void ak_qemu_target_sample_header(const struct ak_qemu_target *t, unsigned char hdr[64])
+{
+	bool le = t->elf_data == 1;
+	memset(hdr, 0, 64);
+	memcpy(hdr, "\x7f" "ELF", 4);
+	hdr[4] = t->elf_class;
+	hdr[5] = t->elf_data;
+	hdr[6] = 1; /* EV_CURRENT */
+	hdr[le ? 16 : 17] = 2; /* ET_EXEC */
+	hdr[18] = (unsigned char)(le ? t->e_machine & 0xff : t->e_machine >> 8);
+	hdr[19] = (unsigned char)(le ? t->e_machine >> 8 : t->e_machine & 0xff);
+	hdr[le ? 20 : 23] = 1; /* e_version */
+	/* the mips n32 targets tell themselves apart by EF_MIPS_ABI2 in e_flags */
+	if (strstr(t->name, "n32"))
+		hdr[le ? 36 : 39] = 0x20;
+}

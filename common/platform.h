@@ -64,4 +64,8 @@ bool ak_platform_uname_ok(const struct ak_platform *p, const char *machine);
 /* Comma-separated list of canonical names, for messages; static storage. */
 const char *ak_platform_known_list(void);
 
+/* A minimal ELF header (64 bytes) of an executable for the target: what its handler must
+ * match. Used to find which binfmt entries would catch the target's binaries. */
+void ak_qemu_target_sample_header(const struct ak_qemu_target *t, unsigned char hdr[64]);
+
 #endif

@@ -1,0 +1,141 @@
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "verify/smoke-run.h"
+
+int cli_fail(struct ak_error *err)
+{
+	int status = err ? err->status : AK_EXIT_ENV;
+	fprintf(stderr, "archkit: %s\n", err && err->msg ? err->msg : "unknown error");
+	ak_error_free(err);
+	return status ? status : AK_EXIT_ENV;
+}
+
+int cli_failf(int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("archkit: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return status;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("archkit: warning: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("archkit: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\nTry 'archkit %s --help'.\n", cmd);
+	va_end(ap);
+	return AK_EXIT_USAGE;
+}
+
+void cli_json_print(json_t *doc)
+{
+	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+	json_decref(doc);
+}
+
+void cli_github_output(const char *key, const char *value)
+{
+	const char *path = getenv("GITHUB_OUTPUT");
+	if (!path || !*path)
+		return;
+	FILE *f = fopen(path, "a");
+	if (!f) {
+		cli_warn("cannot append to $GITHUB_OUTPUT '%s'", path);
+		return;
+	}
+	fprintf(f, "%s=%s\n", key, value);
+	fclose(f);
+}
+
+static struct cli_target *target_slot(struct cli_targets *ts, const struct ak_qemu_target *t)
+{
+	for (size_t i = 0; i < ts->count; i++)
+		if (ts->items[i].target == t)
+			return &ts->items[i];
+	if (ts->count >= sizeof(ts->items) / sizeof(ts->items[0]))
+		return NULL;
+	struct cli_target *ct = &ts->items[ts->count++];
+	memset(ct, 0, sizeof(*ct));
+	ct->target = t;
+	return ct;
+}
+
+static void add_platform(struct cli_target *ct, const struct ak_platform *p)
+{
+	for (size_t i = 0; i < ct->nplatforms; i++)
+		if (ct->platforms[i] == p)
+			return;
+	if (ct->nplatforms < sizeof(ct->platforms) / sizeof(ct->platforms[0]))
+		ct->platforms[ct->nplatforms++] = p;
+}
+
+void cli_targets_add_all(struct cli_targets *ts)
+{
+	for (size_t i = 0; i < ak_platform_count; i++) {
+		const struct ak_platform *p = &ak_platforms[i];
+		const struct ak_qemu_target *t = ak_platform_qemu(p);
+		size_t len;
+		/* one platform per target: the baseline one (amd64, arm/v7, ...) */
+		if (!ak_smoke_binary_for_target(t, &len) || !ak_smoke_binary(p, &len))
+			continue;
+		struct cli_target *ct = target_slot(ts, t);
+		if (ct && ct->nplatforms == 0)
+			add_platform(ct, p);
+	}
+}
+
+int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **err)
+{
+	if (strcmp(arg, "all") == 0) {
+		cli_targets_add_all(ts);
+		return 0;
+	}
+	struct ak_error *perr = NULL;
+	const struct ak_platform *p = ak_platform_parse(arg, &perr);
+	if (p) {
+		struct cli_target *ct = target_slot(ts, ak_platform_qemu(p));
+		if (ct)
+			add_platform(ct, p);
+		return 0;
+	}
+	const char *name = ak_str_has_prefix(arg, "qemu-") ? arg + 5 : arg;
+	const struct ak_qemu_target *t = ak_qemu_target_find(name);
+	if (t) {
+		ak_error_free(perr);
+		struct cli_target *ct = target_slot(ts, t);
+		if (!ct)
+			return ak_error_set(err, AK_EXIT_USAGE, "too many targets");
+		for (size_t i = 0; i < ak_platform_count; i++)
+			if (strcmp(ak_platforms[i].qemu, t->name) == 0) {
+				add_platform(ct, &ak_platforms[i]);
+				break;
+			}
+		return 0;
+	}
+	ak_error_free(perr);
+	return ak_error_set(err, AK_EXIT_USAGE,
+			    "unknown platform '%s' (known: %s, all, or a QEMU target such as "
+			    "'sparc64')",
+			    arg, ak_platform_known_list());
+}

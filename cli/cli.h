@@ -1,0 +1,47 @@
+/* What the cmd-*.c front ends share: printing errors, platform/target arguments, JSON. */
+#ifndef AK_CLI_H
+#define AK_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/error.h"
+#include "common/platform.h"
+
+/* Print "archkit: MSG" to stderr and return the error's exit status. */
+int cli_fail(struct ak_error *err);
+/* Print "archkit: FMT" to stderr and return status. */
+int cli_failf(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "archkit: warning: FMT" to stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error: message, a hint to --help, exit 64. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a JSON document to stdout (sorted keys, indented) and free it. */
+void cli_json_print(json_t *doc);
+/* Append "key=value" to the file named by $GITHUB_OUTPUT, when it is set. */
+void cli_github_output(const char *key, const char *value);
+
+/* A requested QEMU target and the OCI platforms the user asked for through it. */
+struct cli_target {
+	const struct ak_qemu_target *target;
+	const struct ak_platform *platforms[16];
+	size_t nplatforms;
+};
+struct cli_targets {
+	struct cli_target items[64];
+	size_t count;
+};
+/* Add an argument: "all", an OCI platform or alias, or a QEMU target name
+ * ("sparc64", "qemu-sparc64"). Usage error (64) when unknown. */
+int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **err);
+/* Add every OCI platform's target for which archkit has a smoke binary. */
+void cli_targets_add_all(struct cli_targets *ts);
+
+/* Subcommands. */
+int cmd_binfmt(int argc, char **argv);
+int cmd_sandbox(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+
+#endif

@@ -1,0 +1,178 @@
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "binfmt/instance.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+static long read_sysctl(const char *path)
+{
+	cleanup_free char *s = NULL;
+	if (ak_read_file(path, 64, &s, NULL, NULL) < 0)
+		return -1;
+	return strtol(s, NULL, 10);
+}
+
+/* Name the knob that forbids user namespaces here, if any. */
+static int explain_userns(int e, const char *step, struct ak_error **err)
+{
+	if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s: AppArmor forbids unprivileged user namespaces "
+				    "(kernel.apparmor_restrict_unprivileged_userns=1; set it to 0, or "
+				    "give archkit an AppArmor profile with 'userns,')",
+				    step);
+	if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s: user namespaces are disabled (user.max_user_namespaces=0)",
+				    step);
+	if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0 && getuid() != 0)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s: unprivileged user namespaces are disabled "
+				    "(kernel.unprivileged_userns_clone=0)",
+				    step);
+	if (e == ENOSPC)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s: the limit of user namespaces is reached "
+				    "(user.max_user_namespaces)",
+				    step);
+	if (e == EPERM)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s: not permitted (a seccomp filter or container policy blocks "
+				    "user namespaces; in Docker, run with --security-opt seccomp=unconfined)",
+				    step);
+	return ak_error_errno(err, AK_EXIT_ENV, e, "%s", step);
+}
+
+static int write_proc(const char *path, const char *text, struct ak_error **err)
+{
+	cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || ak_write_all(fd, text, strlen(text)) < 0)
+		return explain_userns(errno, "cannot set up the user namespace", err);
+	return 0;
+}
+
+int ak_sandbox_enter(const char *dir, struct ak_error **err)
+{
+	if (!dir)
+		dir = AK_BINFMT_DEFAULT_DIR;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		return explain_userns(errno, "cannot create a user namespace", err);
+	char map[64];
+	if (write_proc("/proc/self/setgroups", "deny", err) < 0)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+	if (write_proc("/proc/self/uid_map", map, err) < 0)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+	if (write_proc("/proc/self/gid_map", map, err) < 0)
+		return -1;
+	/* nothing mounted here may reach the host's mount table */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return explain_userns(errno, "cannot make mounts private", err);
+	if (mount("binfmt_misc", dir, "binfmt_misc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		int e = errno;
+		struct utsname u;
+		uname(&u);
+		if (e == EPERM || e == EINVAL)
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "cannot mount a private binfmt_misc at '%s': needs Linux "
+					    "6.7 or later (this is %s)",
+					    dir, u.release);
+		if (e == ENODEV)
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "cannot mount a private binfmt_misc: the kernel has no "
+					    "binfmt_misc (run 'modprobe binfmt_misc' as root)");
+		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot mount a private binfmt_misc at '%s'",
+				      dir);
+	}
+	return 0;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WEXITSTATUS(st);
+}
+
+int ak_sandbox_run(char *const argv[], struct ak_error **err)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot run '%s'", argv[0]);
+	pid_t pid = fork();
+	if (pid < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot run '%s'", argv[0]);
+	if (pid == 0) {
+		close(pfd[0]);
+		execvp(argv[0], argv);
+		int e = errno;
+		if (write(pfd[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(pfd[1]);
+	int e = 0;
+	long n = ak_read_full(pfd[0], &e, sizeof(e));
+	close(pfd[0]);
+	/* keep running while the command gets the terminal's signals */
+	struct sigaction ign = {.sa_handler = SIG_IGN}, oint, oquit;
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
+	int status = wait_status(pid);
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
+	if (n == (long)sizeof(e))
+		return ak_error_errno(err, e == ENOENT ? 127 : 126, e, "cannot run '%s'", argv[0]);
+	return status;
+}
+
+int ak_sandbox_call_isolated(int (*fn)(void *ctx), void *ctx, struct ak_error **err)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "fork");
+	if (pid == 0) {
+		close(pfd[0]);
+		struct ak_error *e2 = NULL;
+		if (ak_sandbox_enter(NULL, &e2) < 0) {
+			if (ak_write_all(pfd[1], e2->msg, strlen(e2->msg)) < 0)
+				_exit(126);
+			_exit(126);
+		}
+		_exit(fn(ctx) & 0x7f);
+	}
+	close(pfd[1]);
+	char msg[512];
+	long n = ak_read_full(pfd[0], msg, sizeof(msg) - 1);
+	close(pfd[0]);
+	int status = wait_status(pid);
+	if (n > 0) {
+		msg[n] = '\0';
+		return ak_error_set(err, AK_EXIT_ENV, "%s", msg);
+	}
+	if (status < 0 || status > 125)
+		return ak_error_set(err, AK_EXIT_ENV, "isolated check failed (status %d)", status);
+	return status;
+}

@@ -1,0 +1,21 @@
+/* Private QEMU handlers without root: a new user + mount namespace in which the caller is
+ * root, with its own binfmt_misc instance (Linux 6.7+) mounted over the usual path. The
+ * host's handlers and mounts are never touched. */
+#ifndef AK_SANDBOX_H
+#define AK_SANDBOX_H
+
+#include "common/error.h"
+
+/* Move the calling (single-threaded) process into a new user + mount namespace, map its
+ * uid and gid to root there, make mounts private and mount a fresh binfmt_misc at dir
+ * (AK_BINFMT_DEFAULT_DIR when NULL). Errors name the kernel or policy that forbids it. */
+int ak_sandbox_enter(const char *dir, struct ak_error **err);
+/* Run argv (searched in $PATH) in a child and wait: returns its exit status, or
+ * 128 + signal when it was killed; < 0 when it could not be started. */
+int ak_sandbox_run(char *const argv[], struct ak_error **err);
+/* In a child process: enter a fresh namespace with an empty binfmt_misc instance and call
+ * fn there; returns fn's result (0..125), or -1 when the namespace cannot be made. Lets
+ * archkit find what the host runs natively with no handler in the way. */
+int ak_sandbox_call_isolated(int (*fn)(void *ctx), void *ctx, struct ak_error **err);
+
+#endif
