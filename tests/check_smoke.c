@@ -299,12 +299,6 @@ END_TEST
 
 /* --- a foreign binary through a private binfmt_misc (Linux 6.7+) --- */
 
-struct ns_report {
-	char skip[256];	   /* why the namespace could not be made; empty when it was */
-	char failure[256]; /* an unexpected error inside the namespace */
-	struct ak_smoke_result before, after;
-};
-
 static int write_file(const char *path, const char *text)
 {
 	cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -313,7 +307,70 @@ static int write_file(const char *path, const char *text)
 	return ak_write_all(fd, text, strlen(text));
 }
 
-static void in_namespace(const char *mnt, struct ns_report *r)
+struct ns_report {
+	char skip[256];	   /* why the namespace could not be made; empty when it was */
+	char failure[256]; /* an unexpected error inside the namespace */
+	struct ak_smoke_result before, after;
+	struct {
+		const struct ak_platform *platform;
+		struct ak_smoke_result res;
+	} foreign[32]; /* every other foreign platform, through its own handler */
+	size_t nforeign;
+};
+
+static int register_target(const char *mnt, const struct ak_qemu_target *t, char *why,
+			   size_t why_len)
+{
+	unsigned char magic[AK_MAGIC_MAX], mask[AK_MAGIC_MAX];
+	size_t n = ak_qemu_target_magic(t, magic, mask);
+	cleanup_free char *magic_esc = ak_hex_escape(magic, n);
+	cleanup_free char *mask_esc = ak_hex_escape(mask, n);
+	cleanup_free char *rule = NULL;
+	char reg[512];
+	if (asprintf(&rule, ":qemu-%s:M::%s:%s:/usr/bin/qemu-%s-static:F", t->name, magic_esc,
+		     mask_esc, t->name) < 0)
+		return -ENOMEM;
+	snprintf(reg, sizeof(reg), "%s/register", mnt);
+	int w = write_file(reg, rule);
+	if (w < 0)
+		snprintf(why, why_len, "cannot register '%s': %s", rule, strerror(-w));
+	return w;
+}
+
+/* Register each other foreign target whose emulator is installed and run its platforms'
+ * binaries: what each reports must be a machine the platform table accepts. */
+static void run_all_foreign(const char *mnt, const char *host_family, struct ns_report *r)
+{
+	const char *registered[32];
+	size_t nregistered = 0;
+	for (size_t i = 0; i < ak_platform_count && r->nforeign < 32; i++) {
+		const struct ak_platform *p = &ak_platforms[i];
+		const struct ak_qemu_target *t = ak_platform_qemu(p);
+		size_t len;
+		const unsigned char *b = ak_smoke_binary(p, &len);
+		char interp[128];
+		snprintf(interp, sizeof(interp), "/usr/bin/qemu-%s-static", t->name);
+		if (!b || strcmp(t->family, host_family) == 0 || access(interp, X_OK) != 0)
+			continue;
+		bool done = strcmp(t->name, "aarch64") == 0;
+		for (size_t k = 0; k < nregistered; k++)
+			done = done || strcmp(registered[k], t->name) == 0;
+		if (!done) {
+			if (register_target(mnt, t, r->failure, sizeof(r->failure)) < 0)
+				return;
+			registered[nregistered++] = t->name;
+		}
+		cleanup_error struct ak_error *err = NULL;
+		r->foreign[r->nforeign].platform = p;
+		if (ak_smoke_run(b, len, 20000, &r->foreign[r->nforeign].res, &err) < 0) {
+			snprintf(r->failure, sizeof(r->failure), "%s: %s", p->name, err->msg);
+			return;
+		}
+		r->nforeign++;
+	}
+}
+
+static void in_namespace(const char *mnt, const char *host_family, struct ns_report *r)
 {
 	uid_t uid = getuid();
 	gid_t gid = getgid();
@@ -356,24 +413,13 @@ static void in_namespace(const char *mnt, struct ns_report *r)
 		return;
 	}
 
-	unsigned char magic[AK_MAGIC_MAX], mask[AK_MAGIC_MAX];
-	size_t n = ak_qemu_target_magic(t, magic, mask);
-	cleanup_free char *magic_esc = ak_hex_escape(magic, n);
-	cleanup_free char *mask_esc = ak_hex_escape(mask, n);
-	cleanup_free char *rule = NULL;
-	char reg[512];
-	if (asprintf(&rule, ":qemu-aarch64:M::%s:%s:/usr/bin/qemu-aarch64-static:F", magic_esc,
-		     mask_esc) < 0)
+	if (register_target(mnt, t, r->failure, sizeof(r->failure)) < 0)
 		return;
-	snprintf(reg, sizeof(reg), "%s/register", mnt);
-	int w = write_file(reg, rule);
-	if (w < 0) {
-		snprintf(r->failure, sizeof(r->failure), "cannot register '%s': %s", rule,
-			 strerror(-w));
+	if (ak_smoke_run(b, len, 20000, &r->after, &err) < 0) {
+		snprintf(r->failure, sizeof(r->failure), "second run: %s", err->msg);
 		return;
 	}
-	if (ak_smoke_run(b, len, 20000, &r->after, &err) < 0)
-		snprintf(r->failure, sizeof(r->failure), "second run: %s", err->msg);
+	run_all_foreign(mnt, host_family, r);
 }
 
 START_TEST(test_foreign_binary_through_private_binfmt_misc)
@@ -390,10 +436,14 @@ START_TEST(test_foreign_binary_through_private_binfmt_misc)
 	    mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(r, MAP_FAILED);
 	memset(r, 0, sizeof(*r));
+	struct utsname uts;
+	ck_assert_int_eq(uname(&uts), 0);
+	const struct ak_platform *host = ak_platform_parse(uts.machine, NULL);
+	const char *host_family = host ? ak_platform_qemu(host)->family : uts.machine;
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		in_namespace(mnt, r);
+		in_namespace(mnt, host_family, r);
 		_exit(0);
 	}
 	int status;
@@ -415,6 +465,16 @@ START_TEST(test_foreign_binary_through_private_binfmt_misc)
 	ck_assert_int_eq(r->after.signal, 0);
 	ck_assert_str_eq(r->after.machine, "aarch64");
 	ck_assert(ak_smoke_passed(platform("linux/arm64"), &r->after));
+	for (size_t i = 0; i < r->nforeign; i++) {
+		const struct ak_smoke_result *res = &r->foreign[i].res;
+		const char *name = r->foreign[i].platform->name;
+		ck_assert_msg(ak_smoke_passed(r->foreign[i].platform, res),
+			      "%s: ran %d, exit %d, signal %d, errno %d, machine '%s' (want one of "
+			      "'%s'), stderr '%s'",
+			      name, res->ran, res->exit_code, res->signal, res->exec_errno,
+			      res->machine, r->foreign[i].platform->uname, res->stderr_tail);
+	}
+	ck_assert_uint_ge(r->nforeign, 1);
 	munmap(r, sizeof(*r));
 	assert_tmpdir_empty();
 }
