@@ -1,0 +1,143 @@
+/* The image graph behind `archkit probe IMAGE`: open an image in any of its forms (OCI
+ * layout, oci-archive, docker save dir/archive, buildx type=local/type=tar, stdin), walk
+ * its indexes and manifests, and list one variant per platform with its layers (or its
+ * root filesystem tree for buildx local output). Blobs are handed out as verifying
+ * streams. All errors about the input carry status AK_EXIT_ENV. */
+#ifndef AK_IMAGE_H
+#define AK_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/error.h"
+#include "common/platform.h"
+#include "probe/blob.h"
+
+#define AK_IMAGE_DEPTH_MAX 8	    /* nested indexes below the root document */
+#define AK_IMAGE_DOCS_MAX 4096	    /* documents one walk may read */
+#define AK_IMAGE_ENTRIES_MAX 65536  /* descriptors in one index or layers in one manifest */
+
+struct ak_image;
+
+/* One platform variant of an image. Strings are owned by the list. */
+struct ak_variant {
+	/* platform the index descriptor claims ("linux/arm/v7"), NULL when none, and its
+	 * table entry (NULL when absent or not a known platform) */
+	char *index_platform;
+	const struct ak_platform *index_parsed;
+	/* os/architecture[/variant] from the image config, NULL without a config */
+	char *config_platform;
+	const struct ak_platform *config_parsed;
+	/* from a buildx local/tar folder name ("linux_arm_v7" -> "linux/arm/v7") */
+	char *folder_platform;
+	const struct ak_platform *folder_parsed;
+	/* the platform to judge against: index, else config, else folder, else the one
+	 * --platform given for an output with no platform; NULL when nothing says */
+	const struct ak_platform *platform;
+	char *ref_name;	       /* org.opencontainers.image.ref.name or docker RepoTag */
+	char *manifest_digest; /* NULL for docker save's old format and local trees */
+	struct ak_descriptor config; /* digest NULL when there is no config */
+	struct ak_descriptor *layers; /* bottom first */
+	size_t nlayers;
+	/* buildx local output: the root filesystem instead of layers. tree_fd is an
+	 * O_DIRECTORY fd owned by the list (dup it); -1 otherwise. Absolute symlinks in a
+	 * tree mean its own root: resolve with RESOLVE_IN_ROOT, never follow them plainly. */
+	char *tree_path;
+	int tree_fd;
+};
+
+struct ak_variant_list {
+	struct ak_variant *items;
+	size_t n;
+	size_t skipped_attestations; /* buildx attestation manifests left out */
+	char **notes;		     /* human-readable notes ("skipped …"), n_notes of them */
+	size_t n_notes;
+};
+
+/* Open an image by reference: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+ * `docker-archive:FILE[:NAME:TAG]`, `docker-save:DIR`, `dir:DIR` (skopeo), `local:DIR`
+ * (buildx type=local), `tar:FILE` (buildx type=tar), `-` (an archive on stdin), or a bare
+ * path, sniffed. Archives are extracted into a private directory under $TMPDIR that
+ * ak_image_close() removes. */
+int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err);
+/* Kind of source: "oci", "oci-archive", "docker-save", "docker-archive", "dir", "local",
+ * "local-tar". */
+const char *ak_image_kind(const struct ak_image *img);
+/* The private extraction directory, or NULL when nothing was extracted (for tests). */
+const char *ak_image_tmpdir(const struct ak_image *img);
+/* Close and remove any extraction directory; NULL is fine. Variant lists stay valid
+ * except their tree_path (tree_fd stays usable). */
+void ak_image_close(struct ak_image *img);
+
+/* List the variants, walking nested indexes, skipping attestation manifests (counted)
+ * and unknown media types (noted); nfilter > 0 keeps the variants whose platform is one
+ * of filter[] (an error lists what the image has when none matches). */
+int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, size_t nfilter,
+		      struct ak_variant_list *out, struct ak_error **err);
+void ak_variant_list_free(struct ak_variant_list *l);
+
+/* A stream of the blob d names, verified against its digest and size as it is read. */
+int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d,
+		       struct ak_stream **out, struct ak_error **err);
+
+/* --- document parsers (pure; used by the walk, by sources, and by fuzz_index) --- */
+
+struct ak_index_entry {
+	struct ak_descriptor d;
+	char *os, *arch, *variant; /* from "platform", NULL when absent */
+	char *ref_name;		   /* org.opencontainers.image.ref.name */
+	bool attestation;	   /* unknown/unknown or vnd.docker.reference.type */
+};
+struct ak_index_doc {
+	struct ak_index_entry *entries;
+	size_t n;
+};
+struct ak_manifest_doc {
+	struct ak_descriptor config;
+	struct ak_descriptor *layers;
+	size_t nlayers;
+};
+struct ak_config_doc {
+	char *os, *arch, *variant;
+	char **diff_ids;
+	size_t ndiff_ids;
+};
+/* docker save's manifest.json: one entry per saved image */
+struct ak_docker_entry {
+	char *config;	   /* path of the config file */
+	char **repo_tags;
+	size_t nrepo_tags;
+	char **layers;	   /* paths of the layer tars, bottom first */
+	size_t nlayers;
+};
+struct ak_docker_manifest {
+	struct ak_docker_entry *entries;
+	size_t n;
+};
+
+/* Is mt an image index (OCI) or manifest list (Docker)? An image manifest? A config? */
+bool ak_media_type_is_index(const char *mt);
+bool ak_media_type_is_manifest(const char *mt);
+bool ak_media_type_is_config(const char *mt);
+
+/* Parse a document (what names it goes in error messages). */
+int ak_index_parse(const char *buf, size_t len, const char *what, struct ak_index_doc *out,
+		   struct ak_error **err);
+int ak_manifest_parse(const char *buf, size_t len, const char *what,
+		      struct ak_manifest_doc *out, struct ak_error **err);
+int ak_config_parse(const char *buf, size_t len, const char *what, struct ak_config_doc *out,
+		    struct ak_error **err);
+int ak_docker_manifest_parse(const char *buf, size_t len, struct ak_docker_manifest *out,
+			     struct ak_error **err);
+void ak_index_doc_free(struct ak_index_doc *d);
+void ak_manifest_doc_free(struct ak_manifest_doc *d);
+void ak_config_doc_free(struct ak_config_doc *d);
+void ak_docker_manifest_free(struct ak_docker_manifest *m);
+
+/* Append a printf-formatted note to a list; -1 on no memory. */
+int ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append an empty variant (tree_fd -1) and return it, NULL on no memory. */
+struct ak_variant *ak_variant_list_add(struct ak_variant_list *l);
+
+#endif

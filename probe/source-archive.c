@@ -1,0 +1,317 @@
+/* Archives (oci-archive, docker-archive, buildx type=tar, stdin) are extracted into a
+ * private directory and then read as directories. Extraction trusts nothing: names are
+ * normalised and refused when absolute or with "..", every directory is walked with
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS so no entry lands outside, only regular files,
+ * directories and links that stay inside are created, and nothing keeps setuid bits. */
+#include "probe/source.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/util.h"
+
+#define ENTRIES_MAX 4000000
+#define NAME_MAX_LEN 3000
+
+static void archive_freep(struct archive **a)
+{
+	if (*a)
+		archive_read_free(*a);
+}
+#define cleanup_archive __attribute__((cleanup(archive_freep)))
+
+/* Normalise an entry name into out: drop "." and empty components. "" means the root. */
+static int normalise(const char *file, const char *name, char *out, size_t outsz,
+		     struct ak_error **err)
+{
+	if (name[0] == '/')
+		return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry '%.200s' is an absolute path",
+				    file, name);
+	size_t n = 0;
+	const char *p = name;
+	while (*p) {
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "'%s': archive entry '%.200s' leads outside the archive",
+					    file, name);
+		if (len > NAME_MAX)
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "'%s': archive entry name too long", file);
+		if (len > 0 && !(len == 1 && p[0] == '.')) {
+			if (n + len + 2 > outsz)
+				return ak_error_set(err, AK_EXIT_ENV,
+						    "'%s': archive entry name too long", file);
+			if (n)
+				out[n++] = '/';
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		p = *end ? end + 1 : end;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+static int open_dir_beneath(int dirfd, const char *name)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+}
+
+/* Open (creating as needed) the directory holding clean's last component. */
+static int open_parent(int rootfd, const char *file, char *clean, const char **base,
+		       struct ak_error **err)
+{
+	cleanup_fd int cur = dup(rootfd);
+	if (cur < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "dup");
+	char *p = clean;
+	for (;;) {
+		char *slash = strchr(p, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		int next = open_dir_beneath(cur, p);
+		if (next < 0 && errno == ENOENT) {
+			if (mkdirat(cur, p, 0700) < 0 && errno != EEXIST) {
+				*slash = '/';
+				return ak_error_errno(err, AK_EXIT_ENV, errno,
+						      "'%s': cannot create '%.200s'", file, clean);
+			}
+			next = open_dir_beneath(cur, p);
+		}
+		*slash = '/';
+		if (next < 0)
+			return ak_error_errno(err, AK_EXIT_ENV, errno,
+					      "'%s': archive entry '%.200s' goes through a "
+					      "non-directory",
+					      file, clean);
+		close(cur);
+		cur = next;
+		p = slash + 1;
+	}
+	*base = p;
+	return steal_fd(&cur);
+}
+
+/* Is a link target inside the root once joined to the link's directory? Lexical: the
+ * kernel's RESOLVE_BENEATH guards every later open anyway. */
+static bool link_stays_inside(const char *clean, const char *target)
+{
+	int depth = 0;
+	for (const char *p = clean; *p; p++)
+		if (*p == '/')
+			depth++;
+	for (const char *p = target; *p;) {
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
+			depth++;
+		}
+		p = *end ? end + 1 : end;
+	}
+	return true;
+}
+
+static int extract_symlink(int rootfd, const char *file, char *clean, const char *target,
+			   struct ak_error **err)
+{
+	char rewritten[PATH_MAX];
+	if (target[0] == '/') {
+		/* inside a buildx linux_* folder an absolute link means that folder's root */
+		if (!ak_str_has_prefix(clean, "linux_") || !strchr(clean, '/'))
+			return 0;
+		int depth = 0;
+		for (const char *p = strchr(clean, '/') + 1; *p; p++)
+			if (*p == '/')
+				depth++;
+		size_t n = 0;
+		rewritten[0] = '\0';
+		for (int i = 0; i < depth && n + 4 < sizeof(rewritten); i++)
+			n += (size_t)snprintf(rewritten + n, sizeof(rewritten) - n, "../");
+		while (*target == '/')
+			target++;
+		if (n + strlen(target) + 2 >= sizeof(rewritten))
+			return 0;
+		snprintf(rewritten + n, sizeof(rewritten) - n, "%s", *target ? target : ".");
+		target = rewritten;
+	}
+	if (!link_stays_inside(clean, target))
+		return 0; /* dropped: it would point outside */
+	const char *base;
+	cleanup_fd int parent = open_parent(rootfd, file, clean, &base, err);
+	if (parent < 0)
+		return -1;
+	unlinkat(parent, base, 0);
+	if (symlinkat(target, parent, base) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "'%s': cannot create link '%.200s'",
+				      file, clean);
+	return 0;
+}
+
+static int create_file(int rootfd, const char *file, char *clean, mode_t mode,
+		       struct ak_error **err)
+{
+	const char *base;
+	cleanup_fd int parent = open_parent(rootfd, file, clean, &base, err);
+	if (parent < 0)
+		return -1;
+	struct stat st;
+	if (fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* a later entry replaces an earlier one, as tar does; never a directory */
+		if (S_ISDIR(st.st_mode))
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "'%s': archive entry '%.200s' replaces a directory", file,
+					    clean);
+		unlinkat(parent, base, 0);
+	}
+	int fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			(mode & 0755) | 0600);
+	if (fd < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "'%s': cannot create '%.200s'", file,
+				      clean);
+	return fd;
+}
+
+static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
+			 const char *file, struct ak_error **err)
+{
+	const char *name = archive_entry_pathname(e);
+	char clean[NAME_MAX_LEN];
+	if (!name)
+		return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry without a name", file);
+	if (normalise(file, name, clean, sizeof(clean), err) < 0)
+		return -1;
+	if (!clean[0])
+		return 0; /* "./" itself */
+	const char *hardlink = archive_entry_hardlink(e);
+	mode_t type = archive_entry_filetype(e);
+	if (hardlink) {
+		/* copied rather than linked: linkat would resolve the target without the
+		 * RESOLVE_BENEATH guard */
+		char target[NAME_MAX_LEN];
+		if (normalise(file, hardlink, target, sizeof(target), err) < 0)
+			return -1;
+		cleanup_fd int in = ak_source_openat(rootfd, target, O_RDONLY, err);
+		if (in < 0)
+			return ak_error_prefix(err, "'%s': hard link '%.200s'", file, clean);
+		struct stat st;
+		if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
+			return 0;
+		cleanup_fd int out = create_file(rootfd, file, clean, st.st_mode, err);
+		if (out < 0)
+			return -1;
+		char buf[65536];
+		long r;
+		while ((r = ak_read_full(in, buf, sizeof(buf))) > 0)
+			if (ak_write_all(out, buf, (size_t)r) < 0)
+				return ak_error_errno(err, AK_EXIT_ENV, errno,
+						      "'%s': cannot write '%.200s'", file, clean);
+		return 0;
+	}
+	if (type == AE_IFDIR) {
+		char path[NAME_MAX_LEN + 4];
+		snprintf(path, sizeof(path), "%s/.", clean);
+		const char *base;
+		cleanup_fd int fd = open_parent(rootfd, file, path, &base, err);
+		return fd < 0 ? -1 : 0;
+	}
+	if (type == AE_IFLNK) {
+		const char *target = archive_entry_symlink(e);
+		return target ? extract_symlink(rootfd, file, clean, target, err) : 0;
+	}
+	if (type != AE_IFREG)
+		return 0; /* devices, fifos, sockets: nothing probe needs */
+	cleanup_fd int fd = create_file(rootfd, file, clean, archive_entry_perm(e), err);
+	if (fd < 0)
+		return -1;
+	int r = archive_read_data_into_fd(a, fd);
+	if (r < ARCHIVE_WARN)
+		return ak_error_set(err, AK_EXIT_ENV, "'%s': cannot extract '%.200s': %s", file,
+				    clean, archive_error_string(a));
+	return 0;
+}
+
+static int extract(const char *file, int rootfd, struct ak_error **err)
+{
+	cleanup_archive struct archive *a = archive_read_new();
+	if (!a)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	int r = strcmp(file, "-") == 0 ? archive_read_open_fd(a, 0, 1 << 16)
+					: archive_read_open_filename(a, file, 1 << 16);
+	if (r != ARCHIVE_OK)
+		return ak_error_set(err, AK_EXIT_ENV, "cannot open archive '%s': %s", file,
+				    archive_error_string(a));
+	for (size_t n = 0;; n++) {
+		struct archive_entry *e;
+		r = archive_read_next_header(a, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return ak_error_set(err, AK_EXIT_ENV, "'%s': not a readable tar archive: %s",
+					    file, archive_error_string(a));
+		if (n >= ENTRIES_MAX)
+			return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d entries", file,
+					    ENTRIES_MAX);
+		if (extract_entry(a, e, rootfd, file, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err)
+{
+	const char *base = getenv("TMPDIR");
+	cleanup_free char *dir = NULL;
+	if (asprintf(&dir, "%s/archkit-image-XXXXXX", base && *base ? base : "/tmp") < 0)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (!mkdtemp(dir))
+		return ak_error_errno(err, AK_EXIT_ENV, errno,
+				      "cannot create a temporary directory in '%s'",
+				      base && *base ? base : "/tmp");
+	int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = rootfd < 0 ? ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", dir)
+			   : extract(file, rootfd, err);
+	if (rootfd >= 0)
+		close(rootfd);
+	if (r < 0) {
+		ak_tmpdir_remove(dir);
+		return -1;
+	}
+	*tmpdir = steal_pointer(&dir);
+	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+void ak_tmpdir_remove(const char *path)
+{
+	if (path)
+		nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
+}
