@@ -53,7 +53,7 @@ LIB := $(BUILD)/libarchkit.a
 BIN := $(BUILD)/archkit
 TEST_BIN := $(BUILD)/tests/check_archkit
 
-.PHONY: all check unit integration demo install clean deps fuzz format bench
+.PHONY: FORCE all check unit integration demo install clean deps fuzz format bench
 all: $(BIN)
 
 # Smoke binaries (freestanding, one per platform) are built by clang/lld and linked in.
@@ -74,9 +74,13 @@ $(BIN): $(CLI_OBJS) $(LIB)
 	$(Q)$(CC) $(AK_CFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(PKG_LIBS) $(AK_LDFLAGS)
 
 # The test runner adds every suite found in tests/check_*.c (CK_RUN_SUITE picks one).
-$(BUILD)/gen/suites.h: $(wildcard tests/check_*.c)
+# TEST_SRCS may be narrowed on the command line to build a few suites alone.
+$(BUILD)/gen/suites.h: $(filter tests/check_%.c,$(TEST_SRCS)) FORCE
 	@mkdir -p $(dir $@)
-	$(Q)sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/AK_SUITE(\1)/p' $^ > $@.tmp && mv $@.tmp $@
+	$(Q)sed -n 's/^Suite \*\([a-z0-9_]*_suite\)(void)$$/AK_SUITE(\1)/p' $(filter tests/check_%.c,$(TEST_SRCS)) > $@.tmp
+	$(Q)cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+FORCE:
 
 $(BUILD)/tests/runner.o: $(BUILD)/gen/suites.h
 
