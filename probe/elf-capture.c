@@ -2,28 +2,34 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <elf.h>
 #include <string.h>
 #include <sys/mman.h>
 
 enum capture_mode {
 	CAPTURE_UNDECIDED, /* fewer than four bytes seen */
 	CAPTURE_NOT_ELF,
-	CAPTURE_WHOLE,     /* heap buffer of the full size */
-	CAPTURE_SPARSE,    /* full-size MAP_NORESERVE mapping, head + tail + Go windows written */
+	CAPTURE_WHOLE,	   /* heap buffer of the full size */
+	CAPTURE_SPARSE,	   /* full-size MAP_NORESERVE mapping, head + tail + Go windows written */
 	CAPTURE_HEAD_ONLY, /* above the ceiling: heap buffer of the head */
 };
 
 struct ak_elf_capture {
-	uint64_t size;     /* declared by the tar header */
+	uint64_t size;	   /* declared by the tar header */
 	uint64_t received; /* bytes taken so far (never more than size) */
 	enum capture_mode mode;
 	unsigned char magic[4];
 	unsigned char *buf;
-	size_t buf_len;         /* allocated (or mapped) length */
-	size_t resident;        /* bytes of buf that may be written */
+	size_t buf_len;		 /* allocated (or mapped) length */
+	size_t resident;	 /* bytes of buf that may be written */
 	unsigned char block[16]; /* the current 16-byte aligned block, for the Go magic */
 	uint64_t go_window[AK_ELF_CAPTURE_GO_WINDOWS_MAX];
 	unsigned go_windows;
+	/* small segments the classifier reads (PT_DYNAMIC, PT_INTERP, notes) that lie
+	 * between head and tail, found in the program headers once the head is in */
+	uint64_t seg_off[AK_ELF_CAPTURE_SEGMENTS_MAX], seg_len[AK_ELF_CAPTURE_SEGMENTS_MAX];
+	unsigned segs;
+	bool segs_read;
 	bool overflow;
 };
 
@@ -102,8 +108,7 @@ static bool is_go_magic(const unsigned char *p)
 
 /* Look for the Go magic at every 16-byte aligned offset of [off, off+n), carrying a
  * block that straddles chunks in c->block. */
-static void scan_go_magic(struct ak_elf_capture *c, uint64_t off, const unsigned char *p,
-			  size_t n)
+static void scan_go_magic(struct ak_elf_capture *c, uint64_t off, const unsigned char *p, size_t n)
 {
 	while (n > 0) {
 		size_t in_block = (size_t)(off & 15);
@@ -147,9 +152,49 @@ static void capture_store(struct ak_elf_capture *c, uint64_t off, const unsigned
 		for (unsigned i = 0; i < c->go_windows; i++)
 			copy_range(c, off, p, n, c->go_window[i],
 				   c->go_window[i] + AK_ELF_CAPTURE_GO_WINDOW);
+		for (unsigned i = 0; i < c->segs; i++)
+			copy_range(c, off, p, n, c->seg_off[i], c->seg_off[i] + c->seg_len[i]);
 		break;
 	default:
 		break;
+	}
+}
+
+static uint64_t rd(const unsigned char *p, int size, bool le)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < size; i++)
+		v |= (uint64_t)p[i] << (8 * (le ? i : size - 1 - i));
+	return v;
+}
+
+/* With the head in place, note the small segments that lie beyond it. Runs once; a
+ * header that makes no sense is left for the classifier to describe. */
+static void find_segments(struct ak_elf_capture *c)
+{
+	c->segs_read = true;
+	const unsigned char *h = c->buf;
+	bool is64 = h[4] == 2, le = h[5] == 1;
+	int a = is64 ? 8 : 4;
+	uint64_t phoff = rd(h + 24 + a, a, le);
+	uint64_t phentsize = rd(h + 30 + 3 * a, 2, le), phnum = rd(h + 32 + 3 * a, 2, le);
+	if (phentsize != (is64 ? 56u : 32u) || phoff > AK_ELF_CAPTURE_HEAD ||
+	    phnum * phentsize > AK_ELF_CAPTURE_HEAD - phoff)
+		return;
+	for (uint64_t i = 0; i < phnum; i++) {
+		const unsigned char *ph = h + phoff + i * phentsize;
+		uint32_t type = (uint32_t)rd(ph, 4, le);
+		uint64_t off = rd(ph + (is64 ? 8 : 4), a, le);
+		uint64_t filesz = rd(ph + (is64 ? 32 : 16), a, le);
+		if (type != PT_DYNAMIC && type != PT_INTERP && type != PT_NOTE &&
+		    type != PT_GNU_PROPERTY)
+			continue;
+		if (filesz > AK_ELF_CAPTURE_SEGMENT_MAX || off + filesz <= AK_ELF_CAPTURE_HEAD ||
+		    off >= tail_start(c) || off > c->size || c->segs == AK_ELF_CAPTURE_SEGMENTS_MAX)
+			continue;
+		c->seg_off[c->segs] = off;
+		c->seg_len[c->segs++] = filesz;
+		c->resident += filesz;
 	}
 }
 
@@ -169,7 +214,10 @@ int ak_elf_capture_feed(struct ak_elf_capture *c, const void *data, size_t len)
 		}
 		if (c->received < 4)
 			return c->overflow ? -EFBIG : 0;
-		if (memcmp(c->magic, "\x7f" "ELF", 4) != 0) {
+		if (memcmp(c->magic,
+			   "\x7f"
+			   "ELF",
+			   4) != 0) {
 			c->mode = CAPTURE_NOT_ELF;
 			return 0;
 		}
@@ -179,6 +227,15 @@ int ak_elf_capture_feed(struct ak_elf_capture *c, const void *data, size_t len)
 			return r;
 		}
 		capture_store(c, 0, c->magic, 4);
+	}
+	if (c->mode == CAPTURE_SPARSE && !c->segs_read &&
+	    c->received + len >= AK_ELF_CAPTURE_HEAD) {
+		size_t head_part = (size_t)(AK_ELF_CAPTURE_HEAD - c->received);
+		capture_store(c, c->received, p, head_part);
+		c->received += head_part;
+		p += head_part;
+		len -= head_part;
+		find_segments(c);
 	}
 	capture_store(c, c->received, p, len);
 	c->received += len;

@@ -23,6 +23,10 @@
 #define AK_ELF_CAPTURE_GO_WINDOW (64u << 10)
 /* at most this many of them (a hostile file could repeat the magic everywhere). */
 #define AK_ELF_CAPTURE_GO_WINDOWS_MAX 4
+/* ... and the PT_DYNAMIC, PT_INTERP and note segments (at most this many, each at most
+ * SEGMENT_MAX bytes) that the program headers place between head and tail. */
+#define AK_ELF_CAPTURE_SEGMENTS_MAX 8
+#define AK_ELF_CAPTURE_SEGMENT_MAX (64u << 10)
 /* Above this size only the head is kept (and analysed). */
 #define AK_ELF_CAPTURE_CEILING (4ull << 30)
 

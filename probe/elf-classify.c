@@ -39,9 +39,9 @@ static uint16_t rd16(const unsigned char *p, bool le)
 static uint32_t rd32(const unsigned char *p, bool le)
 {
 	return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			    (uint32_t)p[3] << 24
+			(uint32_t)p[3] << 24
 		  : (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 |
-			    (uint32_t)p[0] << 24;
+			(uint32_t)p[0] << 24;
 }
 
 static uint64_t rd64(const unsigned char *p, bool le)
@@ -59,7 +59,7 @@ static uint64_t rdaddr(const unsigned char *p, const struct elf_header *h)
 /* Record the first structural problem; later ones are consequences. Returns -1 when
  * memory runs out, 0 otherwise. */
 static int set_malformed(struct ak_elf_facts *f, struct ak_error **err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int set_malformed(struct ak_elf_facts *f, struct ak_error **err, const char *fmt, ...)
 {
 	if (f->malformed)
@@ -85,27 +85,48 @@ static bool range_ok(uint64_t off, uint64_t size, uint64_t limit)
 const char *ak_elf_machine_name(uint16_t m, char *buf, size_t size)
 {
 	switch (m) {
-	case EM_NONE: return "no machine";
-	case EM_386: return "i386";
-	case EM_X86_64: return "x86-64";
-	case EM_AARCH64: return "aarch64";
-	case EM_ARM: return "arm";
-	case EM_PPC: return "ppc";
-	case EM_PPC64: return "ppc64";
-	case EM_S390: return "s390";
-	case EM_RISCV: return "riscv";
-	case EM_MIPS: return "mips";
-	case EM_LOONGARCH: return "loongarch";
-	case EM_SPARC: return "sparc";
-	case EM_SPARCV9: return "sparc64";
-	case EM_68K: return "m68k";
-	case EM_SH: return "sh";
-	case EM_PARISC: return "hppa";
-	case EM_ALPHA: return "alpha";
-	case EM_IA_64: return "ia64";
-	case EM_BPF: return "eBPF";
-	case EM_CUDA: return "cuda";
-	case EM_AMDGPU: return "amdgpu";
+	case EM_NONE:
+		return "no machine";
+	case EM_386:
+		return "i386";
+	case EM_X86_64:
+		return "x86-64";
+	case EM_AARCH64:
+		return "aarch64";
+	case EM_ARM:
+		return "arm";
+	case EM_PPC:
+		return "ppc";
+	case EM_PPC64:
+		return "ppc64";
+	case EM_S390:
+		return "s390";
+	case EM_RISCV:
+		return "riscv";
+	case EM_MIPS:
+		return "mips";
+	case EM_LOONGARCH:
+		return "loongarch";
+	case EM_SPARC:
+		return "sparc";
+	case EM_SPARCV9:
+		return "sparc64";
+	case EM_68K:
+		return "m68k";
+	case EM_SH:
+		return "sh";
+	case EM_PARISC:
+		return "hppa";
+	case EM_ALPHA:
+		return "alpha";
+	case EM_IA_64:
+		return "ia64";
+	case EM_BPF:
+		return "eBPF";
+	case EM_CUDA:
+		return "cuda";
+	case EM_AMDGPU:
+		return "amdgpu";
 	}
 	snprintf(buf, size, "machine %u", m);
 	return buf;
@@ -114,11 +135,16 @@ const char *ak_elf_machine_name(uint16_t m, char *buf, size_t size)
 const char *ak_elf_kind_name(enum ak_elf_kind kind)
 {
 	switch (kind) {
-	case AK_ELF_KIND_EXECUTABLE: return "executable";
-	case AK_ELF_KIND_SHARED: return "shared object";
-	case AK_ELF_KIND_RELOCATABLE: return "relocatable object";
-	case AK_ELF_KIND_CORE: return "core dump";
-	default: return "elf file";
+	case AK_ELF_KIND_EXECUTABLE:
+		return "executable";
+	case AK_ELF_KIND_SHARED:
+		return "shared object";
+	case AK_ELF_KIND_RELOCATABLE:
+		return "relocatable object";
+	case AK_ELF_KIND_CORE:
+		return "core dump";
+	default:
+		return "elf file";
 	}
 }
 
@@ -178,16 +204,18 @@ static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 	size_t phdr_size = h->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
 
 	/* Extended numbering keeps the real counts in section header 0. */
-	bool need_sh0 = (h->shnum == 0 && h->shoff != 0) || h->phnum == PN_XNUM ||
-			h->shstrndx == SHN_XINDEX;
+	bool need_sh0 =
+	    (h->shnum == 0 && h->shoff != 0) || h->phnum == PN_XNUM || h->shstrndx == SHN_XINDEX;
 	if (need_sh0) {
 		if (h->shoff == 0 || h->shentsize != shdr_size ||
 		    !range_ok(h->shoff, shdr_size, real_size)) {
 			if (h->phnum == PN_XNUM)
 				return set_malformed(f, err,
-						     "e_phnum 65535 (PN_XNUM) but no section header 0 holds the count");
+						     "e_phnum 65535 (PN_XNUM) but no section "
+						     "header 0 holds the count");
 			return set_malformed(f, err,
-					     "section header table at offset %#llx beyond the end of the file (%llu bytes)",
+					     "section header table at offset %#llx beyond the end "
+					     "of the file (%llu bytes)",
 					     (unsigned long long)h->shoff,
 					     (unsigned long long)real_size);
 		}
@@ -210,24 +238,26 @@ static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 
 	if (h->phnum > 0) {
 		if (h->phentsize != phdr_size)
-			return set_malformed(f, err, "e_phentsize %u, ELF%d needs %zu", h->phentsize,
-					     h->is64 ? 64 : 32, phdr_size);
+			return set_malformed(f, err, "e_phentsize %u, ELF%d needs %zu",
+					     h->phentsize, h->is64 ? 64 : 32, phdr_size);
 		if (h->phnum > real_size / phdr_size ||
 		    !range_ok(h->phoff, h->phnum * phdr_size, real_size))
 			return set_malformed(f, err,
-					     "program header table (offset %#llx, %llu entries) beyond the end of the file (%llu bytes)",
+					     "program header table (offset %#llx, %llu entries) "
+					     "beyond the end of the file (%llu bytes)",
 					     (unsigned long long)h->phoff,
 					     (unsigned long long)h->phnum,
 					     (unsigned long long)real_size);
 	}
 	if (h->shnum > 0) {
 		if (h->shentsize != shdr_size)
-			return set_malformed(f, err, "e_shentsize %u, ELF%d needs %zu", h->shentsize,
-					     h->is64 ? 64 : 32, shdr_size);
+			return set_malformed(f, err, "e_shentsize %u, ELF%d needs %zu",
+					     h->shentsize, h->is64 ? 64 : 32, shdr_size);
 		if (h->shnum > real_size / shdr_size ||
 		    !range_ok(h->shoff, h->shnum * shdr_size, real_size))
 			return set_malformed(f, err,
-					     "section header table (offset %#llx, %llu entries) beyond the end of the file (%llu bytes)",
+					     "section header table (offset %#llx, %llu entries) "
+					     "beyond the end of the file (%llu bytes)",
 					     (unsigned long long)h->shoff,
 					     (unsigned long long)h->shnum,
 					     (unsigned long long)real_size);
@@ -271,8 +301,9 @@ static void classify_flags(struct ak_elf_facts *f)
 
 /* Walk the notes in data[0..size) for NT_GNU_PROPERTY_TYPE_0 and read the x86 ISA
  * needed bits. Notes are 4-aligned, GNU property notes 8-aligned in ELF64. */
-static int parse_property_notes(const unsigned char *data, uint64_t size, const struct elf_header *h,
-				struct ak_elf_facts *f, struct ak_error **err)
+static int parse_property_notes(const unsigned char *data, uint64_t size,
+				const struct elf_header *h, struct ak_elf_facts *f,
+				struct ak_error **err)
 {
 	uint64_t align = h->is64 ? 8 : 4;
 	uint64_t off = 0;
@@ -290,11 +321,12 @@ static int parse_property_notes(const unsigned char *data, uint64_t size, const 
 			const unsigned char *d = data + desc_off;
 			uint64_t p = 0;
 			while (descsz - p >= 8) {
-				uint32_t pr_type = rd32(d + p, h->le), pr_datasz = rd32(d + p + 4, h->le);
+				uint32_t pr_type = rd32(d + p, h->le),
+					 pr_datasz = rd32(d + p + 4, h->le);
 				if (pr_datasz > descsz - p - 8)
-					return set_malformed(f, err,
-							     "gnu property of %u bytes beyond its note",
-							     pr_datasz);
+					return set_malformed(
+					    f, err, "gnu property of %u bytes beyond its note",
+					    pr_datasz);
 				if (pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED && pr_datasz >= 4)
 					f->x86_isa_needed |= rd32(d + p + 8, h->le);
 				p += 8 + ((pr_datasz + align - 1) & ~(align - 1));
@@ -358,12 +390,14 @@ static int parse_arm_attributes(const unsigned char *d, uint64_t size, const str
 		uint32_t sublen = rd32(d + off, h->le);
 		if (sublen < 4 || sublen > size - off)
 			return set_malformed(f, err,
-					     "'.ARM.attributes' subsection length %u exceeds the section (%llu bytes)",
+					     "'.ARM.attributes' subsection length %u exceeds the "
+					     "section (%llu bytes)",
 					     sublen, (unsigned long long)size);
 		uint64_t end = off + sublen, pos = off + 4;
 		const unsigned char *vendor = d + pos;
 		if (!skip_ntbs(d, end, &pos))
-			return set_malformed(f, err, "'.ARM.attributes' vendor name not terminated");
+			return set_malformed(f, err,
+					     "'.ARM.attributes' vendor name not terminated");
 		if (strcmp((const char *)vendor, "aeabi") == 0) {
 			while (end - pos >= 5) {
 				uint64_t tag, start = pos;
@@ -372,7 +406,8 @@ static int parse_arm_attributes(const unsigned char *d, uint64_t size, const str
 				uint32_t len = rd32(d + pos, h->le);
 				if (len < 5 || len > end - start)
 					return set_malformed(f, err,
-							     "'.ARM.attributes' attribute block length %u exceeds its subsection",
+							     "'.ARM.attributes' attribute block "
+							     "length %u exceeds its subsection",
 							     len);
 				uint64_t block_end = start + len;
 				pos += 4;
@@ -380,20 +415,29 @@ static int parse_arm_attributes(const unsigned char *d, uint64_t size, const str
 					while (pos < block_end) {
 						uint64_t attr, val;
 						if (!uleb(d, block_end, &pos, &attr))
-							return set_malformed(f, err, "'.ARM.attributes' truncated tag");
+							return set_malformed(
+							    f, err,
+							    "'.ARM.attributes' truncated tag");
 						/* 4, 5, 67 and odd tags above 32 are strings; 32 is
 						 * a number then a string; the rest are ULEB128 */
 						bool str = attr == 4 || attr == 5 || attr == 67 ||
 							   (attr > 32 && (attr & 1));
 						if (attr == 32 && !uleb(d, block_end, &pos, &val))
-							return set_malformed(f, err, "'.ARM.attributes' truncated value");
+							return set_malformed(
+							    f, err,
+							    "'.ARM.attributes' truncated value");
 						if (str || attr == 32) {
 							if (!skip_ntbs(d, block_end, &pos))
-								return set_malformed(f, err, "'.ARM.attributes' string not terminated");
+								return set_malformed(
+								    f, err,
+								    "'.ARM.attributes' string not "
+								    "terminated");
 							continue;
 						}
 						if (!uleb(d, block_end, &pos, &val))
-							return set_malformed(f, err, "'.ARM.attributes' truncated value");
+							return set_malformed(
+							    f, err,
+							    "'.ARM.attributes' truncated value");
 						int8_t v = val > 127 ? 127 : (int8_t)val;
 						if (attr == 6)
 							f->arm_cpu_arch = v;
@@ -466,7 +510,9 @@ static void scan_go_buildinfo(const unsigned char *buf, size_t len, struct ak_el
 		if (buf[off] == 0xff &&
 		    memcmp(buf + off, AK_GO_BUILDINFO_MAGIC, AK_GO_BUILDINFO_MAGIC_LEN) == 0) {
 			uint64_t avail = len - off;
-			parse_go_buildinfo(buf + off, avail < AK_ELF_CAPTURE_GO_WINDOW ? avail : AK_ELF_CAPTURE_GO_WINDOW, f);
+			parse_go_buildinfo(
+			    buf + off,
+			    avail < AK_ELF_CAPTURE_GO_WINDOW ? avail : AK_ELF_CAPTURE_GO_WINDOW, f);
 			return;
 		}
 }
@@ -481,7 +527,7 @@ static void elf_endp(Elf **e)
 
 static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t real_size,
 			 const struct elf_header *h, struct ak_elf_facts *f, bool *has_dynamic,
-			 bool *has_property, struct ak_error **err)
+			 bool *pie, bool *has_property, struct ak_error **err)
 {
 	size_t phnum;
 	if (elf_getphdrnum(e, &phnum) != 0)
@@ -493,13 +539,14 @@ static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 					     elf_errmsg(-1));
 		if (ph.p_type == PT_DYNAMIC)
 			*has_dynamic = true;
-		if (ph.p_type != PT_INTERP && ph.p_type != PT_GNU_PROPERTY)
+		if (ph.p_type != PT_INTERP && ph.p_type != PT_GNU_PROPERTY &&
+		    ph.p_type != PT_DYNAMIC)
 			continue;
 		if (!range_ok(ph.p_offset, ph.p_filesz, real_size))
-			return set_malformed(f, err,
-					     "segment %zu (offset %#llx, %llu bytes) beyond the end of the file",
-					     i, (unsigned long long)ph.p_offset,
-					     (unsigned long long)ph.p_filesz);
+			return set_malformed(
+			    f, err,
+			    "segment %zu (offset %#llx, %llu bytes) beyond the end of the file", i,
+			    (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz);
 		if (!range_ok(ph.p_offset, ph.p_filesz, len)) {
 			f->partial = true;
 			continue;
@@ -511,12 +558,25 @@ static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 			f->has_interp = true;
 			if (ph.p_filesz < 2 || ph.p_filesz > AK_ELF_INTERP_MAX ||
 			    d[ph.p_filesz - 1] != 0)
-				return set_malformed(f, err,
-						     "PT_INTERP of %llu bytes is not a terminated path",
-						     (unsigned long long)ph.p_filesz);
+				return set_malformed(
+				    f, err, "PT_INTERP of %llu bytes is not a terminated path",
+				    (unsigned long long)ph.p_filesz);
 			f->interp = strdup((const char *)d);
 			if (!f->interp)
-				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot copy PT_INTERP");
+				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
+						      "cannot copy PT_INTERP");
+		} else if (ph.p_type == PT_DYNAMIC) {
+			/* DF_1_PIE tells a static-pie executable from a library */
+			size_t entsize = h->is64 ? 16 : 8;
+			for (uint64_t o = 0; ph.p_filesz - o >= entsize && ph.p_filesz >= entsize;
+			     o += entsize) {
+				uint64_t tag = rdaddr(d + o, h),
+					 val = rdaddr(d + o + entsize / 2, h);
+				if (tag == DT_NULL)
+					break;
+				if (tag == DT_FLAGS_1 && (val & DF_1_PIE))
+					*pie = true;
+			}
 		} else {
 			*has_property = true;
 			if (parse_property_notes(d, ph.p_filesz, h, f, err) < 0)
@@ -536,7 +596,8 @@ static int walk_sections(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 	for (Elf_Scn *scn = elf_nextscn(e, NULL); scn; scn = elf_nextscn(e, scn)) {
 		GElf_Shdr sh;
 		if (!gelf_getshdr(scn, &sh))
-			return set_malformed(f, err, "section header unreadable: %s", elf_errmsg(-1));
+			return set_malformed(f, err, "section header unreadable: %s",
+					     elf_errmsg(-1));
 		bool arm_attr = sh.sh_type == SHT_ARM_ATTRIBUTES && f->e_machine == EM_ARM;
 		bool note = sh.sh_type == SHT_NOTE && !has_property;
 		bool maybe_go = sh.sh_type == SHT_PROGBITS && !f->is_go;
@@ -550,10 +611,10 @@ static int walk_sections(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 		if (maybe_go && strcmp(name, ".go.buildinfo") != 0)
 			continue;
 		if (!range_ok(sh.sh_offset, sh.sh_size, real_size))
-			return set_malformed(f, err,
-					     "section '%s' (offset %#llx, %llu bytes) beyond the end of the file",
-					     name, (unsigned long long)sh.sh_offset,
-					     (unsigned long long)sh.sh_size);
+			return set_malformed(
+			    f, err,
+			    "section '%s' (offset %#llx, %llu bytes) beyond the end of the file",
+			    name, (unsigned long long)sh.sh_offset, (unsigned long long)sh.sh_size);
 		if (!range_ok(sh.sh_offset, sh.sh_size, len)) {
 			f->partial = true;
 			continue;
@@ -589,11 +650,21 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 		return -1;
 	classify_flags(f);
 	switch (f->e_type) {
-	case ET_REL: f->kind = AK_ELF_KIND_RELOCATABLE; break;
-	case ET_EXEC: f->kind = AK_ELF_KIND_EXECUTABLE; break;
-	case ET_DYN: f->kind = AK_ELF_KIND_SHARED; break;
-	case ET_CORE: f->kind = AK_ELF_KIND_CORE; break;
-	default: f->kind = AK_ELF_KIND_OTHER; break;
+	case ET_REL:
+		f->kind = AK_ELF_KIND_RELOCATABLE;
+		break;
+	case ET_EXEC:
+		f->kind = AK_ELF_KIND_EXECUTABLE;
+		break;
+	case ET_DYN:
+		f->kind = AK_ELF_KIND_SHARED;
+		break;
+	case ET_CORE:
+		f->kind = AK_ELF_KIND_CORE;
+		break;
+	default:
+		f->kind = AK_ELF_KIND_OTHER;
+		break;
 	}
 	if (f->malformed)
 		return 0;
@@ -613,10 +684,11 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 		image_len = len < AK_ELF_CAPTURE_HEAD ? len : AK_ELF_CAPTURE_HEAD;
 		copy = malloc(image_len);
 		if (!copy)
-			return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot copy an elf header");
+			return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
+					      "cannot copy an elf header");
 		memcpy(copy, buf, image_len);
 		unsigned char *p = copy + (h.is64 ? 40 : 32);
-		memset(p, 0, h.is64 ? 8 : 4);    /* e_shoff */
+		memset(p, 0, h.is64 ? 8 : 4);		 /* e_shoff */
 		memset(copy + (h.is64 ? 60 : 48), 0, 4); /* e_shnum, e_shstrndx */
 		if (rd16(copy + (h.is64 ? 56 : 44), h.le) == PN_XNUM)
 			memset(copy + (h.is64 ? 56 : 44), 0, 2);
@@ -628,12 +700,13 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 		if (!copy) {
 			copy = malloc(len);
 			if (!copy)
-				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot copy an elf header");
+				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
+						      "cannot copy an elf header");
 			memcpy(copy, buf, len);
 			image = copy;
 		}
 		memset(copy + (h.is64 ? 32 : 28), 0, h.is64 ? 8 : 4); /* e_phoff */
-		memset(copy + (h.is64 ? 56 : 44), 0, 2);              /* e_phnum */
+		memset(copy + (h.is64 ? 56 : 44), 0, 2);	      /* e_phnum */
 	}
 
 	pthread_once(&libelf_once, libelf_init);
@@ -645,24 +718,24 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 	if (!e || elf_kind(e) != ELF_K_ELF)
 		return set_malformed(f, err, "libelf cannot read it: %s", elf_errmsg(-1));
 
-	bool has_dynamic = false, has_property = false;
-	if (phdrs && walk_segments(e, image, image_len, real_size, &h, f, &has_dynamic,
+	bool has_dynamic = false, pie = false, has_property = false;
+	if (phdrs && walk_segments(e, image, image_len, real_size, &h, f, &has_dynamic, &pie,
 				   &has_property, err) < 0)
 		return -1;
 	if (!f->malformed && sections &&
 	    walk_sections(e, image, image_len, real_size, &h, f, has_property, err) < 0)
 		return -1;
-	if (!f->is_go && !f->malformed && (!sections || f->partial))
+	/* the section can be stripped (sstrip, objcopy); scanning is cheap below the cap */
+	if (!f->is_go && !f->malformed && (!sections || f->partial || len <= AK_ELF_CAPTURE_WHOLE_MAX))
 		scan_go_buildinfo(buf, len, f);
 
 	set_isa_level(f);
-	if (f->e_machine == EM_ARM && f->arm_float == AK_ARM_FLOAT_UNKNOWN &&
-	    f->arm_vfp_args >= 0)
+	if (f->e_machine == EM_ARM && f->arm_float == AK_ARM_FLOAT_UNKNOWN && f->arm_vfp_args >= 0)
 		f->arm_float = f->arm_vfp_args == 1 ? AK_ARM_FLOAT_HARD : AK_ARM_FLOAT_SOFT;
-	if (f->e_type == ET_DYN && f->has_interp)
+	if (f->e_type == ET_DYN && (f->has_interp || pie))
 		f->kind = AK_ELF_KIND_EXECUTABLE;
-	/* static-pie carries PT_DYNAMIC for its self-relocation, so it reads as shared */
-	f->is_static = (f->e_type == ET_EXEC || f->e_type == ET_DYN) && !f->has_interp &&
-		       !has_dynamic;
+	/* static-pie carries PT_DYNAMIC for its self-relocation; DF_1_PIE marks it */
+	f->is_static = !f->has_interp &&
+		       (f->e_type == ET_EXEC || (f->e_type == ET_DYN && (pie || !has_dynamic)));
 	return 0;
 }

@@ -14,17 +14,17 @@
 
 /* What the file is, from e_type (and PT_INTERP for position-independent executables). */
 enum ak_elf_kind {
-	AK_ELF_KIND_OTHER = 0,   /* ET_NONE or an OS/processor-specific type */
-	AK_ELF_KIND_EXECUTABLE,  /* ET_EXEC, or ET_DYN with PT_INTERP (PIE) */
-	AK_ELF_KIND_SHARED,      /* ET_DYN without PT_INTERP: library or static-pie */
+	AK_ELF_KIND_OTHER = 0,	 /* ET_NONE or an OS/processor-specific type */
+	AK_ELF_KIND_EXECUTABLE,	 /* ET_EXEC, or ET_DYN with PT_INTERP (PIE) */
+	AK_ELF_KIND_SHARED,	 /* ET_DYN without PT_INTERP: library or static-pie */
 	AK_ELF_KIND_RELOCATABLE, /* ET_REL: .o, .ko */
-	AK_ELF_KIND_CORE,        /* ET_CORE */
+	AK_ELF_KIND_CORE,	 /* ET_CORE */
 };
 
 enum ak_arm_float_abi {
 	AK_ARM_FLOAT_UNKNOWN = 0, /* no evidence (Go binaries: e_flags 0x5000002) */
-	AK_ARM_FLOAT_SOFT,        /* armel: EF_ARM_ABI_FLOAT_SOFT or Tag_ABI_VFP_args 0 */
-	AK_ARM_FLOAT_HARD,        /* armhf: EF_ARM_ABI_FLOAT_HARD or Tag_ABI_VFP_args 1 */
+	AK_ARM_FLOAT_SOFT,	  /* armel: EF_ARM_ABI_FLOAT_SOFT or Tag_ABI_VFP_args 0 */
+	AK_ARM_FLOAT_HARD,	  /* armhf: EF_ARM_ABI_FLOAT_HARD or Tag_ABI_VFP_args 1 */
 };
 
 enum ak_mips_abi { AK_MIPS_ABI_UNKNOWN = 0, AK_MIPS_ABI_O32, AK_MIPS_ABI_N32, AK_MIPS_ABI_N64 };
@@ -42,34 +42,35 @@ enum ak_riscv_float_abi {
 struct ak_elf_facts {
 	uint8_t elf_class; /* ELFCLASS32 / ELFCLASS64 */
 	uint8_t elf_data;  /* ELFDATA2LSB / ELFDATA2MSB */
-	uint8_t osabi;     /* e_ident[EI_OSABI] */
+	uint8_t osabi;	   /* e_ident[EI_OSABI] */
 	uint16_t e_machine;
 	uint16_t e_type;
 	uint32_t e_flags;
 	enum ak_elf_kind kind;
 	bool has_interp;
-	bool is_static;  /* executable without PT_INTERP and without PT_DYNAMIC */
-	bool partial;    /* only the head was available (file above the capture ceiling) */
-	bool malformed;  /* the file claims to be ELF but its structure is broken */
-	char *malformed_reason; /* malloc'd, lowercase, e.g. "program headers beyond the end of the file" */
-	char *interp;    /* malloc'd PT_INTERP path, NULL when none */
+	bool is_static;		/* executable without PT_INTERP and without PT_DYNAMIC */
+	bool partial;		/* only the head was available (file above the capture ceiling) */
+	bool malformed;		/* the file claims to be ELF but its structure is broken */
+	char *malformed_reason; /* malloc'd, lowercase, e.g. "program headers beyond the end of the
+				   file" */
+	char *interp;		/* malloc'd PT_INTERP path, NULL when none */
 
 	/* EM_ARM */
-	uint8_t arm_eabi;            /* e_flags >> 24 (EF_ARM_EABIMASK); 5 on Linux EABI */
+	uint8_t arm_eabi; /* e_flags >> 24 (EF_ARM_EABIMASK); 5 on Linux EABI */
 	enum ak_arm_float_abi arm_float;
-	int8_t arm_cpu_arch;         /* Tag_CPU_arch from .ARM.attributes, -1 when absent */
-	int8_t arm_vfp_args;         /* Tag_ABI_VFP_args, -1 when absent */
+	int8_t arm_cpu_arch; /* Tag_CPU_arch from .ARM.attributes, -1 when absent */
+	int8_t arm_vfp_args; /* Tag_ABI_VFP_args, -1 when absent */
 	/* EM_X86_64: GNU_PROPERTY_X86_ISA_1_NEEDED bits and the highest level (0 = no note) */
 	uint32_t x86_isa_needed;
-	uint8_t x86_isa_level;       /* 1 baseline, 2..4 = x86-64-v2..v4 */
+	uint8_t x86_isa_level; /* 1 baseline, 2..4 = x86-64-v2..v4 */
 	/* EM_RISCV, EM_MIPS, EM_PPC64 */
 	enum ak_riscv_float_abi riscv_float;
 	enum ak_mips_abi mips_abi;
-	uint8_t ppc64_abi;           /* e_flags & 3: 1 ELFv1, 2 ELFv2, 0 unspecified */
+	uint8_t ppc64_abi; /* e_flags & 3: 1 ELFv1, 2 ELFv2, 0 unspecified */
 	/* Go buildinfo */
 	bool is_go;
-	bool go_old_format;          /* pre-1.18 pointer format: settings not read */
-	char go_version[16];         /* "go1.22.1", possibly cut short */
+	bool go_old_format;		       /* pre-1.18 pointer format: settings not read */
+	char go_version[16];		       /* "go1.22.1", possibly cut short */
 	char goarch[12], goarm[4], goamd64[4]; /* empty when absent */
 };
 

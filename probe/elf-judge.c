@@ -1,0 +1,334 @@
+#include "probe/elf-judge.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+
+const char *ak_severity_name(enum ak_severity sev)
+{
+	switch (sev) {
+	case AK_SEV_INFO:
+		return "info";
+	case AK_SEV_WARNING:
+		return "warning";
+	case AK_SEV_ERROR:
+		return "error";
+	}
+	return "?";
+}
+
+void ak_finding_clear(struct ak_finding *f)
+{
+	free(f->code);
+	free(f->found);
+	free(f->expected);
+	memset(f, 0, sizeof(*f));
+}
+
+/* The platform family a machine/class/endianness belongs to ("linux/arm"), or NULL. */
+static const char *family_of(uint16_t machine, uint8_t elf_class, uint8_t elf_data, char *buf,
+			     size_t size)
+{
+	for (size_t i = 0; i < ak_platform_count; i++) {
+		const struct ak_platform *p = &ak_platforms[i];
+		if (p->e_machine == machine && p->elf_class == elf_class &&
+		    p->elf_data == elf_data) {
+			snprintf(buf, size, "linux/%s", p->arch);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+char *ak_elf_describe(const struct ak_elf_facts *f)
+{
+	char mbuf[24], fbuf[48];
+	const char *machine = ak_elf_machine_name(f->e_machine, mbuf, sizeof(mbuf));
+	const char *family = family_of(f->e_machine, f->elf_class, f->elf_data, fbuf, sizeof(fbuf));
+	char *s = NULL;
+	if (asprintf(&s, "%s (%s) ELF%s %s", machine, family ? family : "no linux platform",
+		     f->elf_class == ELFCLASS64	  ? "64"
+		     : f->elf_class == ELFCLASS32 ? "32"
+						  : "?",
+		     f->elf_data == ELFDATA2LSB	  ? "LSB"
+		     : f->elf_data == ELFDATA2MSB ? "MSB"
+						  : "?") < 0)
+		return NULL;
+	return s;
+}
+
+static const char *platform_machine(const struct ak_platform *p, char *buf, size_t size)
+{
+	return ak_elf_machine_name(p->e_machine, buf, size);
+}
+
+/* Append a finding; found and expected are formatted by the caller and owned here. */
+static int add(struct ak_finding *out, int *n, enum ak_severity sev, const char *code, char *found,
+	       char *expected)
+{
+	if (*n >= AK_ELF_FINDINGS_MAX || !found || !expected) {
+		free(found);
+		free(expected);
+		return found && expected ? 0 : -1;
+	}
+	char *c = strdup(code);
+	if (!c) {
+		free(found);
+		free(expected);
+		return -1;
+	}
+	out[*n] = (struct ak_finding){sev, c, found, expected};
+	(*n)++;
+	return 0;
+}
+
+static char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *format, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, format);
+	int r = vasprintf(&s, format, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
+
+/* Major architecture version Tag_CPU_arch stands for (ARM IHI 0045: 0 pre-v4, 1 v4,
+ * 2 v4T, 3 v5T, 4 v5TE, 5 v5TEJ, 6 v6, 7 v6KZ, 8 v6T2, 9 v6K, 10 v7, 11 v6-M, 12 v6S-M,
+ * 13 v7E-M, 14 v8-A, 15 v8-R, 16-18 v8-M, 19 v9). The reference's "4 = v5T, 5 = v5TE" is
+ * one off against the ABI document; readelf agrees with the document. */
+static int arm_arch_version(int tag)
+{
+	if (tag <= 2)
+		return 4;
+	if (tag <= 5)
+		return 5;
+	if (tag <= 9 || tag == 11 || tag == 12)
+		return 6;
+	if (tag == 10 || tag == 13)
+		return 7;
+	if (tag <= 18)
+		return 8;
+	return 9;
+}
+
+static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
+		     struct ak_finding *out, int *n, const char *desc)
+{
+	int variant = p->variant && p->variant[0] == 'v' ? p->variant[1] - '0' : 7;
+	bool runtime_linked = f->has_interp || f->kind == AK_ELF_KIND_SHARED;
+	if (f->arm_float == AK_ARM_FLOAT_SOFT && variant >= 6) {
+		/* arm/v6 is ambiguous: containerd maps armel to it, Alpine/Raspbian are armhf */
+		enum ak_severity sev =
+		    variant == 7 && runtime_linked ? AK_SEV_ERROR : AK_SEV_WARNING;
+		if (add(out, n, sev, "arm-soft-float",
+			fmt("%s EABI%u soft-float (armel, e_flags %#x)", desc, f->arm_eabi,
+			    f->e_flags),
+			fmt("hard-float EABI5 (%s)", p->name)) < 0)
+			return -1;
+	}
+	if (f->arm_float == AK_ARM_FLOAT_HARD && variant <= 5) {
+		if (add(out, n, AK_SEV_ERROR, "arm-hard-float",
+			fmt("%s EABI%u hard-float (armhf, e_flags %#x)", desc, f->arm_eabi,
+			    f->e_flags),
+			fmt("soft-float EABI5 (%s)", p->name)) < 0)
+			return -1;
+	}
+	int need = 0;
+	char evidence[48] = "";
+	if (f->arm_cpu_arch >= 0) {
+		need = arm_arch_version(f->arm_cpu_arch);
+		snprintf(evidence, sizeof(evidence), "Tag_CPU_arch %d", f->arm_cpu_arch);
+	}
+	if (f->goarm[0] >= '5' && f->goarm[0] <= '9' && f->goarm[0] - '0' > need) {
+		need = f->goarm[0] - '0';
+		snprintf(evidence, sizeof(evidence), "GOARM=%s", f->goarm);
+	}
+	if (need > variant) {
+		/* ARMv8 AArch32 code runs on the 64-bit hosts most arm/v7 containers run on */
+		enum ak_severity sev = variant == 7 && need == 8 ? AK_SEV_WARNING : AK_SEV_ERROR;
+		if (add(out, n, sev, "arm-cpu-too-new",
+			fmt("%s ARMv%d code (%s)", desc, need, evidence),
+			fmt("ARMv%d or older (%s)", variant, p->name)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int judge_x86_64(const struct ak_elf_facts *f, const struct ak_platform *p,
+			struct ak_finding *out, int *n, const char *desc)
+{
+	int level = f->x86_isa_level;
+	const char *evidence = "GNU property x86 ISA needed";
+	if (f->goamd64[0] == 'v' && f->goamd64[1] >= '1' && f->goamd64[1] <= '4' &&
+	    f->goamd64[1] - '0' > level) {
+		level = f->goamd64[1] - '0';
+		evidence = "GOAMD64";
+	}
+	int variant = p->variant && p->variant[0] == 'v' ? p->variant[1] - '0' : 1;
+	if (level <= variant || level < 2)
+		return 0;
+	enum ak_severity sev = variant == 1 ? AK_SEV_WARNING : AK_SEV_ERROR;
+	return add(out, n, sev, "x86-isa-level",
+		   fmt("%s needing x86-64-v%d (%s)", desc, level, evidence),
+		   variant == 1 ? fmt("x86-64 baseline (%s)", p->name)
+				: fmt("x86-64-v%d or lower (%s)", variant, p->name));
+}
+
+int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
+		 struct ak_finding out[AK_ELF_FINDINGS_MAX], struct ak_error **err)
+{
+	int n = 0;
+	char mbuf[24];
+	cleanup_free char *desc = ak_elf_describe(f);
+	if (!desc)
+		goto oom;
+	const char *pm = platform_machine(p, mbuf, sizeof(mbuf));
+	const char *kind = ak_elf_kind_name(f->kind);
+
+	if (f->malformed) {
+		if (add(out, &n, AK_SEV_WARNING, "malformed-elf",
+			fmt("malformed ELF: %s", f->malformed_reason ? f->malformed_reason : "?"),
+			strdup("a well-formed ELF file")) < 0)
+			goto oom;
+		return n;
+	}
+
+	const char *info_code = NULL;
+	char *info_found = NULL;
+	if (f->e_machine == EM_BPF) {
+		info_code = "ebpf-code";
+		info_found = fmt("eBPF %s (kernel virtual machine code)", kind);
+	} else if (f->e_machine == EM_CUDA || f->e_machine == EM_AMDGPU) {
+		info_code = "gpu-code";
+		info_found =
+		    fmt("%s %s (GPU code)", f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
+	} else if (f->e_machine == EM_NONE) {
+		info_code = "no-machine";
+		info_found = fmt("%s without a machine (EM_NONE)", kind);
+	} else if (f->kind == AK_ELF_KIND_RELOCATABLE) {
+		info_code = "relocatable-object";
+		info_found = fmt("relocatable object for %s", desc);
+	} else if (f->kind == AK_ELF_KIND_CORE) {
+		info_code = "core-dump";
+		info_found = fmt("core dump of %s", desc);
+	} else if (f->osabi != ELFOSABI_SYSV && f->osabi != ELFOSABI_GNU) {
+		info_code = "non-linux-abi";
+		info_found = fmt("%s for OSABI %u%s", desc, f->osabi,
+				 f->osabi == ELFOSABI_FREEBSD ? " (FreeBSD)" : "");
+	}
+	if (info_code) {
+		if (add(out, &n, AK_SEV_INFO, info_code, info_found,
+			fmt("%s (%s) code, not run by the loader", pm, p->name)) < 0)
+			goto oom;
+		return n;
+	}
+
+	if (f->e_machine != p->e_machine) {
+		if (add(out, &n, AK_SEV_ERROR, "wrong-machine", strdup(desc),
+			fmt("%s (%s)", pm, p->name)) < 0)
+			goto oom;
+		return n;
+	}
+	if (f->elf_class != p->elf_class) {
+		if (add(out, &n, AK_SEV_ERROR, "wrong-class", strdup(desc),
+			fmt("%s (%s) ELF%d", pm, p->name, p->elf_class == ELFCLASS64 ? 64 : 32)) <
+		    0)
+			goto oom;
+		return n;
+	}
+	if (f->elf_data != p->elf_data) {
+		if (add(out, &n, AK_SEV_ERROR, "wrong-endianness", strdup(desc),
+			fmt("%s (%s) %s", pm, p->name,
+			    p->elf_data == ELFDATA2LSB ? "LSB" : "MSB")) < 0)
+			goto oom;
+		return n;
+	}
+
+	int r = 0;
+	switch (p->e_machine) {
+	case EM_ARM:
+		r = judge_arm(f, p, out, &n, desc);
+		break;
+	case EM_X86_64:
+		r = judge_x86_64(f, p, out, &n, desc);
+		break;
+	case EM_PPC64:
+		if (p->elf_data == ELFDATA2LSB && f->ppc64_abi == 1)
+			r = add(out, &n, AK_SEV_ERROR, "ppc64-elfv1",
+				fmt("%s ELFv1 ABI (e_flags %#x)", desc, f->e_flags),
+				fmt("ELFv2 ABI (%s)", p->name));
+		break;
+	case EM_RISCV:
+		/* a static binary's calling convention meets no other code */
+		if (f->riscv_float != AK_RISCV_FLOAT_UNKNOWN &&
+		    f->riscv_float != AK_RISCV_FLOAT_DOUBLE && !f->is_static) {
+			static const char *const abi[] = {"?", "lp64 (soft-float)",
+							  "lp64f (single-float)", "lp64d",
+							  "lp64q (quad-float)"};
+			r = add(
+			    out, &n, AK_SEV_WARNING, "riscv-float-abi",
+			    fmt("%s %s ABI (e_flags %#x)", desc, abi[f->riscv_float], f->e_flags),
+			    fmt("lp64d double-float ABI (%s)", p->name));
+		}
+		break;
+	}
+	if (r < 0)
+		goto oom;
+	if (f->goarch[0] && strcmp(f->goarch, p->arch) != 0 &&
+	    add(out, &n, AK_SEV_WARNING, "go-arch-mismatch",
+		fmt("%s built by Go for GOARCH=%s", desc, f->goarch),
+		fmt("GOARCH=%s (%s)", p->arch, p->name)) < 0)
+		goto oom;
+	return n;
+
+oom:
+	for (int i = 0; i < n; i++)
+		ak_finding_clear(&out[i]);
+	return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot describe a finding");
+}
+
+int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platform *p,
+			struct ak_finding *out)
+{
+	if (loader->malformed)
+		return 0; /* reported on its own when the loader file itself is judged */
+	bool wrong = loader->e_machine != p->e_machine || loader->elf_class != p->elf_class ||
+		     loader->elf_data != p->elf_data;
+	const char *why = "";
+	if (!wrong && p->e_machine == EM_ARM) {
+		bool soft_platform = p->variant && strcmp(p->variant, "v5") == 0;
+		if (soft_platform ? loader->arm_float == AK_ARM_FLOAT_HARD
+				  : loader->arm_float == AK_ARM_FLOAT_SOFT) {
+			wrong = true;
+			why =
+			    loader->arm_float == AK_ARM_FLOAT_HARD ? " hard-float" : " soft-float";
+		}
+	}
+	if (!wrong)
+		return 0;
+	char mbuf[24];
+	cleanup_free char *desc = ak_elf_describe(loader);
+	if (!desc)
+		return -1;
+	char *found = fmt("loader %s%s", desc, why);
+	char *expected =
+	    p->e_machine == EM_ARM
+		? fmt("%s (%s) %s loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name,
+		      p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float" : "hard-float")
+		: fmt("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name);
+	char *code = strdup("loader-wrong-machine");
+	if (!found || !expected || !code) {
+		free(found);
+		free(expected);
+		free(code);
+		return -1;
+	}
+	*out = (struct ak_finding){AK_SEV_ERROR, code, found, expected};
+	return 1;
+}

@@ -1,0 +1,1144 @@
+/* ELF capture, classification and judgement. Every input is an ELF file built here in
+ * memory (both classes, both byte orders), plus the binaries this machine has. */
+#include <check.h>
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/platform.h"
+#include "common/util.h"
+#include "probe/elf-capture.h"
+#include "probe/elf-classify.h"
+#include "probe/elf-judge.h"
+#include "verify/smoke-run.h"
+
+/* ---- an ELF writer ---- */
+
+struct elf_spec {
+	int cls;  /* ELFCLASS32 / ELFCLASS64 */
+	int data; /* ELFDATA2LSB / ELFDATA2MSB */
+	uint16_t machine, type;
+	uint32_t flags;
+	uint8_t osabi;
+	const char *interp;
+	bool dynamic;		  /* add a PT_DYNAMIC */
+	uint32_t isa_needed;	  /* GNU property X86_ISA_1_NEEDED, 0 for no note */
+	bool property_in_section; /* only as .note.gnu.property, without PT_GNU_PROPERTY */
+	const unsigned char *arm_attr;
+	size_t arm_attr_len;
+	const unsigned char *go; /* .go.buildinfo contents */
+	size_t go_len;
+	bool go_without_section; /* place the buildinfo but give it no section header */
+};
+
+struct writer {
+	unsigned char *p;
+	size_t len;
+	bool le, is64;
+};
+
+static void put(struct writer *w, size_t off, int size, uint64_t v)
+{
+	ck_assert_uint_le(off + (size_t)size, w->len);
+	for (int i = 0; i < size; i++) {
+		int shift = 8 * (w->le ? i : size - 1 - i);
+		w->p[off + (size_t)i] = (unsigned char)(v >> shift);
+	}
+}
+
+static size_t align_up(size_t v, size_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* Build the file described by s; *len gets its size. The layout: header, program
+ * headers, contents, section headers at the end (as linkers put them). */
+static unsigned char *elf_build(const struct elf_spec *s, size_t *len)
+{
+	struct writer w = {calloc(1, 65536), 65536, s->data != ELFDATA2MSB, s->cls != ELFCLASS32};
+	ck_assert_ptr_nonnull(w.p);
+	size_t A = w.is64 ? 8 : 4, ehsize = w.is64 ? 64 : 52, phsize = w.is64 ? 56 : 32,
+	       shsize = w.is64 ? 64 : 40;
+	int nph = (s->interp ? 1 : 0) + (s->dynamic ? 1 : 0) +
+		  (s->isa_needed && !s->property_in_section ? 1 : 0);
+	size_t cur = ehsize + (size_t)nph * phsize;
+
+	/* contents */
+	size_t interp_off = 0, interp_len = 0, note_off = 0, note_len = 0, attr_off = 0, go_off = 0,
+	       dyn_off = 0;
+	if (s->interp) {
+		interp_off = cur;
+		interp_len = strlen(s->interp) + 1;
+		memcpy(w.p + cur, s->interp, interp_len);
+		cur += interp_len;
+	}
+	if (s->dynamic) {
+		cur = align_up(cur, 8);
+		dyn_off = cur;
+		cur += 2 * A * 2; /* DT_NULL pair and one spare */
+	}
+	if (s->isa_needed) {
+		cur = align_up(cur, A);
+		note_off = cur;
+		size_t desc = 8 + align_up(4, A);
+		put(&w, cur, 4, 4);
+		put(&w, cur + 4, 4, desc);
+		put(&w, cur + 8, 4, NT_GNU_PROPERTY_TYPE_0);
+		memcpy(w.p + cur + 12, "GNU", 4);
+		size_t d = align_up(cur + 16, A);
+		put(&w, d, 4, GNU_PROPERTY_X86_ISA_1_NEEDED);
+		put(&w, d + 4, 4, 4);
+		put(&w, d + 8, 4, s->isa_needed);
+		note_len = d + desc - cur;
+		cur += note_len;
+	}
+	if (s->arm_attr) {
+		attr_off = cur;
+		memcpy(w.p + cur, s->arm_attr, s->arm_attr_len);
+		cur += s->arm_attr_len;
+	}
+	if (s->go) {
+		cur = align_up(cur, 16);
+		go_off = cur;
+		memcpy(w.p + cur, s->go, s->go_len);
+		cur += s->go_len;
+	}
+	static const char shstrtab[] =
+	    "\0.shstrtab\0.interp\0.note.gnu.property\0.ARM.attributes\0.go.buildinfo";
+	size_t strtab_off = cur;
+	memcpy(w.p + cur, shstrtab, sizeof(shstrtab));
+	cur += sizeof(shstrtab);
+
+	/* program headers */
+	size_t ph = ehsize;
+	struct {
+		uint32_t type;
+		size_t off, len;
+	} segs[3];
+	int ns = 0;
+	if (s->interp)
+		segs[ns++] = (typeof(segs[0])){PT_INTERP, interp_off, interp_len};
+	if (s->dynamic)
+		segs[ns++] = (typeof(segs[0])){PT_DYNAMIC, dyn_off, 2 * A * 2};
+	if (s->isa_needed && !s->property_in_section)
+		segs[ns++] = (typeof(segs[0])){PT_GNU_PROPERTY, note_off, note_len};
+	for (int i = 0; i < ns; i++, ph += phsize) {
+		put(&w, ph, 4, segs[i].type);
+		if (w.is64) {
+			put(&w, ph + 8, 8, segs[i].off);
+			put(&w, ph + 32, 8, segs[i].len);
+			put(&w, ph + 40, 8, segs[i].len);
+			put(&w, ph + 48, 8, A);
+		} else {
+			put(&w, ph + 4, 4, segs[i].off);
+			put(&w, ph + 16, 4, segs[i].len);
+			put(&w, ph + 20, 4, segs[i].len);
+			put(&w, ph + 28, 4, A);
+		}
+	}
+
+	/* section headers: null, .shstrtab, then what exists */
+	cur = align_up(cur, 8);
+	size_t shoff = cur;
+	struct {
+		uint32_t name, type;
+		size_t off, len;
+	} secs[6] = {{0, SHT_NULL, 0, 0}, {1, SHT_STRTAB, strtab_off, sizeof(shstrtab)}};
+	int nsec = 2;
+	if (s->interp)
+		secs[nsec++] = (typeof(secs[0])){11, SHT_PROGBITS, interp_off, interp_len};
+	if (s->isa_needed)
+		secs[nsec++] = (typeof(secs[0])){19, SHT_NOTE, note_off, note_len};
+	if (s->arm_attr)
+		secs[nsec++] = (typeof(secs[0])){38, SHT_ARM_ATTRIBUTES, attr_off, s->arm_attr_len};
+	if (s->go && !s->go_without_section)
+		secs[nsec++] = (typeof(secs[0])){54, SHT_PROGBITS, go_off, s->go_len};
+	for (int i = 0; i < nsec; i++, cur += shsize) {
+		put(&w, cur, 4, secs[i].name);
+		put(&w, cur + 4, 4, secs[i].type);
+		put(&w, cur + (w.is64 ? 24 : 16), (int)A, secs[i].off);
+		put(&w, cur + (w.is64 ? 32 : 20), (int)A, secs[i].len);
+		put(&w, cur + (w.is64 ? 48 : 32), (int)A, 1);
+	}
+
+	/* ELF header */
+	memcpy(w.p, ELFMAG, SELFMAG);
+	w.p[EI_CLASS] = (unsigned char)s->cls;
+	w.p[EI_DATA] = (unsigned char)s->data;
+	w.p[EI_VERSION] = EV_CURRENT;
+	w.p[EI_OSABI] = s->osabi;
+	put(&w, 16, 2, s->type ? s->type : ET_EXEC);
+	put(&w, 18, 2, s->machine);
+	put(&w, 20, 4, EV_CURRENT);
+	put(&w, 24 + A, (int)A, nph ? ehsize : 0);
+	put(&w, 24 + 2 * A, (int)A, shoff);
+	put(&w, 24 + 3 * A, 4, s->flags);
+	put(&w, 28 + 3 * A, 2, ehsize);
+	put(&w, 30 + 3 * A, 2, phsize);
+	put(&w, 32 + 3 * A, 2, (uint64_t)nph);
+	put(&w, 34 + 3 * A, 2, shsize);
+	put(&w, 36 + 3 * A, 2, (uint64_t)nsec);
+	put(&w, 38 + 3 * A, 2, 1);
+	*len = cur;
+	return w.p;
+}
+
+/* .ARM.attributes with Tag_CPU_name, Tag_CPU_arch and (when >= 0) Tag_ABI_VFP_args. */
+static size_t arm_attributes(unsigned char *out, int cpu_arch, int vfp_args)
+{
+	unsigned char attrs[64];
+	size_t n = 0;
+	attrs[n++] = 5; /* Tag_CPU_name, a string */
+	memcpy(attrs + n, "7-A", 4);
+	n += 4;
+	attrs[n++] = 6;
+	attrs[n++] = (unsigned char)cpu_arch;
+	attrs[n++] = 10; /* Tag_FP_arch */
+	attrs[n++] = 3;
+	if (vfp_args >= 0) {
+		attrs[n++] = 28;
+		attrs[n++] = (unsigned char)vfp_args;
+	}
+	attrs[n++] = 34; /* Tag_CPU_unaligned_access: even tag above 32, a number */
+	attrs[n++] = 1;
+	size_t file_len = 1 + 4 + n, sub_len = 4 + 6 + file_len;
+	size_t o = 0;
+	out[o++] = 'A';
+	for (int i = 0; i < 4; i++)
+		out[o++] = (unsigned char)(sub_len >> (8 * i));
+	memcpy(out + o, "aeabi", 6);
+	o += 6;
+	out[o++] = 1;
+	for (int i = 0; i < 4; i++)
+		out[o++] = (unsigned char)(file_len >> (8 * i));
+	memcpy(out + o, attrs, n);
+	return o + n;
+}
+
+/* Go 1.18+ buildinfo: header, then varint-prefixed version and module info. */
+static size_t go_buildinfo(unsigned char *out, const char *version, const char *modinfo,
+			   bool inline_strings)
+{
+	memset(out, 0, 32);
+	memcpy(out, AK_GO_BUILDINFO_MAGIC, AK_GO_BUILDINFO_MAGIC_LEN);
+	out[14] = 8;
+	out[15] = inline_strings ? 2 : 0;
+	size_t o = 32, vl = strlen(version), ml = strlen(modinfo);
+	out[o++] = (unsigned char)vl;
+	memcpy(out + o, version, vl);
+	o += vl;
+	out[o++] = (unsigned char)(ml | 0x80); /* two-byte varint on purpose */
+	out[o++] = (unsigned char)(ml >> 7);
+	memcpy(out + o, modinfo, ml);
+	return o + ml;
+}
+
+static void classify(const unsigned char *buf, size_t len, struct ak_elf_facts *f)
+{
+	cleanup_error struct ak_error *err = NULL;
+	int r = ak_elf_classify(buf, len, len, f, &err);
+	ck_assert_msg(r == 0, "classify failed: %s", err ? err->msg : "?");
+}
+
+static const struct ak_platform *plat(const char *name)
+{
+	const struct ak_platform *p = ak_platform_parse(name, NULL);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+struct verdict {
+	int n;
+	struct ak_finding f[AK_ELF_FINDINGS_MAX];
+};
+
+static struct verdict judge(const struct ak_elf_facts *facts, const char *platform)
+{
+	struct verdict v = {0};
+	cleanup_error struct ak_error *err = NULL;
+	v.n = ak_elf_judge(facts, plat(platform), v.f, &err);
+	ck_assert_msg(v.n >= 0, "judge failed: %s", err ? err->msg : "?");
+	return v;
+}
+
+static void verdict_clear(struct verdict *v)
+{
+	for (int i = 0; i < v->n; i++)
+		ak_finding_clear(&v->f[i]);
+	v->n = 0;
+}
+
+/* Assert exactly one finding with this code and severity; return it for more checks. */
+static void expect_one(const struct ak_elf_facts *facts, const char *platform, const char *code,
+		       enum ak_severity sev)
+{
+	struct verdict v = judge(facts, platform);
+	ck_assert_msg(v.n == 1, "%s: %d findings, wanted one '%s' (first: %s)", platform, v.n, code,
+		      v.n ? v.f[0].code : "none");
+	ck_assert_str_eq(v.f[0].code, code);
+	ck_assert_msg(v.f[0].sev == sev, "%s: '%s' is %s", platform, code,
+		      ak_severity_name(v.f[0].sev));
+	verdict_clear(&v);
+}
+
+static void expect_clean(const struct ak_elf_facts *facts, const char *platform)
+{
+	struct verdict v = judge(facts, platform);
+	ck_assert_msg(v.n == 0, "%s: unexpected '%s': found %s, expected %s", platform,
+		      v.n ? v.f[0].code : "", v.n ? v.f[0].found : "", v.n ? v.f[0].expected : "");
+}
+
+/* ---- classification ---- */
+
+START_TEST(test_x86_64_pie_with_isa_note)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_X86_64,
+			     .type = ET_DYN,
+			     .interp = "/lib64/ld-linux-x86-64.so.2",
+			     .dynamic = true,
+			     .isa_needed = 0x1 | 0x2 | 0x4};
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert(!f.malformed);
+	ck_assert_int_eq(f.elf_class, ELFCLASS64);
+	ck_assert_int_eq(f.elf_data, ELFDATA2LSB);
+	ck_assert_int_eq(f.e_machine, EM_X86_64);
+	ck_assert_int_eq(f.kind, AK_ELF_KIND_EXECUTABLE);
+	ck_assert(f.has_interp && !f.is_static);
+	ck_assert_str_eq(f.interp, "/lib64/ld-linux-x86-64.so.2");
+	ck_assert_uint_eq(f.x86_isa_needed, 7);
+	ck_assert_int_eq(f.x86_isa_level, 3);
+
+	expect_one(&f, "linux/amd64", "x86-isa-level", AK_SEV_WARNING);
+	expect_one(&f, "linux/amd64/v2", "x86-isa-level", AK_SEV_ERROR);
+	expect_clean(&f, "linux/amd64/v3");
+	expect_clean(&f, "linux/amd64/v4");
+	struct verdict v = judge(&f, "linux/amd64");
+	ck_assert_str_eq(
+	    v.f[0].found,
+	    "x86-64 (linux/amd64) ELF64 LSB needing x86-64-v3 (GNU property x86 ISA needed)");
+	ck_assert_str_eq(v.f[0].expected, "x86-64 baseline (linux/amd64)");
+	verdict_clear(&v);
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+START_TEST(test_isa_note_as_section_only)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_X86_64,
+			     .type = ET_EXEC,
+			     .isa_needed = 0x1 | 0x2};
+	s.property_in_section = true;
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert(!f.malformed);
+	ck_assert(f.is_static);
+	ck_assert_int_eq(f.x86_isa_level, 2);
+	expect_clean(&f, "linux/amd64/v2");
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+START_TEST(test_wrong_machine_named_in_platform_terms)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_AARCH64,
+			     .type = ET_DYN,
+			     .interp = "/lib/ld-linux-aarch64.so.1",
+			     .dynamic = true};
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	struct verdict v = judge(&f, "linux/amd64");
+	ck_assert_int_eq(v.n, 1);
+	ck_assert_str_eq(v.f[0].code, "wrong-machine");
+	ck_assert_int_eq(v.f[0].sev, AK_SEV_ERROR);
+	ck_assert_str_eq(v.f[0].found, "aarch64 (linux/arm64) ELF64 LSB");
+	ck_assert_str_eq(v.f[0].expected, "x86-64 (linux/amd64)");
+	verdict_clear(&v);
+	expect_clean(&f, "linux/arm64");
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+START_TEST(test_class_and_endianness)
+{
+	/* x32: EM_X86_64 in ELF32 */
+	struct elf_spec s = {
+	    .cls = ELFCLASS32, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_EXEC};
+	size_t len;
+	unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert(!f.malformed);
+	expect_one(&f, "linux/amd64", "wrong-class", AK_SEV_ERROR);
+	ak_elf_facts_clear(&f);
+	free(elf);
+
+	/* big-endian ppc64 (ELFv1) in ppc64le */
+	s = (struct elf_spec){.cls = ELFCLASS64,
+			      .data = ELFDATA2MSB,
+			      .machine = EM_PPC64,
+			      .type = ET_EXEC,
+			      .flags = 1};
+	elf = elf_build(&s, &len);
+	classify(elf, len, &f);
+	ck_assert(!f.malformed);
+	ck_assert_int_eq(f.elf_data, ELFDATA2MSB);
+	ck_assert_int_eq(f.ppc64_abi, 1);
+	struct verdict v = judge(&f, "linux/ppc64le");
+	ck_assert_int_eq(v.n, 1);
+	ck_assert_str_eq(v.f[0].code, "wrong-endianness");
+	ck_assert_str_eq(v.f[0].found, "ppc64 (linux/ppc64) ELF64 MSB");
+	ck_assert_str_eq(v.f[0].expected, "ppc64 (linux/ppc64le) LSB");
+	verdict_clear(&v);
+	expect_clean(&f, "linux/ppc64");
+	ak_elf_facts_clear(&f);
+	free(elf);
+}
+END_TEST
+
+START_TEST(test_ppc64le_elfv1)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_PPC64,
+			     .type = ET_DYN,
+			     .flags = 1,
+			     .interp = "/lib64/ld64.so.2"};
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.ppc64_abi, 1);
+	expect_one(&f, "linux/ppc64le", "ppc64-elfv1", AK_SEV_ERROR);
+	ak_elf_facts_clear(&f);
+	s.flags = 2;
+	cleanup_free unsigned char *v2 = elf_build(&s, &len);
+	classify(v2, len, &f);
+	expect_clean(&f, "linux/ppc64le");
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+START_TEST(test_arm_hard_float_v7)
+{
+	unsigned char attr[64];
+	struct elf_spec s = {.cls = ELFCLASS32,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_ARM,
+			     .type = ET_DYN,
+			     .flags = 0x05000400,
+			     .interp = "/lib/ld-linux-armhf.so.3",
+			     .dynamic = true};
+	s.arm_attr = attr;
+	s.arm_attr_len = arm_attributes(attr, 10, 1);
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert_msg(!f.malformed, "%s", f.malformed_reason);
+	ck_assert_int_eq(f.arm_eabi, 5);
+	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_HARD);
+	ck_assert_int_eq(f.arm_cpu_arch, 10);
+	ck_assert_int_eq(f.arm_vfp_args, 1);
+	expect_clean(&f, "linux/arm/v7");
+	expect_one(&f, "linux/arm/v6", "arm-cpu-too-new", AK_SEV_ERROR);
+	struct verdict v = judge(&f, "linux/arm/v5");
+	ck_assert_int_eq(v.n, 2);
+	ck_assert_str_eq(v.f[0].code, "arm-hard-float");
+	ck_assert_int_eq(v.f[0].sev, AK_SEV_ERROR);
+	ck_assert_str_eq(v.f[1].code, "arm-cpu-too-new");
+	ck_assert_str_eq(v.f[1].found, "arm (linux/arm) ELF32 LSB ARMv7 code (Tag_CPU_arch 10)");
+	ck_assert_str_eq(v.f[1].expected, "ARMv5 or older (linux/arm/v5)");
+	verdict_clear(&v);
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+START_TEST(test_arm_soft_float_armel)
+{
+	unsigned char attr[64];
+	struct elf_spec s = {.cls = ELFCLASS32,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_ARM,
+			     .type = ET_DYN,
+			     .flags = 0x05000200,
+			     .interp = "/lib/ld-linux.so.3",
+			     .dynamic = true};
+	s.arm_attr = attr;
+	s.arm_attr_len = arm_attributes(attr, 4, -1); /* v5TE, no VFP args tag */
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_SOFT);
+	ck_assert_int_eq(f.arm_cpu_arch, 4);
+	ck_assert_int_eq(f.arm_vfp_args, -1);
+	expect_one(&f, "linux/arm/v7", "arm-soft-float", AK_SEV_ERROR);
+	expect_one(&f, "linux/arm/v6", "arm-soft-float", AK_SEV_WARNING);
+	expect_clean(&f, "linux/arm/v5");
+	ak_elf_facts_clear(&f);
+
+	/* EABI5 without float bits: the VFP args tag decides */
+	s.flags = 0x05000000;
+	s.arm_attr_len = arm_attributes(attr, 10, 1);
+	cleanup_free unsigned char *tagged = elf_build(&s, &len);
+	classify(tagged, len, &f);
+	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_HARD);
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+START_TEST(test_go_arm_binary_is_not_soft_float)
+{
+	unsigned char go[256];
+	struct elf_spec s = {.cls = ELFCLASS32,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_ARM,
+			     .type = ET_EXEC,
+			     .flags = 0x5000002};
+	s.go = go;
+	s.go_len = go_buildinfo(
+	    go, "go1.22.1",
+	    "0w\xaf\x0c\x92t\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6path\tex.com/x\n"
+	    "build\t-compiler=gc\nbuild\tGOARCH=arm\nbuild\tGOARM=7\nbuild\tGOOS=linux\n",
+	    true);
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert(!f.malformed);
+	ck_assert(f.is_static);
+	ck_assert(f.is_go && !f.go_old_format);
+	ck_assert_str_eq(f.go_version, "go1.22.1");
+	ck_assert_str_eq(f.goarch, "arm");
+	ck_assert_str_eq(f.goarm, "7");
+	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_UNKNOWN);
+	expect_clean(&f, "linux/arm/v7");
+	struct verdict v = judge(&f, "linux/arm/v6");
+	ck_assert_int_eq(v.n, 1);
+	ck_assert_str_eq(v.f[0].code, "arm-cpu-too-new");
+	ck_assert_ptr_nonnull(strstr(v.f[0].found, "(GOARM=7)"));
+	verdict_clear(&v);
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+START_TEST(test_go_buildinfo_variants)
+{
+	unsigned char go[256];
+	struct elf_spec s = {
+	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_EXEC};
+	s.go = go;
+	s.go_len = go_buildinfo(go, "go1.21.0", "build\tGOARCH=amd64\nbuild\tGOAMD64=v3\n", true);
+	s.go_without_section = true; /* found by scanning for the magic */
+	size_t len;
+	unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert(f.is_go);
+	ck_assert_str_eq(f.goamd64, "v3");
+	expect_one(&f, "linux/amd64", "x86-isa-level", AK_SEV_WARNING);
+	expect_clean(&f, "linux/amd64/v3");
+	ak_elf_facts_clear(&f);
+	free(elf);
+
+	s.go_len = go_buildinfo(go, "", "", false);
+	s.go_without_section = false;
+	elf = elf_build(&s, &len);
+	classify(elf, len, &f);
+	ck_assert(f.is_go && f.go_old_format);
+	ck_assert_str_eq(f.goarch, "");
+	ak_elf_facts_clear(&f);
+	free(elf);
+
+	/* GOARCH that disagrees with a matching machine */
+	s.go_len = go_buildinfo(go, "go1.22.0", "build\tGOARCH=386\n", true);
+	elf = elf_build(&s, &len);
+	classify(elf, len, &f);
+	expect_one(&f, "linux/amd64", "go-arch-mismatch", AK_SEV_WARNING);
+	ak_elf_facts_clear(&f);
+	free(elf);
+}
+END_TEST
+
+START_TEST(test_riscv_mips_abis)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_RISCV,
+			     .type = ET_DYN,
+			     .flags = 0x5,
+			     .interp = "/lib/ld-linux-riscv64-lp64d.so.1",
+			     .dynamic = true};
+	size_t len;
+	unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.riscv_float, AK_RISCV_FLOAT_DOUBLE);
+	expect_clean(&f, "linux/riscv64");
+	ak_elf_facts_clear(&f);
+	free(elf);
+
+	s.flags = 0x1; /* RVC, soft-float */
+	elf = elf_build(&s, &len);
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.riscv_float, AK_RISCV_FLOAT_SOFT);
+	expect_one(&f, "linux/riscv64", "riscv-float-abi", AK_SEV_WARNING);
+	ak_elf_facts_clear(&f);
+	free(elf);
+
+	s = (struct elf_spec){.cls = ELFCLASS64,
+			      .data = ELFDATA2LSB,
+			      .machine = EM_MIPS,
+			      .type = ET_EXEC,
+			      .flags = 0x80000007};
+	elf = elf_build(&s, &len);
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.mips_abi, AK_MIPS_ABI_N64);
+	expect_clean(&f, "linux/mips64le");
+	expect_one(&f, "linux/mips64", "wrong-endianness", AK_SEV_ERROR);
+	ak_elf_facts_clear(&f);
+	free(elf);
+
+	s = (struct elf_spec){.cls = ELFCLASS32,
+			      .data = ELFDATA2MSB,
+			      .machine = EM_MIPS,
+			      .type = ET_EXEC,
+			      .flags = 0x20};
+	elf = elf_build(&s, &len);
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.mips_abi, AK_MIPS_ABI_N32);
+	expect_one(&f, "linux/mips64", "wrong-class", AK_SEV_ERROR);
+	ak_elf_facts_clear(&f);
+	free(elf);
+
+	s.flags = 0x1000;
+	elf = elf_build(&s, &len);
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.mips_abi, AK_MIPS_ABI_O32);
+	ak_elf_facts_clear(&f);
+	free(elf);
+}
+END_TEST
+
+START_TEST(test_not_cpu_code_is_info)
+{
+	const struct {
+		uint16_t machine, type;
+		uint8_t osabi;
+		const char *code;
+		int kind;
+	} cases[] = {
+	    {EM_X86_64, ET_REL, 0, "relocatable-object", AK_ELF_KIND_RELOCATABLE},
+	    {EM_AARCH64, ET_REL, 0, "relocatable-object", AK_ELF_KIND_RELOCATABLE},
+	    {EM_BPF, ET_REL, 0, "ebpf-code", AK_ELF_KIND_RELOCATABLE},
+	    {EM_CUDA, ET_EXEC, 0, "gpu-code", AK_ELF_KIND_EXECUTABLE},
+	    {EM_AMDGPU, ET_DYN, 0, "gpu-code", AK_ELF_KIND_SHARED},
+	    {EM_NONE, ET_EXEC, 0, "no-machine", AK_ELF_KIND_EXECUTABLE},
+	    {EM_X86_64, ET_EXEC, ELFOSABI_FREEBSD, "non-linux-abi", AK_ELF_KIND_EXECUTABLE},
+	    {EM_AARCH64, ET_CORE, 0, "core-dump", AK_ELF_KIND_CORE},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct elf_spec s = {.cls = ELFCLASS64,
+				     .data = ELFDATA2LSB,
+				     .machine = cases[i].machine,
+				     .type = cases[i].type,
+				     .flags = 0,
+				     .osabi = cases[i].osabi};
+		size_t len;
+		cleanup_free unsigned char *elf = elf_build(&s, &len);
+		struct ak_elf_facts f;
+		classify(elf, len, &f);
+		ck_assert_int_eq(f.kind, cases[i].kind);
+		ck_assert_int_eq(f.osabi, cases[i].osabi);
+		expect_one(&f, "linux/arm64", cases[i].code, AK_SEV_INFO);
+		ak_elf_facts_clear(&f);
+	}
+}
+END_TEST
+
+/* libelf must not write into the buffer it reads: the capture may be shared and fuzzers
+ * pass read-only data. A big-endian file makes libelf convert headers and data. */
+START_TEST(test_classify_reads_read_only_big_endian)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2MSB,
+			     .machine = EM_S390,
+			     .type = ET_DYN,
+			     .interp = "/lib/ld64.so.1",
+			     .dynamic = true,
+			     .isa_needed = 0x1};
+	s.property_in_section = true;
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	size_t map_len = align_up(len, 4096);
+	unsigned char *ro =
+	    mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(ro, MAP_FAILED);
+	memcpy(ro, elf, len);
+	ck_assert_int_eq(mprotect(ro, map_len, PROT_READ), 0);
+	struct ak_elf_facts f;
+	classify(ro, len, &f);
+	ck_assert_msg(!f.malformed, "%s", f.malformed_reason);
+	ck_assert_int_eq(f.e_machine, EM_S390);
+	ck_assert_str_eq(f.interp, "/lib/ld64.so.1");
+	ck_assert_int_eq(f.x86_isa_needed, 1); /* the note is read whatever the machine */
+	expect_clean(&f, "linux/s390x");
+	ak_elf_facts_clear(&f);
+	munmap(ro, map_len);
+}
+END_TEST
+
+/* ---- malformed files ---- */
+
+static void expect_malformed(const unsigned char *buf, size_t len, uint64_t real,
+			     const char *reason)
+{
+	struct ak_elf_facts f;
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_int_eq(ak_elf_classify(buf, len, real, &f, &err), 0);
+	ck_assert_msg(f.malformed, "not malformed, wanted '%s'", reason);
+	ck_assert_msg(f.malformed_reason && strstr(f.malformed_reason, reason),
+		      "reason '%s', wanted '%s'", f.malformed_reason, reason);
+	for (size_t i = 0; i < ak_platform_count; i++) {
+		struct ak_finding out[AK_ELF_FINDINGS_MAX];
+		int n = ak_elf_judge(&f, &ak_platforms[i], out, &err);
+		ck_assert_int_eq(n, 1);
+		ck_assert_str_eq(out[0].code, "malformed-elf");
+		ck_assert_int_eq(out[0].sev, AK_SEV_WARNING);
+		ck_assert_ptr_nonnull(strstr(out[0].found, reason));
+		ak_finding_clear(&out[0]);
+	}
+	ak_elf_facts_clear(&f);
+}
+
+START_TEST(test_malformed_headers)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_X86_64,
+			     .type = ET_DYN,
+			     .interp = "/lib64/ld-linux-x86-64.so.2",
+			     .dynamic = true};
+	size_t len;
+	cleanup_free unsigned char *good = elf_build(&s, &len);
+	cleanup_free unsigned char *bad = malloc(len);
+
+	memcpy(bad, good, len); /* e_phoff beyond the end */
+	memset(bad + 32, 0, 8);
+	bad[33] = 0x10;
+	expect_malformed(
+	    bad, len, len,
+	    "program header table (offset 0x1000, 2 entries) beyond the end of the file");
+
+	memcpy(bad, good, len); /* e_phnum 65535 with no section 0 to hold the count */
+	bad[56] = bad[57] = 0xff;
+	memset(bad + 40, 0, 8);
+	memset(bad + 60, 0, 4);
+	expect_malformed(bad, len, len, "e_phnum 65535 (PN_XNUM)");
+
+	memcpy(bad, good, len); /* e_phnum 65535 whose section 0 claims a huge count */
+	bad[56] = bad[57] = 0xff;
+	uint64_t shoff;
+	memcpy(&shoff, good + 40, 8);
+	bad[shoff + 44] = bad[shoff + 45] = bad[shoff + 46] = 0xff;
+	expect_malformed(bad, len, len, "program header table");
+
+	memcpy(bad, good, len); /* e_shoff huge */
+	memset(bad + 40, 0xff, 7);
+	expect_malformed(bad, len, len, "section header table");
+
+	memcpy(bad, good, len); /* shstrndx out of range */
+	bad[62] = 40;
+	expect_malformed(bad, len, len, "e_shstrndx 40 out of range");
+
+	memcpy(bad, good, len); /* wrong e_phentsize */
+	bad[54] = 20;
+	expect_malformed(bad, len, len, "e_phentsize 20");
+
+	memcpy(bad, good, len); /* PT_INTERP not terminated */
+	size_t interp_at = 64 + 2 * 56;
+	bad[interp_at + strlen(s.interp)] = 'x';
+	expect_malformed(bad, len, len, "PT_INTERP of 28 bytes is not a terminated path");
+
+	bad[EI_CLASS] = 7;
+	expect_malformed(bad, len, len, "invalid elf class 7");
+
+	/* truncated: 10 bytes, 52 (too short for ELF64), 63 */
+	expect_malformed(good, 10, 10, "truncated elf header (10 bytes)");
+	expect_malformed(good, 52, 52, "truncated elf header (52 bytes, ELF64 needs 64)");
+	expect_malformed(good, 63, 63, "truncated elf header (63 bytes, ELF64 needs 64)");
+	/* the header is whole but the tables are gone */
+	expect_malformed(good, 64, 64, "program header table");
+	expect_malformed(good, len - 1, len - 1, "section header table");
+
+	/* ELF32, truncated below its 52-byte header */
+	struct elf_spec s32 = {
+	    .cls = ELFCLASS32, .data = ELFDATA2MSB, .machine = EM_MIPS, .type = ET_EXEC};
+	size_t len32;
+	cleanup_free unsigned char *m32 = elf_build(&s32, &len32);
+	expect_malformed(m32, 51, 51, "truncated elf header (51 bytes, ELF32 needs 52)");
+}
+END_TEST
+
+START_TEST(test_malformed_arm_attributes)
+{
+	unsigned char attr[64];
+	struct elf_spec s = {.cls = ELFCLASS32,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_ARM,
+			     .type = ET_EXEC,
+			     .flags = 0x05000400};
+	s.arm_attr = attr;
+	s.arm_attr_len = arm_attributes(attr, 10, 1);
+	attr[1] = 200; /* subsection longer than the section */
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	expect_malformed(elf, len, len,
+			 "'.ARM.attributes' subsection length 200 exceeds the section");
+
+	s.arm_attr_len = arm_attributes(attr, 10, 1);
+	attr[12] = 100; /* Tag_File block longer than its subsection */
+	cleanup_free unsigned char *e2 = elf_build(&s, &len);
+	expect_malformed(e2, len, len, "attribute block length 100 exceeds its subsection");
+
+	s.arm_attr_len = arm_attributes(attr, 10, 1);
+	attr[0] = 'B';
+	cleanup_free unsigned char *e3 = elf_build(&s, &len);
+	expect_malformed(e3, len, len, "unknown format version");
+
+	/* a value that runs off the end: ULEB128 continuation at the last byte */
+	s.arm_attr_len = arm_attributes(attr, 10, 1);
+	attr[s.arm_attr_len - 1] = 0x80;
+	cleanup_free unsigned char *e4 = elf_build(&s, &len);
+	expect_malformed(e4, len, len, "'.ARM.attributes' truncated value");
+}
+END_TEST
+
+/* ---- the loader of another architecture ---- */
+
+START_TEST(test_judge_loader)
+{
+	struct ak_elf_facts loader;
+	struct ak_finding out;
+	struct elf_spec s = {
+	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_DYN};
+	size_t len;
+	cleanup_free unsigned char *a64 = elf_build(&s, &len);
+	classify(a64, len, &loader);
+	ck_assert_int_eq(ak_elf_judge_loader(&loader, plat("linux/amd64"), &out), 1);
+	ck_assert_str_eq(out.code, "loader-wrong-machine");
+	ck_assert_int_eq(out.sev, AK_SEV_ERROR);
+	ck_assert_str_eq(out.found, "loader aarch64 (linux/arm64) ELF64 LSB");
+	ck_assert_str_eq(out.expected, "x86-64 (linux/amd64) loader");
+	ak_finding_clear(&out);
+	ck_assert_int_eq(ak_elf_judge_loader(&loader, plat("linux/arm64"), &out), 0);
+	ak_elf_facts_clear(&loader);
+
+	s = (struct elf_spec){.cls = ELFCLASS32,
+			      .data = ELFDATA2LSB,
+			      .machine = EM_ARM,
+			      .type = ET_DYN,
+			      .flags = 0x05000200};
+	cleanup_free unsigned char *armel = elf_build(&s, &len);
+	classify(armel, len, &loader);
+	ck_assert_int_eq(ak_elf_judge_loader(&loader, plat("linux/arm/v7"), &out), 1);
+	ck_assert_str_eq(out.found, "loader arm (linux/arm) ELF32 LSB soft-float");
+	ck_assert_str_eq(out.expected, "arm (linux/arm/v7) hard-float loader");
+	ak_finding_clear(&out);
+	ck_assert_int_eq(ak_elf_judge_loader(&loader, plat("linux/arm/v5"), &out), 0);
+	ak_elf_facts_clear(&loader);
+}
+END_TEST
+
+/* ---- real binaries on this machine ---- */
+
+static bool read_whole(const char *path, char **buf, size_t *len)
+{
+	cleanup_error struct ak_error *err = NULL;
+	return access(path, R_OK) == 0 && ak_read_file(path, 256u << 20, buf, len, &err) == 0;
+}
+
+START_TEST(test_host_binaries)
+{
+	const char *paths[] = {"/usr/bin/qemu-aarch64-static", "/usr/bin/qemu-arm-static",
+			       "/bin/ls", "/lib/x86_64-linux-gnu/libc.so.6"};
+	int seen = 0;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		cleanup_free char *buf = NULL;
+		size_t len;
+		if (!read_whole(paths[i], &buf, &len))
+			continue;
+		seen++;
+		struct ak_elf_facts f;
+		classify((unsigned char *)buf, len, &f);
+		ck_assert_msg(!f.malformed, "%s: %s", paths[i], f.malformed_reason);
+		ck_assert_int_eq(f.e_machine, EM_X86_64);
+		ck_assert_int_eq(f.elf_class, ELFCLASS64);
+		bool is_static = strstr(paths[i], "-static") != NULL;
+		if (is_static)
+			ck_assert_msg(f.is_static && !f.has_interp, "%s: not static", paths[i]);
+		if (strcmp(paths[i], "/bin/ls") == 0) {
+			ck_assert_int_eq(f.kind, AK_ELF_KIND_EXECUTABLE);
+			ck_assert_str_eq(f.interp, "/lib64/ld-linux-x86-64.so.2");
+		}
+		struct verdict v = judge(&f, "linux/amd64");
+		for (int k = 0; k < v.n; k++)
+			ck_assert_msg(v.f[k].sev < AK_SEV_ERROR, "%s: %s", paths[i], v.f[k].code);
+		verdict_clear(&v);
+		expect_one(&f, "linux/arm64", "wrong-machine", AK_SEV_ERROR);
+		ak_elf_facts_clear(&f);
+	}
+	ck_assert_msg(seen > 0, "no host binary was readable");
+}
+END_TEST
+
+/* archkit's own smoke binaries (verify/smoke): real toolchain output per platform. */
+START_TEST(test_smoke_binaries)
+{
+	int seen = 0;
+	for (size_t i = 0; i < ak_platform_count; i++) {
+		const struct ak_platform *p = &ak_platforms[i];
+		size_t len;
+		const unsigned char *bin = ak_smoke_binary(p, &len);
+		if (!bin)
+			continue;
+		seen++;
+		struct ak_elf_facts f;
+		classify(bin, len, &f);
+		ck_assert_msg(!f.malformed, "%s: %s", p->name, f.malformed_reason);
+		ck_assert_int_eq(f.e_machine, p->e_machine);
+		struct verdict v = judge(&f, p->name);
+		for (int k = 0; k < v.n; k++)
+			ck_assert_msg(v.f[k].sev < AK_SEV_ERROR, "%s smoke: %s: %s", p->name,
+				      v.f[k].code, v.f[k].found);
+		verdict_clear(&v);
+		if (strcmp(p->name, "linux/arm/v7") == 0) {
+			ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_HARD);
+			ck_assert_int_eq(f.arm_cpu_arch, 10);
+			expect_one(&f, "linux/arm/v6", "arm-cpu-too-new", AK_SEV_ERROR);
+		}
+		if (strcmp(p->name, "linux/arm/v5") == 0) {
+			ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_SOFT);
+			ck_assert_int_le(f.arm_cpu_arch, 5);
+			/* a static armel binary in arm/v7 runs, so it only warns */
+			expect_one(&f, "linux/arm/v7", "arm-soft-float", AK_SEV_WARNING);
+		}
+		ak_elf_facts_clear(&f);
+	}
+	ck_assert_msg(seen >= 8, "only %d smoke binaries", seen);
+}
+END_TEST
+
+/* ---- capture ---- */
+
+static void feed_in_chunks(struct ak_elf_capture *c, const unsigned char *buf, size_t len,
+			   size_t chunk)
+{
+	for (size_t off = 0; off < len; off += chunk) {
+		size_t n = len - off < chunk ? len - off : chunk;
+		ck_assert_int_eq(ak_elf_capture_feed(c, buf + off, n), 0);
+	}
+}
+
+START_TEST(test_capture_small_whole)
+{
+	struct elf_spec s = {
+	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_EXEC};
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	const size_t chunks[] = {1, 3, 7, 4096};
+	for (size_t i = 0; i < 4; i++) {
+		cleanup_elf_capture struct ak_elf_capture *c = ak_elf_capture_begin(len, NULL);
+		ck_assert_ptr_nonnull(c);
+		ck_assert(!ak_elf_capture_is_elf(c));
+		feed_in_chunks(c, elf, len, chunks[i]);
+		ck_assert(ak_elf_capture_is_elf(c));
+		size_t got;
+		const unsigned char *d = ak_elf_capture_data(c, &got);
+		ck_assert_uint_eq(got, len);
+		ck_assert_int_eq(memcmp(d, elf, len), 0);
+		ck_assert_int_eq(ak_elf_capture_feed(c, "x", 1), -EFBIG);
+	}
+}
+END_TEST
+
+START_TEST(test_capture_skips_non_elf)
+{
+	cleanup_elf_capture struct ak_elf_capture *c = ak_elf_capture_begin(1u << 30, NULL);
+	ck_assert_int_eq(ak_elf_capture_feed(c, "#!/b", 4), 0);
+	ck_assert(!ak_elf_capture_is_elf(c));
+	ck_assert_int_eq(ak_elf_capture_feed(c, "in/sh\n", 6), 0);
+	size_t len;
+	ck_assert_ptr_null(ak_elf_capture_data(c, &len));
+	ck_assert_uint_eq(ak_elf_capture_resident(c), 0);
+
+	cleanup_elf_capture struct ak_elf_capture *tiny = ak_elf_capture_begin(3, NULL);
+	ck_assert_int_eq(ak_elf_capture_feed(tiny,
+					     "\x7f"
+					     "EL",
+					     3),
+			 0);
+	ck_assert(!ak_elf_capture_is_elf(tiny));
+}
+END_TEST
+
+/* Pages of the mapping the kernel holds in memory. */
+static size_t resident_bytes(const unsigned char *p, size_t len)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = (len + page - 1) / page, n = 0;
+	cleanup_free unsigned char *vec = malloc(pages);
+	ck_assert_int_eq(mincore((void *)p, len, vec), 0);
+	for (size_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n * page;
+}
+
+/* A 40 MiB ELF: header at the start, Go buildinfo in the middle, section headers at the
+ * end; everything else 0xaa filler that the capture must not keep. */
+START_TEST(test_capture_large_sparse)
+{
+	const size_t size = 40u << 20, go_at = 20u << 20;
+	unsigned char go[256];
+	size_t go_len = go_buildinfo(go, "go1.22.1", "build\tGOARCH=arm64\n", true);
+	struct elf_spec s = {
+	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_EXEC};
+	size_t small_len;
+	cleanup_free unsigned char *small = elf_build(&s, &small_len);
+
+	/* move small's section headers (and .shstrtab) to the end and add .go.buildinfo */
+	unsigned char *big = malloc(size);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 0xaa, size);
+	uint64_t shoff;
+	memcpy(&shoff, small + 40, 8);
+	size_t shdrs = small_len - shoff, new_shoff = size - shdrs - 64;
+	memcpy(big, small, 64);
+	memcpy(big + new_shoff, small + shoff, shdrs);
+	memcpy(big + 40, &new_shoff, 8);
+	/* .shstrtab follows the header in small: copy it too (section 1 points at it) */
+	memcpy(big + 64, small + 64, shoff - 64);
+	/* a third section header: .go.buildinfo */
+	unsigned char *sh = big + new_shoff + shdrs;
+	memset(sh, 0, 64);
+	uint32_t name = 54, type = SHT_PROGBITS;
+	uint64_t off = go_at, glen = go_len;
+	memcpy(sh, &name, 4);
+	memcpy(sh + 4, &type, 4);
+	memcpy(sh + 24, &off, 8);
+	memcpy(sh + 32, &glen, 8);
+	big[60] = 3; /* e_shnum */
+	memcpy(big + go_at, go, go_len);
+
+	cleanup_elf_capture struct ak_elf_capture *c = ak_elf_capture_begin(size, NULL);
+	feed_in_chunks(c, big, size, 10007); /* odd chunks split the magic's block */
+	size_t got;
+	const unsigned char *d = ak_elf_capture_data(c, &got);
+	ck_assert_uint_eq(got, size);
+	ck_assert_int_eq(memcmp(d, big, AK_ELF_CAPTURE_HEAD), 0);
+	ck_assert_int_eq(memcmp(d + size - AK_ELF_CAPTURE_TAIL, big + size - AK_ELF_CAPTURE_TAIL,
+				AK_ELF_CAPTURE_TAIL),
+			 0);
+	ck_assert_int_eq(memcmp(d + go_at, big + go_at, AK_ELF_CAPTURE_GO_WINDOW), 0);
+	ck_assert_int_eq(d[10u << 20], 0); /* a hole */
+	size_t bound = AK_ELF_CAPTURE_HEAD + AK_ELF_CAPTURE_TAIL + AK_ELF_CAPTURE_GO_WINDOW;
+	ck_assert_uint_eq(ak_elf_capture_resident(c), bound);
+	size_t rss = resident_bytes(d, got);
+	ck_assert_msg(rss <= bound + 2 * 4096, "%zu bytes resident of %zu", rss, size);
+	free(big);
+
+	struct ak_elf_facts f;
+	classify(d, got, &f);
+	ck_assert_msg(!f.malformed, "%s", f.malformed_reason);
+	ck_assert(!f.partial);
+	ck_assert(f.is_go);
+	ck_assert_str_eq(f.goarch, "arm64");
+	expect_clean(&f, "linux/arm64");
+	ak_elf_facts_clear(&f);
+	/* reading the holes did not make them resident */
+	ck_assert_uint_le(resident_bytes(d, got), bound + 2 * 4096);
+}
+END_TEST
+
+/* Above the ceiling only the head is kept; classify says partial, not malformed. */
+START_TEST(test_capture_above_ceiling)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_X86_64,
+			     .type = ET_DYN,
+			     .interp = "/lib64/ld-linux-x86-64.so.2",
+			     .dynamic = true,
+			     .isa_needed = 0x3};
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	const uint64_t size = AK_ELF_CAPTURE_CEILING + 1;
+	/* section headers far beyond the head */
+	uint64_t shoff = size - 4096;
+	memcpy(elf + 40, &shoff, 8);
+	cleanup_elf_capture struct ak_elf_capture *c = ak_elf_capture_begin(size, NULL);
+	feed_in_chunks(c, elf, len, 512);
+	cleanup_free unsigned char *zeros = calloc(1, 1u << 20);
+	feed_in_chunks(c, zeros, 1u << 20, 1u << 20);
+	size_t got;
+	const unsigned char *d = ak_elf_capture_data(c, &got);
+	ck_assert_uint_eq(got, AK_ELF_CAPTURE_HEAD);
+	ck_assert_uint_eq(ak_elf_capture_resident(c), AK_ELF_CAPTURE_HEAD);
+	struct ak_elf_facts f;
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_int_eq(ak_elf_classify(d, got, size, &f, &err), 0);
+	ck_assert_msg(!f.malformed, "%s", f.malformed_reason);
+	ck_assert(f.partial);
+	ck_assert_str_eq(f.interp, "/lib64/ld-linux-x86-64.so.2");
+	ck_assert_int_eq(f.x86_isa_level, 2);
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+Suite *elf_suite(void)
+{
+	Suite *s = suite_create("elf");
+	TCase *tc = tcase_create("classify");
+	tcase_add_test(tc, test_x86_64_pie_with_isa_note);
+	tcase_add_test(tc, test_isa_note_as_section_only);
+	tcase_add_test(tc, test_wrong_machine_named_in_platform_terms);
+	tcase_add_test(tc, test_class_and_endianness);
+	tcase_add_test(tc, test_ppc64le_elfv1);
+	tcase_add_test(tc, test_arm_hard_float_v7);
+	tcase_add_test(tc, test_arm_soft_float_armel);
+	tcase_add_test(tc, test_go_arm_binary_is_not_soft_float);
+	tcase_add_test(tc, test_go_buildinfo_variants);
+	tcase_add_test(tc, test_riscv_mips_abis);
+	tcase_add_test(tc, test_not_cpu_code_is_info);
+	tcase_add_test(tc, test_classify_reads_read_only_big_endian);
+	tcase_add_test(tc, test_malformed_headers);
+	tcase_add_test(tc, test_malformed_arm_attributes);
+	tcase_add_test(tc, test_judge_loader);
+	tcase_add_test(tc, test_host_binaries);
+	tcase_add_test(tc, test_smoke_binaries);
+	suite_add_tcase(s, tc);
+	TCase *cap = tcase_create("capture");
+	tcase_set_timeout(cap, 60);
+	tcase_add_test(cap, test_capture_small_whole);
+	tcase_add_test(cap, test_capture_skips_non_elf);
+	tcase_add_test(cap, test_capture_large_sparse);
+	tcase_add_test(cap, test_capture_above_ceiling);
+	suite_add_tcase(s, cap);
+	return s;
+}
