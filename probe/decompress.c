@@ -28,6 +28,7 @@ struct decompress_stream {
 	/* gzip */
 	struct inflate_state *isal;
 	bool member_open; /* inside a gzip member (header seen, trailer not yet) */
+	bool zero_tail;	  /* only zero padding may follow */
 	/* zstd */
 	ZSTD_DStream *zds;
 	size_t zstd_hint; /* last ZSTD_decompressStream result: 0 at a frame boundary */
@@ -101,7 +102,16 @@ static ssize_t read_gzip(struct decompress_stream *s, unsigned char *buf, size_t
 				return -1;
 			if (avail == 0)
 				return 0;
-			if (s->in[s->in_pos] != 0x1f)
+			if (s->in[s->in_pos] == 0 || s->zero_tail) {
+				/* zero padding to a block size (libarchive, tape habits):
+				 * ignored like gzip(1) does, as long as it is only zeros */
+				s->zero_tail = true;
+				while (s->in_pos < s->in_len && s->in[s->in_pos] == 0)
+					s->in_pos++;
+				if (s->in_pos == s->in_len)
+					continue;
+			}
+			if (s->zero_tail || s->in[s->in_pos] != 0x1f)
 				return ak_error_set(err, AK_EXIT_ENV,
 						    "unexpected data after gzip member");
 			isal_inflate_reset(st);

@@ -356,6 +356,10 @@ static const char *entry_pathname(struct archive_entry *ae)
  * out, 0 when the entry lies outside the prefix (or is the root), -1 on error. */
 static int tar_path(struct walk *w, const char *raw, char *out, struct ak_error **err)
 {
+	/* "/" alone (or "./") is the root; anything else absolute is refused rather than
+	 * silently re-rooted: no honest layer builder writes one */
+	if (raw[0] == '/' && raw[strspn(raw, "/.")] != '\0')
+		return ak_error_set(err, AK_EXIT_ENV, "entry '%s' is an absolute path", raw);
 	int r = ak_layer_path_normalise(raw, out, AK_PATH_MAX);
 	if (r == -1)
 		return ak_error_set(err, AK_EXIT_ENV, "entry '%s' escapes the root", raw);

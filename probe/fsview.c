@@ -1,0 +1,609 @@
+/* fsview: a tree of nodes (for removing a whole subtree in one walk) indexed by a
+ * keyed hash of the full path (so a hostile layer cannot pick colliding names). */
+#include "probe/fsview.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common/cleanup.h"
+
+#define AK_PATH_MAX 4096
+
+struct node {
+	struct ak_fsview_entry e; /* first: entries handed out are nodes */
+	uint32_t path_len;
+	bool live;
+	uint64_t hash;
+	struct node *hnext;
+	struct node *parent, *first_child, *last_child, *prev, *next;
+};
+
+struct ak_fsview {
+	struct node **buckets;
+	size_t nbuckets, live;
+	uint64_t k0, k1;
+	struct node root;
+	struct node **all; /* every node ever made, in creation order */
+	size_t all_count, all_cap;
+	struct ak_fsview_removed *removed;
+	size_t removed_count, removed_cap;
+	struct ak_layer_arena *arena;
+};
+
+/* ---- SipHash-1-3 over the path ---- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                   \
+	do {                                                                       \
+		v0 += v1;                                                          \
+		v1 = ROTL(v1, 13);                                                 \
+		v1 ^= v0;                                                          \
+		v0 = ROTL(v0, 32);                                                 \
+		v2 += v3;                                                          \
+		v3 = ROTL(v3, 16);                                                 \
+		v3 ^= v2;                                                          \
+		v0 += v3;                                                          \
+		v3 = ROTL(v3, 21);                                                 \
+		v3 ^= v0;                                                          \
+		v2 += v1;                                                          \
+		v1 = ROTL(v1, 17);                                                 \
+		v1 ^= v2;                                                          \
+		v2 = ROTL(v2, 32);                                                 \
+	} while (0)
+
+static uint64_t path_hash(const struct ak_fsview *v, const char *s, size_t len)
+{
+	uint64_t v0 = 0x736f6d6570736575ull ^ v->k0, v1 = 0x646f72616e646f6dull ^ v->k1;
+	uint64_t v2 = 0x6c7967656e657261ull ^ v->k0, v3 = 0x7465646279746573ull ^ v->k1;
+	uint64_t b = (uint64_t)len << 56;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t m;
+		memcpy(&m, p + i, 8);
+		v3 ^= m;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (size_t j = 0; i + j < len; j++)
+		b |= (uint64_t)p[i + j] << (8 * j);
+	v3 ^= b;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* ---- table ---- */
+
+static struct node *find(const struct ak_fsview *v, const char *path, size_t len)
+{
+	if (len == 0)
+		return (struct node *)&v->root;
+	uint64_t h = path_hash(v, path, len);
+	for (struct node *n = v->buckets[h & (v->nbuckets - 1)]; n; n = n->hnext)
+		if (n->hash == h && n->path_len == len && memcmp(n->e.path, path, len) == 0)
+			return n;
+	return NULL;
+}
+
+static int grow(struct ak_fsview *v, struct ak_error **err)
+{
+	size_t nb = v->nbuckets * 2;
+	struct node **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	for (size_t i = 0; i < v->nbuckets; i++)
+		for (struct node *n = v->buckets[i], *next; n; n = next) {
+			next = n->hnext;
+			n->hnext = b[n->hash & (nb - 1)];
+			b[n->hash & (nb - 1)] = n;
+		}
+	free(v->buckets);
+	v->buckets = b;
+	v->nbuckets = nb;
+	return 0;
+}
+
+static void unhash(struct ak_fsview *v, struct node *n)
+{
+	struct node **pp = &v->buckets[n->hash & (v->nbuckets - 1)];
+	while (*pp && *pp != n)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = n->hnext;
+	n->hnext = NULL;
+}
+
+static void link_child(struct node *parent, struct node *n)
+{
+	n->parent = parent;
+	n->next = NULL;
+	n->prev = parent->last_child;
+	if (parent->last_child)
+		parent->last_child->next = n;
+	else
+		parent->first_child = n;
+	parent->last_child = n;
+}
+
+static void unlink_child(struct node *n)
+{
+	struct node *p = n->parent;
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		p->first_child = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		p->last_child = n->prev;
+	n->prev = n->next = n->parent = NULL;
+}
+
+/* A new live node at path (a string that outlives the view) under parent. */
+static struct node *add_node(struct ak_fsview *v, struct node *parent, const char *path,
+			     size_t len, struct ak_error **err)
+{
+	if (v->live + 1 > v->nbuckets && grow(v, err) < 0)
+		return NULL;
+	if (v->all_count == v->all_cap) {
+		size_t cap = v->all_cap ? v->all_cap * 2 : 1024;
+		struct node **a = realloc(v->all, cap * sizeof(*a));
+		if (!a) {
+			ak_error_set(err, AK_EXIT_ENV, "out of memory");
+			return NULL;
+		}
+		v->all = a;
+		v->all_cap = cap;
+	}
+	struct node *n = ak_layer_arena_alloc(v->arena, sizeof(*n));
+	if (!n) {
+		ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		return NULL;
+	}
+	*n = (struct node){.path_len = (uint32_t)len, .live = true};
+	n->e.path = path;
+	n->hash = path_hash(v, path, len);
+	size_t b = n->hash & (v->nbuckets - 1);
+	n->hnext = v->buckets[b];
+	v->buckets[b] = n;
+	link_child(parent, n);
+	v->all[v->all_count++] = n;
+	v->live++;
+	return n;
+}
+
+static int record_removed(struct ak_fsview *v, const struct node *n, int by,
+			  enum ak_fsview_removal how, struct ak_error **err)
+{
+	if (n->e.implicit)
+		return 0;
+	if (v->removed_count == v->removed_cap) {
+		size_t cap = v->removed_cap ? v->removed_cap * 2 : 64;
+		struct ak_fsview_removed *r = realloc(v->removed, cap * sizeof(*r));
+		if (!r)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		v->removed = r;
+		v->removed_cap = cap;
+	}
+	v->removed[v->removed_count++] = (struct ak_fsview_removed){
+		.path = n->e.path,
+		.type = n->e.type,
+		.layer = n->e.layer,
+		.removed_by = by,
+		.how = how,
+		.facts = n->e.facts,
+	};
+	return 0;
+}
+
+/* Remove every descendant of top (not top itself), recording each. */
+static int remove_children(struct ak_fsview *v, struct node *top, int by,
+			   enum ak_fsview_removal how, struct ak_error **err)
+{
+	/* iterative post-order: go down to a leaf, remove it, repeat */
+	struct node *n = top->first_child;
+	while (n) {
+		while (n->first_child)
+			n = n->first_child;
+		struct node *parent = n->parent;
+		if (record_removed(v, n, by, how, err) < 0)
+			return -1;
+		unlink_child(n);
+		unhash(v, n);
+		n->live = false;
+		v->live--;
+		n = parent == top ? top->first_child : parent;
+	}
+	return 0;
+}
+
+static int remove_subtree(struct ak_fsview *v, struct node *n, int by, enum ak_fsview_removal how,
+			  struct ak_error **err)
+{
+	if (remove_children(v, n, by, how, err) < 0 || record_removed(v, n, by, how, err) < 0)
+		return -1;
+	unlink_child(n);
+	unhash(v, n);
+	n->live = false;
+	v->live--;
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+struct ak_fsview *ak_fsview_new(struct ak_error **err)
+{
+	struct ak_fsview *v = calloc(1, sizeof(*v));
+	if (!v) {
+		ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		return NULL;
+	}
+	v->nbuckets = 1024;
+	v->buckets = calloc(v->nbuckets, sizeof(*v->buckets));
+	v->arena = ak_layer_arena_new();
+	if (!v->buckets || !v->arena) {
+		ak_fsview_free(v);
+		ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		return NULL;
+	}
+	uint64_t key[2] = {0x0123456789abcdefull, 0xfedcba9876543210ull};
+	if (getrandom(key, sizeof(key), GRND_NONBLOCK) != sizeof(key)) {
+		/* no entropy yet: a fixed key still works, it is only less hardened */
+	}
+	v->k0 = key[0];
+	v->k1 = key[1];
+	v->root.e = (struct ak_fsview_entry){.path = "", .type = AK_ENTRY_DIR, .implicit = true,
+					     .mode = 0755, .layer = -1};
+	v->root.live = true;
+	return v;
+}
+
+void ak_fsview_free(struct ak_fsview *v)
+{
+	if (!v)
+		return;
+	free(v->buckets);
+	free(v->all);
+	free(v->removed);
+	ak_layer_arena_free(v->arena);
+	free(v);
+}
+
+/* ---- resolution ---- */
+
+/* Walk path from the root following symlinks (a final one too when follow_last).
+ * Without create: 1 with *out at the entry, 0 when nothing is there. With create (for
+ * an entry's parent directory): every component becomes a directory, missing ones made
+ * implicit in layer_no and non-directories in the way replaced, as extraction would;
+ * returns 1 with *out at that directory (the root included) and its real path in real. */
+static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool create,
+		int layer_no, struct node **out, char real[AK_PATH_MAX], struct ak_error **err)
+{
+	/* rest: what is left to walk; rewritten when a symlink is followed */
+	char rest[2 * AK_PATH_MAX + 2];
+	char cur_buf[AK_PATH_MAX];
+	char *cur = real ? real : cur_buf;
+	size_t cur_len = 0;
+	size_t rest_len = strlen(path);
+	if (rest_len >= sizeof(rest))
+		return ak_error_set(err, AK_EXIT_ENV, "path too long");
+	memcpy(rest, path, rest_len + 1);
+	size_t pos = 0;
+	int links = 0;
+	struct node *node = &v->root;
+	while (pos < rest_len) {
+		while (pos < rest_len && rest[pos] == '/')
+			pos++;
+		size_t start = pos;
+		while (pos < rest_len && rest[pos] != '/')
+			pos++;
+		size_t n = pos - start;
+		if (n == 0 || (n == 1 && rest[start] == '.'))
+			continue;
+		if (n == 2 && rest[start] == '.' && rest[start + 1] == '.') {
+			/* cur holds no symlinks, so its lexical parent is the real one */
+			while (cur_len > 0 && cur[cur_len - 1] != '/')
+				cur_len--;
+			if (cur_len > 0)
+				cur_len--;
+			node = node->parent ? node->parent : &v->root;
+			continue;
+		}
+		bool last = true;
+		for (size_t i = pos; i < rest_len; i++)
+			if (rest[i] != '/') {
+				last = false;
+				break;
+			}
+		if (cur_len + 1 + n >= AK_PATH_MAX)
+			return ak_error_set(err, AK_EXIT_ENV, "path too long");
+		size_t cand_len = cur_len;
+		if (cand_len > 0)
+			cur[cand_len++] = '/';
+		memcpy(cur + cand_len, rest + start, n);
+		cand_len += n;
+		struct node *child = find(v, cur, cand_len);
+		if (child && child->e.type == AK_ENTRY_SYMLINK && (!last || follow_last)) {
+			if (++links > AK_FSVIEW_MAX_LINKS)
+				return ak_error_set(err, AK_EXIT_ENV, "symlink loop at '%s'", path);
+			const char *target = child->e.link ? child->e.link : "";
+			size_t tl = strlen(target);
+			size_t tail = rest_len - pos;
+			if (tl + 1 + tail >= sizeof(rest))
+				return ak_error_set(err, AK_EXIT_ENV, "path too long");
+			memmove(rest + tl + 1, rest + pos, tail + 1);
+			memcpy(rest, target, tl);
+			rest[tl] = '/';
+			rest_len = tl + 1 + tail;
+			pos = 0;
+			if (target[0] == '/') {
+				cur_len = 0;
+				node = &v->root;
+			}
+			continue;
+		}
+		if (!create) {
+			if (!child)
+				return 0;
+			if (last) {
+				*out = child;
+				return 1;
+			}
+			if (child->e.type != AK_ENTRY_DIR)
+				return 0;
+		} else if (!child || child->e.type != AK_ENTRY_DIR) {
+			if (child && remove_subtree(v, child, layer_no, AK_REMOVED_BY_REPLACEMENT,
+						    err) < 0)
+				return -1;
+			char *p = ak_layer_arena_strndup(v->arena, cur, cand_len);
+			if (!p)
+				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+			child = add_node(v, node, p, cand_len, err);
+			if (!child)
+				return -1;
+			child->e.type = AK_ENTRY_DIR;
+			child->e.implicit = true;
+			child->e.mode = 0755;
+			child->e.layer = layer_no;
+		}
+		cur_len = cand_len;
+		node = child;
+	}
+	cur[cur_len] = '\0';
+	if (!create && node == &v->root)
+		return 0;
+	*out = node;
+	return 1;
+}
+
+const struct ak_fsview_entry *ak_fsview_lookup(const struct ak_fsview *view, const char *path)
+{
+	char norm[AK_PATH_MAX];
+	if (ak_layer_path_normalise(path, norm, sizeof(norm)) < 0 || !norm[0])
+		return NULL;
+	struct node *n = find(view, norm, strlen(norm));
+	return n ? &n->e : NULL;
+}
+
+int ak_fsview_resolve(const struct ak_fsview *view, const char *path,
+		      const struct ak_fsview_entry **entry, struct ak_error **err)
+{
+	struct node *n = NULL;
+	int r = walk((struct ak_fsview *)view, path, true, false, 0, &n, NULL, err);
+	if (r == 1)
+		*entry = &n->e;
+	return r;
+}
+
+/* ---- applying a layer ---- */
+
+/* Split a normalised path: dir gets everything before the last '/', *base the rest. */
+static void split(const char *path, char dir[AK_PATH_MAX], const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) : 0;
+	if (dl >= AK_PATH_MAX)
+		dl = AK_PATH_MAX - 1;
+	memcpy(dir, path, dl);
+	dir[dl] = '\0';
+	*base = slash ? slash + 1 : path;
+}
+
+/* Join real dir and base; reuses orig (a string that outlives the view) when equal. */
+static const char *joined(struct ak_fsview *v, const char *real, const char *base,
+			  const char *orig, size_t *len, struct ak_error **err)
+{
+	char buf[AK_PATH_MAX];
+	int n = real[0] ? snprintf(buf, sizeof(buf), "%s/%s", real, base)
+			: snprintf(buf, sizeof(buf), "%s", base);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		ak_error_set(err, AK_EXIT_ENV, "path too long");
+		return NULL;
+	}
+	*len = (size_t)n;
+	if (strcmp(buf, orig) == 0)
+		return orig;
+	char *p = ak_layer_arena_strndup(v->arena, buf, (size_t)n);
+	if (!p)
+		ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	return p;
+}
+
+static int apply_whiteout(struct ak_fsview *v, const struct ak_layer_entry *e, int layer_no,
+			  struct ak_error **err)
+{
+	char dir[AK_PATH_MAX], real[AK_PATH_MAX];
+	const char *base;
+	if (e->type == AK_ENTRY_OPAQUE) {
+		snprintf(dir, sizeof(dir), "%s", e->path);
+		base = NULL;
+	} else {
+		split(e->path, dir, &base);
+	}
+	struct node *d = &v->root;
+	real[0] = '\0';
+	if (dir[0]) {
+		int r = walk(v, dir, true, false, layer_no, &d, real, err);
+		if (r < 0)
+			return -1;
+		if (r == 0 || d->e.type != AK_ENTRY_DIR)
+			return 0; /* nothing below to hide */
+	}
+	if (!base)
+		return remove_children(v, d, layer_no, AK_REMOVED_BY_OPAQUE, err);
+	char target[AK_PATH_MAX];
+	int n = real[0] ? snprintf(target, sizeof(target), "%s/%s", real, base)
+			: snprintf(target, sizeof(target), "%s", base);
+	if (n < 0 || (size_t)n >= sizeof(target))
+		return 0;
+	struct node *victim = find(v, target, (size_t)n);
+	if (!victim)
+		return 0;
+	return remove_subtree(v, victim, layer_no, AK_REMOVED_BY_WHITEOUT, err);
+}
+
+static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int layer_no,
+		       struct ak_error **err)
+{
+	char dir[AK_PATH_MAX], real[AK_PATH_MAX];
+	const char *base;
+	split(e->path, dir, &base);
+	if (!base[0])
+		return 0;
+	struct node *parent = &v->root;
+	real[0] = '\0';
+	if (dir[0] && walk(v, dir, true, true, layer_no, &parent, real, err) < 0)
+		return ak_error_prefix(err, "entry '%s'", e->path);
+	size_t len;
+	const char *path = joined(v, real, base, e->path, &len, err);
+	if (!path)
+		return -1;
+	struct node *existing = find(v, path, len);
+
+	struct ak_fsview_entry fresh = {
+		.path = path,
+		.link = e->link,
+		.size = e->size,
+		.mode = e->mode,
+		.type = e->type,
+		.layer = layer_no,
+		.facts = e->facts,
+	};
+	if (e->type == AK_ENTRY_HARDLINK) {
+		struct node *target = find(v, e->link, strlen(e->link));
+		if (!target) {
+			struct node *t = NULL;
+			if (walk(v, e->link, false, false, layer_no, &t, NULL, err) < 0)
+				return ak_error_prefix(err, "entry '%s'", e->path);
+			target = t;
+		}
+		if (target && target == existing)
+			return 0; /* a link to itself changes nothing */
+		fresh.hardlink = true;
+		if (target && target->e.type != AK_ENTRY_DIR) {
+			fresh.type = target->e.type;
+			fresh.size = target->e.size;
+			fresh.mode = target->e.mode;
+			fresh.facts = target->e.facts;
+			if (target->e.type == AK_ENTRY_SYMLINK)
+				fresh.link = target->e.link;
+		}
+	}
+	if (existing) {
+		if (existing->e.type == AK_ENTRY_DIR && fresh.type == AK_ENTRY_DIR) {
+			/* a directory again: its contents stay, its metadata is the new one */
+			existing->e.mode = fresh.mode;
+			existing->e.layer = layer_no;
+			existing->e.implicit = false;
+			return 0;
+		}
+		if (existing->e.type == AK_ENTRY_DIR &&
+		    remove_children(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
+			return -1;
+		if (record_removed(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
+			return -1;
+		existing->e = fresh;
+		return 0;
+	}
+	struct node *n = add_node(v, parent, path, len, err);
+	if (!n)
+		return -1;
+	n->e = fresh;
+	return 0;
+}
+
+int ak_fsview_apply_layer(struct ak_fsview *view, const struct ak_layer_index *idx, int layer_no,
+			  struct ak_error **err)
+{
+	/* Whiteouts first: they hide what lower layers had, never this layer's own
+	 * entries, wherever they sit in the archive (OCI image spec, "Whiteouts"). */
+	for (size_t i = 0; i < idx->count; i++) {
+		const struct ak_layer_entry *e = &idx->entries[i];
+		if ((e->type == AK_ENTRY_WHITEOUT || e->type == AK_ENTRY_OPAQUE) &&
+		    apply_whiteout(view, e, layer_no, err) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < idx->count; i++) {
+		const struct ak_layer_entry *e = &idx->entries[i];
+		if (e->type == AK_ENTRY_WHITEOUT || e->type == AK_ENTRY_OPAQUE)
+			continue;
+		if (apply_entry(view, e, layer_no, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- reading ---- */
+
+size_t ak_fsview_count(const struct ak_fsview *view)
+{
+	return view->live;
+}
+
+static int cmp_entries(const void *a, const void *b)
+{
+	const struct node *x = *(struct node *const *)a, *y = *(struct node *const *)b;
+	return strcmp(x->e.path, y->e.path);
+}
+
+int ak_fsview_foreach(const struct ak_fsview *view, bool sorted,
+		      int (*fn)(const struct ak_fsview_entry *entry, void *ctx), void *ctx,
+		      struct ak_error **err)
+{
+	if (!sorted) {
+		for (size_t i = 0; i < view->all_count; i++) {
+			if (!view->all[i]->live)
+				continue;
+			int r = fn(&view->all[i]->e, ctx);
+			if (r)
+				return r;
+		}
+		return 0;
+	}
+	cleanup_free struct node **list = malloc((view->live + 1) * sizeof(*list));
+	if (!list)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	size_t n = 0;
+	for (size_t i = 0; i < view->all_count; i++)
+		if (view->all[i]->live)
+			list[n++] = view->all[i];
+	qsort(list, n, sizeof(*list), cmp_entries);
+	for (size_t i = 0; i < n; i++) {
+		int r = fn(&list[i]->e, ctx);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+const struct ak_fsview_removed *ak_fsview_removed(const struct ak_fsview *view, size_t *count)
+{
+	*count = view->removed_count;
+	return view->removed;
+}

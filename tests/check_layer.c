@@ -1,0 +1,698 @@
+/* Layer walker, decompression and final-filesystem view. Every layer is built here with
+ * libarchive's writer (gzip/zstd/xz by its filters), nothing binary is committed. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <check.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "probe/decompress.h"
+#include "probe/fsview.h"
+#include "probe/layer.h"
+
+/* ---- building layers ---- */
+
+struct buf {
+	unsigned char *data;
+	size_t len, cap;
+};
+
+static la_ssize_t buf_write(struct archive *a, void *ctx, const void *p, size_t n)
+{
+	struct buf *b = ctx;
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2;
+		b->data = realloc(b->data, b->cap);
+		ck_assert_ptr_nonnull(b->data);
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return (la_ssize_t)n;
+}
+
+static void buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_write(NULL, b, p, n);
+}
+
+/* One entry: type 'f' file (data), 'd' dir, 'l' symlink (target), 'h' hard link (target). */
+struct spec {
+	const char *path;
+	char type;
+	const char *data;
+};
+
+static void add_filter(struct archive *a, const char *filter)
+{
+	if (!filter)
+		return;
+	int r = strcmp(filter, "gzip") == 0   ? archive_write_add_filter_gzip(a)
+		: strcmp(filter, "zstd") == 0 ? archive_write_add_filter_zstd(a)
+		: strcmp(filter, "xz") == 0   ? archive_write_add_filter_xz(a)
+					      : ARCHIVE_FATAL;
+	ck_assert_int_eq(r, ARCHIVE_OK);
+}
+
+/* A pax tar of specs, compressed with filter (NULL: plain); appended to out. */
+static void make_tar(struct buf *out, const struct spec *specs, size_t n, const char *filter)
+{
+	struct archive *a = archive_write_new();
+	ck_assert_int_eq(archive_write_set_format_pax_restricted(a), ARCHIVE_OK);
+	add_filter(a, filter);
+	archive_write_set_bytes_in_last_block(a, 1);
+	ck_assert_int_eq(archive_write_open(a, out, NULL, buf_write, NULL), ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, specs[i].path);
+		archive_entry_set_mode(e, 0644);
+		switch (specs[i].type) {
+		case 'f':
+			archive_entry_set_filetype(e, AE_IFREG);
+			archive_entry_set_size(e, (la_int64_t)strlen(specs[i].data));
+			break;
+		case 'd':
+			archive_entry_set_filetype(e, AE_IFDIR);
+			archive_entry_set_mode(e, AE_IFDIR | 0755);
+			break;
+		case 'l':
+			archive_entry_set_filetype(e, AE_IFLNK);
+			archive_entry_set_symlink(e, specs[i].data);
+			break;
+		case 'h':
+			archive_entry_set_filetype(e, AE_IFREG);
+			archive_entry_set_hardlink(e, specs[i].data);
+			break;
+		}
+		ck_assert_int_ge(archive_write_header(a, e), ARCHIVE_WARN);
+		if (specs[i].type == 'f')
+			archive_write_data(a, specs[i].data, strlen(specs[i].data));
+		archive_entry_free(e);
+	}
+	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+/* Compress raw bytes as one gzip member / zstd frame (libarchive's "raw" format). */
+static void compress_raw(struct buf *out, const void *data, size_t len, const char *filter)
+{
+	struct archive *a = archive_write_new();
+	ck_assert_int_eq(archive_write_set_format_raw(a), ARCHIVE_OK);
+	add_filter(a, filter);
+	archive_write_set_bytes_in_last_block(a, 1);
+	ck_assert_int_eq(archive_write_open(a, out, NULL, buf_write, NULL), ARCHIVE_OK);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "raw");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_size(e, (la_int64_t)len);
+	ck_assert_int_eq(archive_write_header(e ? a : a, e), ARCHIVE_OK);
+	ck_assert_int_eq(archive_write_data(a, data, len), (la_ssize_t)len);
+	archive_entry_free(e);
+	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+/* ---- a consumer that keeps each file's bytes as its facts ---- */
+
+struct keep {
+	struct buf cur;
+	int files;
+};
+
+static bool keep_begin(void *ctx, const struct ak_layer_entry *e)
+{
+	struct keep *k = ctx;
+	k->cur.len = 0;
+	k->files++;
+	return true;
+}
+
+static int keep_data(void *ctx, const void *p, size_t n, struct ak_error **err)
+{
+	buf_append(&((struct keep *)ctx)->cur, p, n);
+	return 0;
+}
+
+static void *keep_end(void *ctx, const struct ak_layer_entry *e)
+{
+	struct keep *k = ctx;
+	return strndup(k->cur.len ? (char *)k->cur.data : "", k->cur.len);
+}
+
+static struct keep keeper;
+static const struct ak_layer_consumer keep_consumer = {
+	.ctx = &keeper, .begin = keep_begin, .data = keep_data, .end = keep_end, .free_facts = free,
+};
+
+static struct ak_layer_index *scan_buf(const struct buf *b, const struct ak_layer_options *opts,
+				       struct ak_error **err)
+{
+	struct ak_layer_index *idx = NULL;
+	struct ak_stream *s = ak_memory_stream_open(b->data, b->len, err);
+	ck_assert_ptr_nonnull(s);
+	if (ak_layer_scan(s, opts, &keep_consumer, &idx, err) < 0)
+		return NULL;
+	return idx;
+}
+
+static const struct ak_layer_options named = {.name = "sha256:abc"};
+
+/* "path:type[:link-or-facts]" lines of an index, for one comparison. */
+static char *describe(const struct ak_layer_index *idx)
+{
+	struct buf b = {0};
+	for (size_t i = 0; i < idx->count; i++) {
+		const struct ak_layer_entry *e = &idx->entries[i];
+		char line[512];
+		int n = snprintf(line, sizeof(line), "%s:%s%s%s%s%s\n", e->path,
+				 ak_entry_type_name(e->type), e->link ? ":" : "",
+				 e->link ? e->link : "", e->facts ? "=" : "",
+				 e->facts ? (char *)e->facts : "");
+		buf_append(&b, line, (size_t)n);
+	}
+	buf_append(&b, "", 1);
+	return (char *)b.data;
+}
+
+static const struct spec base_specs[] = {
+	{"./", 'd', NULL},
+	{"./etc/", 'd', NULL},
+	{"./etc/hostname", 'f', "box\n"},
+	{"usr//bin/./", 'd', NULL},
+	{"usr/bin/env", 'f', "#!env"},
+	{"usr/bin/sh", 'h', "./usr/bin/env"},
+	{"lib", 'l', "usr/lib"},
+	{"etc/.wh.motd", 'f', ""},
+	{"var/.wh..wh..opq", 'f', ""},
+};
+static const char base_want[] = "etc:dir\n"
+				"etc/hostname:regular=box\n\n"
+				"usr/bin:dir\n"
+				"usr/bin/env:regular=#!env\n"
+				"usr/bin/sh:hardlink:usr/bin/env\n"
+				"lib:symlink:usr/lib\n"
+				"etc/motd:whiteout\n"
+				"var:opaque\n";
+
+START_TEST(test_entries_same_for_every_compression)
+{
+	const char *filters[] = {NULL, "gzip", "zstd"};
+	const enum ak_compression kinds[] = {AK_COMPRESSION_NONE, AK_COMPRESSION_GZIP,
+					     AK_COMPRESSION_ZSTD};
+	for (size_t f = 0; f < 3; f++) {
+		struct buf b = {0};
+		make_tar(&b, base_specs, sizeof(base_specs) / sizeof(base_specs[0]), filters[f]);
+		cleanup_error struct ak_error *err = NULL;
+		cleanup_layer_index struct ak_layer_index *idx = scan_buf(&b, &named, &err);
+		ck_assert_msg(idx != NULL, "%s: %s", filters[f] ? filters[f] : "plain",
+			      err ? err->msg : "");
+		ck_assert_int_eq(idx->compression, kinds[f]);
+		cleanup_free char *got = describe(idx);
+		ck_assert_str_eq(got, base_want);
+		free(b.data);
+	}
+}
+END_TEST
+
+/* Two gzip members (pigz, or layers concatenated) and two zstd frames with a skippable
+ * frame between: the split falls inside a tar header, so both halves must arrive. */
+START_TEST(test_multi_member_and_multi_frame)
+{
+	struct buf tar = {0};
+	make_tar(&tar, base_specs, sizeof(base_specs) / sizeof(base_specs[0]), NULL);
+	const char *filters[] = {"gzip", "zstd"};
+	for (size_t f = 0; f < 2; f++) {
+		struct buf b = {0};
+		compress_raw(&b, tar.data, 700, filters[f]);
+		if (f == 1) {
+			static const unsigned char skippable[] = {0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0,
+								  'a', 'b', 'c'};
+			buf_append(&b, skippable, sizeof(skippable));
+		}
+		compress_raw(&b, tar.data + 700, tar.len - 700, filters[f]);
+		cleanup_error struct ak_error *err = NULL;
+		cleanup_layer_index struct ak_layer_index *idx = scan_buf(&b, &named, &err);
+		ck_assert_msg(idx != NULL, "%s: %s", filters[f], err ? err->msg : "");
+		cleanup_free char *got = describe(idx);
+		ck_assert_str_eq(got, base_want);
+		ck_assert_uint_eq(idx->uncompressed_bytes, tar.len);
+		free(b.data);
+	}
+	free(tar.data);
+}
+END_TEST
+
+/* The whole file arrives, in order, across many chunks. */
+START_TEST(test_big_file_delivered_whole)
+{
+	size_t n = 3u << 20;
+	char *data = malloc(n + 1);
+	unsigned x = 12345;
+	for (size_t i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		data[i] = 'a' + (char)((x >> 16) % 26);
+	}
+	data[n] = '\0';
+	struct spec s[] = {{"big", 'f', data}};
+	struct buf b = {0};
+	make_tar(&b, s, 1, "gzip");
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan_buf(&b, NULL, &err);
+	ck_assert_ptr_nonnull(idx);
+	ck_assert_uint_eq(idx->entries[0].size, n);
+	ck_assert_int_eq(memcmp(idx->entries[0].facts, data, n), 0);
+	free(b.data);
+	free(data);
+}
+END_TEST
+
+static void expect_error(const struct buf *b, const struct ak_layer_options *opts, const char *want)
+{
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_layer_index *idx = scan_buf(b, opts, &err);
+	ck_assert_ptr_null(idx);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	ck_assert_msg(strstr(err->msg, want) != NULL, "wanted '%s' in '%s'", want, err->msg);
+}
+
+START_TEST(test_xz_is_unsupported)
+{
+	struct buf b = {0};
+	make_tar(&b, base_specs, 3, "xz");
+	expect_error(&b, &named, "layer 'sha256:abc': unsupported compression 'xz'");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(test_truncated_gzip)
+{
+	struct buf b = {0};
+	make_tar(&b, base_specs, sizeof(base_specs) / sizeof(base_specs[0]), "gzip");
+	b.len -= 12; /* the trailer and a little deflate data */
+	expect_error(&b, &named, "layer 'sha256:abc': truncated gzip stream");
+	b.len = 30;
+	expect_error(&b, &named, "truncated gzip stream");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(test_truncated_zstd_and_garbage)
+{
+	struct buf b = {0};
+	make_tar(&b, base_specs, 3, "zstd");
+	b.len -= 5;
+	expect_error(&b, &named, "zstd");
+	free(b.data);
+	b = (struct buf){0};
+	make_tar(&b, base_specs, 3, "gzip");
+	/* zero padding after the last member is fine (gzip(1) agrees) ... */
+	static const char pad[4096];
+	buf_append(&b, pad, sizeof(pad));
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan_buf(&b, &named, &err);
+	ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(idx->count, 2);
+	/* ... anything else is not */
+	buf_append(&b, "garbage!", 8);
+	expect_error(&b, &named, "unexpected data after gzip member");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(test_bomb_stops_at_cap)
+{
+	char *zeros = calloc(1, 1u << 20);
+	memset(zeros, 'z', (1u << 20) - 1);
+	struct spec s[] = {{"bomb", 'f', zeros}};
+	struct buf b = {0};
+	make_tar(&b, s, 1, "gzip");
+	ck_assert_uint_lt(b.len, 16384); /* it does compress like a bomb */
+	struct ak_layer_options opts = {.name = "sha256:bomb", .max_bytes = 256 << 10};
+	expect_error(&b, &opts, "uncompressed size exceeds the limit of 262144 bytes");
+	free(b.data);
+	free(zeros);
+}
+END_TEST
+
+START_TEST(test_not_a_tar)
+{
+	struct buf b = {0};
+	buf_append(&b, "this is not a tar archive, just words and more words ........", 60);
+	for (int i = 0; i < 20; i++)
+		buf_append(&b, "0123456789012345678901234567890123456789", 40);
+	expect_error(&b, &named, "layer 'sha256:abc': ");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(test_escaping_entries)
+{
+	const char *bad[] = {"../etc/passwd", "/abs", "a/../../x", "./a/b/../../../x"};
+	const char *want[] = {"entry '../etc/passwd' escapes the root",
+			      "entry '/abs' is an absolute path",
+			      "entry 'a/../../x' escapes the root",
+			      "entry './a/b/../../../x' escapes the root"};
+	for (size_t i = 0; i < 4; i++) {
+		struct spec s[] = {{"ok", 'f', "x"}, {bad[i], 'f', "evil"}};
+		struct buf b = {0};
+		make_tar(&b, s, 2, "gzip");
+		expect_error(&b, &named, want[i]);
+		free(b.data);
+	}
+	/* a hard link may not point out either */
+	struct spec h[] = {{"ok", 'h', "../../etc/shadow"}};
+	struct buf b = {0};
+	make_tar(&b, h, 1, NULL);
+	expect_error(&b, &named, "escapes the root");
+	free(b.data);
+	/* "a/../b" stays inside: it is just "b" */
+	struct spec fine[] = {{"a/../b", 'f', "x"}};
+	b = (struct buf){0};
+	make_tar(&b, fine, 1, NULL);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan_buf(&b, NULL, &err);
+	ck_assert_ptr_nonnull(idx);
+	ck_assert_str_eq(idx->entries[0].path, "b");
+	free(b.data);
+}
+END_TEST
+
+/* A ustar header by hand: name, type flag, size; checksum filled in. */
+static void raw_header(unsigned char h[512], const char *name, char type, size_t size)
+{
+	memset(h, 0, 512);
+	snprintf((char *)h, 100, "%s", name);
+	memcpy(h + 100, "0000644", 7);
+	memcpy(h + 108, "0000000", 7);
+	memcpy(h + 116, "0000000", 7);
+	snprintf((char *)h + 124, 12, "%011zo", size);
+	memcpy(h + 136, "00000000000", 11);
+	h[156] = (unsigned char)type;
+	memcpy(h + 257, "ustar\0" "00", 8);
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (int i = 0; i < 512; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+}
+
+/* The ustar name is harmless; the pax header's path climbs out. */
+START_TEST(test_pax_path_hiding_traversal)
+{
+	struct buf b = {0};
+	unsigned char h[512], pad[512] = {0};
+	const char *pax = "21 path=a/../../evil\n";
+	raw_header(h, "PaxHeaders/x", 'x', strlen(pax));
+	buf_append(&b, h, 512);
+	memcpy(pad, pax, strlen(pax));
+	buf_append(&b, pad, 512);
+	raw_header(h, "harmless", '0', 0);
+	buf_append(&b, h, 512);
+	memset(pad, 0, 512);
+	buf_append(&b, pad, 512);
+	buf_append(&b, pad, 512);
+	expect_error(&b, &named, "entry 'a/../../evil' escapes the root");
+	free(b.data);
+}
+END_TEST
+
+/* ---- fsview ---- */
+
+static struct ak_layer_index *scan_specs(const struct spec *s, size_t n)
+{
+	struct buf b = {0};
+	make_tar(&b, s, n, "gzip");
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_layer_index *idx = scan_buf(&b, NULL, &err);
+	ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+	free(b.data);
+	return idx;
+}
+#define SCAN(arr) scan_specs(arr, sizeof(arr) / sizeof(arr[0]))
+
+static int collect(const struct ak_fsview_entry *e, void *ctx)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "%s:%s:%d%s\n", e->path, ak_entry_type_name(e->type),
+			 e->layer, e->implicit ? ":implicit" : "");
+	buf_append(ctx, line, (size_t)n);
+	return 0;
+}
+
+static char *view_text(const struct ak_fsview *v)
+{
+	struct buf b = {0};
+	ck_assert_int_eq(ak_fsview_foreach(v, true, collect, &b, NULL), 0);
+	buf_append(&b, "", 1);
+	return (char *)b.data;
+}
+
+START_TEST(test_whiteouts_and_opaque_dirs)
+{
+	const struct spec l0[] = {
+		{"a/", 'd', NULL},	  {"a/x", 'f', "wrong-arch"}, {"a/y", 'f', "y"},
+		{"b/z", 'f', "z"},	  {"c/dir/file", 'f', "f"},   {"c/old", 'f', "o"},
+		{"keep", 'f', "k"},
+	};
+	const struct spec l1[] = {
+		{"c/new", 'f', "n"}, /* same layer as the opaque marker: stays */
+		{"a/.wh.x", 'f', ""},
+		{".wh.b", 'f', ""},
+		{"c/.wh..wh..opq", 'f', ""},
+		{"c/.wh.new", 'f', ""}, /* whiteouts never hide their own layer's entries */
+		{".wh.nothing-there", 'f', ""},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "a:dir:0\n"
+			      "a/y:regular:0\n"
+			      "c:dir:0:implicit\n"
+			      "c/new:regular:1\n"
+			      "keep:regular:0\n");
+	ck_assert_uint_eq(ak_fsview_count(v), 5);
+
+	size_t n;
+	const struct ak_fsview_removed *r = ak_fsview_removed(v, &n);
+	struct buf b = {0};
+	for (size_t i = 0; i < n; i++) {
+		char line[256];
+		int len = snprintf(line, sizeof(line), "%s:%d>%d:%d:%s\n", r[i].path, r[i].layer,
+				   r[i].removed_by, r[i].how,
+				   r[i].facts ? (char *)r[i].facts : "-");
+		buf_append(&b, line, (size_t)len);
+	}
+	buf_append(&b, "", 1);
+	/* implicit directories (b, c/dir) are not listed: no layer named them */
+	ck_assert_str_eq((char *)b.data, "a/x:0>1:0:wrong-arch\n"
+					 "b/z:0>1:0:z\n"
+					 "c/dir/file:0>1:1:f\n"
+					 "c/old:0>1:1:o\n");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(test_replacement_and_hardlinks)
+{
+	const struct spec l0[] = {
+		{"bin/", 'd', NULL},
+		{"bin/busybox", 'f', "ELF-busybox"},
+		{"bin/sh", 'h', "bin/busybox"},
+		{"opt/tool/", 'd', NULL},
+		{"opt/tool/x", 'f', "x"},
+	};
+	const struct spec l1[] = {
+		{"opt/tool", 'f', "now a file"},
+		{"bin/busybox", 'f', "ELF-new"},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(NULL);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, NULL), 0);
+	const struct ak_fsview_entry *sh = ak_fsview_lookup(v, "/bin/sh");
+	ck_assert_ptr_nonnull(sh);
+	ck_assert_int_eq(sh->type, AK_ENTRY_REGULAR);
+	ck_assert(sh->hardlink);
+	ck_assert_str_eq(sh->link, "bin/busybox");
+	ck_assert_str_eq(sh->facts, "ELF-busybox");
+	ck_assert_uint_eq(sh->size, strlen("ELF-busybox"));
+
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, NULL), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "bin:dir:0\n"
+			      "bin/busybox:regular:1\n"
+			      "bin/sh:regular:0\n"
+			      "opt:dir:0:implicit\n"
+			      "opt/tool:regular:1\n");
+	ck_assert_str_eq(ak_fsview_lookup(v, "bin/busybox")->facts, "ELF-new");
+	size_t n;
+	const struct ak_fsview_removed *r = ak_fsview_removed(v, &n);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(r[0].path, "opt/tool/x");
+	ck_assert_str_eq(r[1].path, "opt/tool");
+	ck_assert_str_eq(r[2].path, "bin/busybox");
+	ck_assert_int_eq(r[2].how, AK_REMOVED_BY_REPLACEMENT);
+}
+END_TEST
+
+START_TEST(test_symlink_resolution)
+{
+	const struct spec l0[] = {
+		{"usr/lib/ld.so", 'f', "loader"},
+		{"lib", 'l', "usr/lib"},
+		{"lib64/", 'd', NULL},
+		{"lib64/ld-linux.so", 'l', "/lib/ld.so"},
+		{"lib64/up", 'l', "../../../../usr/lib/ld.so"},
+		{"lib64/dot", 'l', "./../lib/./ld.so"},
+		{"loop1", 'l', "loop2"},
+		{"loop2", 'l', "/loop1"},
+		{"self", 'l', "self/x"},
+		{"dangling", 'l', "/nowhere"},
+		{"file", 'f', "f"},
+	};
+	const struct spec l1[] = {
+		{"lib/extra.so", 'f', "through the symlink"},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(NULL);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, NULL), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, NULL), 0);
+
+	const char *to_loader[] = {"/lib64/ld-linux.so", "lib64/up", "lib64/dot",
+				   "/lib/ld.so", "lib/../lib/ld.so", "/../../lib/ld.so"};
+	for (size_t i = 0; i < sizeof(to_loader) / sizeof(to_loader[0]); i++) {
+		const struct ak_fsview_entry *e = NULL;
+		cleanup_error struct ak_error *err = NULL;
+		ck_assert_msg(ak_fsview_resolve(v, to_loader[i], &e, &err) == 1, "%s: %s",
+			      to_loader[i], err ? err->msg : "not found");
+		ck_assert_str_eq(e->path, "usr/lib/ld.so");
+		ck_assert_str_eq(e->facts, "loader");
+	}
+	/* an entry under a symlinked directory lands where extraction puts it */
+	const struct ak_fsview_entry *e = NULL;
+	ck_assert_int_eq(ak_fsview_resolve(v, "/lib/extra.so", &e, NULL), 1);
+	ck_assert_str_eq(e->path, "usr/lib/extra.so");
+	ck_assert_ptr_null(ak_fsview_lookup(v, "lib/extra.so"));
+	ck_assert_int_eq(ak_fsview_lookup(v, "lib")->type, AK_ENTRY_SYMLINK);
+
+	const char *loops[] = {"loop1", "/loop2/x", "self"};
+	for (size_t i = 0; i < 3; i++) {
+		cleanup_error struct ak_error *err = NULL;
+		ck_assert_int_eq(ak_fsview_resolve(v, loops[i], &e, &err), -1);
+		ck_assert_ptr_nonnull(strstr(err->msg, "symlink loop"));
+	}
+	ck_assert_int_eq(ak_fsview_resolve(v, "dangling", &e, NULL), 0);
+	ck_assert_int_eq(ak_fsview_resolve(v, "file/x", &e, NULL), 0);
+	ck_assert_int_eq(ak_fsview_resolve(v, "/missing/ld.so", &e, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_buildx_tar_subtree)
+{
+	const struct spec s[] = {
+		{"linux_amd64/", 'd', NULL},
+		{"linux_amd64/bin/x86", 'f', "x86"},
+		{"linux_arm_v7/", 'd', NULL},
+		{"linux_arm_v7/bin/arm", 'f', "arm"},
+		{"linux_arm_v7/bin/sh", 'h', "linux_arm_v7/bin/arm"},
+		{"linux_arm_v7/.wh.kept", 'f', "a file here"},
+		{"linux_arm_v7x/no", 'f', "no"},
+	};
+	struct buf b = {0};
+	make_tar(&b, s, sizeof(s) / sizeof(s[0]), NULL);
+	struct ak_layer_options opts = {.tar_prefix = "linux_arm_v7/", .literal_whiteouts = true};
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan_buf(&b, &opts, &err);
+	ck_assert_ptr_nonnull(idx);
+	cleanup_free char *got = describe(idx);
+	ck_assert_str_eq(got, "bin/arm:regular=arm\n"
+			      "bin/sh:hardlink:bin/arm\n"
+			      ".wh.kept:regular=a file here\n");
+	free(b.data);
+}
+END_TEST
+
+static void write_file(int dfd, const char *path, const char *data)
+{
+	int fd = openat(dfd, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	close(fd);
+}
+
+START_TEST(test_directory_tree_walk)
+{
+	char tmpl[] = "/tmp/ak-layer-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	cleanup_fd int dfd = open(tmpl, O_RDONLY | O_DIRECTORY);
+	ck_assert_int_eq(mkdirat(dfd, "rootfs", 0755), 0);
+	ck_assert_int_eq(mkdirat(dfd, "rootfs/bin", 0755), 0);
+	ck_assert_int_eq(mkdirat(dfd, "outside", 0755), 0);
+	write_file(dfd, "outside/secret", "do not read");
+	write_file(dfd, "rootfs/bin/sh", "ELF-sh");
+	ck_assert_int_eq(linkat(dfd, "rootfs/bin/sh", dfd, "rootfs/bin/sh2", 0), 0);
+	char target[512];
+	snprintf(target, sizeof(target), "%s/outside", tmpl);
+	ck_assert_int_eq(symlinkat(target, dfd, "rootfs/escape"), 0);
+	ck_assert_int_eq(symlinkat("../outside", dfd, "rootfs/up"), 0);
+
+	keeper.files = 0;
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = NULL;
+	ck_assert_int_eq(ak_layer_scan_dir(dfd, "rootfs", NULL, &keep_consumer, &idx, &err), 0);
+	cleanup_free char *got = describe(idx);
+	char want[1024];
+	snprintf(want, sizeof(want),
+		 "bin:dir\nbin/sh:regular=ELF-sh\nbin/sh2:hardlink:bin/sh\n"
+		 "escape:symlink:%s\nup:symlink:../outside\n",
+		 target);
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(keeper.files, 1); /* the secret outside was never opened */
+
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(NULL);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, idx, 0, NULL), 0);
+	const struct ak_fsview_entry *e;
+	ck_assert_int_eq(ak_fsview_resolve(v, "up/secret", &e, NULL), 0);
+	ck_assert_int_eq(ak_fsview_resolve(v, "bin/sh2", &e, NULL), 1);
+	ck_assert_str_eq(e->facts, "ELF-sh");
+
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+Suite *layer_suite(void)
+{
+	Suite *s = suite_create("layer");
+	TCase *tc = tcase_create("walk");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_entries_same_for_every_compression);
+	tcase_add_test(tc, test_multi_member_and_multi_frame);
+	tcase_add_test(tc, test_big_file_delivered_whole);
+	tcase_add_test(tc, test_xz_is_unsupported);
+	tcase_add_test(tc, test_truncated_gzip);
+	tcase_add_test(tc, test_truncated_zstd_and_garbage);
+	tcase_add_test(tc, test_bomb_stops_at_cap);
+	tcase_add_test(tc, test_not_a_tar);
+	tcase_add_test(tc, test_escaping_entries);
+	tcase_add_test(tc, test_pax_path_hiding_traversal);
+	tcase_add_test(tc, test_buildx_tar_subtree);
+	tcase_add_test(tc, test_directory_tree_walk);
+	suite_add_tcase(s, tc);
+	TCase *fs = tcase_create("fsview");
+	tcase_add_test(fs, test_whiteouts_and_opaque_dirs);
+	tcase_add_test(fs, test_replacement_and_hardlinks);
+	tcase_add_test(fs, test_symlink_resolution);
+	suite_add_tcase(s, fs);
+	return s;
+}
