@@ -1,0 +1,958 @@
+/* probe's image side: every input form is built at test time (OCI layouts with real
+ * sha256 blobs, docker save dirs, buildx local folders, tar archives written with
+ * libarchive), then opened, walked and read back through verifying streams. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common/cleanup.h"
+#include "common/platform.h"
+#include "common/util.h"
+#include "probe/image.h"
+#include "probe/source.h"
+
+#define MT_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_LAYER "application/vnd.oci.image.layer.v1.tar"
+
+static char root[PATH_MAX]; /* per test: root/img, root/tmp ($TMPDIR), root/out */
+
+static void setup(void)
+{
+	snprintf(root, sizeof(root), "/tmp/ak-check-image-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	char p[PATH_MAX + 8];
+	snprintf(p, sizeof(p), "%s/tmp", root);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	setenv("TMPDIR", p, 1);
+	snprintf(p, sizeof(p), "%s/img", root);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+}
+
+static void teardown(void)
+{
+	ak_tmpdir_remove(root);
+}
+
+static char *path_in(const char *fmt, ...)
+{
+	static char buf[4][2 * PATH_MAX];
+	static int slot;
+	char rel[PATH_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	char *b = buf[slot++ % 4];
+	snprintf(b, 2 * PATH_MAX, "%s/%s", root, rel);
+	return b;
+}
+
+static size_t count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	ck_assert_int_eq(ak_mkdir_p(dir), 0);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ak_write_all(fd, data, len), 0);
+	close(fd);
+}
+
+static void sha256_hex(const void *data, size_t len, char hex[65])
+{
+	unsigned char md[32];
+	unsigned int n;
+	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+/* Write a blob into layout dir "img" (or another), returning its descriptor JSON. */
+struct blob {
+	char digest[72];
+	size_t size;
+	char desc[512];
+};
+
+static struct blob put_blob(const char *layout, const char *mt, const char *data, size_t len,
+			    const char *extra)
+{
+	struct blob b;
+	char hex[65];
+	sha256_hex(data, len, hex);
+	snprintf(b.digest, sizeof(b.digest), "sha256:%s", hex);
+	b.size = len;
+	write_file(path_in("%s/blobs/sha256/%s", layout, hex), data, len);
+	snprintf(b.desc, sizeof(b.desc), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu%s%s}",
+		 mt, b.digest, len, extra ? "," : "", extra ? extra : "");
+	return b;
+}
+
+static struct blob put_json(const char *layout, const char *mt, const char *extra,
+			    const char *fmt, ...)
+{
+	char *doc;
+	va_list ap;
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&doc, fmt, ap), 0);
+	va_end(ap);
+	struct blob b = put_blob(layout, mt, doc, strlen(doc), extra);
+	free(doc);
+	return b;
+}
+
+/* An image manifest for one platform with two layers; returns the manifest blob. */
+static struct blob put_image(const char *layout, const char *arch, const char *variant,
+			     struct blob *layer0)
+{
+	char l0[64], l1[64];
+	snprintf(l0, sizeof(l0), "layer zero of %s", arch);
+	snprintf(l1, sizeof(l1), "layer one of %s/%s", arch, variant ? variant : "");
+	struct blob a = put_blob(layout, MT_LAYER, l0, strlen(l0), NULL);
+	struct blob b = put_blob(layout, MT_LAYER, l1, strlen(l1), NULL);
+	if (layer0)
+		*layer0 = a;
+	struct blob cfg = put_json(layout, MT_CONFIG, NULL,
+				   "{\"os\":\"linux\",\"architecture\":\"%s\"%s%s%s,"
+				   "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
+				   arch, variant ? ",\"variant\":\"" : "", variant ? variant : "",
+				   variant ? "\"" : "", a.digest, b.digest);
+	return put_json(layout, MT_MANIFEST, NULL,
+			"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,\"layers\":[%s,%s]}",
+			MT_MANIFEST, cfg.desc, a.desc, b.desc);
+}
+
+static void put_index_json(const char *layout, const char *fmt, ...)
+{
+	char *doc;
+	va_list ap;
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&doc, fmt, ap), 0);
+	va_end(ap);
+	write_file(path_in("%s/index.json", layout), doc, strlen(doc));
+	write_file(path_in("%s/oci-layout", layout), "{\"imageLayoutVersion\":\"1.0.0\"}", 30);
+	free(doc);
+}
+
+/* The layout buildx type=oci writes: index.json -> image index -> manifests, with an
+ * attestation manifest per platform and an unknown media type thrown in. */
+static struct blob layer0_amd64;
+static void build_buildx_layout(const char *layout)
+{
+	char plat[3][128];
+	struct blob amd = put_image(layout, "amd64", NULL, &layer0_amd64);
+	struct blob arm = put_image(layout, "arm64", NULL, NULL);
+	struct blob v7 = put_image(layout, "arm", "v7", NULL);
+	snprintf(plat[0], sizeof(plat[0]), "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}");
+	snprintf(plat[1], sizeof(plat[1]), "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}");
+	snprintf(plat[2], sizeof(plat[2]),
+		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}");
+	char *att_extra;
+	ck_assert_int_ge(asprintf(&att_extra,
+				  "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
+				  "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\","
+				  "\"vnd.docker.reference.digest\":\"%s\"}",
+				  amd.digest),
+			 0);
+	struct blob intoto = put_blob(layout, "application/vnd.in-toto+json", "{}", 2, NULL);
+	struct blob attcfg = put_json(layout, MT_CONFIG, NULL, "{\"architecture\":\"unknown\",\"os\":\"unknown\"}");
+	struct blob att = put_json(layout, MT_MANIFEST, att_extra,
+				   "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}", attcfg.desc,
+				   intoto.desc);
+	free(att_extra);
+	/* re-describe manifests with their platform */
+	char d0[700], d1[700], d2[700];
+	snprintf(d0, sizeof(d0), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}", MT_MANIFEST, amd.digest, amd.size, plat[0]);
+	snprintf(d1, sizeof(d1), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}", MT_MANIFEST, arm.digest, arm.size, plat[1]);
+	snprintf(d2, sizeof(d2), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}", MT_MANIFEST, v7.digest, v7.size, plat[2]);
+	struct blob odd = put_blob(layout, "application/vnd.example.thing", "x", 1, NULL);
+	struct blob idx = put_json(layout, MT_INDEX, "\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}",
+				   "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[%s,%s,%s,%s,%s]}",
+				   MT_INDEX, d0, d1, d2, att.desc, odd.desc);
+	put_index_json(layout, "{\"schemaVersion\":2,\"manifests\":[%s]}", idx.desc);
+}
+
+static const struct ak_variant *find_variant(const struct ak_variant_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->items[i].platform && !strcmp(l->items[i].platform->name, name))
+			return &l->items[i];
+	return NULL;
+}
+
+/* Read a blob through the image's verifying stream; returns the bytes (caller frees). */
+static char *read_blob(struct ak_image *img, const struct ak_descriptor *d,
+		       struct ak_error **err)
+{
+	cleanup_stream struct ak_stream *s = NULL;
+	char *buf = NULL;
+	if (ak_image_open_blob(img, d, &s, err) < 0)
+		return NULL;
+	if (ak_stream_read_all(s, 1 << 20, &buf, NULL, err) < 0)
+		return NULL;
+	return buf;
+}
+
+START_TEST(test_nested_index_attestations_skipped)
+{
+	build_buildx_layout("img");
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "oci");
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_uint_eq(l.skipped_attestations, 1);
+	ck_assert_uint_eq(l.n_notes, 1);
+	ck_assert_ptr_nonnull(strstr(l.notes[0], "media type 'application/vnd.example.thing'"));
+	const struct ak_variant *v = find_variant(&l, "linux/arm/v7");
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v->index_platform, "linux/arm/v7");
+	ck_assert_str_eq(v->config_platform, "linux/arm/v7");
+	ck_assert_ptr_eq(v->config_parsed, v->index_parsed);
+	ck_assert_str_eq(v->ref_name, "latest");
+	ck_assert_uint_eq(v->nlayers, 2);
+	ck_assert_int_eq(v->tree_fd, -1);
+	v = find_variant(&l, "linux/amd64");
+	ck_assert_ptr_nonnull(v);
+	ck_assert_ptr_nonnull(v->manifest_digest);
+	ck_assert_str_eq(v->layers[0].digest, layer0_amd64.digest);
+	ck_assert_str_eq(v->layers[0].media_type, MT_LAYER);
+	char *data = read_blob(img, &v->layers[0], &err);
+	ck_assert_msg(data != NULL, "%s", err ? err->msg : "");
+	ck_assert_str_eq(data, "layer zero of amd64");
+	free(data);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+START_TEST(test_platform_filter_aliases)
+{
+	build_buildx_layout("img");
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	const struct ak_platform *f[2] = {ak_platform_parse("aarch64", NULL),
+					  ak_platform_parse("armhf", NULL)};
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, f, 2, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_ptr_nonnull(find_variant(&l, "linux/arm64"));
+	ck_assert_ptr_nonnull(find_variant(&l, "linux/arm/v7"));
+	ak_variant_list_free(&l);
+	const struct ak_platform *s390 = ak_platform_parse("s390x", NULL);
+	ck_assert_int_lt(ak_image_variants(img, &s390, 1, &l, &err), 0);
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	ck_assert_ptr_nonnull(strstr(err->msg, "no variant for linux/s390x"));
+	ck_assert_ptr_nonnull(strstr(err->msg, "linux/amd64, linux/arm64, linux/arm/v7"));
+	ak_image_close(img);
+}
+END_TEST
+
+START_TEST(test_tag_selection)
+{
+	struct blob a = put_image("img", "amd64", NULL, NULL);
+	struct blob b = put_image("img", "riscv64", NULL, NULL);
+	char ea[900], eb[900];
+	snprintf(ea, sizeof(ea), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}", MT_MANIFEST, a.digest, a.size);
+	snprintf(eb, sizeof(eb), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v2\"}}", MT_MANIFEST, b.digest, b.size);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", ea, eb);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	char ref[2 * PATH_MAX + 16];
+	snprintf(ref, sizeof(ref), "oci:%s:v2", path_in("img"));
+	ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s", err ? err->msg : "");
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.items[0].platform->name, "linux/riscv64");
+	ck_assert_ptr_null(l.items[0].index_platform);
+	ck_assert_str_eq(l.items[0].ref_name, "v2");
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+
+	snprintf(ref, sizeof(ref), "oci:%s:v3", path_in("img"));
+	ck_assert_int_eq(ak_image_open(ref, &img, &err), 0);
+	ck_assert_int_lt(ak_image_variants(img, NULL, 0, &l, &err), 0);
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	ck_assert_ptr_nonnull(strstr(err->msg, "tag 'v3' not found"));
+	ck_assert_ptr_nonnull(strstr(err->msg, "available: 'v1', 'v2'"));
+	ak_image_close(img);
+}
+END_TEST
+
+/* Open ref and list its variants; the failure must be a clean AK_EXIT_ENV naming needle. */
+static void expect_error(const char *ref, const char *needle)
+{
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	struct ak_variant_list l = {0};
+	int r = ak_image_open(ref, &img, &err);
+	if (r == 0)
+		r = ak_image_variants(img, NULL, 0, &l, &err);
+	ck_assert_msg(r < 0, "'%s' opened although it should fail with '%s'", ref, needle);
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	ck_assert_msg(strstr(err->msg, needle), "message '%s' lacks '%s'", err->msg, needle);
+	ak_image_close(img);
+}
+
+START_TEST(test_hostile_indexes)
+{
+	char img[PATH_MAX + 8];
+	snprintf(img, sizeof(img), "%s/img", root);
+	put_index_json("img", "%s", "");
+	expect_error(img, "invalid JSON");
+	put_index_json("img", "{\"manifests\":{}}");
+	expect_error(img, "'manifests' is not an array");
+	put_index_json("img", "{\"manifests\":[]}");
+	expect_error(img, "holds no image manifests");
+	char hex[65];
+	sha256_hex("absent", 6, hex);
+	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":6}]}",
+		       MT_MANIFEST, hex);
+	expect_error(img, "is missing from");
+	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":9223372036854775807}]}",
+		       MT_MANIFEST, hex);
+	expect_error(img, "size 9223372036854775807 is larger than 2^62 bytes");
+	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":-1}]}",
+		       MT_MANIFEST, hex);
+	expect_error(img, "negative size -1");
+	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"md5:0cc175b9c0f1b6a831c399e269772661\",\"size\":1}]}",
+		       MT_MANIFEST);
+	expect_error(img, "unsupported algorithm 'md5'");
+	hex[5] = 'Z';
+	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":1}]}",
+		       MT_MANIFEST, hex);
+	expect_error(img, "not lowercase hex");
+	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:abc\",\"size\":1}]}",
+		       MT_MANIFEST);
+	expect_error(img, "3 hex digits, expected 64");
+	/* 10,000-deep nesting: jansson's depth limit, reported as invalid JSON */
+	size_t depth = 10000;
+	char *deep = malloc(2 * depth + 32);
+	size_t n = (size_t)sprintf(deep, "{\"manifests\":");
+	for (size_t i = 0; i < depth; i++)
+		deep[n++] = '[';
+	for (size_t i = 0; i < depth; i++)
+		deep[n++] = ']';
+	deep[n++] = '}';
+	deep[n] = '\0';
+	put_index_json("img", "%s", deep);
+	free(deep);
+	expect_error(img, "maximum parsing depth");
+	/* duplicate keys would let two readers see two images */
+	put_index_json("img", "{\"manifests\":[],\"manifests\":[]}");
+	expect_error(img, "invalid JSON: duplicate object key");
+	expect_error(path_in("nothing-here"), "cannot open image");
+	ck_assert_int_eq(mkdir(path_in("empty"), 0755), 0);
+	expect_error(path_in("empty"), "cannot tell the image format");
+	expect_error("docker://registry.example/x:1", "registry sources are not supported yet");
+}
+END_TEST
+
+START_TEST(test_nesting_depth_limit)
+{
+	struct blob cur = put_image("img", "amd64", NULL, NULL);
+	for (int i = 0; i < AK_IMAGE_DEPTH_MAX + 1; i++)
+		cur = put_json("img", MT_INDEX, NULL, "{\"schemaVersion\":2,\"manifests\":[%s]}",
+			       cur.desc);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", cur.desc);
+	expect_error(path_in("img"), "indexes nested deeper than 8 levels");
+}
+END_TEST
+
+START_TEST(test_blob_verification)
+{
+	struct blob layer;
+	struct blob m = put_image("img", "s390x", NULL, &layer);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_int_eq(ak_image_variants(img, NULL, 0, &l, &err), 0);
+	const struct ak_descriptor *d = &l.items[0].layers[0];
+	/* same size, other bytes: the read that reaches the end fails */
+	char *bad = strdup("layer zero of s390x");
+	bad[0] = 'L';
+	write_file(path_in("img/blobs/sha256/%s", layer.digest + 7), bad, strlen(bad));
+	free(bad);
+	ck_assert_ptr_null(read_blob(img, d, &err));
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	char want[64];
+	snprintf(want, sizeof(want), "blob 'sha256:%.12s…': digest mismatch (got sha256:", layer.digest + 7);
+	ck_assert_msg(strstr(err->msg, want), "%s", err->msg);
+	ak_error_clear(&err);
+	/* longer on disk: refused before reading */
+	write_file(path_in("img/blobs/sha256/%s", layer.digest + 7), "layer zero of s390x!", 20);
+	ck_assert_ptr_null(read_blob(img, d, &err));
+	ck_assert_ptr_nonnull(strstr(err->msg, "20 bytes on disk, its descriptor says 19"));
+	ak_error_clear(&err);
+	/* a stream that gives more than the descriptor's size (a registry could) */
+	struct ak_descriptor small = *d;
+	small.size = 5;
+	int fd = open(path_in("img/blobs/sha256/%s", layer.digest + 7), O_RDONLY);
+	struct ak_stream *s = NULL;
+	ck_assert_int_eq(ak_blob_stream_new(ak_fd_stream_new(fd, "x"), &small, &s, &err), 0);
+	char buf[64];
+	ssize_t r;
+	while ((r = ak_stream_read(s, buf, sizeof(buf), &err)) > 0)
+		;
+	ck_assert_int_lt(r, 0);
+	ck_assert_ptr_nonnull(strstr(err->msg, "longer than its descriptor's size 5"));
+	ak_stream_close(s);
+	ak_error_clear(&err);
+	/* and one that ends early */
+	small.size = 40;
+	fd = open(path_in("img/blobs/sha256/%s", layer.digest + 7), O_RDONLY);
+	ck_assert_int_eq(ak_blob_stream_new(ak_fd_stream_new(fd, "x"), &small, &s, &err), 0);
+	while ((r = ak_stream_read(s, buf, sizeof(buf), &err)) > 0)
+		;
+	ck_assert_int_lt(r, 0);
+	ck_assert_ptr_nonnull(strstr(err->msg, "truncated: 20 of 40 bytes"));
+	ak_stream_close(s);
+	ak_error_clear(&err);
+	small.size = -3;
+	ck_assert_int_lt(ak_blob_stream_new(ak_fd_stream_new(open("/dev/null", O_RDONLY), "x"),
+					    &small, &s, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err->msg, "negative size -3"));
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+START_TEST(test_artifact_manifest_noted)
+{
+	struct blob real = put_image("img", "ppc64le", NULL, NULL);
+	struct blob cfg = put_json("img", "application/vnd.dev.cosign.artifact.sig.v1+json", NULL, "{}");
+	struct blob sig = put_json("img", MT_MANIFEST, NULL,
+				   "{\"schemaVersion\":2,\"config\":%s,\"layers\":[]}", cfg.desc);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", real.desc, sig.desc);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.items[0].platform->name, "linux/ppc64le");
+	ck_assert_uint_eq(l.n_notes, 1);
+	ck_assert_ptr_nonnull(strstr(l.notes[0], "is not an image config"));
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+/* --- tar archives written with libarchive --- */
+
+struct tar_entry {
+	const char *name;
+	char type; /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link */
+	const char *data; /* file contents or link target */
+};
+
+static void tar_add(struct archive *a, const char *name, char type, const char *data,
+		    size_t len)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_perm(e, type == 'd' ? 0755 : 0644);
+	switch (type) {
+	case 'd':
+		archive_entry_set_filetype(e, AE_IFDIR);
+		break;
+	case 'l':
+		archive_entry_set_filetype(e, AE_IFLNK);
+		archive_entry_set_symlink(e, data);
+		break;
+	case 'h':
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_hardlink(e, data);
+		break;
+	default:
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_size(e, (la_int64_t)len);
+	}
+	ck_assert_int_eq(archive_write_header(a, e), ARCHIVE_OK);
+	if (type == 'f' && len)
+		ck_assert_int_eq(archive_write_data(a, data, len), (la_ssize_t)len);
+	archive_entry_free(e);
+}
+
+static struct archive *tar_open(const char *out)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	ck_assert_int_eq(archive_write_open_filename(a, out), ARCHIVE_OK);
+	return a;
+}
+
+static void tar_close(struct archive *a)
+{
+	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+}
+
+static void tar_entries(const char *out, const struct tar_entry *e, size_t n)
+{
+	struct archive *a = tar_open(out);
+	for (size_t i = 0; i < n; i++)
+		tar_add(a, e[i].name, e[i].type, e[i].data, e[i].data ? strlen(e[i].data) : 0);
+	tar_close(a);
+}
+
+static struct archive *walk_archive;
+static size_t walk_prefix;
+static int tar_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	const char *name = path + walk_prefix;
+	if (!*name)
+		return 0;
+	name++;
+	if (S_ISDIR(st->st_mode)) {
+		tar_add(walk_archive, name, 'd', NULL, 0);
+	} else if (S_ISLNK(st->st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		ck_assert_int_gt(n, 0);
+		target[n] = '\0';
+		tar_add(walk_archive, name, 'l', target, 0);
+	} else {
+		char *data = NULL;
+		size_t len = 0;
+		ck_assert_int_eq(ak_read_file(path, 1 << 20, &data, &len, NULL), 0);
+		tar_add(walk_archive, name, 'f', data, len);
+		free(data);
+	}
+	return 0;
+}
+
+/* Tar a directory tree with names relative to it (buildx lists blobs first: so do we,
+ * by walking depth first with blobs/ sorting before index.json). */
+static void tar_dir(const char *dir, const char *out)
+{
+	walk_archive = tar_open(out);
+	walk_prefix = strlen(dir);
+	ck_assert_int_eq(nftw(dir, tar_one, 16, FTW_PHYS), 0);
+	tar_close(walk_archive);
+}
+
+/* --- docker save --- */
+
+static char docker_layer_digest[72];
+/* Old docker save: <id>/layer.tar with the duplicate as a symlink, <hex>.json config. */
+static void build_docker_save_old(const char *dir)
+{
+	const char *layer = "uncompressed layer tar bytes";
+	char lhex[65], chex[65], cfg[512], man[1024];
+	sha256_hex(layer, strlen(layer), lhex);
+	snprintf(docker_layer_digest, sizeof(docker_layer_digest), "sha256:%s", lhex);
+	const char *id1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *id2 = "2222222222222222222222222222222222222222222222222222222222222222";
+	write_file(path_in("%s/%s/layer.tar", dir, id1), layer, strlen(layer));
+	write_file(path_in("%s/%s/VERSION", dir, id1), "1.0", 3);
+	ck_assert_int_eq(mkdir(path_in("%s/%s", dir, id2), 0755), 0);
+	char target[128];
+	snprintf(target, sizeof(target), "../%s/layer.tar", id1);
+	ck_assert_int_eq(symlink(target, path_in("%s/%s/layer.tar", dir, id2)), 0);
+	snprintf(cfg, sizeof(cfg),
+		 "{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\",\"rootfs\":"
+		 "{\"type\":\"layers\",\"diff_ids\":[\"sha256:%s\",\"sha256:%s\"]}}",
+		 lhex, lhex);
+	sha256_hex(cfg, strlen(cfg), chex);
+	write_file(path_in("%s/%s.json", dir, chex), cfg, strlen(cfg));
+	snprintf(man, sizeof(man),
+		 "[{\"Config\":\"%s.json\",\"RepoTags\":[\"example/app:1.0\"],\"Layers\":"
+		 "[\"%s/layer.tar\",\"%s/layer.tar\"]}]",
+		 chex, id1, id2);
+	write_file(path_in("%s/manifest.json", dir), man, strlen(man));
+	write_file(path_in("%s/repositories", dir), "{}", 2);
+}
+
+static void check_docker_old_variants(struct ak_image *img)
+{
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	const struct ak_variant *v = &l.items[0];
+	ck_assert_ptr_null(v->index_platform);
+	ck_assert_str_eq(v->config_platform, "linux/arm64/v8");
+	ck_assert_str_eq(v->platform->name, "linux/arm64");
+	ck_assert_ptr_null(v->manifest_digest);
+	ck_assert_str_eq(v->ref_name, "example/app:1.0");
+	ck_assert_uint_eq(v->nlayers, 2);
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_str_eq(v->layers[i].digest, docker_layer_digest);
+		ck_assert_int_eq(v->layers[i].size, 28);
+		char *data = read_blob(img, &v->layers[i], &err);
+		ck_assert_msg(data != NULL, "layer %zu: %s", i, err ? err->msg : "");
+		ck_assert_str_eq(data, "uncompressed layer tar bytes");
+		free(data);
+	}
+	ak_variant_list_free(&l);
+}
+
+START_TEST(test_docker_save_old_format)
+{
+	build_docker_save_old("img");
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "docker-save");
+	check_docker_old_variants(img);
+	ak_image_close(img);
+	/* the same as a docker-archive, with a RepoTag */
+	tar_dir(path_in("img"), path_in("save.tar"));
+	char ref[2 * PATH_MAX + 32];
+	snprintf(ref, sizeof(ref), "docker-archive:%s:example/app:1.0", path_in("save.tar"));
+	ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "docker-archive");
+	check_docker_old_variants(img);
+	ak_image_close(img);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	snprintf(ref, sizeof(ref), "docker-archive:%s:other:2", path_in("save.tar"));
+	expect_error(ref, "tag 'other:2' not found in 'manifest.json' (available: 'example/app:1.0')");
+}
+END_TEST
+
+START_TEST(test_docker_save_25)
+{
+	struct blob a = put_blob("img", MT_LAYER, "bottom", 6, NULL);
+	struct blob b = put_blob("img", MT_LAYER, "top", 3, NULL);
+	struct blob cfg = put_json("img", MT_CONFIG, NULL,
+				   "{\"os\":\"linux\",\"architecture\":\"mips64le\",\"rootfs\":{\"diff_ids\":[\"%s\",\"%s\"]}}",
+				   a.digest, b.digest);
+	struct blob m = put_json("img", MT_MANIFEST,
+				 "\"annotations\":{\"io.containerd.image.name\":\"docker.io/x/y:2\","
+				 "\"org.opencontainers.image.ref.name\":\"2\"}",
+				 "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s,%s]}", cfg.desc,
+				 a.desc, b.desc);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	/* manifest.json's order wins over the OCI manifest's (here reversed on purpose) */
+	char man[2048];
+	snprintf(man, sizeof(man),
+		 "[{\"Config\":\"blobs/sha256/%s\",\"RepoTags\":[\"x/y:2\"],\"Layers\":"
+		 "[\"blobs/sha256/%s\",\"blobs/sha256/%s\"]}]",
+		 cfg.digest + 7, b.digest + 7, a.digest + 7);
+	write_file(path_in("img/manifest.json"), man, strlen(man));
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "docker-save");
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	const struct ak_variant *v = &l.items[0];
+	ck_assert_ptr_null(v->index_platform);
+	ck_assert_str_eq(v->platform->name, "linux/mips64le");
+	ck_assert_str_eq(v->manifest_digest, m.digest);
+	ck_assert_uint_eq(v->nlayers, 2);
+	ck_assert_str_eq(v->layers[0].digest, b.digest);
+	ck_assert_str_eq(v->layers[1].digest, a.digest);
+	char *data = read_blob(img, &v->layers[1], &err);
+	ck_assert_str_eq(data, "bottom");
+	free(data);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+/* --- buildx local and tar output --- */
+
+START_TEST(test_local_output)
+{
+	write_file(path_in("img/linux_amd64/bin/sh"), "amd64 sh", 8);
+	write_file(path_in("img/linux_arm_v7/bin/sh"), "arm sh", 6);
+	write_file(path_in("img/README"), "not a platform", 14);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "local");
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 2);
+	const struct ak_variant *v = find_variant(&l, "linux/arm/v7");
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(v->folder_platform, "linux/arm/v7");
+	ck_assert_ptr_null(v->config_platform);
+	ck_assert_uint_eq(v->nlayers, 0);
+	ck_assert_int_ge(v->tree_fd, 0);
+	ck_assert_str_eq(v->tree_path, path_in("img/linux_arm_v7"));
+	struct stat st;
+	ck_assert_int_eq(fstatat(v->tree_fd, "bin/sh", &st, 0), 0);
+	ck_assert_int_eq(st.st_size, 6);
+	struct ak_stream *s = NULL;
+	ck_assert_int_lt(ak_image_open_blob(img, &(struct ak_descriptor){.digest = docker_layer_digest}, &s, &err), 0);
+	ak_error_clear(&err);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+
+	/* one platform: a bare root filesystem, its platform only what --platform says */
+	write_file(path_in("rootfs/bin/sh"), "sh", 2);
+	char ref[2 * PATH_MAX + 8];
+	snprintf(ref, sizeof(ref), "local:%s", path_in("rootfs"));
+	ck_assert_int_eq(ak_image_open(ref, &img, &err), 0);
+	ck_assert_int_eq(ak_image_variants(img, NULL, 0, &l, &err), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_ptr_null(l.items[0].platform);
+	ak_variant_list_free(&l);
+	const struct ak_platform *f = ak_platform_parse("linux/arm64", NULL);
+	ck_assert_int_eq(ak_image_variants(img, &f, 1, &l, &err), 0);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_ptr_eq(l.items[0].platform, f);
+	ck_assert_ptr_null(l.items[0].folder_platform);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+START_TEST(test_buildx_type_tar)
+{
+	const struct tar_entry e[] = {
+		{"linux_amd64/", 'd', NULL},
+		{"linux_amd64/bin/sh", 'f', "amd64 sh"},
+		{"linux_arm64/bin/sh", 'f', "arm64 sh"},
+		{"linux_arm64/bin/ls", 'l', "/bin/sh"},
+		{"linux_arm64/bin/cat", 'h', "linux_arm64/bin/sh"},
+	};
+	tar_entries(path_in("out.tar"), e, sizeof(e) / sizeof(e[0]));
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("out.tar"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "local-tar");
+	ck_assert_ptr_nonnull(ak_image_tmpdir(img));
+	ck_assert(ak_str_has_prefix(ak_image_tmpdir(img), path_in("tmp/archkit-image-")));
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 2);
+	const struct ak_variant *v = find_variant(&l, "linux/arm64");
+	ck_assert_ptr_nonnull(v);
+	char target[64] = "";
+	/* absolute links mean the platform folder's root: rewritten relative to it */
+	ck_assert_int_eq(readlinkat(v->tree_fd, "bin/ls", target, sizeof(target) - 1), 9);
+	ck_assert_str_eq(target, "../bin/sh");
+	char *data = NULL;
+	ck_assert_int_eq(ak_read_file_at(v->tree_fd, "bin/cat", 100, &data, NULL, NULL), 0);
+	ck_assert_str_eq(data, "arm64 sh");
+	free(data);
+	ak_image_close(img);
+	/* the extraction is gone; the tree fd the list owns still works */
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	ak_variant_list_free(&l);
+}
+END_TEST
+
+/* --- archives --- */
+
+START_TEST(test_oci_archive)
+{
+	build_buildx_layout("lay");
+	tar_dir(path_in("lay"), path_in("oci.tar"));
+	const char *prefix[] = {"oci-archive:", "", "oci-archive:"};
+	const char *suffix[] = {"", "", ":latest"};
+	for (size_t i = 0; i < 3; i++) {
+		char ref[2 * PATH_MAX + 32];
+		snprintf(ref, sizeof(ref), "%s%s%s", prefix[i], path_in("oci.tar"), suffix[i]);
+		cleanup_error struct ak_error *err = NULL;
+		struct ak_image *img = NULL;
+		ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s: %s", ref, err ? err->msg : "");
+		ck_assert_str_eq(ak_image_kind(img), "oci-archive");
+		ck_assert_uint_eq(count_entries(path_in("tmp")), 1);
+		struct ak_variant_list l;
+		ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+		ck_assert_uint_eq(l.n, 3);
+		ck_assert_uint_eq(l.skipped_attestations, 1);
+		const struct ak_variant *v = find_variant(&l, "linux/amd64");
+		char *data = read_blob(img, &v->layers[0], &err);
+		ck_assert_str_eq(data, "layer zero of amd64");
+		free(data);
+		ak_variant_list_free(&l);
+		ak_image_close(img);
+		ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	}
+	char ref[2 * PATH_MAX + 32];
+	snprintf(ref, sizeof(ref), "oci-archive:%s:missing", path_in("oci.tar"));
+	expect_error(ref, "tag 'missing' not found");
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+}
+END_TEST
+
+START_TEST(test_archive_from_stdin)
+{
+	build_buildx_layout("lay");
+	tar_dir(path_in("lay"), path_in("oci.tar"));
+	int fd = open(path_in("oci.tar"), O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(dup2(fd, 0), 0); /* Check forks each test: our stdin only */
+	close(fd);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open("-", &img, &err) == 0, "%s", err ? err->msg : "");
+	struct ak_variant_list l;
+	ck_assert_int_eq(ak_image_variants(img, NULL, 0, &l, &err), 0);
+	ck_assert_uint_eq(l.n, 3);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+}
+END_TEST
+
+/* Nothing may land outside the extraction directory, whatever the archive says. */
+START_TEST(test_archive_escapes)
+{
+	const struct tar_entry dotdot[] = {{"index.json", 'f', "{}"}, {"../evil", 'f', "x"}};
+	tar_entries(path_in("dotdot.tar"), dotdot, 2);
+	expect_error(path_in("dotdot.tar"), "archive entry '../evil' leads outside the archive");
+	const struct tar_entry deep[] = {{"blobs/../../../evil", 'f', "x"}};
+	tar_entries(path_in("deep.tar"), deep, 1);
+	expect_error(path_in("deep.tar"), "leads outside the archive");
+	const struct tar_entry abs[] = {{"/abs-archkit-test", 'f', "x"}};
+	tar_entries(path_in("abs.tar"), abs, 1);
+	char ref[2 * PATH_MAX + 32];
+	snprintf(ref, sizeof(ref), "oci-archive:%s", path_in("abs.tar"));
+	expect_error(ref, "archive entry '/abs-archkit-test' is an absolute path");
+	/* links that point out are dropped, so writing through them stays inside */
+	const struct tar_entry links[] = {
+		{"up", 'l', "../../../.."},
+		{"up/evil", 'f', "x"},
+		{"etc", 'l', "/etc"},
+		{"etc/evil", 'f', "x"},
+		{"oci-layout", 'f', "{}"},
+	};
+	tar_entries(path_in("links.tar"), links, 5);
+	/* it got as far as reading the layout, which has no index.json */
+	expect_error(path_in("links.tar"), "is not an OCI layout: cannot open 'index.json'");
+	/* a link inside is kept, but no entry may be written through it */
+	const struct tar_entry through[] = {{"sub/", 'd', NULL}, {"in", 'l', "sub"}, {"in/x", 'f', "x"}};
+	tar_entries(path_in("through.tar"), through, 3);
+	expect_error(path_in("through.tar"), "archive entry 'in/x' goes through a non-directory");
+	/* nothing outside: root holds only what the test made, $TMPDIR is empty again */
+	struct stat st;
+	ck_assert_int_ne(stat(path_in("evil"), &st), 0);
+	ck_assert_int_ne(stat(path_in("tmp/evil"), &st), 0);
+	ck_assert_int_ne(stat("/abs-archkit-test", &st), 0);
+	ck_assert_int_ne(stat("/etc/evil", &st), 0);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	ck_assert_uint_eq(count_entries(root), 7); /* img tmp and the five tars */
+}
+END_TEST
+
+START_TEST(test_skopeo_dir)
+{
+	struct blob layer;
+	struct blob m = put_image("lay", "386", NULL, &layer);
+	/* skopeo's dir: transport: blobs named by hex, the manifest as manifest.json */
+	char *doc = NULL;
+	size_t len = 0;
+	ck_assert_int_eq(ak_read_file(path_in("lay/blobs/sha256/%s", m.digest + 7), 1 << 20, &doc, &len, NULL), 0);
+	write_file(path_in("img/manifest.json"), doc, len);
+	free(doc);
+	write_file(path_in("img/version"), "Directory Transport Version: 1.1\n", 33);
+	DIR *d = opendir(path_in("lay/blobs/sha256"));
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		ck_assert_int_eq(ak_read_file(path_in("lay/blobs/sha256/%s", de->d_name), 1 << 20, &doc, &len, NULL), 0);
+		write_file(path_in("img/%s", de->d_name), doc, len);
+		free(doc);
+	}
+	closedir(d);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "dir");
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.items[0].platform->name, "linux/386");
+	ck_assert_str_eq(l.items[0].manifest_digest, m.digest);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+START_TEST(test_parsers_directly)
+{
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_config_doc c;
+	const char *cfg = "{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v6\"}";
+	ck_assert_int_eq(ak_config_parse(cfg, strlen(cfg), "cfg", &c, &err), 0);
+	ck_assert_str_eq(c.arch, "arm");
+	ck_assert_str_eq(c.variant, "v6");
+	ak_config_doc_free(&c);
+	const char *badcfg = "{\"architecture\":7}";
+	ck_assert_int_lt(ak_config_parse(badcfg, strlen(badcfg), "cfg", &c, &err), 0);
+	ck_assert_str_eq(err->msg, "'cfg': 'architecture' is not a string");
+	ak_error_clear(&err);
+	struct ak_docker_manifest m;
+	const char *dm = "[{\"Config\":\"c.json\",\"RepoTags\":null,\"Layers\":\"x\"}]";
+	ck_assert_int_lt(ak_docker_manifest_parse(dm, strlen(dm), &m, &err), 0);
+	ck_assert_str_eq(err->msg, "'manifest.json': entry 0: 'Layers' is not an array");
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	ak_error_clear(&err);
+	struct ak_manifest_doc md;
+	const char *man = "{\"config\":{\"digest\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\",\"size\":1.5},\"layers\":[]}";
+	ck_assert_int_lt(ak_manifest_parse(man, strlen(man), "m", &md, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err->msg, "has no integer size"));
+	char sb[32];
+	ck_assert_str_eq(ak_digest_short("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", sb),
+			 "sha256:0123456789ab…");
+}
+END_TEST
+
+Suite *image_suite(void)
+{
+	Suite *s = suite_create("image");
+	TCase *tc = tcase_create("image");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_nested_index_attestations_skipped);
+	tcase_add_test(tc, test_platform_filter_aliases);
+	tcase_add_test(tc, test_tag_selection);
+	tcase_add_test(tc, test_hostile_indexes);
+	tcase_add_test(tc, test_nesting_depth_limit);
+	tcase_add_test(tc, test_blob_verification);
+	tcase_add_test(tc, test_artifact_manifest_noted);
+	tcase_add_test(tc, test_docker_save_old_format);
+	tcase_add_test(tc, test_docker_save_25);
+	tcase_add_test(tc, test_local_output);
+	tcase_add_test(tc, test_buildx_type_tar);
+	tcase_add_test(tc, test_oci_archive);
+	tcase_add_test(tc, test_archive_from_stdin);
+	tcase_add_test(tc, test_archive_escapes);
+	tcase_add_test(tc, test_skopeo_dir);
+	tcase_add_test(tc, test_parsers_directly);
+	suite_add_tcase(s, tc);
+	return s;
+}
