@@ -726,7 +726,8 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 	    walk_sections(e, image, image_len, real_size, &h, f, has_property, err) < 0)
 		return -1;
 	/* the section can be stripped (sstrip, objcopy); scanning is cheap below the cap */
-	if (!f->is_go && !f->malformed && (!sections || f->partial || len <= AK_ELF_CAPTURE_WHOLE_MAX))
+	if (!f->is_go && !f->malformed &&
+	    (!sections || f->partial || len <= AK_ELF_CAPTURE_WHOLE_MAX))
 		scan_go_buildinfo(buf, len, f);
 
 	set_isa_level(f);
