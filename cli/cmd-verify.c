@@ -103,7 +103,7 @@ int cmd_verify(int argc, char **argv)
 	int status = 0;
 	json_t *jr = json_array();
 	if (!json)
-		printf("%-16s %-8s %-22s %s\n", "PLATFORM", "RESULT", "HOW", "DETAIL");
+		printf("%-16s %-8s %-30s %s\n", "PLATFORM", "RESULT", "HOW", "DETAIL");
 	for (size_t i = 0; i < np; i++) {
 		struct ak_verify_result r;
 		if (ak_verify_platform(plats[i], have_table ? &table : NULL, timeout_ms, &r, &err) < 0) {
@@ -118,7 +118,7 @@ int cmd_verify(int argc, char **argv)
 			char how[128];
 			snprintf(how, sizeof(how), "%s%s%s", ak_verify_outcome_name(r.outcome),
 				 r.entry[0] ? " by " : "", r.entry);
-			printf("%-16s %-8s %-22s %s%s\n", r.platform->name, ok ? "ok" : "FAILED", how,
+			printf("%-16s %-8s %-30s %s%s\n", r.platform->name, ok ? "ok" : "FAILED", how,
 			       ok ? "uname: " : "", ok ? r.smoke.machine : r.why);
 		}
 		json_t *o = json_object();

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# archkit binfmt, sandbox and verify, for real: each test runs in 'archkit sandbox'
+# (a private user + mount namespace with its own binfmt_misc) with Debian's
+# qemu-user-static. The host's own binfmt_misc is never written.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib.sh"
+export AK_BIN=${AK_BIN:-$top/build/archkit}
+BM=/proc/sys/fs/binfmt_misc
+
+# sb SCRIPT: run a bash script inside a fresh sandbox with no handlers registered
+sb() { "$AK_BIN" sandbox --platform none -- bash -c "set -u; $1"; }
+
+if ! "$AK_BIN" sandbox --platform none -- true 2>"$AK_TMP/why"; then
+  ak_test "sandbox available"
+  ak_skip "$(cat "$AK_TMP/why")"
+  ak_summary
+  exit
+fi
+
+ak_test "sandbox passes the exit status through, 128+signal when killed"
+expect_exit 7 sb 'exit 7' &&
+  expect_exit 143 sb 'kill -TERM $$' &&
+  expect_exit 0 sb "grep -qx enabled $BM/status" &&
+  expect_exit 127 "$AK_BIN" sandbox --platform none -- /nonexistent/cmd &&
+  expect_contains "$AK_STDERR" "cannot run '/nonexistent/cmd'" &&
+  expect_exit 64 "$AK_BIN" sandbox --platform none &&
+  expect_contains "$AK_STDERR" "no command given" && ak_pass
+
+ak_test "sandbox works for an unprivileged user and registers every platform"
+if [ "$(id -u)" -eq 0 ]; then
+  expect_exit 0 setpriv --reuid=65534 --regid=65534 --clear-groups "$AK_BIN" sandbox -- "$AK_BIN" verify &&
+    expect_contains "$AK_STDOUT" "emulated by qemu-aarch64" &&
+    expect_contains "$AK_STDOUT" "emulated by qemu-riscv64" && ak_pass
+else
+  expect_exit 0 "$AK_BIN" sandbox -- "$AK_BIN" verify && ak_pass
+fi
+
+ak_test "install all registers every foreign platform with F, verifies each, skips natives"
+expect_exit 0 sb '$AK_BIN binfmt install all' &&
+  expect_contains "$AK_STDOUT" "linux/arm64      qemu-aarch64     missing   register  ok: emulated by qemu-aarch64 (uname aarch64)" &&
+  expect_contains "$AK_STDOUT" "ok: emulated by qemu-s390x (uname s390x)" &&
+  expect_contains "$AK_STDOUT" "ok: emulated by qemu-loongarch64 (uname loongarch64)" &&
+  expect_contains "$AK_STDOUT" "linux/amd64      -                native" && ak_pass
+
+ak_test "status lists every handler with its flags; verify passes for every platform"
+expect_exit 0 sb '$AK_BIN binfmt install all >/dev/null && $AK_BIN binfmt status && $AK_BIN verify' &&
+  expect_contains "$AK_STDOUT" "qemu-aarch64         enabled  F     /usr/bin/qemu-aarch64-static             linux/arm64" &&
+  expect_contains "$AK_STDOUT" "qemu-mips64el        enabled  F" &&
+  expect_contains "$AK_STDOUT" "linux/riscv64    ok       emulated by qemu-riscv64" &&
+  expect_not_contains "$AK_STDOUT" "FAILED" &&
+  expect_not_contains "$AK_STDOUT" "qemu-x86_64" && ak_pass
+
+ak_test "installing twice is a no-op with exit 0"
+expect_exit 0 sb '$AK_BIN binfmt install all >/dev/null
+  before=$(cd '$BM' && cat qemu-*)
+  $AK_BIN binfmt install all || exit 1
+  after=$(cd '$BM' && cat qemu-*)
+  [ "$before" = "$after" ] || { echo "entries changed"; exit 1; }' &&
+  expect_contains "$AK_STDOUT" "linux/arm64      qemu-aarch64     in place  none" &&
+  expect_not_contains "$AK_STDOUT" "register " && ak_pass
+
+ak_test "the real Debian busybox of each architecture runs"
+roots=$("$top/tests/fixtures/fetch-debs" busybox-static:amd64 busybox-static:arm64 busybox-static:armhf \
+  busybox-static:armel busybox-static:i386 busybox-static:ppc64el busybox-static:s390x \
+  busybox-static:mips64el 2>"$AK_TMP/fetch"); rc=$?
+if [ $rc -eq 77 ]; then
+  ak_skip "$(tail -1 "$AK_TMP/fetch")"
+elif [ $rc -ne 0 ]; then
+  ak_fail "fetch-debs failed: $(tail -3 "$AK_TMP/fetch")"
+else
+  export AK_ROOTS=$roots
+  expect_exit 0 sb '$AK_BIN binfmt install all >/dev/null
+    for r in $AK_ROOTS; do printf "%s " "${r##*/}"; "$r/bin/busybox" uname -m || exit 1; done' &&
+    expect_contains "$AK_STDOUT" "busybox-static_arm64 aarch64" &&
+    expect_contains "$AK_STDOUT" "busybox-static_armhf armv7l" &&
+    expect_contains "$AK_STDOUT" "busybox-static_armel armv" &&
+    expect_contains "$AK_STDOUT" "busybox-static_i386 " &&
+    expect_contains "$AK_STDOUT" "busybox-static_ppc64el ppc64le" &&
+    expect_contains "$AK_STDOUT" "busybox-static_s390x s390x" &&
+    expect_contains "$AK_STDOUT" "busybox-static_mips64el mips64" &&
+    expect_contains "$AK_STDOUT" "busybox-static_amd64 x86_64" && ak_pass
+fi
+
+# A second copy of the interpreter somewhere else: an entry that drifted.
+qother=$AK_TMP/qother
+mkdir -p "$qother" && cp /usr/bin/qemu-aarch64-static "$qother/"
+export qother
+ak_test "a drifted entry is reported, kept by --replace never, fixed by --replace drifted"
+expect_exit 0 sb '$AK_BIN binfmt install --qemu-path $qother linux/arm64 >/dev/null || exit 1
+  $AK_BIN binfmt status
+  $AK_BIN binfmt install --replace never linux/arm64 || exit 1
+  grep -q "^interpreter $qother/" '$BM'/qemu-aarch64 || { echo "never replaced it"; exit 1; }
+  $AK_BIN binfmt install linux/arm64 || exit 1
+  cat '$BM'/qemu-aarch64' &&
+  expect_contains "$AK_STDOUT" "drifted: interpreter '$qother/qemu-aarch64-static', want '/usr/bin/qemu-aarch64-static'" &&
+  expect_contains "$AK_STDERR" "qemu-aarch64 drifted (interpreter '$qother/qemu-aarch64-static', want '/usr/bin/qemu-aarch64-static'); kept because of --replace never" &&
+  expect_contains "$AK_STDOUT" "drifted   replace   ok: emulated by qemu-aarch64" &&
+  expect_contains "$AK_STDOUT" "interpreter /usr/bin/qemu-aarch64-static" && ak_pass
+
+ak_test "a shadowing entry under another name is reported"
+expect_exit 0 sb 'printf "%s" ":other-arm64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:F" > '$BM'/register || exit 1
+  $AK_BIN binfmt install linux/arm64 && $AK_BIN binfmt status' &&
+  expect_contains "$AK_STDERR" "qemu-aarch64 is shadowed: entry 'other-arm64' catches the same binaries" &&
+  expect_contains "$AK_STDOUT" "also caught by 'other-arm64'" && ak_pass
+
+ak_test "remove leaves other entries (python3) alone and refuses to remove them"
+expect_exit 0 sb 'printf "%s" ":python3:E::pyc::/usr/bin/python3:" > '$BM'/register || exit 1
+  $AK_BIN binfmt install all >/dev/null || exit 1
+  $AK_BIN binfmt remove python3; echo "rc=$?"
+  $AK_BIN binfmt remove --all-qemu || exit 1
+  $AK_BIN binfmt remove linux/arm64 || exit 1
+  ls '$BM' | tr "\n" " "' &&
+  expect_contains "$AK_STDERR" "refusing to remove 'python3': archkit removes only the qemu-* entries it owns" &&
+  expect_contains "$AK_STDOUT" "rc=64" &&
+  expect_contains "$AK_STDOUT" "qemu-riscv64: removed" &&
+  expect_contains "$AK_STDOUT" "qemu-aarch64: not registered" &&
+  expect_contains "$AK_STDOUT" "python3 register status " && ak_pass
+
+qsome=$AK_TMP/qsome
+mkdir -p "$qsome" && ln -s /usr/bin/qemu-aarch64-static /usr/bin/qemu-arm-static "$qsome/"
+export qsome
+ak_test "a missing interpreter fails that platform (exit 1); the others are installed and verified"
+expect_exit 0 sb 'export GITHUB_OUTPUT=$(mktemp)
+  $AK_BIN binfmt install --qemu-path $qsome linux/arm64 linux/arm/v7 linux/riscv64; echo "rc=$?"
+  ls '$BM' | tr "\n" " "; echo; cat "$GITHUB_OUTPUT"' &&
+  expect_contains "$AK_STDOUT" "rc=1" &&
+  expect_contains "$AK_STDERR" "archkit: linux/riscv64: no interpreter for 'riscv64': neither qemu-riscv64-static nor qemu-riscv64 in '$qsome'" &&
+  expect_contains "$AK_STDOUT" "ok: emulated by qemu-aarch64" &&
+  expect_contains "$AK_STDOUT" "ok: emulated by qemu-arm " &&
+  expect_contains "$AK_STDOUT" "qemu-aarch64 qemu-arm register status" &&
+  expect_contains "$AK_STDOUT" "platforms=linux/arm64,linux/arm/v7" && ak_pass
+
+qdyn=$AK_TMP/qdyn
+mkdir -p "$qdyn" && cp /bin/true "$qdyn/qemu-aarch64"
+export qdyn
+ak_test "a dynamic interpreter is refused with F; without F a fake one fails verification"
+expect_exit 0 sb '$AK_BIN binfmt install --qemu-path $qdyn linux/arm64; echo "rc=$?"
+  ls '$BM' | tr "\n" " "; echo
+  $AK_BIN binfmt install --flags "" --qemu-path $qdyn linux/arm64; echo "rc=$?"' &&
+  expect_contains "$AK_STDERR" "interpreter '$qdyn/qemu-aarch64' is dynamically linked: with flag F" &&
+  expect_contains "$AK_STDOUT" "rc=1" &&
+  expect_contains "$AK_STDOUT" "register status " &&
+  expect_contains "$AK_STDOUT" "FAILED: reported machine '', expected one of: aarch64 arm64" &&
+  expect_not_contains "$AK_STDOUT" "rc=0" && ak_pass
+
+ak_test "bad input: unknown platform, unknown flag, bad names: clear message, exit 64, nothing written"
+expect_exit 0 sb 'for args in "install linux/vax" "install --flags FX" "install --replace sometimes" "remove a/b" "remove register" "frobnicate"; do
+    $AK_BIN binfmt $args; echo "rc=$?"; done
+  ls '$BM' | tr "\n" " "' &&
+  expect_contains "$AK_STDERR" "archkit: unknown platform 'linux/vax' (known: linux/amd64," &&
+  expect_contains "$AK_STDERR" "archkit: unknown binfmt flag 'X' (known: P, O, C, F)" &&
+  expect_contains "$AK_STDERR" "archkit: unknown --replace 'sometimes'" &&
+  expect_contains "$AK_STDERR" "invalid handler name 'a/b': contains '/'" &&
+  expect_contains "$AK_STDERR" "invalid handler name 'register': reserved" &&
+  expect_contains "$AK_STDERR" "unknown binfmt command 'frobnicate'" &&
+  expect_not_contains "$AK_STDOUT" "rc=0" &&
+  expect_not_contains "$AK_STDOUT" "rc=1" &&
+  expect_contains "$AK_STDOUT" "rc=64" &&
+  expect_contains "$AK_STDOUT" "register status" &&
+  expect_not_contains "$AK_STDOUT" "qemu-" && ak_pass
+
+ak_test "plan prints the exact lines and writes nothing"
+expect_exit 0 sb '$AK_BIN binfmt plan linux/arm64 linux/amd64 && ls '$BM' | tr "\n" " "' &&
+  expect_contains "$AK_STDOUT" "# linux/arm64 (qemu-aarch64): missing" &&
+  expect_contains "$AK_STDOUT" "echo ':qemu-aarch64:M:0:\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:F' > $BM/register" &&
+  expect_contains "$AK_STDOUT" "# linux/amd64 (qemu-x86_64): native" &&
+  expect_contains "$AK_STDOUT" "register status" &&
+  expect_not_contains "$AK_STDOUT" "qemu-aarch64 " && ak_pass
+
+ak_test "the plan's line, written by hand, is exactly what install considers in place"
+expect_exit 0 sb 'eval "$($AK_BIN binfmt plan linux/riscv64 | grep ^echo)" && $AK_BIN binfmt install linux/riscv64' &&
+  expect_contains "$AK_STDOUT" "qemu-riscv64     in place  none      ok: emulated by qemu-riscv64" && ak_pass
+
+ak_test "export writes systemd and binfmt-support files"
+expect_exit 0 "$AK_BIN" binfmt export --format systemd "$AK_TMP/sd" linux/arm64 linux/amd64 &&
+  expect_contains "$AK_TMP/sd/qemu-aarch64.conf" ":qemu-aarch64:M:0:\\x7f\\x45\\x4c\\x46" &&
+  expect_contains "$AK_TMP/sd/qemu-aarch64.conf" ":/usr/bin/qemu-aarch64-static:F" &&
+  expect_exit 0 "$AK_BIN" binfmt export --format binfmt-support "$AK_TMP/bs" linux/s390x &&
+  expect_contains "$AK_TMP/bs/qemu-s390x" "interpreter /usr/bin/qemu-s390x-static" &&
+  expect_contains "$AK_TMP/bs/qemu-s390x" "fix_binary yes" &&
+  expect_exit 64 "$AK_BIN" binfmt export --format upstart "$AK_TMP/x" && ak_pass
+if [ -e "$AK_TMP/sd/qemu-x86_64.conf" ]; then ak_test "export skips natives"; ak_fail "wrote a handler for the native amd64"; fi
+
+ak_test "two installs at once do not interleave (lock)"
+expect_exit 0 sb '$AK_BIN binfmt install all >/tmp/a.out 2>&1 & a=$!
+  $AK_BIN binfmt install all >/tmp/b.out 2>&1 & b=$!
+  wait $a; ra=$?; wait $b; rb=$?
+  echo "ra=$ra rb=$rb"; cat /tmp/a.out /tmp/b.out; rm -f /tmp/a.out /tmp/b.out' &&
+  expect_contains "$AK_STDOUT" "ra=0 rb=0" &&
+  expect_not_contains "$AK_STDOUT" "FAILED" &&
+  expect_not_contains "$AK_STDOUT" "already there" && ak_pass
+
+ak_test "--json output is valid JSON with the verdict"
+expect_exit 0 sb '$AK_BIN binfmt install --json linux/arm64 linux/s390x' &&
+  expect_exit 0 jq -e '.ok == true and (.handlers | length) == 2 and .handlers[0].verify[0].outcome == "emulated"' "$AK_STDOUT" && ak_pass
+
+ak_test "install outside any namespace as an unprivileged user says what is missing (exit 2)"
+if [ "$(id -u)" -eq 0 ]; then
+  expect_exit 2 setpriv --reuid=65534 --regid=65534 --clear-groups "$AK_BIN" binfmt install linux/arm64 &&
+    expect_contains "$AK_STDERR" "needs root or CAP_SYS_ADMIN" && ak_pass
+else
+  expect_exit 2 "$AK_BIN" binfmt install linux/arm64 &&
+    expect_contains "$AK_STDERR" "CAP_SYS_ADMIN" && ak_pass
+fi
+
+ak_test "verify without handlers says which platforms cannot run (exit 1)"
+expect_exit 0 sb '$AK_BIN verify --platform linux/arm64 --platform amd64; echo "rc=$?"' &&
+  expect_contains "$AK_STDOUT" "linux/arm64      FAILED   no handler" &&
+  expect_contains "$AK_STDOUT" "linux/amd64      ok       native" &&
+  expect_contains "$AK_STDOUT" "rc=1" && ak_pass
+
+ak_summary
