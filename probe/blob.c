@@ -31,9 +31,10 @@ int ak_digest_validate(const char *digest, struct ak_error **err)
 	if (!colon || colon == digest)
 		return ak_error_set(err, AK_EXIT_ENV, "malformed digest '%.80s'", digest);
 	if (!digest_md(digest, &hexlen))
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "digest '%.80s': unsupported algorithm '%.*s' (sha256 or sha512)",
-				    digest, (int)(colon - digest > 20 ? 20 : colon - digest), digest);
+		return ak_error_set(
+		    err, AK_EXIT_ENV,
+		    "digest '%.80s': unsupported algorithm '%.*s' (sha256 or sha512)", digest,
+		    (int)(colon - digest > 20 ? 20 : colon - digest), digest);
 	const char *hex = colon + 1;
 	size_t n = strlen(hex);
 	for (size_t i = 0; i < n; i++)
@@ -42,8 +43,8 @@ int ak_digest_validate(const char *digest, struct ak_error **err)
 					    "malformed digest '%.80s': not lowercase hex", digest);
 	if (n != hexlen)
 		return ak_error_set(err, AK_EXIT_ENV,
-				    "malformed digest '%.80s': %zu hex digits, expected %zu", digest,
-				    n, hexlen);
+				    "malformed digest '%.80s': %zu hex digits, expected %zu",
+				    digest, n, hexlen);
 	return 0;
 }
 
@@ -154,8 +155,7 @@ static int blob_finish(struct blob_stream *b, struct ak_error **err)
 {
 	char sb[32];
 	if (b->seen != b->size)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "blob '%s': truncated: %lld of %lld bytes",
+		return ak_error_set(err, AK_EXIT_ENV, "blob '%s': truncated: %lld of %lld bytes",
 				    ak_digest_short(b->digest, sb), (long long)b->seen,
 				    (long long)b->size);
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -175,8 +175,7 @@ static int blob_finish(struct blob_stream *b, struct ak_error **err)
 	return 0;
 }
 
-static ssize_t blob_stream_read(struct ak_stream *s, void *buf, size_t len,
-				struct ak_error **err)
+static ssize_t blob_stream_read(struct ak_stream *s, void *buf, size_t len, struct ak_error **err)
 {
 	struct blob_stream *b = (struct blob_stream *)s;
 	char sb[32];

@@ -104,8 +104,8 @@ static int descriptor_from_json(json_t *o, const char *what, struct ak_descripto
 		return ak_error_prefix(err, "'%s'", what);
 	json_t *size = json_object_get(o, "size");
 	if (!json_is_integer(size))
-		return ak_error_set(err, AK_EXIT_ENV, "'%s': descriptor '%.80s' has no integer size",
-				    what, digest);
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'%s': descriptor '%.80s' has no integer size", what, digest);
 	d->size = (int64_t)json_integer_value(size);
 	if (ak_blob_size_validate(d->size, digest, err) < 0)
 		return ak_error_prefix(err, "'%s'", what);
@@ -159,9 +159,9 @@ static int index_entry_from_json(json_t *o, const char *what, struct ak_index_en
 		    get_str(ann, "vnd.docker.reference.type", what, &reftype, err) < 0)
 			return -1;
 	}
-	e->attestation = (reftype && !strcmp(reftype, "attestation-manifest")) ||
-			 (e->os && e->arch && !strcmp(e->os, "unknown") &&
-			  !strcmp(e->arch, "unknown"));
+	e->attestation =
+	    (reftype && !strcmp(reftype, "attestation-manifest")) ||
+	    (e->os && e->arch && !strcmp(e->os, "unknown") && !strcmp(e->arch, "unknown"));
 	return 0;
 }
 
@@ -252,8 +252,8 @@ static int manifest_from_json(json_t *root, const char *what, struct ak_manifest
 	return 0;
 }
 
-int ak_manifest_parse(const char *buf, size_t len, const char *what,
-		      struct ak_manifest_doc *out, struct ak_error **err)
+int ak_manifest_parse(const char *buf, size_t len, const char *what, struct ak_manifest_doc *out,
+		      struct ak_error **err)
 {
 	*out = (struct ak_manifest_doc){0};
 	cleanup_json json_t *root = json_parse(buf, len, what, err);
@@ -296,8 +296,8 @@ static int str_array(json_t *arr, const char *key, const char *what, char ***out
 	for (size_t i = 0; i < len; i++) {
 		json_t *s = json_array_get(arr, i);
 		if (!json_is_string(s))
-			return ak_error_set(err, AK_EXIT_ENV, "'%s': '%s' holds a non-string",
-					    what, key);
+			return ak_error_set(err, AK_EXIT_ENV, "'%s': '%s' holds a non-string", what,
+					    key);
 		if (!(v[i] = strdup(json_string_value(s))))
 			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		*n = i + 1;
@@ -320,8 +320,8 @@ int ak_config_parse(const char *buf, size_t len, const char *what, struct ak_con
 		goto fail;
 	json_t *rootfs = json_object_get(root, "rootfs");
 	if (rootfs && json_is_object(rootfs)) {
-		if (str_array(json_object_get(rootfs, "diff_ids"), "diff_ids", what,
-			      &out->diff_ids, &out->ndiff_ids, err) < 0)
+		if (str_array(json_object_get(rootfs, "diff_ids"), "diff_ids", what, &out->diff_ids,
+			      &out->ndiff_ids, err) < 0)
 			goto fail;
 		for (size_t i = 0; i < out->ndiff_ids; i++)
 			if (ak_digest_validate(out->diff_ids[i], err) < 0) {
@@ -491,14 +491,15 @@ struct claim {
 	const char *os, *arch, *variant, *ref_name;
 };
 
-int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char **out,
-		       size_t *len, struct ak_error **err)
+int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char **out, size_t *len,
+		       struct ak_error **err)
 {
 	char sb[32];
 	if (d->size > (int64_t)AK_JSON_MAX)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "blob '%s': %lld bytes, more than the %u allowed for a document",
-				    ak_digest_short(d->digest, sb), (long long)d->size, AK_JSON_MAX);
+		return ak_error_set(
+		    err, AK_EXIT_ENV,
+		    "blob '%s': %lld bytes, more than the %u allowed for a document",
+		    ak_digest_short(d->digest, sb), (long long)d->size, AK_JSON_MAX);
 	cleanup_stream struct ak_stream *s = NULL;
 	if (ak_image_open_blob(img, d, &s, err) < 0)
 		return -1;
@@ -597,9 +598,9 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 	const char *mt = e->d.media_type;
 	bool is_index = ak_media_type_is_index(mt), is_manifest = ak_media_type_is_manifest(mt);
 	if (!is_index && !is_manifest) {
-		if (ak_variant_list_note(w->out, "skipped '%s': media type '%.100s' is not an image",
-					 ak_digest_short(e->d.digest, sb),
-					 mt ? mt : "(none)") < 0)
+		if (ak_variant_list_note(w->out,
+					 "skipped '%s': media type '%.100s' is not an image",
+					 ak_digest_short(e->d.digest, sb), mt ? mt : "(none)") < 0)
 			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		return 0;
 	}
@@ -744,7 +745,8 @@ static enum kind sniff_dir(const char *path, struct ak_error **err)
 		ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", path);
 		return K_NONE;
 	}
-	bool layout = sniff_has(fd, "oci-layout", false), index = sniff_has(fd, "index.json", false),
+	bool layout = sniff_has(fd, "oci-layout", false),
+	     index = sniff_has(fd, "index.json", false),
 	     manifest = sniff_has(fd, "manifest.json", false);
 	if ((layout || index) && manifest)
 		return K_DOCKER; /* Docker 25+ docker save: prefer manifest.json */
@@ -766,8 +768,8 @@ static enum kind sniff_dir(const char *path, struct ak_error **err)
 static int open_kind(enum kind k, const char *dir, const char *tag, struct ak_image *img,
 		     struct ak_error **err)
 {
-	static const char *const names[] = {[K_OCI] = "oci", [K_DOCKER] = "docker-save",
-					    [K_DIR] = "dir", [K_LOCAL] = "local"};
+	static const char *const names[] = {
+	    [K_OCI] = "oci", [K_DOCKER] = "docker-save", [K_DIR] = "dir", [K_LOCAL] = "local"};
 	int r;
 	switch (k) {
 	case K_OCI:
@@ -824,8 +826,8 @@ static int split_docker(const char *s, char **path, char **tag)
 	return *path ? 0 : -1;
 }
 
-static int open_extracted(struct ak_image *img, const char *file, enum kind want,
-			  const char *tag, struct ak_error **err)
+static int open_extracted(struct ak_image *img, const char *file, enum kind want, const char *tag,
+			  struct ak_error **err)
 {
 	if (ak_archive_extract(file, &img->tmpdir, err) < 0)
 		return -1;
@@ -935,8 +937,8 @@ void ak_image_close(struct ak_image *img)
 	free(img);
 }
 
-int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d,
-		       struct ak_stream **out, struct ak_error **err)
+int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_stream **out,
+		       struct ak_error **err)
 {
 	if (!d->digest)
 		return ak_error_set(err, AK_EXIT_ENV, "blob without a digest");
@@ -970,8 +972,8 @@ static int no_match_error(const struct ak_variant_list *all, const struct ak_pla
 	size_t n = 0;
 	for (size_t i = 0; i < all->n && n + 40 < sizeof(has); i++) {
 		const struct ak_variant *v = &all->items[i];
-		const char *name = v->platform ? v->platform->name
-				   : v->index_platform ? v->index_platform
+		const char *name = v->platform		? v->platform->name
+				   : v->index_platform	? v->index_platform
 				   : v->config_platform ? v->config_platform
 							: "unknown";
 		n += (size_t)snprintf(has + n, sizeof(has) - n, "%s%.32s", n ? ", " : "", name);
@@ -989,15 +991,16 @@ int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, s
 {
 	struct ak_variant_list all = {0};
 	*out = (struct ak_variant_list){0};
-	int r = img->src->ops->list_variants ? img->src->ops->list_variants(img->src, img, &all, err)
-					     : ak_image_walk_root(img, &all, err);
+	int r = img->src->ops->list_variants
+		    ? img->src->ops->list_variants(img->src, img, &all, err)
+		    : ak_image_walk_root(img, &all, err);
 	if (r < 0) {
 		ak_variant_list_free(&all);
 		return ak_error_prefix(err, "'%s'", img->ref);
 	}
 	for (size_t i = 0; i < all.n; i++) {
 		struct ak_variant *v = &all.items[i];
-		v->platform = v->index_parsed    ? v->index_parsed
+		v->platform = v->index_parsed	 ? v->index_parsed
 			      : v->config_parsed ? v->config_parsed
 						 : v->folder_parsed;
 		/* an output that says nothing about its platform takes the one asked for */
@@ -1006,10 +1009,10 @@ int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, s
 			v->platform = filter[0];
 	}
 	if (all.n == 0) {
-		r = ak_error_set(err, AK_EXIT_ENV,
-				 "'%s' holds no image manifests (%zu attestation manifests skipped%s)",
-				 img->ref, all.skipped_attestations,
-				 all.n_notes ? ", other media types too" : "");
+		r = ak_error_set(
+		    err, AK_EXIT_ENV,
+		    "'%s' holds no image manifests (%zu attestation manifests skipped%s)", img->ref,
+		    all.skipped_attestations, all.n_notes ? ", other media types too" : "");
 		ak_variant_list_free(&all);
 		return r;
 	}

@@ -13,9 +13,9 @@
 #include "common/platform.h"
 #include "probe/blob.h"
 
-#define AK_IMAGE_DEPTH_MAX 8	    /* nested indexes below the root document */
-#define AK_IMAGE_DOCS_MAX 4096	    /* documents one walk may read */
-#define AK_IMAGE_ENTRIES_MAX 65536  /* descriptors in one index or layers in one manifest */
+#define AK_IMAGE_DEPTH_MAX 8	   /* nested indexes below the root document */
+#define AK_IMAGE_DOCS_MAX 4096	   /* documents one walk may read */
+#define AK_IMAGE_ENTRIES_MAX 65536 /* descriptors in one index or layers in one manifest */
 
 struct ak_image;
 
@@ -34,9 +34,9 @@ struct ak_variant {
 	/* the platform to judge against: index, else config, else folder, else the one
 	 * --platform given for an output with no platform; NULL when nothing says */
 	const struct ak_platform *platform;
-	char *ref_name;	       /* org.opencontainers.image.ref.name or docker RepoTag */
-	char *manifest_digest; /* NULL for docker save's old format and local trees */
-	struct ak_descriptor config; /* digest NULL when there is no config */
+	char *ref_name;		      /* org.opencontainers.image.ref.name or docker RepoTag */
+	char *manifest_digest;	      /* NULL for docker save's old format and local trees */
+	struct ak_descriptor config;  /* digest NULL when there is no config */
 	struct ak_descriptor *layers; /* bottom first */
 	size_t nlayers;
 	/* buildx local output: the root filesystem instead of layers. tree_fd is an
@@ -55,10 +55,11 @@ struct ak_variant_list {
 };
 
 /* Open an image by reference: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
- * `docker-archive:FILE[:NAME:TAG]`, `docker-save:DIR`, `dir:DIR` (skopeo), `local:DIR`
- * (buildx type=local), `tar:FILE` (buildx type=tar), `-` (an archive on stdin), or a bare
- * path, sniffed. Archives are extracted into a private directory under $TMPDIR that
- * ak_image_close() removes. */
+ * `docker-archive:FILE[:NAME:TAG]`, `dir:DIR` (skopeo), `local:DIR` (buildx type=local,
+ * also a single root filesystem), `-` (any archive on stdin), or a bare path, sniffed: a
+ * docker save dir, an OCI layout, buildx local output, or a tar of any of them (buildx
+ * type=tar included). Archives are extracted into a private directory under $TMPDIR that
+ * ak_image_close() removes. `docker://` is refused until a registry source exists. */
 int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err);
 /* Kind of source: "oci", "oci-archive", "docker-save", "docker-archive", "dir", "local",
  * "local-tar". */
@@ -77,8 +78,8 @@ int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, s
 void ak_variant_list_free(struct ak_variant_list *l);
 
 /* A stream of the blob d names, verified against its digest and size as it is read. */
-int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d,
-		       struct ak_stream **out, struct ak_error **err);
+int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_stream **out,
+		       struct ak_error **err);
 
 /* --- document parsers (pure; used by the walk, by sources, and by fuzz_index) --- */
 
@@ -104,10 +105,10 @@ struct ak_config_doc {
 };
 /* docker save's manifest.json: one entry per saved image */
 struct ak_docker_entry {
-	char *config;	   /* path of the config file */
+	char *config; /* path of the config file */
 	char **repo_tags;
 	size_t nrepo_tags;
-	char **layers;	   /* paths of the layer tars, bottom first */
+	char **layers; /* paths of the layer tars, bottom first */
 	size_t nlayers;
 };
 struct ak_docker_manifest {
@@ -123,8 +124,8 @@ bool ak_media_type_is_config(const char *mt);
 /* Parse a document (what names it goes in error messages). */
 int ak_index_parse(const char *buf, size_t len, const char *what, struct ak_index_doc *out,
 		   struct ak_error **err);
-int ak_manifest_parse(const char *buf, size_t len, const char *what,
-		      struct ak_manifest_doc *out, struct ak_error **err);
+int ak_manifest_parse(const char *buf, size_t len, const char *what, struct ak_manifest_doc *out,
+		      struct ak_error **err);
 int ak_config_parse(const char *buf, size_t len, const char *what, struct ak_config_doc *out,
 		    struct ak_error **err);
 int ak_docker_manifest_parse(const char *buf, size_t len, struct ak_docker_manifest *out,
@@ -136,7 +137,7 @@ void ak_docker_manifest_free(struct ak_docker_manifest *m);
 
 /* Append a printf-formatted note to a list; -1 on no memory. */
 int ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Append an empty variant (tree_fd -1) and return it, NULL on no memory. */
 struct ak_variant *ak_variant_list_add(struct ak_variant_list *l);
 

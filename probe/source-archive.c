@@ -37,20 +37,20 @@ static int normalise(const char *file, const char *name, char *out, size_t outsz
 		     struct ak_error **err)
 {
 	if (name[0] == '/')
-		return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry '%.200s' is an absolute path",
-				    file, name);
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'%s': archive entry '%.200s' is an absolute path", file, name);
 	size_t n = 0;
 	const char *p = name;
 	while (*p) {
 		const char *end = strchrnul(p, '/');
 		size_t len = (size_t)(end - p);
 		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return ak_error_set(err, AK_EXIT_ENV,
-					    "'%s': archive entry '%.200s' leads outside the archive",
-					    file, name);
+			return ak_error_set(
+			    err, AK_EXIT_ENV,
+			    "'%s': archive entry '%.200s' leads outside the archive", file, name);
 		if (len > NAME_MAX)
-			return ak_error_set(err, AK_EXIT_ENV,
-					    "'%s': archive entry name too long", file);
+			return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry name too long",
+					    file);
 		if (len > 0 && !(len == 1 && p[0] == '.')) {
 			if (n + len + 2 > outsz)
 				return ak_error_set(err, AK_EXIT_ENV,
@@ -69,8 +69,8 @@ static int normalise(const char *file, const char *name, char *out, size_t outsz
 static int open_dir_beneath(int dirfd, const char *name)
 {
 	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 }
@@ -181,8 +181,8 @@ static int create_file(int rootfd, const char *file, char *clean, mode_t mode,
 		/* a later entry replaces an earlier one, as tar does; never a directory */
 		if (S_ISDIR(st.st_mode))
 			return ak_error_set(err, AK_EXIT_ENV,
-					    "'%s': archive entry '%.200s' replaces a directory", file,
-					    clean);
+					    "'%s': archive entry '%.200s' replaces a directory",
+					    file, clean);
 		unlinkat(parent, base, 0);
 	}
 	int fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -193,8 +193,8 @@ static int create_file(int rootfd, const char *file, char *clean, mode_t mode,
 	return fd;
 }
 
-static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
-			 const char *file, struct ak_error **err)
+static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd, const char *file,
+			 struct ak_error **err)
 {
 	const char *name = archive_entry_pathname(e);
 	char clean[NAME_MAX_LEN];
@@ -260,7 +260,7 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	int r = strcmp(file, "-") == 0 ? archive_read_open_fd(a, 0, 1 << 16)
-					: archive_read_open_filename(a, file, 1 << 16);
+				       : archive_read_open_filename(a, file, 1 << 16);
 	if (r != ARCHIVE_OK)
 		return ak_error_set(err, AK_EXIT_ENV, "cannot open archive '%s': %s", file,
 				    archive_error_string(a));
@@ -270,8 +270,9 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN)
-			return ak_error_set(err, AK_EXIT_ENV, "'%s': not a readable tar archive: %s",
-					    file, archive_error_string(a));
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "'%s': not a readable tar archive: %s", file,
+					    archive_error_string(a));
 		if (n >= ENTRIES_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d entries", file,
 					    ENTRIES_MAX);

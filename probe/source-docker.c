@@ -47,8 +47,7 @@ static char *digest_from_path(const char *path)
 	return d;
 }
 
-static int file_size(struct ak_source *src, const char *path, int64_t *size,
-		     struct ak_error **err)
+static int file_size(struct ak_source *src, const char *path, int64_t *size, struct ak_error **err)
 {
 	cleanup_stream struct ak_stream *s = NULL;
 	if (ak_source_open_file(src->dirfd, path, &s, size, err) < 0)
@@ -56,19 +55,30 @@ static int file_size(struct ak_source *src, const char *path, int64_t *size,
 	return 0;
 }
 
+/* Docker writes "docker.io/library/x:1" where users type "x:1". */
+static const char *short_name(const char *t)
+{
+	if (ak_str_has_prefix(t, "docker.io/library/"))
+		return t + 18;
+	if (ak_str_has_prefix(t, "docker.io/"))
+		return t + 10;
+	return t;
+}
+
+/* A RepoTag matches by full name, by short name or by its tag alone ("1.0"). */
 static bool tag_matches(const struct ak_docker_entry *e, const char *tag)
 {
 	for (size_t i = 0; i < e->nrepo_tags; i++) {
 		const char *t = e->repo_tags[i];
 		const char *colon = strrchr(t, ':');
-		if (!strcmp(t, tag) || (colon && !strchr(colon, '/') && !strcmp(colon + 1, tag)))
+		if (!strcmp(t, tag) || !strcmp(short_name(t), short_name(tag)) ||
+		    (colon && !strchr(colon, '/') && !strcmp(colon + 1, tag)))
 			return true;
 	}
 	return false;
 }
 
-static int tag_error(const struct ak_docker_manifest *m, const char *tag,
-		     struct ak_error **err)
+static int tag_error(const struct ak_docker_manifest *m, const char *tag, struct ak_error **err)
 {
 	char list[1024] = "";
 	size_t n = 0;
@@ -105,8 +115,8 @@ static int entry_variant(struct ak_source *src, struct ak_image *img,
 		return -1;
 	if ((cfg.os || cfg.arch) &&
 	    asprintf(&v->config_platform, "%s/%s%s%s", cfg.os ? cfg.os : "?",
-			 cfg.arch ? cfg.arch : "?", cfg.variant && *cfg.variant ? "/" : "",
-			 cfg.variant && *cfg.variant ? cfg.variant : "") < 0)
+		     cfg.arch ? cfg.arch : "?", cfg.variant && *cfg.variant ? "/" : "",
+		     cfg.variant && *cfg.variant ? cfg.variant : "") < 0)
 		v->config_platform = NULL;
 	v->config_parsed = ak_platform_from_oci(cfg.os, cfg.arch, cfg.variant);
 	int r = 0;
@@ -223,7 +233,8 @@ static int docker_list_variants(struct ak_source *src, struct ak_image *img,
 			continue;
 		char sb[32];
 		if (!blobs_present(src, w)) {
-			ak_variant_list_note(out, "skipped manifest '%s': its layers are not in '%s'",
+			ak_variant_list_note(out,
+					     "skipped manifest '%s': its layers are not in '%s'",
 					     ak_digest_short(w->manifest_digest, sb), src->path);
 			continue;
 		}
@@ -241,15 +252,14 @@ out:
 }
 
 static const struct ak_source_ops docker_ops = {
-	.kind = "docker-save",
-	.read_root = NULL, /* set below: index.json when there (Docker 25+) */
-	.open_blob = ak_source_layout_open_blob,
-	.list_variants = docker_list_variants,
-	.close = ak_source_file_close,
+    .kind = "docker-save",
+    .read_root = NULL, /* set below: index.json when there (Docker 25+) */
+    .open_blob = ak_source_layout_open_blob,
+    .list_variants = docker_list_variants,
+    .close = ak_source_file_close,
 };
 
-static int docker_read_root(struct ak_source *src, char **doc, size_t *len,
-			    struct ak_error **err)
+static int docker_read_root(struct ak_source *src, char **doc, size_t *len, struct ak_error **err)
 {
 	cleanup_stream struct ak_stream *s = NULL;
 	if (ak_source_open_file(src->dirfd, "index.json", &s, NULL, err) < 0)
@@ -260,11 +270,11 @@ static int docker_read_root(struct ak_source *src, char **doc, size_t *len,
 }
 
 static const struct ak_source_ops docker25_ops = {
-	.kind = "docker-save",
-	.read_root = docker_read_root,
-	.open_blob = ak_source_layout_open_blob,
-	.list_variants = docker_list_variants,
-	.close = ak_source_file_close,
+    .kind = "docker-save",
+    .read_root = docker_read_root,
+    .open_blob = ak_source_layout_open_blob,
+    .list_variants = docker_list_variants,
+    .close = ak_source_file_close,
 };
 
 int ak_source_docker_new(const char *dir, const char *tag, struct ak_source **out,

@@ -77,10 +77,9 @@ int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err);
 void ak_tmpdir_remove(const char *path);
 
 /* For sources: walk the root document of img's source as a generic OCI graph. */
-int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out,
-		       struct ak_error **err);
+int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct ak_error **err);
 /* For sources: read a (verified) JSON blob with the AK_JSON_MAX cap. */
-int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char **out,
-		       size_t *len, struct ak_error **err);
+int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char **out, size_t *len,
+		       struct ak_error **err);
 
 #endif

@@ -111,13 +111,14 @@ static struct blob put_blob(const char *layout, const char *mt, const char *data
 	snprintf(b.digest, sizeof(b.digest), "sha256:%s", hex);
 	b.size = len;
 	write_file(path_in("%s/blobs/sha256/%s", layout, hex), data, len);
-	snprintf(b.desc, sizeof(b.desc), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu%s%s}",
-		 mt, b.digest, len, extra ? "," : "", extra ? extra : "");
+	snprintf(b.desc, sizeof(b.desc),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu%s%s}", mt, b.digest, len,
+		 extra ? "," : "", extra ? extra : "");
 	return b;
 }
 
-static struct blob put_json(const char *layout, const char *mt, const char *extra,
-			    const char *fmt, ...)
+static struct blob put_json(const char *layout, const char *mt, const char *extra, const char *fmt,
+			    ...)
 {
 	char *doc;
 	va_list ap;
@@ -145,9 +146,10 @@ static struct blob put_image(const char *layout, const char *arch, const char *v
 				   "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\",\"%s\"]}}",
 				   arch, variant ? ",\"variant\":\"" : "", variant ? variant : "",
 				   variant ? "\"" : "", a.digest, b.digest);
-	return put_json(layout, MT_MANIFEST, NULL,
-			"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,\"layers\":[%s,%s]}",
-			MT_MANIFEST, cfg.desc, a.desc, b.desc);
+	return put_json(
+	    layout, MT_MANIFEST, NULL,
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,\"layers\":[%s,%s]}",
+	    MT_MANIFEST, cfg.desc, a.desc, b.desc);
 }
 
 static void put_index_json(const char *layout, const char *fmt, ...)
@@ -171,32 +173,40 @@ static void build_buildx_layout(const char *layout)
 	struct blob amd = put_image(layout, "amd64", NULL, &layer0_amd64);
 	struct blob arm = put_image(layout, "arm64", NULL, NULL);
 	struct blob v7 = put_image(layout, "arm", "v7", NULL);
-	snprintf(plat[0], sizeof(plat[0]), "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}");
-	snprintf(plat[1], sizeof(plat[1]), "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}");
+	snprintf(plat[0], sizeof(plat[0]),
+		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}");
+	snprintf(plat[1], sizeof(plat[1]),
+		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}");
 	snprintf(plat[2], sizeof(plat[2]),
 		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}");
 	char *att_extra;
-	ck_assert_int_ge(asprintf(&att_extra,
-				  "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
-				  "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\","
-				  "\"vnd.docker.reference.digest\":\"%s\"}",
-				  amd.digest),
-			 0);
+	ck_assert_int_ge(
+	    asprintf(&att_extra,
+		     "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
+		     "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\","
+		     "\"vnd.docker.reference.digest\":\"%s\"}",
+		     amd.digest),
+	    0);
 	struct blob intoto = put_blob(layout, "application/vnd.in-toto+json", "{}", 2, NULL);
-	struct blob attcfg = put_json(layout, MT_CONFIG, NULL, "{\"architecture\":\"unknown\",\"os\":\"unknown\"}");
+	struct blob attcfg =
+	    put_json(layout, MT_CONFIG, NULL, "{\"architecture\":\"unknown\",\"os\":\"unknown\"}");
 	struct blob att = put_json(layout, MT_MANIFEST, att_extra,
-				   "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}", attcfg.desc,
-				   intoto.desc);
+				   "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}",
+				   attcfg.desc, intoto.desc);
 	free(att_extra);
 	/* re-describe manifests with their platform */
 	char d0[700], d1[700], d2[700];
-	snprintf(d0, sizeof(d0), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}", MT_MANIFEST, amd.digest, amd.size, plat[0]);
-	snprintf(d1, sizeof(d1), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}", MT_MANIFEST, arm.digest, arm.size, plat[1]);
-	snprintf(d2, sizeof(d2), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}", MT_MANIFEST, v7.digest, v7.size, plat[2]);
+	snprintf(d0, sizeof(d0), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}",
+		 MT_MANIFEST, amd.digest, amd.size, plat[0]);
+	snprintf(d1, sizeof(d1), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}",
+		 MT_MANIFEST, arm.digest, arm.size, plat[1]);
+	snprintf(d2, sizeof(d2), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,%s}",
+		 MT_MANIFEST, v7.digest, v7.size, plat[2]);
 	struct blob odd = put_blob(layout, "application/vnd.example.thing", "x", 1, NULL);
-	struct blob idx = put_json(layout, MT_INDEX, "\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}",
-				   "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[%s,%s,%s,%s,%s]}",
-				   MT_INDEX, d0, d1, d2, att.desc, odd.desc);
+	struct blob idx = put_json(
+	    layout, MT_INDEX, "\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}",
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[%s,%s,%s,%s,%s]}", MT_INDEX,
+	    d0, d1, d2, att.desc, odd.desc);
 	put_index_json(layout, "{\"schemaVersion\":2,\"manifests\":[%s]}", idx.desc);
 }
 
@@ -209,8 +219,7 @@ static const struct ak_variant *find_variant(const struct ak_variant_list *l, co
 }
 
 /* Read a blob through the image's verifying stream; returns the bytes (caller frees). */
-static char *read_blob(struct ak_image *img, const struct ak_descriptor *d,
-		       struct ak_error **err)
+static char *read_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_error **err)
 {
 	cleanup_stream struct ak_stream *s = NULL;
 	char *buf = NULL;
@@ -284,8 +293,14 @@ START_TEST(test_tag_selection)
 	struct blob a = put_image("img", "amd64", NULL, NULL);
 	struct blob b = put_image("img", "riscv64", NULL, NULL);
 	char ea[900], eb[900];
-	snprintf(ea, sizeof(ea), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}", MT_MANIFEST, a.digest, a.size);
-	snprintf(eb, sizeof(eb), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"org.opencontainers.image.ref.name\":\"v2\"}}", MT_MANIFEST, b.digest, b.size);
+	snprintf(ea, sizeof(ea),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"org."
+		 "opencontainers.image.ref.name\":\"v1\"}}",
+		 MT_MANIFEST, a.digest, a.size);
+	snprintf(eb, sizeof(eb),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{\"org."
+		 "opencontainers.image.ref.name\":\"v2\"}}",
+		 MT_MANIFEST, b.digest, b.size);
 	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", ea, eb);
 	cleanup_error struct ak_error *err = NULL;
 	struct ak_image *img = NULL;
@@ -338,24 +353,32 @@ START_TEST(test_hostile_indexes)
 	expect_error(img, "holds no image manifests");
 	char hex[65];
 	sha256_hex("absent", 6, hex);
-	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":6}]}",
-		       MT_MANIFEST, hex);
+	put_index_json(
+	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":6}]}",
+	    MT_MANIFEST, hex);
 	expect_error(img, "is missing from");
-	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":9223372036854775807}]}",
+	put_index_json("img",
+		       "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":"
+		       "9223372036854775807}]}",
 		       MT_MANIFEST, hex);
 	expect_error(img, "size 9223372036854775807 is larger than 2^62 bytes");
-	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":-1}]}",
-		       MT_MANIFEST, hex);
+	put_index_json(
+	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":-1}]}",
+	    MT_MANIFEST, hex);
 	expect_error(img, "negative size -1");
-	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"md5:0cc175b9c0f1b6a831c399e269772661\",\"size\":1}]}",
+	put_index_json("img",
+		       "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"md5:"
+		       "0cc175b9c0f1b6a831c399e269772661\",\"size\":1}]}",
 		       MT_MANIFEST);
 	expect_error(img, "unsupported algorithm 'md5'");
 	hex[5] = 'Z';
-	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":1}]}",
-		       MT_MANIFEST, hex);
+	put_index_json(
+	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":1}]}",
+	    MT_MANIFEST, hex);
 	expect_error(img, "not lowercase hex");
-	put_index_json("img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:abc\",\"size\":1}]}",
-		       MT_MANIFEST);
+	put_index_json(
+	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:abc\",\"size\":1}]}",
+	    MT_MANIFEST);
 	expect_error(img, "3 hex digits, expected 64");
 	/* 10,000-deep nesting: jansson's depth limit, reported as invalid JSON */
 	size_t depth = 10000;
@@ -410,7 +433,8 @@ START_TEST(test_blob_verification)
 	ck_assert_ptr_null(read_blob(img, d, &err));
 	ck_assert_int_eq(err->status, AK_EXIT_ENV);
 	char want[64];
-	snprintf(want, sizeof(want), "blob 'sha256:%.12s…': digest mismatch (got sha256:", layer.digest + 7);
+	snprintf(want, sizeof(want),
+		 "blob 'sha256:%.12s…': digest mismatch (got sha256:", layer.digest + 7);
 	ck_assert_msg(strstr(err->msg, want), "%s", err->msg);
 	ak_error_clear(&err);
 	/* longer on disk: refused before reading */
@@ -444,7 +468,8 @@ START_TEST(test_blob_verification)
 	ak_error_clear(&err);
 	small.size = -3;
 	ck_assert_int_lt(ak_blob_stream_new(ak_fd_stream_new(open("/dev/null", O_RDONLY), "x"),
-					    &small, &s, &err), 0);
+					    &small, &s, &err),
+			 0);
 	ck_assert_ptr_nonnull(strstr(err->msg, "negative size -3"));
 	ak_variant_list_free(&l);
 	ak_image_close(img);
@@ -454,7 +479,8 @@ END_TEST
 START_TEST(test_artifact_manifest_noted)
 {
 	struct blob real = put_image("img", "ppc64le", NULL, NULL);
-	struct blob cfg = put_json("img", "application/vnd.dev.cosign.artifact.sig.v1+json", NULL, "{}");
+	struct blob cfg =
+	    put_json("img", "application/vnd.dev.cosign.artifact.sig.v1+json", NULL, "{}");
 	struct blob sig = put_json("img", MT_MANIFEST, NULL,
 				   "{\"schemaVersion\":2,\"config\":%s,\"layers\":[]}", cfg.desc);
 	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", real.desc, sig.desc);
@@ -476,12 +502,11 @@ END_TEST
 
 struct tar_entry {
 	const char *name;
-	char type; /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link */
+	char type;	  /* 'f' file, 'd' dir, 'l' symlink, 'h' hard link */
 	const char *data; /* file contents or link target */
 };
 
-static void tar_add(struct archive *a, const char *name, char type, const char *data,
-		    size_t len)
+static void tar_add(struct archive *a, const char *name, char type, const char *data, size_t len)
 {
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, name);
@@ -641,7 +666,8 @@ START_TEST(test_docker_save_old_format)
 	ak_image_close(img);
 	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
 	snprintf(ref, sizeof(ref), "docker-archive:%s:other:2", path_in("save.tar"));
-	expect_error(ref, "tag 'other:2' not found in 'manifest.json' (available: 'example/app:1.0')");
+	expect_error(ref,
+		     "tag 'other:2' not found in 'manifest.json' (available: 'example/app:1.0')");
 }
 END_TEST
 
@@ -650,13 +676,14 @@ START_TEST(test_docker_save_25)
 	struct blob a = put_blob("img", MT_LAYER, "bottom", 6, NULL);
 	struct blob b = put_blob("img", MT_LAYER, "top", 3, NULL);
 	struct blob cfg = put_json("img", MT_CONFIG, NULL,
-				   "{\"os\":\"linux\",\"architecture\":\"mips64le\",\"rootfs\":{\"diff_ids\":[\"%s\",\"%s\"]}}",
+				   "{\"os\":\"linux\",\"architecture\":\"mips64le\",\"rootfs\":{"
+				   "\"diff_ids\":[\"%s\",\"%s\"]}}",
 				   a.digest, b.digest);
-	struct blob m = put_json("img", MT_MANIFEST,
-				 "\"annotations\":{\"io.containerd.image.name\":\"docker.io/x/y:2\","
-				 "\"org.opencontainers.image.ref.name\":\"2\"}",
-				 "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s,%s]}", cfg.desc,
-				 a.desc, b.desc);
+	struct blob m = put_json(
+	    "img", MT_MANIFEST,
+	    "\"annotations\":{\"io.containerd.image.name\":\"docker.io/x/y:2\","
+	    "\"org.opencontainers.image.ref.name\":\"2\"}",
+	    "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s,%s]}", cfg.desc, a.desc, b.desc);
 	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
 	/* manifest.json's order wins over the OCI manifest's (here reversed on purpose) */
 	char man[2048];
@@ -712,7 +739,9 @@ START_TEST(test_local_output)
 	ck_assert_int_eq(fstatat(v->tree_fd, "bin/sh", &st, 0), 0);
 	ck_assert_int_eq(st.st_size, 6);
 	struct ak_stream *s = NULL;
-	ck_assert_int_lt(ak_image_open_blob(img, &(struct ak_descriptor){.digest = docker_layer_digest}, &s, &err), 0);
+	ck_assert_int_lt(ak_image_open_blob(
+			     img, &(struct ak_descriptor){.digest = docker_layer_digest}, &s, &err),
+			 0);
 	ak_error_clear(&err);
 	ak_variant_list_free(&l);
 	ak_image_close(img);
@@ -739,16 +768,17 @@ END_TEST
 START_TEST(test_buildx_type_tar)
 {
 	const struct tar_entry e[] = {
-		{"linux_amd64/", 'd', NULL},
-		{"linux_amd64/bin/sh", 'f', "amd64 sh"},
-		{"linux_arm64/bin/sh", 'f', "arm64 sh"},
-		{"linux_arm64/bin/ls", 'l', "/bin/sh"},
-		{"linux_arm64/bin/cat", 'h', "linux_arm64/bin/sh"},
+	    {"linux_amd64/", 'd', NULL},
+	    {"linux_amd64/bin/sh", 'f', "amd64 sh"},
+	    {"linux_arm64/bin/sh", 'f', "arm64 sh"},
+	    {"linux_arm64/bin/ls", 'l', "/bin/sh"},
+	    {"linux_arm64/bin/cat", 'h', "linux_arm64/bin/sh"},
 	};
 	tar_entries(path_in("out.tar"), e, sizeof(e) / sizeof(e[0]));
 	cleanup_error struct ak_error *err = NULL;
 	struct ak_image *img = NULL;
-	ck_assert_msg(ak_image_open(path_in("out.tar"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_msg(ak_image_open(path_in("out.tar"), &img, &err) == 0, "%s",
+		      err ? err->msg : "");
 	ck_assert_str_eq(ak_image_kind(img), "local-tar");
 	ck_assert_ptr_nonnull(ak_image_tmpdir(img));
 	ck_assert(ak_str_has_prefix(ak_image_tmpdir(img), path_in("tmp/archkit-image-")));
@@ -785,11 +815,13 @@ START_TEST(test_oci_archive)
 		snprintf(ref, sizeof(ref), "%s%s%s", prefix[i], path_in("oci.tar"), suffix[i]);
 		cleanup_error struct ak_error *err = NULL;
 		struct ak_image *img = NULL;
-		ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s: %s", ref, err ? err->msg : "");
+		ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s: %s", ref,
+			      err ? err->msg : "");
 		ck_assert_str_eq(ak_image_kind(img), "oci-archive");
 		ck_assert_uint_eq(count_entries(path_in("tmp")), 1);
 		struct ak_variant_list l;
-		ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+		ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s",
+			      err ? err->msg : "");
 		ck_assert_uint_eq(l.n, 3);
 		ck_assert_uint_eq(l.skipped_attestations, 1);
 		const struct ak_variant *v = find_variant(&l, "linux/amd64");
@@ -843,17 +875,15 @@ START_TEST(test_archive_escapes)
 	expect_error(ref, "archive entry '/abs-archkit-test' is an absolute path");
 	/* links that point out are dropped, so writing through them stays inside */
 	const struct tar_entry links[] = {
-		{"up", 'l', "../../../.."},
-		{"up/evil", 'f', "x"},
-		{"etc", 'l', "/etc"},
-		{"etc/evil", 'f', "x"},
-		{"oci-layout", 'f', "{}"},
+	    {"up", 'l', "../../../.."}, {"up/evil", 'f', "x"},	   {"etc", 'l', "/etc"},
+	    {"etc/evil", 'f', "x"},	{"oci-layout", 'f', "{}"},
 	};
 	tar_entries(path_in("links.tar"), links, 5);
 	/* it got as far as reading the layout, which has no index.json */
 	expect_error(path_in("links.tar"), "is not an OCI layout: cannot open 'index.json'");
 	/* a link inside is kept, but no entry may be written through it */
-	const struct tar_entry through[] = {{"sub/", 'd', NULL}, {"in", 'l', "sub"}, {"in/x", 'f', "x"}};
+	const struct tar_entry through[] = {
+	    {"sub/", 'd', NULL}, {"in", 'l', "sub"}, {"in/x", 'f', "x"}};
 	tar_entries(path_in("through.tar"), through, 3);
 	expect_error(path_in("through.tar"), "archive entry 'in/x' goes through a non-directory");
 	/* nothing outside: root holds only what the test made, $TMPDIR is empty again */
@@ -874,7 +904,9 @@ START_TEST(test_skopeo_dir)
 	/* skopeo's dir: transport: blobs named by hex, the manifest as manifest.json */
 	char *doc = NULL;
 	size_t len = 0;
-	ck_assert_int_eq(ak_read_file(path_in("lay/blobs/sha256/%s", m.digest + 7), 1 << 20, &doc, &len, NULL), 0);
+	ck_assert_int_eq(
+	    ak_read_file(path_in("lay/blobs/sha256/%s", m.digest + 7), 1 << 20, &doc, &len, NULL),
+	    0);
 	write_file(path_in("img/manifest.json"), doc, len);
 	free(doc);
 	write_file(path_in("img/version"), "Directory Transport Version: 1.1\n", 33);
@@ -883,7 +915,9 @@ START_TEST(test_skopeo_dir)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		ck_assert_int_eq(ak_read_file(path_in("lay/blobs/sha256/%s", de->d_name), 1 << 20, &doc, &len, NULL), 0);
+		ck_assert_int_eq(ak_read_file(path_in("lay/blobs/sha256/%s", de->d_name), 1 << 20,
+					      &doc, &len, NULL),
+				 0);
 		write_file(path_in("img/%s", de->d_name), doc, len);
 		free(doc);
 	}
@@ -922,12 +956,16 @@ START_TEST(test_parsers_directly)
 	ck_assert_int_eq(err->status, AK_EXIT_ENV);
 	ak_error_clear(&err);
 	struct ak_manifest_doc md;
-	const char *man = "{\"config\":{\"digest\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\",\"size\":1.5},\"layers\":[]}";
+	const char *man = "{\"config\":{\"digest\":\"sha256:"
+			  "0000000000000000000000000000000000000000000000000000000000000000\","
+			  "\"size\":1.5},\"layers\":[]}";
 	ck_assert_int_lt(ak_manifest_parse(man, strlen(man), "m", &md, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err->msg, "has no integer size"));
 	char sb[32];
-	ck_assert_str_eq(ak_digest_short("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", sb),
-			 "sha256:0123456789ab…");
+	ck_assert_str_eq(
+	    ak_digest_short(
+		"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", sb),
+	    "sha256:0123456789ab…");
 }
 END_TEST
 
