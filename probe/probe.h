@@ -1,0 +1,66 @@
+/* `archkit probe IMAGE`: the whole audit. Opens the image, lists its variants, scans each
+ * unique layer once (in parallel), builds each variant's final filesystem and judges
+ * every ELF file in it against the variant's platform, plus the image-level checks
+ * (platform disagreements, byte-identical variants, missing loaders). */
+#ifndef AK_PROBE_H
+#define AK_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/platform.h"
+#include "probe/elf-judge.h"
+
+struct ak_probe_options {
+	const struct ak_platform **filter; /* --platform, repeatable */
+	size_t nfilter;
+	const char **ignore; /* --ignore GLOB: paths whose findings become info */
+	size_t nignore;
+	uint64_t max_layer_bytes; /* 0: the default */
+	int jobs;		  /* layers scanned at once; <= 0: the CPU count */
+	bool verbose;		  /* also list wrong files that a later layer removed */
+};
+
+/* One finding with where it was found. Image-level findings have path NULL. */
+struct ak_probe_finding {
+	struct ak_finding f;
+	char *path;  /* "/usr/bin/tool" */
+	char *layer; /* digest of the layer that put the file there, or "tree" */
+};
+
+struct ak_probe_variant {
+	char *name;			   /* the platform judged against, or "unknown" */
+	const struct ak_platform *platform; /* NULL when unknown */
+	char *index_platform, *config_platform, *folder_platform; /* as the image says */
+	char *manifest_digest;
+	char *ref_name;
+	size_t nlayers;
+	size_t files;	  /* regular files in the final filesystem */
+	size_t elf_files; /* of them, ELF */
+	size_t count[3];  /* findings by severity (enum ak_severity) */
+	struct ak_probe_finding *findings;
+	size_t nfindings;
+	char **removed; /* --verbose: "path (layer N, removed by layer M): description" */
+	size_t nremoved;
+};
+
+struct ak_probe_report {
+	char *kind; /* image kind: "oci", "oci-archive", ... */
+	struct ak_probe_variant *variants;
+	size_t n;
+	size_t skipped_attestations;
+	char **notes;
+	size_t nnotes;
+};
+
+/* Probe an image; *out is filled on success. Unreadable, invalid or hostile input is an
+ * error with status AK_EXIT_ENV (2); findings are not errors. */
+int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_probe_report *out,
+		 struct ak_error **err);
+void ak_probe_report_free(struct ak_probe_report *r);
+/* The worst severity in the report, -1 when there are no findings. */
+int ak_probe_worst(const struct ak_probe_report *r);
+
+#endif
