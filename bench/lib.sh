@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# Shared helpers for archkit's benchmarks (bench/*). Source it after setting
+# BENCH_NAME, then:
+#
+#   bench_init                      # temp dir in $BENCH_TMP, removed on any exit
+#   bench_build "$top"              # make archkit in $AK_BUILD (default build/); sets $AK
+#   bench_need_sandbox              # exit 77 with the reason when no sandbox can be made
+#   t0=$EPOCHREALTIME ... t1=$EPOCHREALTIME
+#   us=$(bench_us_between "$t0" "$t1")
+#   bench_median 5 3 9              # prints 5 (integers; the mean of the middle two when even)
+#   bench_ratio 300 100             # prints 3.00
+#
+# Benchmarks print ratios measured side by side in one run, never absolute
+# targets: the machine and its load change, the ratio much less.
+# Exit codes: 0 measured, 1 a side did not do its job, 64 usage, 77 cannot run here.
+
+BENCH_NAME=${BENCH_NAME:-bench}
+BENCH_TMP=
+
+# bench_die MSG: a side failed or the environment is broken; exit 1.
+bench_die() {
+  echo "$BENCH_NAME: $*" >&2
+  exit 1
+}
+
+# bench_skip REASON: this machine cannot run the benchmark; exit 77.
+bench_skip() {
+  echo "$BENCH_NAME: skipped: $*" >&2
+  exit 77
+}
+
+# bench_usage_error MSG: bad arguments; exit 64.
+bench_usage_error() {
+  echo "$BENCH_NAME: $*" >&2
+  echo "try '$BENCH_NAME --help'" >&2
+  exit 64
+}
+
+# bench_init: needs bash 5 (EPOCHREALTIME times a step without a fork); makes
+# $BENCH_TMP and removes it however the script ends.
+bench_init() {
+  [ -n "${EPOCHREALTIME:-}" ] || bench_skip "needs bash 5 or later for EPOCHREALTIME (this is bash $BASH_VERSION)"
+  BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/archkit-${BENCH_NAME//\//-}.XXXXXX") ||
+    bench_die "cannot make a temp dir in '${TMPDIR:-/tmp}'"
+  # readable by the sandbox's root, which is our own uid mapped; nobody else's business
+  chmod 0700 "$BENCH_TMP"
+  trap 'rm -rf -- "$BENCH_TMP"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# bench_build TOP: builds archkit out of tree in $AK_BUILD (relative to TOP, default
+# build) with make's output on stderr, and sets AK to the binary. A build dir this
+# user cannot write (a root-owned build run by another user) is used as it is.
+bench_build() {
+  local top=$1
+  AK_BUILD=${AK_BUILD:-build}
+  case "$AK_BUILD" in /*) ;; *) AK_BUILD=$top/$AK_BUILD ;; esac
+  AK=$AK_BUILD/archkit
+  if [ ! -e "$AK_BUILD" ] || [ -w "$AK_BUILD" ]; then
+    make -C "$top" -j2 -s --no-print-directory BUILD="$AK_BUILD" all >&2 ||
+      bench_die "cannot build archkit in '$AK_BUILD'"
+  fi
+  [ -x "$AK" ] || bench_die "no archkit binary at '$AK' (and '$AK_BUILD' is not writable to build it)"
+}
+
+# bench_need_sandbox: exits 77 with archkit's own reason when 'archkit sandbox'
+# (a private user + mount namespace with its own binfmt_misc) cannot be made here.
+bench_need_sandbox() {
+  if ! "$AK" sandbox --platform none -- true 2>"$BENCH_TMP/sandbox.err"; then
+    bench_skip "cannot make an archkit sandbox: $(tail -n 1 "$BENCH_TMP/sandbox.err")"
+  fi
+}
+
+# bench_us_between T0 T1: microseconds between two $EPOCHREALTIME stamps (which
+# always carry six decimals; the separator follows the locale, so drop it).
+bench_us_between() {
+  local a=${1//[!0-9]/} b=${2//[!0-9]/}
+  echo $((10#$b - 10#$a))
+}
+
+# bench_median N...: the median of integers (the mean of the middle two when even).
+bench_median() {
+  printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+    END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# bench_min N...: the smallest of integers.
+bench_min() {
+  printf '%s\n' "$@" | sort -n | head -n 1
+}
+
+# bench_ms US: microseconds as milliseconds with one decimal.
+bench_ms() {
+  awk -v us="$1" 'BEGIN { printf "%.1f\n", us / 1000 }'
+}
+
+# bench_ratio NUM DEN: NUM/DEN with two decimals ("inf" when DEN is 0).
+bench_ratio() {
+  awk -v n="$1" -v d="$2" 'BEGIN { if (d == 0) print "inf"; else printf "%.2f\n", n / d }'
+}
+
+# bench_json_ints N...: a JSON array of integers.
+bench_json_ints() {
+  local IFS=,
+  echo "[$*]"
+}
+
+# bench_json_strings S...: a JSON array of plain strings (no quotes or backslashes).
+bench_json_strings() {
+  local s out=
+  for s in "$@"; do out+=${out:+,}\"$s\"; done
+  echo "[$out]"
+}
