@@ -121,11 +121,12 @@ static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 		     struct ak_finding *out, int *n, const char *desc)
 {
 	int variant = p->variant && p->variant[0] == 'v' ? p->variant[1] - '0' : 7;
-	bool runtime_linked = f->has_interp || f->kind == AK_ELF_KIND_SHARED;
 	if (f->arm_float == AK_ARM_FLOAT_SOFT && variant >= 6) {
-		/* arm/v6 is ambiguous: containerd maps armel to it, Alpine/Raspbian are armhf */
-		enum ak_severity sev =
-		    variant == 7 && runtime_linked ? AK_SEV_ERROR : AK_SEV_WARNING;
+		/* In arm/v7 armel code is a build that took the wrong toolchain or package
+		 * architecture, static or not (a static one runs, but its libraries and plugins
+		 * would not): an error. arm/v6 is ambiguous: containerd maps armel to it while
+		 * Alpine and Raspbian v6 are armhf, so there it is a warning. */
+		enum ak_severity sev = variant == 7 ? AK_SEV_ERROR : AK_SEV_WARNING;
 		if (add(out, n, sev, "arm-soft-float",
 			fmt("%s EABI%u soft-float (armel, e_flags %#x)", desc, f->arm_eabi,
 			    f->e_flags),

@@ -6,9 +6,8 @@
  *  wrong-machine         error     e_machine is not the platform's
  *  wrong-class           error     ELF32 vs ELF64 (x32 code in amd64, n32/o32 in mips64)
  *  wrong-endianness      error     LSB vs MSB (ppc64 code in ppc64le)
- *  arm-soft-float        error     armel (soft-float ABI) code in arm/v7; warning in arm/v6,
- *                                  which containerd also maps armel to; warning for a static
- *                                  executable, which runs but shows an armel toolchain
+ *  arm-soft-float        error     armel (soft-float ABI) code in arm/v7, static or not;
+ *                                  warning in arm/v6, which containerd also maps armel to
  *  arm-hard-float        error     armhf code in arm/v5 (soft-float, ld-linux.so.3)
  *  arm-cpu-too-new       error     Tag_CPU_arch or GOARM newer than the variant (v7 code
  *                                  in arm/v6 or arm/v5, v6 code in arm/v5)

@@ -948,8 +948,9 @@ START_TEST(test_smoke_binaries)
 			/* v5TE is 4, as ARM IHI 0045 and readelf have it (the reference's
 			 * table says 4 = v5T, 5 = v5TE) */
 			ck_assert_int_eq(f.arm_cpu_arch, 4);
-			/* a static armel binary in arm/v7 runs, so it only warns */
-			expect_one(&f, "linux/arm/v7", "arm-soft-float", AK_SEV_WARNING);
+			/* armel code in arm/v7 is an error even when static (it runs, but it
+			 * shows the build used the wrong toolchain or package architecture) */
+			expect_one(&f, "linux/arm/v7", "arm-soft-float", AK_SEV_ERROR);
 		}
 		ak_elf_facts_clear(&f);
 	}
