@@ -109,6 +109,11 @@ install: $(BIN)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/archkit
 	install -m 0644 man/archkit.1 $(DESTDIR)$(MANDIR)/man1/archkit.1
 
+# Benchmarks print ratios measured side by side; exit 77 means "cannot run here".
+bench: all
+	@for b in bench/binfmt bench/probe; do [ -x $$b ] || continue; \
+		AK_BUILD=$(BUILD) $$b; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ] || exit $$rc; done
+
 format:
 	clang-format -i $(LIB_SRCS) $(CLI_SRCS) $(TEST_SRCS) $(wildcard */*.h)
 
