@@ -186,6 +186,8 @@ struct walk {
 	const char *prefix;	     /* normalised tar_prefix, or NULL */
 	size_t prefix_len;
 	bool literal_whiteouts;
+	bool at_eof;		/* the stream ended; serving the end-of-archive padding */
+	size_t eof_padding_left;
 };
 
 /* Append an entry; strings are copied into the arena. Returns the entry or NULL. */
@@ -304,10 +306,27 @@ static int deliver_file(struct walk *w, struct ak_layer_entry *e, chunk_reader r
 static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 {
 	struct walk *w = ctx;
+	if (w->at_eof) {
+		/* umoci (and others) end layers right after the last entry's data, without its
+		 * padding or the two zero blocks, and Go's archive/tar (containerd) accepts
+		 * that: pad to the block boundary, and libarchive takes the end of the stream
+		 * at a header as the end. A cut inside the last block reads as zeros; the
+		 * blob's digest is what proves the bytes. */
+		static const unsigned char eof_zeros[512];
+		size_t n = w->eof_padding_left < sizeof(eof_zeros) ? w->eof_padding_left : sizeof(eof_zeros);
+		w->eof_padding_left -= n;
+		*buf = eof_zeros;
+		return (la_ssize_t)n;
+	}
 	ssize_t n = ak_stream_read(w->stream, w->buf, READ_BUF_SIZE, &w->stream_err);
 	if (n < 0) {
 		archive_set_error(a, EIO, "%s", w->stream_err ? w->stream_err->msg : "read error");
 		return -1;
+	}
+	if (n == 0) {
+		w->at_eof = true;
+		w->eof_padding_left = (512 - w->idx->uncompressed_bytes % 512) % 512;
+		return tar_read_cb(a, ctx, buf);
 	}
 	*buf = w->buf;
 	w->idx->uncompressed_bytes += (uint64_t)n;

@@ -217,6 +217,42 @@ START_TEST(test_entries_same_for_every_compression)
 }
 END_TEST
 
+/* umoci ends layers right after the last file's data: no padding, no zero blocks. That
+ * is accepted (as Go's archive/tar does); a stream cut a block or more inside the last
+ * file's data is not. */
+START_TEST(test_tar_without_end_blocks)
+{
+	struct buf b = {0};
+	make_tar(&b, base_specs, sizeof(base_specs) / sizeof(base_specs[0]), NULL);
+	/* find where the last file's data ends: strip the zero tail, keep its last byte */
+	size_t end = b.len;
+	while (end > 0 && b.data[end - 1] == 0)
+		end--;
+	ck_assert_int_gt(end, 0);
+	b.len = end;
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan_buf(&b, &named, &err);
+	ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+	cleanup_free char *got = describe(idx);
+	ck_assert_str_eq(got, base_want);
+	/* now the last file's data is short by more than a block */
+	struct buf big = {0};
+	char data[2000];
+	memset(data, 'x', sizeof(data) - 1);
+	data[sizeof(data) - 1] = '\0';
+	const struct spec one[] = {{"big", 'f', data}};
+	make_tar(&big, one, 1, NULL);
+	free(b.data);
+	b = big;
+	b.len = 512 + 1999 - 600;
+	cleanup_error struct ak_error *err2 = NULL;
+	cleanup_layer_index struct ak_layer_index *idx2 = scan_buf(&b, &named, &err2);
+	ck_assert_ptr_null(idx2);
+	ck_assert_ptr_nonnull(strstr(err2->msg, "layer 'sha256:"));
+	free(b.data);
+}
+END_TEST
+
 /* Two gzip members (pigz, or layers concatenated) and two zstd frames with a skippable
  * frame between: the split falls inside a tar header, so both halves must arrive. */
 START_TEST(test_multi_member_and_multi_frame)
@@ -677,6 +713,7 @@ Suite *layer_suite(void)
 	TCase *tc = tcase_create("walk");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_entries_same_for_every_compression);
+	tcase_add_test(tc, test_tar_without_end_blocks);
 	tcase_add_test(tc, test_multi_member_and_multi_frame);
 	tcase_add_test(tc, test_big_file_delivered_whole);
 	tcase_add_test(tc, test_xz_is_unsupported);
