@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# archkit probe on images made at test time by real tools (umoci, skopeo) from real
+# Debian binaries: honest images pass, each kind of mistake fails with its finding, and
+# the same image in every form gets the same verdict.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib.sh"
+AK_BIN=${AK_BIN:-$top/build/archkit}
+IMAGES=${AK_IMAGES:-${AK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/archkit-tests}/images}
+
+ak_test "sample images build from real Debian packages"
+if ! "$top/tests/fixtures/images" "$IMAGES" >"$AK_TMP/images.log" 2>&1; then
+  rc=$?
+  if [ $rc -eq 77 ]; then
+    ak_skip "$(grep -m1 '^skip' "$AK_TMP/images.log" || tail -1 "$AK_TMP/images.log")"
+    ak_summary
+    exit
+  fi
+  ak_fail "tests/fixtures/images failed ($rc): $(tail -3 "$AK_TMP/images.log")"
+  ak_summary
+  exit
+fi
+ak_pass
+
+probe() { expect_exit "$1" "$AK_BIN" probe "${@:2}"; }
+# verdicts IMAGE: "platform=verdict ..." from the JSON report, sorted
+verdicts() { "$AK_BIN" probe --json "$@" | jq -r '[.variants[] | "\(.platform)=\(.verdict)"] | sort | join(" ")'; }
+
+ak_test "an honest six-platform image passes"
+probe 0 "$IMAGES/honest6" &&
+  expect_contains "$AK_STDOUT" "6 variants" &&
+  for p in linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x; do
+    grep -qE "^$p +1 +[0-9]+ +[1-9][0-9]* +0 +0 +0  pass$" "$AK_STDOUT" || { ak_fail "no clean row for $p"; cat "$AK_STDOUT"; break; }
+  done && ak_pass
+
+ak_test "gzip, zstd and uncompressed layers give the same clean verdict"
+want=$(verdicts "$IMAGES/honest6")
+[ "$(verdicts "$IMAGES/honest6-zstd")" = "$want" ] &&
+  [ "$(verdicts "$IMAGES/honest6-none")" = "$want" ] &&
+  [ "$want" = "linux/386=pass linux/amd64=pass linux/arm/v7=pass linux/arm64=pass linux/ppc64le=pass linux/s390x=pass" ] &&
+  ak_pass || ak_fail "verdicts differ: '$want' / '$(verdicts "$IMAGES/honest6-zstd")' / '$(verdicts "$IMAGES/honest6-none")'"
+
+ak_test "arm/v5 (Debian armel) and mips64le pass, in every compression"
+for img in honest-extra honest-extra-zstd honest-extra-none; do
+  probe 0 "$IMAGES/$img" && expect_contains "$AK_STDOUT" "linux/arm/v5" &&
+    expect_contains "$AK_STDOUT" "linux/mips64le" || break
+done && ak_pass
+
+ak_test "dynamic coreutils with libc6 pass: their loader is in the image"
+probe 0 --json "$IMAGES/dynamic" &&
+  expect_exit 0 jq -e '[.variants[] | select(.elf_files > 5 and .verdict == "pass")] | length == 2' "$AK_STDOUT" &&
+  probe 0 "$IMAGES/dynamic-zstd" && probe 0 "$IMAGES/dynamic-none" && ak_pass
+
+ak_test "a missing loader fails the arm64 variant only"
+probe 1 "$IMAGES/missing-loader" &&
+  expect_contains "$AK_STDOUT" "loader-missing" &&
+  expect_contains "$AK_STDOUT" "found:    PT_INTERP '/lib/ld-linux-aarch64.so.1', which is not in the image" &&
+  "$AK_BIN" probe --json "$IMAGES/missing-loader" > "$AK_TMP/ml.json";
+  expect_exit 0 jq -e '.variants[] | select(.platform == "linux/amd64") | .verdict == "pass"' "$AK_TMP/ml.json" &&
+  ak_pass
+
+ak_test "a mislabeled arm64 variant (config says amd64) fails with platform-mismatch"
+probe 1 "$IMAGES/mislabeled-arm64" &&
+  expect_contains "$AK_STDOUT" "platform-mismatch" &&
+  expect_contains "$AK_STDOUT" "found:    config says linux/amd64" && ak_pass
+
+ak_test "arm64 code labelled linux/amd64 fails with wrong-machine"
+probe 1 "$IMAGES/mislabeled-arm64-as-amd64" &&
+  expect_contains "$AK_STDOUT" "wrong-machine" &&
+  expect_contains "$AK_STDOUT" "found:    aarch64 (linux/arm64) ELF64 LSB" && ak_pass
+
+ak_test "a stray amd64 binary in arm64 is found, with its path and layer"
+probe 1 --json "$IMAGES/stray-amd64-in-arm64" &&
+  expect_exit 0 jq -e '.variants[] | select(.platform == "linux/arm64") | .findings[] |
+    select(.code == "wrong-machine" and .path == "/usr/local/bin/tool" and .severity == "error" and
+           (.layer | startswith("sha256:")) and (.found | startswith("x86-64")))' "$AK_STDOUT" &&
+  expect_exit 0 jq -e '.variants[] | select(.platform == "linux/amd64") | .verdict == "pass"' "$AK_STDOUT" && ak_pass
+
+ak_test "--ignore turns the stray binary into an info finding"
+probe 0 --ignore '/usr/local/bin/*' "$IMAGES/stray-amd64-in-arm64" &&
+  expect_contains "$AK_STDOUT" "ignored" && expect_not_contains "$AK_STDOUT" "FAIL" && ak_pass
+
+ak_test "armel code in arm/v7 fails with arm-soft-float"
+probe 1 "$IMAGES/armel-in-armv7" &&
+  expect_contains "$AK_STDOUT" "error   arm-soft-float       /bin/busybox" &&
+  expect_contains "$AK_STDOUT" "expected: hard-float EABI5 (linux/arm/v7)" && ak_pass
+
+ak_test "variants with byte-identical layers fail with identical-layers"
+probe 1 "$IMAGES/identical-layers" &&
+  expect_contains "$AK_STDOUT" "identical-layers" &&
+  expect_contains "$AK_STDOUT" "byte for byte, as linux/arm64" && ak_pass
+
+ak_test "a bad binary removed by a whiteout passes; --verbose lists it"
+probe 0 "$IMAGES/whiteout-removes-bad" && expect_not_contains "$AK_STDOUT" "tool" &&
+  probe 0 --verbose "$IMAGES/whiteout-removes-bad" &&
+  expect_contains "$AK_STDOUT" "removed /usr/local/bin/tool (layer 2, removed by layer 3)" && ak_pass
+
+ak_test "attestation manifests are skipped and counted"
+probe 0 "$IMAGES/with-attestation" &&
+  expect_contains "$AK_STDOUT" "2 variants, 2 attestation manifests skipped" &&
+  expect_not_contains "$AK_STDOUT" "unknown" && ak_pass
+
+ak_test "an index that lists the manifests directly passes"
+probe 0 "$IMAGES/honest-flat" && expect_contains "$AK_STDOUT" "2 variants" && ak_pass
+
+ak_test "the same image as oci, oci-archive, buildx local and buildx tar gets the same verdict"
+want=$(verdicts "$IMAGES/honest6")
+got_archive=$(verdicts "$IMAGES/honest6.oci-archive.tar")
+got_local=$(verdicts "$IMAGES/honest6.local")
+got_tar=$(verdicts "$IMAGES/honest6.buildx.tar")
+got_prefixed=$(verdicts "oci-archive:$IMAGES/honest6.oci-archive.tar")
+[ "$got_archive" = "$want" ] && [ "$got_local" = "$want" ] && [ "$got_tar" = "$want" ] &&
+  [ "$got_prefixed" = "$want" ] && ak_pass ||
+  ak_fail "oci '$want', oci-archive '$got_archive', local '$got_local', tar '$got_tar'"
+
+ak_test "docker-archive (docker save) of the arm64 image passes; of the stray one fails"
+probe 0 "$IMAGES/honest6-arm64.docker-archive.tar" && expect_contains "$AK_STDOUT" "linux/arm64" &&
+  probe 1 "docker-archive:$IMAGES/stray-amd64-in-arm64-arm64.docker-archive.tar" &&
+  expect_contains "$AK_STDOUT" "/usr/local/bin/tool" && ak_pass
+
+ak_test "buildx local output with a stray binary fails with the folder's platform"
+probe 1 --json "$IMAGES/stray-amd64-in-arm64.local" &&
+  expect_exit 0 jq -e '.variants[] | select(.platform == "linux/arm64") | .folder_platform == "linux/arm64" and .verdict == "fail" and
+    (.findings[0].layer == "tree")' "$AK_STDOUT" && ak_pass
+
+ak_test "an archive on stdin ('-') is spooled and probed"
+expect_exit 0 sh -c "'$AK_BIN' probe - < '$IMAGES/honest6.oci-archive.tar'" &&
+  expect_contains "$AK_STDOUT" "6 variants" && ak_pass
+
+ak_test "--platform keeps the requested variants, aliases accepted"
+probe 0 --json --platform aarch64 --platform armhf "$IMAGES/honest6" &&
+  expect_exit 0 jq -e '[.variants[].platform] | sort == ["linux/arm/v7", "linux/arm64"]' "$AK_STDOUT" &&
+  probe 2 --platform riscv64 "$IMAGES/honest6" &&
+  expect_contains "$AK_STDERR" "has no variant for linux/riscv64" && ak_pass
+
+ak_test "--format junit is well-formed XML with one failing test case"
+probe 1 --format junit "$IMAGES/stray-amd64-in-arm64" && cp "$AK_STDOUT" "$AK_TMP/junit.xml" &&
+  expect_exit 0 python3 -c 'import sys, xml.etree.ElementTree as E
+t = E.parse(sys.argv[1]).getroot()
+cases = t.findall(".//testcase")
+fails = [c.get("name") for c in cases if c.find("failure") is not None]
+assert len(cases) == 2 and fails == ["linux/arm64"], (len(cases), fails)' "$AK_TMP/junit.xml" && ak_pass
+
+ak_test "--format github writes one annotation per finding"
+probe 1 --format github "$IMAGES/stray-amd64-in-arm64" &&
+  expect_contains "$AK_STDOUT" "::error title=archkit probe linux/arm64%3A wrong-machine::/usr/local/bin/tool: found x86-64" && ak_pass
+
+ak_test "usage errors exit 64"
+probe 64 --fail-on never "$IMAGES/honest6" && expect_contains "$AK_STDERR" "unknown --fail-on 'never'" &&
+  probe 64 && expect_contains "$AK_STDERR" "no image given" &&
+  probe 64 --platform vax "$IMAGES/honest6" && expect_contains "$AK_STDERR" "unknown platform 'vax'" && ak_pass
+
+ak_test "an unreadable image exits 2 with one line"
+probe 2 /nonexistent/image && [ "$(wc -l < "$AK_STDERR")" -eq 1 ] &&
+  expect_contains "$AK_STDERR" "archkit: " && ak_pass
+
+ak_summary
