@@ -131,6 +131,7 @@ fuzz:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libarchkit.a
 	@mkdir -p $(BUILD)/fuzz
+	@for gen in fuzz/seeds/make-*-seeds.sh; do sh $$gen >/dev/null || exit 1; done
 	@for src in $(FUZZ_SRCS); do n=$$(basename $$src .c); \
 		clang -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. -I$(FUZZ_BUILD)/gen $(PKG_CFLAGS) \
 			$$src $(FUZZ_BUILD)/libarchkit.a $(PKG_LIBS) -pthread -o $(BUILD)/fuzz/$$n || exit 1; \

@@ -210,4 +210,27 @@ expect_exit 0 sb '$AK_BIN verify --platform linux/arm64 --platform amd64; echo "
   expect_contains "$AK_STDOUT" "linux/amd64      ok       native" &&
   expect_contains "$AK_STDOUT" "rc=1" && ak_pass
 
+ak_test "binfmt_misc not mounted: --no-mount says how to mount it, install mounts it"
+expect_exit 0 sb 'umount '$BM' || exit 9
+  $AK_BIN binfmt install --no-mount linux/arm64; echo "rc=$?"
+  $AK_BIN binfmt status | head -1
+  $AK_BIN binfmt install linux/arm64 >/dev/null; echo "rc=$?"
+  ls '$BM' | tr "\n" " "' &&
+  expect_contains "$AK_STDERR" "binfmt_misc is not mounted at '$BM' (mount it with 'mount -t binfmt_misc binfmt_misc $BM', or drop --no-mount)" &&
+  expect_contains "$AK_STDOUT" "rc=2" &&
+  expect_contains "$AK_STDOUT" "binfmt_misc at $BM: not mounted" &&
+  expect_contains "$AK_STDOUT" "rc=0" &&
+  expect_contains "$AK_STDOUT" "qemu-aarch64 register status" && ak_pass
+
+ak_test "a read-only binfmt_misc is reported (exit 2), nothing written"
+expect_exit 0 sb 'mount -o remount,ro '$BM' || exit 9
+  $AK_BIN binfmt install linux/arm64; echo "rc=$?"' &&
+  expect_contains "$AK_STDERR" "binfmt_misc at '$BM' is mounted read-only" &&
+  expect_contains "$AK_STDOUT" "rc=2" && ak_pass
+
+ak_test "--mount-dir picks another binfmt_misc mount, mounting it there"
+expect_exit 0 sb 'd=$(mktemp -d) && $AK_BIN binfmt install --mount-dir "$d" linux/s390x && ls "$d" | tr "\n" " "' &&
+  expect_contains "$AK_STDOUT" "ok: emulated by qemu-s390x" &&
+  expect_contains "$AK_STDOUT" "qemu-s390x register status" && ak_pass
+
 ak_summary
