@@ -259,33 +259,45 @@ static int build_plan(struct binfmt_args *a, const struct ak_binfmt_table *table
 	return 0;
 }
 
-static int do_install(struct binfmt_args *a)
-{
+/* What install, plan and status share: the instance, its entries, and the plan. */
+struct session {
 	struct ak_binfmt_instance inst;
 	struct ak_binfmt_table table;
 	bool mounted;
-	int r = open_instance(a, true, &inst, &table, &mounted);
-	if (r) {
-		ak_binfmt_close(&inst);
-		return r;
-	}
 	struct ak_native_probe np;
-	struct ak_binfmt_plan plan = {0};
-	r = build_plan(a, &table, &np, &plan);
+	struct ak_binfmt_plan plan;
+};
+
+static int session_open(struct binfmt_args *a, bool need_write, struct session *s)
+{
+	memset(s, 0, sizeof(*s));
+	int r = open_instance(a, need_write, &s->inst, &s->table, &s->mounted);
+	if (r == 0)
+		r = build_plan(a, &s->table, &s->np, &s->plan);
+	return r;
+}
+
+static void session_close(struct session *s)
+{
+	ak_binfmt_plan_clear(&s->plan);
+	ak_binfmt_table_clear(&s->table);
+	ak_binfmt_close(&s->inst);
+}
+
+static int do_install(struct binfmt_args *a)
+{
+	struct session s;
+	int r = session_open(a, true, &s);
 	struct ak_error *err = NULL;
-	if (!r && ak_binfmt_plan_apply(&inst, &plan, &err) < 0)
+	if (!r && ak_binfmt_plan_apply(&s.inst, &s.plan, &err) < 0)
 		r = cli_fail(err);
-	ak_binfmt_table_clear(&table);
-	if (r) {
-		ak_binfmt_plan_clear(&plan);
-		ak_binfmt_close(&inst);
-		return r;
-	}
 	/* verify against what the kernel now holds */
-	if (ak_binfmt_table_read(inst.dirfd, &table, &err) < 0) {
-		ak_binfmt_plan_clear(&plan);
-		ak_binfmt_close(&inst);
-		return cli_fail(err);
+	ak_binfmt_table_clear(&s.table);
+	if (!r && ak_binfmt_table_read(s.inst.dirfd, &s.table, &err) < 0)
+		r = cli_fail(err);
+	if (r) {
+		session_close(&s);
+		return r;
 	}
 	bool all_ok = true;
 	char verified[1024] = "";
@@ -293,8 +305,8 @@ static int do_install(struct binfmt_args *a)
 	json_t *jh = json_array();
 	if (!a->json)
 		printf("%-16s %-16s %-9s %-9s %s\n", "PLATFORM", "HANDLER", "STATE", "ACTION", "RESULT");
-	for (size_t i = 0; i < plan.count; i++) {
-		struct ak_handler *h = &plan.handlers[i];
+	for (size_t i = 0; i < s.plan.count; i++) {
+		struct ak_handler *h = &s.plan.handlers[i];
 		struct cli_target *ct = &a->targets.items[i];
 		json_t *o = handler_json(h, ct);
 		json_t *jv = json_array();
@@ -316,7 +328,7 @@ static int do_install(struct binfmt_args *a)
 		for (size_t j = 0; j < ct->nplatforms; j++) {
 			const struct ak_platform *p = ct->platforms[j];
 			struct ak_verify_result vr;
-			if (ak_verify_platform(p, &table, 0, &vr, &err) < 0) {
+			if (ak_verify_platform(p, &s.table, 0, &vr, &err) < 0) {
 				r = cli_fail(err);
 				err = NULL;
 				continue;
@@ -367,9 +379,7 @@ static int do_install(struct binfmt_args *a)
 	} else {
 		json_decref(jh);
 	}
-	ak_binfmt_table_clear(&table);
-	ak_binfmt_plan_clear(&plan);
-	ak_binfmt_close(&inst);
+	session_close(&s);
 	if (r)
 		return r;
 	return all_ok ? 0 : 1;
@@ -377,23 +387,14 @@ static int do_install(struct binfmt_args *a)
 
 static int do_plan(struct binfmt_args *a)
 {
-	struct ak_binfmt_instance inst;
-	struct ak_binfmt_table table;
-	bool mounted;
-	int r = open_instance(a, false, &inst, &table, &mounted);
-	if (r) {
-		ak_binfmt_close(&inst);
-		return r;
-	}
-	struct ak_native_probe np;
-	struct ak_binfmt_plan plan = {0};
-	r = build_plan(a, &table, &np, &plan);
+	struct session s;
+	int r = session_open(a, false, &s);
 	bool all_ok = true;
 	json_t *jh = json_array();
-	if (!r && !mounted && !a->json)
+	if (!r && !s.mounted && !a->json)
 		printf("mount -t binfmt_misc binfmt_misc %s\n", a->mount_dir);
-	for (size_t i = 0; !r && i < plan.count; i++) {
-		struct ak_handler *h = &plan.handlers[i];
+	for (size_t i = 0; !r && i < s.plan.count; i++) {
+		struct ak_handler *h = &s.plan.handlers[i];
 		char pl[512];
 		platforms_text(&a->targets.items[i], pl, sizeof(pl));
 		json_array_append_new(jh, handler_json(h, &a->targets.items[i]));
@@ -429,16 +430,14 @@ static int do_plan(struct binfmt_args *a)
 	if (!r && a->json) {
 		json_t *doc = json_object();
 		json_object_set_new(doc, "mount_dir", json_string(a->mount_dir));
-		json_object_set_new(doc, "mounted", json_boolean(mounted));
+		json_object_set_new(doc, "mounted", json_boolean(s.mounted));
 		json_object_set_new(doc, "handlers", jh);
 		json_object_set_new(doc, "ok", json_boolean(all_ok));
 		cli_json_print(doc);
 	} else {
 		json_decref(jh);
 	}
-	ak_binfmt_plan_clear(&plan);
-	ak_binfmt_table_clear(&table);
-	ak_binfmt_close(&inst);
+	session_close(&s);
 	return r ? r : all_ok ? 0 : 1;
 }
 
@@ -462,24 +461,22 @@ static const char *entry_platforms(const struct ak_binfmt_entry *e, char *buf, s
 
 static int do_status(struct binfmt_args *a)
 {
-	struct ak_binfmt_instance inst;
-	struct ak_binfmt_table table;
-	bool mounted;
-	int r = open_instance(a, false, &inst, &table, &mounted);
+	struct session s;
+	int r = session_open(a, false, &s);
 	if (r) {
-		ak_binfmt_close(&inst);
+		session_close(&s);
 		return r;
 	}
 	json_t *je = json_array();
 	if (!a->json) {
 		printf("binfmt_misc at %s: %s\n", a->mount_dir,
-		       !mounted ? "not mounted" : inst.enabled ? "enabled" : "disabled");
-		if (table.count)
+		       !s.mounted ? "not mounted" : s.inst.enabled ? "enabled" : "disabled");
+		if (s.table.count)
 			printf("%-20s %-8s %-5s %-40s %s\n", "NAME", "STATE", "FLAGS", "INTERPRETER",
 			       "PLATFORMS");
 	}
-	for (size_t i = 0; i < table.count; i++) {
-		const struct ak_binfmt_entry *e = &table.entries[i];
+	for (size_t i = 0; i < s.table.count; i++) {
+		const struct ak_binfmt_entry *e = &s.table.entries[i];
 		char pl[256];
 		entry_platforms(e, pl, sizeof(pl));
 		struct stat st;
@@ -510,16 +507,11 @@ static int do_status(struct binfmt_args *a)
 		json_array_append_new(je, o);
 	}
 	/* the platforms archkit knows: who runs them now, and what install would do */
-	struct ak_native_probe np;
-	struct ak_binfmt_plan plan = {0};
-	if (a->targets.count == 0)
-		cli_targets_add_all(&a->targets);
-	r = build_plan(a, &table, &np, &plan);
 	json_t *jh = json_array();
 	if (!r && !a->json)
 		printf("\n%-16s %-16s %s\n", "PLATFORM", "HANDLER", "STATE");
-	for (size_t i = 0; !r && i < plan.count; i++) {
-		struct ak_handler *h = &plan.handlers[i];
+	for (size_t i = 0; !r && i < s.plan.count; i++) {
+		struct ak_handler *h = &s.plan.handlers[i];
 		char pl[512], name[80], state[600];
 		platforms_text(&a->targets.items[i], pl, sizeof(pl));
 		snprintf(name, sizeof(name), "qemu-%s", h->target->name);
@@ -534,28 +526,26 @@ static int do_status(struct binfmt_args *a)
 		json_array_append_new(jh, handler_json(h, &a->targets.items[i]));
 	}
 	if (!a->json) {
-		for (size_t i = 0; i < table.unreadable_count; i++)
-			printf("unreadable: %s\n", table.unreadable[i]);
+		for (size_t i = 0; i < s.table.unreadable_count; i++)
+			printf("unreadable: %s\n", s.table.unreadable[i]);
 	}
 	if (!r && a->json) {
 		json_t *doc = json_object();
 		json_object_set_new(doc, "mount_dir", json_string(a->mount_dir));
-		json_object_set_new(doc, "mounted", json_boolean(mounted));
-		json_object_set_new(doc, "enabled", json_boolean(mounted && inst.enabled));
+		json_object_set_new(doc, "mounted", json_boolean(s.mounted));
+		json_object_set_new(doc, "enabled", json_boolean(s.mounted && s.inst.enabled));
 		json_object_set_new(doc, "entries", je);
 		json_object_set_new(doc, "platforms", jh);
 		json_t *ju = json_array();
-		for (size_t i = 0; i < table.unreadable_count; i++)
-			json_array_append_new(ju, json_string(table.unreadable[i]));
+		for (size_t i = 0; i < s.table.unreadable_count; i++)
+			json_array_append_new(ju, json_string(s.table.unreadable[i]));
 		json_object_set_new(doc, "unreadable", ju);
 		cli_json_print(doc);
 	} else {
 		json_decref(je);
 		json_decref(jh);
 	}
-	ak_binfmt_plan_clear(&plan);
-	ak_binfmt_table_clear(&table);
-	ak_binfmt_close(&inst);
+	session_close(&s);
 	return r;
 }
 

@@ -193,7 +193,12 @@ expect_exit 0 sb '$AK_BIN binfmt install all >/tmp/a.out 2>&1 & a=$!
 
 ak_test "--json output is valid JSON with the verdict"
 expect_exit 0 sb '$AK_BIN binfmt install --json linux/arm64 linux/s390x' &&
-  expect_exit 0 jq -e '.ok == true and (.handlers | length) == 2 and .handlers[0].verify[0].outcome == "emulated"' "$AK_STDOUT" && ak_pass
+  expect_exit 0 jq -e '.ok == true and (.handlers | length) == 2 and .handlers[0].verify[0].outcome == "emulated"' "$AK_STDOUT" &&
+  expect_exit 0 sb '$AK_BIN binfmt install linux/arm64 >/dev/null && $AK_BIN binfmt status --json' &&
+  expect_exit 0 jq -e '.mounted == true and .enabled == true and .entries[0].name == "qemu-aarch64" and
+    .entries[0].flags == "F" and (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' "$AK_STDOUT" &&
+  expect_exit 1 sb '$AK_BIN verify --json --platform arm64' &&
+  expect_exit 0 jq -e '.ok == false and .results[0].outcome == "no handler"' "$AK_STDOUT" && ak_pass
 
 ak_test "install outside any namespace as an unprivileged user says what is missing (exit 2)"
 if [ "$(id -u)" -eq 0 ]; then
