@@ -1,5 +1,8 @@
 #include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "common/cleanup.h"
 #include "common/platform.h"
@@ -84,6 +87,60 @@ START_TEST(test_every_platform_has_a_target)
 }
 END_TEST
 
+/* The real thing: Debian's busybox-static of each architecture (fetched at test time by
+ * tests/fixtures/fetch-debs, cached) must be caught by exactly its own target's magic. */
+START_TEST(test_magic_matches_real_busybox)
+{
+	static const struct {
+		const char *deb_arch, *target;
+	} cases[] = {
+		{"amd64", "x86_64"}, {"arm64", "aarch64"},   {"armhf", "arm"},
+		{"armel", "arm"},    {"i386", "i386"},       {"ppc64el", "ppc64le"},
+		{"s390x", "s390x"},  {"mips64el", "mips64el"},
+	};
+	const char *top = getenv("AK_TOP") ? getenv("AK_TOP") : ".";
+	char cmd[4096];
+	int n = snprintf(cmd, sizeof(cmd), "'%s/tests/fixtures/fetch-debs'", top);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, " busybox-static:%s", cases[i].deb_arch);
+	snprintf(cmd + n, sizeof(cmd) - (size_t)n, " 2>/dev/null");
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	char roots[8][1024];
+	size_t nroots = 0;
+	while (nroots < 8 && fgets(roots[nroots], sizeof(roots[0]), p)) {
+		roots[nroots][strcspn(roots[nroots], "\n")] = '\0';
+		nroots++;
+	}
+	int status = pclose(p);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+		fprintf(stderr, "skip: busybox-static debs cannot be fetched here (offline, or "
+				"not root with nothing cached)\n");
+		return;
+	}
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "fetch-debs failed");
+	ck_assert_uint_eq(nroots, 8);
+	for (size_t i = 0; i < nroots; i++) {
+		char path[1100];
+		snprintf(path, sizeof(path), "%s/bin/busybox", roots[i]);
+		FILE *f = fopen(path, "rb");
+		ck_assert_msg(f != NULL, "cannot open %s", path);
+		unsigned char hdr[128] = {0};
+		size_t got = fread(hdr, 1, sizeof(hdr), f);
+		fclose(f);
+		ck_assert_uint_ge(got, 64);
+		const struct ak_qemu_target *own = ak_qemu_target_find(cases[i].target);
+		ck_assert_msg(ak_qemu_target_matches(own, hdr, got), "%s busybox not caught by %s",
+			      cases[i].deb_arch, own->name);
+		for (size_t t = 0; t < ak_qemu_target_count; t++)
+			ck_assert_msg(&ak_qemu_targets[t] == own ||
+					      !ak_qemu_target_matches(&ak_qemu_targets[t], hdr, got),
+				      "%s busybox also caught by %s", cases[i].deb_arch,
+				      ak_qemu_targets[t].name);
+	}
+}
+END_TEST
+
 Suite *platform_suite(void)
 {
 	Suite *s = suite_create("platform");
@@ -93,6 +150,7 @@ Suite *platform_suite(void)
 	tcase_add_test(tc, test_from_oci);
 	tcase_add_test(tc, test_every_target_matches_its_own_header);
 	tcase_add_test(tc, test_every_platform_has_a_target);
+	tcase_add_test(tc, test_magic_matches_real_busybox);
 	suite_add_tcase(s, tc);
 	return s;
 }
