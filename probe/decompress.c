@@ -1,11 +1,18 @@
 /* Inflating stream over an ak_stream. ISA-L's inflater stops at the end of each gzip
  * member; the next member starts with a reset, as igzip's own CLI does, so multi-member
- * files (pigz, concatenated layers) come out whole. */
+ * files (pigz, concatenated layers) come out whole.
+ *
+ * Reading the compressed bytes costs as much as a third of inflating them (the kernel
+ * copy and the verifying stream's SHA-256), so once a compressed blob proves larger
+ * than a few buffers, a read-ahead thread pulls it in while this one inflates, as
+ * pigz -d does with its reader and checker threads. Errors still surface in order:
+ * after every byte read before them. */
 #include "probe/decompress.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <isa-l.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +21,37 @@
 #include "common/cleanup.h"
 
 #define IN_BUF_SIZE (256u << 10)
+/* Blobs that end within this many synchronous reads never start a thread. */
+#define READAHEAD_AFTER_READS 2
+#define READAHEAD_BUFS 3
+
+/* The reader thread fills buffers in ring order; the inflating thread reads them.
+ * Buffer (taken - 1) % READAHEAD_BUFS is the one being inflated, [taken, produced)
+ * are full and waiting. */
+struct readahead {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct ak_stream *inner; /* borrowed from the decompress stream */
+	unsigned char *buf[READAHEAD_BUFS];
+	size_t len[READAHEAD_BUFS];
+	uint64_t produced, taken;
+	bool ended;		/* after 'produced' buffers the inner stream ended ... */
+	struct ak_error *err;	/* ... or failed with this */
+	bool stop;		/* the decompress stream is closing */
+};
 
 struct decompress_stream {
 	struct ak_stream base;
 	struct ak_stream *inner;
 	enum ak_compression kind;
 	uint64_t max_out, total_out;
-	unsigned char *in; /* IN_BUF_SIZE bytes */
+	unsigned char *in; /* IN_BUF_SIZE bytes: own_in, or a read-ahead buffer */
+	unsigned char *own_in;
 	size_t in_pos, in_len;
 	bool inner_eof;
+	unsigned sync_reads;
+	struct readahead *ra;
 	bool done;
 	bool failed; /* an error was reported; later reads repeat "stream failed" */
 	/* gzip */
@@ -46,6 +75,108 @@ const char *ak_compression_name(enum ak_compression c)
 	}
 }
 
+static void *readahead_run(void *arg)
+{
+	struct readahead *ra = arg;
+	pthread_mutex_lock(&ra->lock);
+	for (;;) {
+		/* wait for a buffer that is neither full nor being inflated */
+		while (!ra->stop && ra->produced - (ra->taken ? ra->taken - 1 : 0) >= READAHEAD_BUFS)
+			pthread_cond_wait(&ra->cond, &ra->lock);
+		if (ra->stop)
+			break;
+		unsigned i = (unsigned)(ra->produced % READAHEAD_BUFS);
+		pthread_mutex_unlock(&ra->lock);
+		struct ak_error *err = NULL;
+		ssize_t n = ak_stream_read(ra->inner, ra->buf[i], IN_BUF_SIZE, &err);
+		pthread_mutex_lock(&ra->lock);
+		if (n <= 0) {
+			ra->ended = true;
+			ra->err = n < 0 ? err : NULL;
+			if (n < 0 && !err)
+				ak_error_set(&ra->err, AK_EXIT_ENV, "read error");
+			pthread_cond_broadcast(&ra->cond);
+			break;
+		}
+		ra->len[i] = (size_t)n;
+		ra->produced++;
+		pthread_cond_broadcast(&ra->cond);
+	}
+	pthread_mutex_unlock(&ra->lock);
+	return NULL;
+}
+
+static void readahead_stop(struct readahead *ra)
+{
+	if (!ra)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	ra->stop = true;
+	pthread_cond_broadcast(&ra->cond);
+	pthread_mutex_unlock(&ra->lock);
+	/* the reader is at worst inside one read of a local file: join returns soon */
+	pthread_join(ra->thread, NULL);
+	pthread_cond_destroy(&ra->cond);
+	pthread_mutex_destroy(&ra->lock);
+	for (unsigned i = 0; i < READAHEAD_BUFS; i++)
+		free(ra->buf[i]);
+	ak_error_free(ra->err);
+	free(ra);
+}
+
+/* Start the reader thread; on any failure the stream just goes on reading itself. */
+static void readahead_start(struct decompress_stream *s)
+{
+	struct readahead *ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		return;
+	ra->inner = s->inner;
+	for (unsigned i = 0; i < READAHEAD_BUFS; i++) {
+		ra->buf[i] = malloc(IN_BUF_SIZE);
+		if (!ra->buf[i])
+			goto fail;
+	}
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->cond, NULL);
+	if (pthread_create(&ra->thread, NULL, readahead_run, ra) != 0) {
+		pthread_cond_destroy(&ra->cond);
+		pthread_mutex_destroy(&ra->lock);
+		goto fail;
+	}
+	s->ra = ra;
+	return;
+fail:
+	for (unsigned i = 0; i < READAHEAD_BUFS; i++)
+		free(ra->buf[i]);
+	free(ra);
+}
+
+/* The next read-ahead buffer into s->in; the one inflated so far goes back to the
+ * reader. Returns its length, 0 at the end, -1 with the reader's error. */
+static ssize_t readahead_next(struct decompress_stream *s, struct ak_error **err)
+{
+	struct readahead *ra = s->ra;
+	ssize_t n;
+	pthread_mutex_lock(&ra->lock);
+	while (ra->produced == ra->taken && !ra->ended)
+		pthread_cond_wait(&ra->cond, &ra->lock);
+	if (ra->produced > ra->taken) {
+		unsigned i = (unsigned)(ra->taken % READAHEAD_BUFS);
+		ra->taken++; /* also releases the previous buffer */
+		s->in = ra->buf[i];
+		n = (ssize_t)ra->len[i];
+	} else if (ra->err) {
+		*err = ra->err;
+		ra->err = NULL;
+		n = -1;
+	} else {
+		n = 0;
+	}
+	pthread_cond_broadcast(&ra->cond);
+	pthread_mutex_unlock(&ra->lock);
+	return n;
+}
+
 /* Refill the input buffer when it is empty; returns bytes available, 0 at EOF, -1 on error. */
 static ssize_t fill_input(struct decompress_stream *s, struct ak_error **err)
 {
@@ -54,7 +185,15 @@ static ssize_t fill_input(struct decompress_stream *s, struct ak_error **err)
 	s->in_pos = s->in_len = 0;
 	if (s->inner_eof)
 		return 0;
-	ssize_t n = ak_stream_read(s->inner, s->in, IN_BUF_SIZE, err);
+	if (!s->ra && s->sync_reads >= READAHEAD_AFTER_READS)
+		readahead_start(s);
+	ssize_t n;
+	if (s->ra) {
+		n = readahead_next(s, err);
+	} else {
+		s->sync_reads++;
+		n = ak_stream_read(s->inner, s->in, IN_BUF_SIZE, err);
+	}
 	if (n < 0)
 		return -1;
 	if (n == 0)
@@ -236,8 +375,9 @@ static ssize_t decompress_read(struct ak_stream *base, void *buf, size_t len,
 static void decompress_close(struct ak_stream *base)
 {
 	struct decompress_stream *s = (struct decompress_stream *)base;
+	readahead_stop(s->ra); /* before the inner stream it reads from */
 	ak_stream_close(s->inner);
-	free(s->in);
+	free(s->own_in);
 	free(s->isal);
 	ZSTD_freeDStream(s->zds);
 	free(s);
@@ -286,7 +426,7 @@ struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
 	s->inner = steal_pointer(&owned);
 	s->max_out = max_out ? max_out : AK_MAX_LAYER_BYTES_DEFAULT;
 	cleanup_stream struct ak_stream *self = &s->base;
-	s->in = malloc(IN_BUF_SIZE);
+	s->in = s->own_in = malloc(IN_BUF_SIZE);
 	if (!s->in) {
 		ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		return NULL;
