@@ -688,7 +688,8 @@ int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct
 	size_t len = 0;
 	if (src->ops->read_root(src, &doc, &len, err) < 0)
 		return -1;
-	const char *what = src->path;
+	/* name the document, not the image: the caller prefixes the image's name */
+	const char *what = strcmp(src->ops->kind, "dir") == 0 ? "manifest.json" : "index.json";
 	cleanup_json json_t *root = json_parse(doc, len, what, err);
 	if (!root)
 		return -1;

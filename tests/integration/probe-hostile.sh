@@ -229,15 +229,15 @@ probe 0 badelf2 && expect_contains "$AK_STDOUT" "program header table (offset 0x
 
 # --- index.json ---
 
-ak_test "index.json nested 10,000 deep"
+ak_test "index.json nested 10,000 deep: the message names index.json"
 fresh deep
 python3 -c 'print("[" * 10000 + "]" * 10000)' >deep/index.json
-probe 2 deep && expect_contains "$AK_STDERR" "invalid JSON: maximum parsing depth reached" && ak_pass
+probe 2 deep && expect_contains "$AK_STDERR" "'deep': 'index.json': invalid JSON: maximum parsing depth reached" && ak_pass
 
 ak_test "an empty index.json"
 fresh empty
 : >empty/index.json
-probe 2 empty && expect_contains "$AK_STDERR" "invalid JSON" && ak_pass
+probe 2 empty && expect_contains "$AK_STDERR" "'empty': 'index.json': invalid JSON" && ak_pass
 
 # --- oci-archive ---
 
