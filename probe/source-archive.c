@@ -24,6 +24,11 @@
 
 #define ENTRIES_MAX 4000000
 #define NAME_MAX_LEN 3000
+/* A compressed archive may write at most this many times the bytes read from it, past
+ * the first GiB: a small tar.gz of zeros must not fill TMPDIR (a decompression bomb).
+ * Image layers are compressed already, so honest archives stay near 1:1. */
+#define EXTRACT_FLOOR ((int64_t)1 << 30)
+#define EXTRACT_RATIO 100
 
 static void archive_freep(struct archive **a)
 {
@@ -193,8 +198,49 @@ static int create_file(int rootfd, const char *file, char *clean, mode_t mode,
 	return fd;
 }
 
-static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd, const char *file,
+/* Add n to the bytes the extraction wrote; refuse past EXTRACT_RATIO times what was read. */
+static int count_written(struct archive *a, int64_t *written, int64_t n, const char *file,
 			 struct ak_error **err)
+{
+	*written += n;
+	if (*written > EXTRACT_FLOOR && *written / EXTRACT_RATIO > archive_filter_bytes(a, -1))
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'%s': expands more than %d times past %lld bytes "
+				    "(a decompression bomb?)",
+				    file, EXTRACT_RATIO, (long long)EXTRACT_FLOOR);
+	return 0;
+}
+
+/* Write the entry's data into fd, holes left as holes, counting into *written the bytes
+ * written so far by the whole extraction to stop a bomb before it fills the disk. */
+static int copy_data(struct archive *a, struct archive_entry *e, int fd, const char *file,
+		     const char *clean, int64_t *written, struct ak_error **err)
+{
+	for (;;) {
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int r = archive_read_data_block(a, &buf, &len, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return ak_error_set(err, AK_EXIT_ENV, "'%s': cannot extract '%.200s': %s",
+					    file, clean, archive_error_string(a));
+		if (count_written(a, written, (int64_t)len, file, err) < 0)
+			return -1;
+		if (lseek(fd, off, SEEK_SET) < 0 || ak_write_all(fd, buf, len) < 0)
+			return ak_error_errno(err, AK_EXIT_ENV, errno,
+					      "'%s': cannot write '%.200s'", file, clean);
+	}
+	/* a sparse file may end in a hole */
+	if (archive_entry_size_is_set(e) && ftruncate(fd, archive_entry_size(e)) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "'%s': cannot write '%.200s'", file,
+				      clean);
+	return 0;
+}
+
+static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd, const char *file,
+			 int64_t *written, struct ak_error **err)
 {
 	const char *name = archive_entry_pathname(e);
 	char clean[NAME_MAX_LEN];
@@ -223,10 +269,14 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 			return -1;
 		char buf[65536];
 		long r;
-		while ((r = ak_read_full(in, buf, sizeof(buf))) > 0)
+		while ((r = ak_read_full(in, buf, sizeof(buf))) > 0) {
+			/* copies multiply: a thousand links to one big file are a bomb */
+			if (count_written(a, written, r, file, err) < 0)
+				return -1;
 			if (ak_write_all(out, buf, (size_t)r) < 0)
 				return ak_error_errno(err, AK_EXIT_ENV, errno,
 						      "'%s': cannot write '%.200s'", file, clean);
+		}
 		return 0;
 	}
 	if (type == AE_IFDIR) {
@@ -245,11 +295,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 	cleanup_fd int fd = create_file(rootfd, file, clean, archive_entry_perm(e), err);
 	if (fd < 0)
 		return -1;
-	int r = archive_read_data_into_fd(a, fd);
-	if (r < ARCHIVE_WARN)
-		return ak_error_set(err, AK_EXIT_ENV, "'%s': cannot extract '%.200s': %s", file,
-				    clean, archive_error_string(a));
-	return 0;
+	return copy_data(a, e, fd, file, clean, written, err);
 }
 
 static int extract(const char *file, int rootfd, struct ak_error **err)
@@ -264,6 +310,7 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 	if (r != ARCHIVE_OK)
 		return ak_error_set(err, AK_EXIT_ENV, "cannot open archive '%s': %s", file,
 				    archive_error_string(a));
+	int64_t written = 0;
 	for (size_t n = 0;; n++) {
 		struct archive_entry *e;
 		r = archive_read_next_header(a, &e);
@@ -276,7 +323,7 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 		if (n >= ENTRIES_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d entries", file,
 					    ENTRIES_MAX);
-		if (extract_entry(a, e, rootfd, file, err) < 0)
+		if (extract_entry(a, e, rootfd, file, &written, err) < 0)
 			return -1;
 	}
 	return 0;

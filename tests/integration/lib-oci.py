@@ -21,8 +21,8 @@ so that a test can damage exactly one thing and nothing else.
       whose PT_INTERP is /lib/ld-linux-aarch64.so.1) or 'bad-phoff' (a valid
       AArch64 header with e_phoff past the end and e_phnum PHNUM, 65535 unless
       given)
-  lib-oci.py gzip-bomb OUT MIB
-      writes a gzip'd tar holding one file 'zeros' of MIB MiB of zeros, in
+  lib-oci.py gzip-bomb OUT MIB [NAME]
+      writes a gzip'd tar holding one file NAME ('zeros') of MIB MiB of zeros, in
       well under a second: one compressed block of zeros is repeated
 
 ARCH is the 'architecture' of the platform in the index (arm64, amd64...).
@@ -199,9 +199,9 @@ def elf64_aarch64(phoff, phnum, phdrs=b"", tail=b""):
     return header + phdrs + tail
 
 
-def cmd_gzip_bomb(out, mib):
+def cmd_gzip_bomb(out, mib, name="zeros"):
     mib = int(mib)
-    header = tarfile.TarInfo("zeros")
+    header = tarfile.TarInfo(name)
     header.size = mib << 20
     header.mtime = 1700000000
     head = header.tobuf(format=tarfile.GNU_FORMAT)

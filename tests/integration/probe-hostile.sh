@@ -288,6 +288,12 @@ ak_test "a symlink out of an oci-archive is dropped and nothing is written throu
 archive "$work/link.tar" "link:blobs/out=$AK_TMP" link:blobs/up=../../.. file:blobs/out/evil=x file:blobs/up/evil=x
 probe 0 link.tar && [ ! -e "$AK_TMP/evil" ] && ak_pass
 
+ak_test "a gzip'd oci-archive of 4 GiB of zeros stops after 1 GiB, TMPDIR emptied"
+oci gzip-bomb "$work/bomb.tar.gz" 4096 blobs/zeros
+probe 2 bomb.tar.gz && expect_contains "$AK_STDERR" "'bomb.tar.gz': expands more than 100 times past 1073741824 bytes (a decompression bomb?)" &&
+	{ [ "$probe_seconds" -le 30 ] || ak_fail "took ${probe_seconds}s to stop"; } && ak_pass
+rm -f "$work/bomb.tar.gz"
+
 ak_test "a truncated oci-archive"
 head -c 3000000 "$honest_archive" >"$work/cut.tar"
 probe 2 cut.tar && expect_contains "$AK_STDERR" "Truncated tar archive" && ak_pass
