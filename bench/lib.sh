@@ -7,6 +7,7 @@
 #   bench_need_sandbox              # exit 77 with the reason when no sandbox can be made
 #   t0=$EPOCHREALTIME ... t1=$EPOCHREALTIME
 #   us=$(bench_us_between "$t0" "$t1")
+#   bench_children_cpu_us c0 ... bench_children_cpu_us c1   # children's CPU, c1-c0
 #   bench_median 5 3 9              # prints 5 (integers; the mean of the middle two when even)
 #   bench_ratio 300 100             # prints 3.00
 #
@@ -77,6 +78,24 @@ bench_need_sandbox() {
 bench_us_between() {
   local a=${1//[!0-9]/} b=${2//[!0-9]/}
   echo $((10#$b - 10#$a))
+}
+
+# bench_children_cpu_us VAR: sets VAR to the user + system CPU microseconds
+# (millisecond resolution) of every child this shell has waited for so far, from the
+# 'times' builtin. No subshell: a forked one would report its own children, none.
+# Needs bench_init's $BENCH_TMP.
+bench_children_cpu_us() {
+  # locals carry a prefix so that no caller's VAR name is shadowed by them
+  local -n _bcc_out=$1
+  local _bcc_line _bcc_u _bcc_s _bcc_t _bcc_m _bcc_sec _bcc_total=0
+  times >"$BENCH_TMP/times"
+  { read -r _bcc_line; read -r _bcc_u _bcc_s; } <"$BENCH_TMP/times"
+  for _bcc_t in "$_bcc_u" "$_bcc_s"; do
+    _bcc_m=${_bcc_t%%m*} _bcc_sec=${_bcc_t#*m}
+    _bcc_sec=${_bcc_sec%s} _bcc_sec=${_bcc_sec//[!0-9]/}
+    _bcc_total=$((_bcc_total + 10#$_bcc_m * 60000000 + 10#$_bcc_sec * 1000))
+  done
+  _bcc_out=$_bcc_total
 }
 
 # bench_median N...: the median of integers (the mean of the middle two when even).
