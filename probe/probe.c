@@ -89,6 +89,28 @@ struct scan_state {
 	struct ak_error *err; /* the first failure; the others stop taking jobs */
 };
 
+/* A layer that failed to inflate or parse may simply be corrupt: when its bytes do not
+ * match its digest, that is the root cause to report, not the gzip or tar symptom. */
+static void prefer_digest_error(struct scan_state *st, const struct ak_descriptor *d,
+				struct ak_error **err)
+{
+	struct ak_stream *s = NULL;
+	struct ak_error *e2 = NULL;
+	if (ak_image_open_blob(st->img, d, &s, &e2) == 0) {
+		static __thread unsigned char buf[1 << 16];
+		ssize_t n;
+		while ((n = ak_stream_read(s, buf, sizeof(buf), &e2)) > 0)
+			;
+		ak_stream_close(s);
+	}
+	if (e2 && strstr(e2->msg, "digest mismatch")) {
+		ak_error_free(*err);
+		*err = e2;
+		return;
+	}
+	ak_error_free(e2);
+}
+
 static int run_job(struct scan_state *st, struct job *j, struct ak_error **err)
 {
 	struct capture_ctx cc = {0};
@@ -107,6 +129,8 @@ static int run_job(struct scan_state *st, struct job *j, struct ak_error **err)
 		if (ak_image_open_blob(st->img, j->layer, &s, err) < 0)
 			return -1;
 		r = ak_layer_scan(s, &lo, &consumer, &j->index, err);
+		if (r < 0 && err && *err && !strstr((*err)->msg, "digest mismatch"))
+			prefer_digest_error(st, j->layer, err);
 	} else {
 		lo.name = j->tree->folder_platform ? j->tree->folder_platform : "tree";
 		r = ak_layer_scan_dir(j->tree->tree_fd, ".", &lo, &consumer, &j->index, err);

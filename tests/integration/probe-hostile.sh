@@ -114,12 +114,13 @@ flip "$layer" 9 # the gzip header's OS byte: the stream still inflates cleanly
 probe 2 digest && expect_contains "$AK_STDERR" "digest mismatch" &&
 	expect_contains "$AK_STDERR" "sha256:${layer##*/}" && ak_pass
 
-ak_test "a changed byte inside the compressed data: refused, naming the layer"
+ak_test "a changed byte inside the compressed data: the digest mismatch is the reported cause"
 fresh digest2
 layer=$(oci layer digest2 arm64)
 flip "$layer" -6 # in the gzip trailer's CRC: inflating fails before the digest is known
-probe 2 digest2 && expect_contains "$AK_STDERR" "layer 'sha256:${layer##*/}'" &&
-	expect_contains "$AK_STDERR" "gzip checksum mismatch" && ak_pass
+hex=${layer##*/}
+probe 2 digest2 && expect_contains "$AK_STDERR" "blob 'sha256:${hex:0:12}" &&
+	expect_contains "$AK_STDERR" "digest mismatch" && ak_pass
 
 ak_test "size mismatch: the descriptor's size is not the blob's"
 fresh size
