@@ -253,8 +253,9 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 	const char *hardlink = archive_entry_hardlink(e);
 	mode_t type = archive_entry_filetype(e);
 	if (hardlink) {
-		/* copied rather than linked: linkat would resolve the target without the
-		 * RESOLVE_BENEATH guard */
+		/* The target is opened beneath the root first (a plain linkat would resolve it
+		 * without the RESOLVE_BENEATH guard), then linked through /proc/self/fd, so a
+		 * thousand links to one big file cost no space; a copy is the fallback. */
 		char target[NAME_MAX_LEN];
 		if (normalise(file, hardlink, target, sizeof(target), err) < 0)
 			return -1;
@@ -263,6 +264,14 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 			return ak_error_prefix(err, "'%s': hard link '%.200s'", file, clean);
 		struct stat st;
 		if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode))
+			return 0;
+		const char *base;
+		cleanup_fd int dir = open_parent(rootfd, file, clean, &base, err);
+		if (dir < 0)
+			return -1;
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", in);
+		if (linkat(AT_FDCWD, proc, dir, base, AT_SYMLINK_FOLLOW) == 0)
 			return 0;
 		cleanup_fd int out = create_file(rootfd, file, clean, st.st_mode, err);
 		if (out < 0)
