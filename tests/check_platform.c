@@ -150,7 +150,11 @@ Suite *platform_suite(void)
 	tcase_add_test(tc, test_from_oci);
 	tcase_add_test(tc, test_every_target_matches_its_own_header);
 	tcase_add_test(tc, test_every_platform_has_a_target);
-	tcase_add_test(tc, test_magic_matches_real_busybox);
 	suite_add_tcase(s, tc);
+	/* fetching the debs the first time takes a while */
+	TCase *real = tcase_create("real-binaries");
+	tcase_set_timeout(real, 600);
+	tcase_add_test(real, test_magic_matches_real_busybox);
+	suite_add_tcase(s, real);
 	return s;
 }
