@@ -490,6 +490,12 @@ static int do_status(struct binfmt_args *a)
 		json_object_set_new(o, "enabled", json_boolean(e->enabled));
 		json_object_set_new(o, "interpreter", json_string(e->interpreter));
 		json_object_set_new(o, "interpreter_present", json_boolean(interp_ok));
+		/* a QEMU interpreter says its version; for other interpreters it means nothing */
+		struct ak_interp qi = {.path = strdup(e->interpreter)};
+		if (a->json && interp_ok && (strstr(e->interpreter, "qemu-") || strstr(e->interpreter, "-binfmt-P")))
+			ak_interp_query_version(&qi);
+		json_object_set_new(o, "qemu_version", qi.version ? json_string(qi.version) : json_null());
+		ak_interp_clear(&qi);
 		json_object_set_new(o, "flags", json_string(e->flags));
 		json_object_set_new(o, "offset", json_integer(e->offset));
 		cleanup_free char *magic = ak_hex_escape(e->magic, e->magic_len);

@@ -196,7 +196,7 @@ expect_exit 0 sb '$AK_BIN binfmt install --json linux/arm64 linux/s390x' &&
   expect_exit 0 jq -e '.ok == true and (.handlers | length) == 2 and .handlers[0].verify[0].outcome == "emulated"' "$AK_STDOUT" &&
   expect_exit 0 sb '$AK_BIN binfmt install linux/arm64 >/dev/null && $AK_BIN binfmt status --json' &&
   expect_exit 0 jq -e '.mounted == true and .enabled == true and .entries[0].name == "qemu-aarch64" and
-    .entries[0].flags == "F" and (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' "$AK_STDOUT" &&
+    .entries[0].flags == "F" and (.entries[0].qemu_version | test("^[0-9]+\\.[0-9]+")) and (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' "$AK_STDOUT" &&
   expect_exit 1 sb '$AK_BIN verify --json --platform arm64' &&
   expect_exit 0 jq -e '.ok == false and .results[0].outcome == "no handler"' "$AK_STDOUT" && ak_pass
 
