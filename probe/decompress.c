@@ -36,9 +36,9 @@ struct readahead {
 	unsigned char *buf[READAHEAD_BUFS];
 	size_t len[READAHEAD_BUFS];
 	uint64_t produced, taken;
-	bool ended;		/* after 'produced' buffers the inner stream ended ... */
-	struct ak_error *err;	/* ... or failed with this */
-	bool stop;		/* the decompress stream is closing */
+	bool ended;	      /* after 'produced' buffers the inner stream ended ... */
+	struct ak_error *err; /* ... or failed with this */
+	bool stop;	      /* the decompress stream is closing */
 };
 
 struct decompress_stream {
@@ -81,7 +81,8 @@ static void *readahead_run(void *arg)
 	pthread_mutex_lock(&ra->lock);
 	for (;;) {
 		/* wait for a buffer that is neither full nor being inflated */
-		while (!ra->stop && ra->produced - (ra->taken ? ra->taken - 1 : 0) >= READAHEAD_BUFS)
+		while (!ra->stop &&
+		       ra->produced - (ra->taken ? ra->taken - 1 : 0) >= READAHEAD_BUFS)
 			pthread_cond_wait(&ra->cond, &ra->lock);
 		if (ra->stop)
 			break;
