@@ -186,7 +186,7 @@ static ssize_t fill_input(struct decompress_stream *s, struct ak_error **err)
 	s->in_pos = s->in_len = 0;
 	if (s->inner_eof)
 		return 0;
-	if (!s->ra && s->sync_reads >= READAHEAD_AFTER_READS)
+	if (!s->ra && s->sync_reads == READAHEAD_AFTER_READS) /* once: no retry if it failed */
 		readahead_start(s);
 	ssize_t n;
 	if (s->ra) {
