@@ -4,12 +4,15 @@
 #include <archive_entry.h>
 #include <check.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "probe/blob.h"
 #include "probe/decompress.h"
 #include "probe/fsview.h"
 #include "probe/layer.h"
@@ -250,6 +253,76 @@ START_TEST(test_tar_without_end_blocks)
 	ck_assert_ptr_null(idx2);
 	ck_assert_ptr_nonnull(strstr(err2->msg, "layer 'sha256:"));
 	free(b.data);
+}
+END_TEST
+
+/* A descriptor for the bytes b (sha256 and size), as an index would give. */
+static void describe_blob(const struct buf *b, struct ak_descriptor *d, char digest[80])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	ck_assert_int_eq(EVP_Digest(b->data, b->len, md, &mdlen, EVP_sha256(), NULL), 1);
+	int n = snprintf(digest, 80, "sha256:");
+	for (unsigned i = 0; i < mdlen; i++)
+		n += snprintf(digest + n, 80 - (size_t)n, "%02x", md[i]);
+	memset(d, 0, sizeof(*d));
+	d->digest = digest;
+	d->size = (int64_t)b->len;
+}
+
+static struct ak_layer_index *scan_verified(const struct buf *b, const struct ak_descriptor *d,
+					    struct ak_error **err)
+{
+	struct ak_stream *raw = ak_memory_stream_open(b->data, b->len, err), *s = NULL;
+	ck_assert_ptr_nonnull(raw);
+	ck_assert_int_eq(ak_blob_stream_new(raw, d, &s, err), 0);
+	struct ak_layer_index *idx = NULL;
+	if (ak_layer_scan(s, &named, &keep_consumer, &idx, err) < 0)
+		return NULL;
+	return idx;
+}
+
+/* Several MiB of gzip: large enough for the inflater's read-ahead thread. A good blob
+ * scans; a wrong digest, and a cut stream with a matching digest, are errors. */
+START_TEST(test_big_gzip_through_verifying_stream)
+{
+	size_t big = 6u << 20;
+	char *data = malloc(big + 1);
+	ck_assert_ptr_nonnull(data);
+	unsigned x = 12345;
+	for (size_t i = 0; i < big; i++) { /* incompressible, but printable for the spec */
+		x = x * 1103515245u + 12345u;
+		data[i] = (char)('a' + (x >> 16) % 26);
+	}
+	data[big] = '\0';
+	const struct spec files[] = {{"etc", 'd', NULL}, {"blob", 'f', data}, {"etc/end", 'f', "end\n"}};
+	struct buf b = {0};
+	make_tar(&b, files, 3, "gzip");
+	ck_assert_uint_gt(b.len, 1u << 20);
+	struct ak_descriptor d;
+	char digest[80];
+	describe_blob(&b, &d, digest);
+
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan_verified(&b, &d, &err);
+	ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(idx->count, 3);
+
+	b.data[b.len / 2] ^= 0x55; /* same size, other bytes */
+	cleanup_error struct ak_error *err2 = NULL;
+	ck_assert_ptr_null(scan_verified(&b, &d, &err2));
+	ck_assert_msg(strstr(err2->msg, "gzip") || strstr(err2->msg, "digest mismatch"), "%s",
+		      err2->msg);
+	b.data[b.len / 2] ^= 0x55;
+
+	b.len = b.len * 2 / 3; /* cut, with a descriptor that matches the cut blob */
+	char digest3[80];
+	describe_blob(&b, &d, digest3);
+	cleanup_error struct ak_error *err3 = NULL;
+	ck_assert_ptr_null(scan_verified(&b, &d, &err3));
+	ck_assert_msg(strstr(err3->msg, "truncated gzip stream"), "%s", err3->msg);
+	free(b.data);
+	free(data);
 }
 END_TEST
 
@@ -714,6 +787,7 @@ Suite *layer_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_entries_same_for_every_compression);
 	tcase_add_test(tc, test_tar_without_end_blocks);
+	tcase_add_test(tc, test_big_gzip_through_verifying_stream);
 	tcase_add_test(tc, test_multi_member_and_multi_frame);
 	tcase_add_test(tc, test_big_file_delivered_whole);
 	tcase_add_test(tc, test_xz_is_unsupported);
