@@ -170,8 +170,7 @@ const struct ak_binfmt_entry *ak_binfmt_table_find(const struct ak_binfmt_table 
 	return NULL;
 }
 
-bool ak_binfmt_entry_matches(const struct ak_binfmt_entry *e, const unsigned char *hdr,
-			     size_t len)
+bool ak_binfmt_entry_matches(const struct ak_binfmt_entry *e, const unsigned char *hdr, size_t len)
 {
 	if (e->is_extension || e->offset + e->magic_len > len)
 		return false;
@@ -210,7 +209,8 @@ int ak_binfmt_name_check(const char *name, struct ak_error **err)
 	for (const char *p = name; *p; p++)
 		if (!isprint((unsigned char)*p) || *p == ' ')
 			return ak_error_set(err, AK_EXIT_USAGE,
-					    "invalid handler name '%s': unprintable or blank", name);
+					    "invalid handler name '%s': unprintable or blank",
+					    name);
 	return 0;
 }
 
@@ -240,7 +240,8 @@ int ak_binfmt_entry_for_target(const struct ak_qemu_target *t, const char *inter
 		return -1;
 	e->magic_len = ak_qemu_target_magic(t, e->magic, e->mask);
 	if (e->magic_len == 0)
-		return ak_error_set(err, AK_EXIT_ENV, "platform table: bad magic for '%s'", t->name);
+		return ak_error_set(err, AK_EXIT_ENV, "platform table: bad magic for '%s'",
+				    t->name);
 	e->enabled = true;
 	if (asprintf(&e->name, "qemu-%s", t->name) < 0 || !(e->interpreter = strdup(interpreter))) {
 		ak_binfmt_entry_clear(e);
@@ -254,14 +255,16 @@ char *ak_binfmt_rule_format(const struct ak_binfmt_entry *e, struct ak_error **e
 	if (ak_binfmt_name_check(e->name, err) < 0)
 		return NULL;
 	if (e->magic_len == 0 || e->magic_len > AK_MAGIC_MAX) {
-		ak_error_set(err, AK_EXIT_USAGE, "magic of '%s' is %zu bytes; binfmt_misc takes 1 to %d",
-			     e->name, e->magic_len, AK_MAGIC_MAX);
+		ak_error_set(err, AK_EXIT_USAGE,
+			     "magic of '%s' is %zu bytes; binfmt_misc takes 1 to %d", e->name,
+			     e->magic_len, AK_MAGIC_MAX);
 		return NULL;
 	}
 	if (e->interpreter[0] != '/' || strchr(e->interpreter, ':') ||
 	    strchr(e->interpreter, '\n')) {
 		ak_error_set(err, AK_EXIT_USAGE,
-			     "interpreter '%s' must be an absolute path without ':'", e->interpreter);
+			     "interpreter '%s' must be an absolute path without ':'",
+			     e->interpreter);
 		return NULL;
 	}
 	char flags[8];
@@ -270,8 +273,9 @@ char *ak_binfmt_rule_format(const struct ak_binfmt_entry *e, struct ak_error **e
 	cleanup_free char *magic = ak_hex_escape(e->magic, e->magic_len);
 	cleanup_free char *mask = ak_hex_escape(e->mask, e->magic_len);
 	char *line = NULL;
-	if (!magic || !mask || asprintf(&line, ":%s:M:%u:%s:%s:%s:%s", e->name, e->offset, magic,
-					mask, e->interpreter, flags) < 0) {
+	if (!magic || !mask ||
+	    asprintf(&line, ":%s:M:%u:%s:%s:%s:%s", e->name, e->offset, magic, mask, e->interpreter,
+		     flags) < 0) {
 		ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		return NULL;
 	}

@@ -9,20 +9,20 @@
 #include "common/error.h"
 #include "common/platform.h"
 
-#define AK_BINFMT_NAME_MAX 64 /* the kernel takes longer names; nobody needs them */
+#define AK_BINFMT_NAME_MAX 64  /* the kernel takes longer names; nobody needs them */
 #define AK_BINFMT_FLAGS "POCF" /* the flags the kernel knows (C implies O) */
 
 struct ak_binfmt_entry {
 	char *name;
 	bool enabled;
-	bool is_extension;  /* 'E' entries match a file name extension, not magic */
+	bool is_extension; /* 'E' entries match a file name extension, not magic */
 	char *interpreter;
-	char flags[8];      /* subset of "POCF", in that order */
+	char flags[8]; /* subset of "POCF", in that order */
 	unsigned offset;
 	unsigned char magic[AK_MAGIC_MAX];
 	unsigned char mask[AK_MAGIC_MAX]; /* all 0xff when the entry has no mask */
 	size_t magic_len;
-	char *extension;    /* for 'E' entries */
+	char *extension; /* for 'E' entries */
 };
 
 /* The set of entries in one binfmt_misc instance; malformed files are kept aside. */
@@ -43,8 +43,7 @@ void ak_binfmt_table_clear(struct ak_binfmt_table *t);
 const struct ak_binfmt_entry *ak_binfmt_table_find(const struct ak_binfmt_table *t,
 						   const char *name);
 /* Does the entry match a file whose first bytes are hdr (magic under mask at offset)? */
-bool ak_binfmt_entry_matches(const struct ak_binfmt_entry *e, const unsigned char *hdr,
-			     size_t len);
+bool ak_binfmt_entry_matches(const struct ak_binfmt_entry *e, const unsigned char *hdr, size_t len);
 /* Do two entries match exactly the same files (same offset, same masked magic)? */
 bool ak_binfmt_entry_same_magic(const struct ak_binfmt_entry *a, const struct ak_binfmt_entry *b);
 

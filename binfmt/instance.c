@@ -25,8 +25,7 @@ bool ak_in_initial_userns(void)
 		return true;
 	unsigned long a, b, c;
 	/* the initial namespace maps the whole range onto itself */
-	return sscanf(map, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 &&
-	       c == 4294967295UL;
+	return sscanf(map, "%lu %lu %lu", &a, &b, &c) == 3 && a == 0 && b == 0 && c == 4294967295UL;
 }
 
 static bool has_cap_sys_admin(void)
@@ -102,8 +101,8 @@ int ak_binfmt_open(const char *dir, bool do_mount, struct ak_binfmt_instance *in
 		ak_closep(&fd);
 		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || !is_binfmt_mount(fd))
-			return ak_error_set(err, AK_EXIT_ENV, "mounted binfmt_misc at '%s' but cannot open it",
-					    dir);
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "mounted binfmt_misc at '%s' but cannot open it", dir);
 	}
 	cleanup_free char *status = NULL;
 	if (ak_read_file_at(fd, "status", 64, &status, NULL, NULL) == 0)
@@ -147,10 +146,11 @@ int ak_binfmt_check_writable(const struct ak_binfmt_instance *inst, struct ak_er
 {
 	struct statvfs sv;
 	if (fstatvfs(inst->dirfd, &sv) == 0 && (sv.f_flag & ST_RDONLY))
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "binfmt_misc at '%s' is mounted read-only (as in an unprivileged "
-				    "container); register handlers on the host or run with --privileged",
-				    inst->dir);
+		return ak_error_set(
+			err, AK_EXIT_ENV,
+			"binfmt_misc at '%s' is mounted read-only (as in an unprivileged "
+			"container); register handlers on the host or run with --privileged",
+			inst->dir);
 	if (!has_cap_sys_admin())
 		return ak_error_set(err, AK_EXIT_ENV,
 				    "registering handlers at '%s' needs root or CAP_SYS_ADMIN (try "
@@ -169,26 +169,29 @@ static int write_error_msg(struct ak_binfmt_instance *inst, const char *what, co
 		if (!ak_in_initial_userns())
 			return ak_error_set(err, AK_EXIT_ENV,
 					    "cannot %s '%s': this binfmt_misc instance belongs to "
-					    "another user namespace (mount a private one, or use 'archkit sandbox')",
+					    "another user namespace (mount a private one, or use "
+					    "'archkit sandbox')",
 					    what, name);
 		return ak_error_set(err, AK_EXIT_ENV, "cannot %s '%s': needs root or CAP_SYS_ADMIN",
 				    what, name);
 	case EEXIST:
 		return ak_error_set(err, AK_EXIT_ENV,
-				    "cannot %s '%s': an entry with that name is already there", what,
-				    name);
-	case ENOENT:
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "cannot %s '%s': the interpreter file (or the entry) does not exist",
+				    "cannot %s '%s': an entry with that name is already there",
 				    what, name);
+	case ENOENT:
+		return ak_error_set(
+			err, AK_EXIT_ENV,
+			"cannot %s '%s': the interpreter file (or the entry) does not exist", what,
+			name);
 	case EINVAL:
 		if (has_f)
-			return ak_error_set(err, AK_EXIT_ENV,
-					    "cannot %s '%s': the kernel rejected the rule (flag F needs "
-					    "Linux 4.8 or later; or the rule is malformed)",
-					    what, name);
-		return ak_error_set(err, AK_EXIT_ENV, "cannot %s '%s': the kernel rejected the rule",
-				    what, name);
+			return ak_error_set(
+				err, AK_EXIT_ENV,
+				"cannot %s '%s': the kernel rejected the rule (flag F needs "
+				"Linux 4.8 or later; or the rule is malformed)",
+				what, name);
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "cannot %s '%s': the kernel rejected the rule", what, name);
 	case EROFS:
 		return ak_error_set(err, AK_EXIT_ENV, "cannot %s '%s': '%s' is mounted read-only",
 				    what, name, inst->dir);
@@ -197,8 +200,8 @@ static int write_error_msg(struct ak_binfmt_instance *inst, const char *what, co
 	}
 }
 
-static int write_error(struct ak_binfmt_instance *inst, const char *what, const char *name,
-		       int e, bool has_f, struct ak_error **err)
+static int write_error(struct ak_binfmt_instance *inst, const char *what, const char *name, int e,
+		       bool has_f, struct ak_error **err)
 {
 	bool fresh = err && !*err;
 	write_error_msg(inst, what, name, e, has_f, err);

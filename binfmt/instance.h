@@ -14,7 +14,7 @@
 struct ak_binfmt_instance {
 	char *dir;
 	int dirfd;
-	int lockfd; /* -1 until ak_binfmt_lock() */
+	int lockfd;   /* -1 until ak_binfmt_lock() */
 	bool enabled; /* the instance's status file says enabled */
 };
 

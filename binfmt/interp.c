@@ -50,12 +50,14 @@ int ak_interp_find(const struct ak_qemu_target *t, const char *qemu_path, struct
 			if (is_exec_file(buf))
 				return found(out, buf, false);
 		}
-		return ak_error_set(err, AK_EXIT_FAIL,
-				    "no interpreter for '%s': neither qemu-%s-static nor qemu-%s in '%s'",
-				    t->name, t->name, t->name, qemu_path);
+		return ak_error_set(
+			err, AK_EXIT_FAIL,
+			"no interpreter for '%s': neither qemu-%s-static nor qemu-%s in '%s'",
+			t->name, t->name, t->name, qemu_path);
 	}
 	const char *path_env = getenv("PATH");
-	cleanup_free char *dirs = strdup(path_env && *path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
+	cleanup_free char *dirs =
+		strdup(path_env && *path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
 	if (!dirs)
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	/* static builds first: they work inside containers and chroots (flag F) */
@@ -83,11 +85,12 @@ int ak_interp_find(const struct ak_qemu_target *t, const char *qemu_path, struct
 	snprintf(buf, sizeof(buf), "/usr/libexec/qemu-binfmt/%s-binfmt-P", t->name);
 	if (is_exec_file(buf))
 		return found(out, buf, true);
-	return ak_error_set(err, AK_EXIT_FAIL,
-			    "no interpreter for '%s': qemu-%s-static not found in $PATH, /usr/bin, "
-			    "/usr/local/bin or /usr/libexec/qemu-binfmt (install qemu-user-static, or "
-			    "pass --qemu-path DIR)",
-			    t->name, t->name);
+	return ak_error_set(
+		err, AK_EXIT_FAIL,
+		"no interpreter for '%s': qemu-%s-static not found in $PATH, /usr/bin, "
+		"/usr/local/bin or /usr/libexec/qemu-binfmt (install qemu-user-static, or "
+		"pass --qemu-path DIR)",
+		t->name, t->name);
 }
 
 /* The machine this process itself was built for: what "an ELF for this host" means. */
@@ -99,7 +102,7 @@ static int host_machine(GElf_Half *machine, int *cls)
 		return -1;
 	*cls = h[EI_CLASS];
 	*machine = h[EI_DATA] == ELFDATA2LSB ? (GElf_Half)(h[18] | h[19] << 8)
-					       : (GElf_Half)(h[18] << 8 | h[19]);
+					     : (GElf_Half)(h[18] << 8 | h[19]);
 	return 0;
 }
 
@@ -132,7 +135,8 @@ int ak_interp_check(struct ak_interp *in, bool fix_binary, struct ak_error **err
 	if (host_machine(&hm, &hc) == 0 && (eh.e_machine != hm || gelf_getclass(elf) != hc)) {
 		elf_end(elf);
 		return ak_error_set(err, AK_EXIT_FAIL,
-				    "interpreter '%s' is not built for this host's machine", in->path);
+				    "interpreter '%s' is not built for this host's machine",
+				    in->path);
 	}
 	size_t phnum = 0;
 	bool has_interp = false;
@@ -146,11 +150,12 @@ int ak_interp_check(struct ak_interp *in, bool fix_binary, struct ak_error **err
 	elf_end(elf);
 	in->is_static = !has_interp;
 	if (fix_binary && !in->is_static)
-		return ak_error_set(err, AK_EXIT_FAIL,
-				    "interpreter '%s' is dynamically linked: with flag F the kernel "
-				    "starts it inside containers and chroots, where its libraries are "
-				    "missing; use a static build (qemu-user-static) or drop F with --flags",
-				    in->path);
+		return ak_error_set(
+			err, AK_EXIT_FAIL,
+			"interpreter '%s' is dynamically linked: with flag F the kernel "
+			"starts it inside containers and chroots, where its libraries are "
+			"missing; use a static build (qemu-user-static) or drop F with --flags",
+			in->path);
 	return 0;
 }
 

@@ -9,7 +9,7 @@
 
 struct ak_interp {
 	char *path;
-	bool needs_p;  /* Debian's ARCH-binfmt-P wrappers expect flag P */
+	bool needs_p; /* Debian's ARCH-binfmt-P wrappers expect flag P */
 	bool is_static;
 	char *version; /* "8.2.2" from --version, or NULL */
 };

@@ -52,9 +52,8 @@ const struct ak_platform *ak_target_platform(const struct ak_qemu_target *t)
 	return NULL;
 }
 
-size_t ak_binfmt_table_catchers(const struct ak_binfmt_table *table,
-				const struct ak_qemu_target *t, const struct ak_binfmt_entry **out,
-				size_t max)
+size_t ak_binfmt_table_catchers(const struct ak_binfmt_table *table, const struct ak_qemu_target *t,
+				const struct ak_binfmt_entry **out, size_t max)
 {
 	unsigned char hdr[64];
 	ak_qemu_target_sample_header(t, hdr);
@@ -82,7 +81,8 @@ static char *describe_drift(const struct ak_binfmt_entry *have, const struct ak_
 	effective_flags(want->flags, wf);
 	char *s = NULL;
 	if (strcmp(have->interpreter, want->interpreter) != 0) {
-		if (asprintf(&s, "interpreter '%s', want '%s'", have->interpreter, want->interpreter) < 0)
+		if (asprintf(&s, "interpreter '%s', want '%s'", have->interpreter,
+			     want->interpreter) < 0)
 			s = NULL;
 	} else if (strcmp(hf, wf) != 0) {
 		if (asprintf(&s, "flags '%s', want '%s'", hf, wf) < 0)
@@ -179,7 +179,7 @@ static int plan_one(const struct ak_binfmt_table *table, const struct ak_binfmt_
 		h->action = opt->replace == AK_REPLACE_ALWAYS ? AK_ACTION_REPLACE : AK_ACTION_NONE;
 		break;
 	case AK_HANDLER_DISABLED:
-		h->action = opt->replace == AK_REPLACE_NEVER    ? AK_ACTION_KEEP_DRIFTED
+		h->action = opt->replace == AK_REPLACE_NEVER	? AK_ACTION_KEEP_DRIFTED
 			    : opt->replace == AK_REPLACE_ALWAYS ? AK_ACTION_REPLACE
 								: AK_ACTION_ENABLE;
 		break;
@@ -223,8 +223,8 @@ static int read_back(struct ak_binfmt_instance *inst, struct ak_handler *h, stru
 	bool enabled = got.enabled;
 	ak_binfmt_entry_clear(&got);
 	if (drift)
-		return ak_error_set(err, AK_EXIT_ENV, "'%s' reads back differently: %s", h->want.name,
-				    drift);
+		return ak_error_set(err, AK_EXIT_ENV, "'%s' reads back differently: %s",
+				    h->want.name, drift);
 	if (!enabled)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s' reads back disabled", h->want.name);
 	return 0;

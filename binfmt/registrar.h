@@ -27,7 +27,7 @@ enum ak_handler_action {
 	AK_ACTION_REPLACE, /* remove our entry, then register */
 	AK_ACTION_ENABLE,
 	AK_ACTION_KEEP_DRIFTED, /* drifted or disabled, left alone by --replace never */
-	AK_ACTION_FAIL,         /* cannot register: see error */
+	AK_ACTION_FAIL,		/* cannot register: see error */
 };
 
 struct ak_handler {
@@ -36,12 +36,12 @@ struct ak_handler {
 	enum ak_handler_action action;
 	struct ak_interp interp;
 	struct ak_binfmt_entry want; /* what archkit would write */
-	char *rule;                  /* the register line for want */
-	char *drift;                 /* what differs, for drifted entries */
-	char **shadowed_by;          /* other enabled entries that catch the same binaries */
+	char *rule;		     /* the register line for want */
+	char *drift;		     /* what differs, for drifted entries */
+	char **shadowed_by;	     /* other enabled entries that catch the same binaries */
 	size_t shadowed_count;
-	struct ak_error *error;      /* why it cannot be (or was not) registered */
-	bool written;                /* the entry was (re)written or enabled by apply */
+	struct ak_error *error; /* why it cannot be (or was not) registered */
+	bool written;		/* the entry was (re)written or enabled by apply */
 };
 
 struct ak_binfmt_options {
@@ -74,8 +74,7 @@ const char *ak_handler_action_name(enum ak_handler_action a);
 /* The OCI platform a target serves (the first in the table), or NULL for QEMU-only targets. */
 const struct ak_platform *ak_target_platform(const struct ak_qemu_target *t);
 /* Which enabled entries of the table would catch a target's binaries. */
-size_t ak_binfmt_table_catchers(const struct ak_binfmt_table *table,
-				const struct ak_qemu_target *t, const struct ak_binfmt_entry **out,
-				size_t max);
+size_t ak_binfmt_table_catchers(const struct ak_binfmt_table *table, const struct ak_qemu_target *t,
+				const struct ak_binfmt_entry **out, size_t max);
 
 #endif

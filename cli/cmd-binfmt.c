@@ -56,8 +56,17 @@ static const char binfmt_help[] =
 	"binfmt_misc, no privilege, read-only); 64 usage error.\n"
 	"\nSee archkit(1).\n";
 
-enum { OPT_MOUNT_DIR = 256, OPT_QEMU_PATH, OPT_FLAGS, OPT_REPLACE, OPT_ALL_QEMU, OPT_FORCE,
-       OPT_FORMAT, OPT_NO_MOUNT, OPT_JSON };
+enum {
+	OPT_MOUNT_DIR = 256,
+	OPT_QEMU_PATH,
+	OPT_FLAGS,
+	OPT_REPLACE,
+	OPT_ALL_QEMU,
+	OPT_FORCE,
+	OPT_FORMAT,
+	OPT_NO_MOUNT,
+	OPT_JSON
+};
 
 struct binfmt_args {
 	const char *verb;
@@ -120,7 +129,8 @@ static int parse_args(int argc, char **argv, struct binfmt_args *a)
 			else if (!strcmp(optarg, "always"))
 				a->replace = AK_REPLACE_ALWAYS;
 			else
-				return -cli_usage("binfmt", "unknown --replace '%s' (never, drifted, always)",
+				return -cli_usage("binfmt",
+						  "unknown --replace '%s' (never, drifted, always)",
 						  optarg);
 			break;
 		case OPT_ALL_QEMU:
@@ -171,7 +181,8 @@ static const char *platforms_text(const struct cli_target *ct, char *buf, size_t
 	size_t n = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < ct->nplatforms && n < len; i++)
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "", ct->platforms[i]->name);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "," : "",
+				      ct->platforms[i]->name);
 	if (!ct->nplatforms)
 		snprintf(buf, len, "-");
 	return buf;
@@ -190,7 +201,8 @@ static json_t *handler_json(const struct ak_handler *h, const struct cli_target 
 	json_object_set_new(o, "platforms", pl);
 	json_object_set_new(o, "state", json_string(ak_handler_state_name(h->state)));
 	json_object_set_new(o, "action", json_string(ak_handler_action_name(h->action)));
-	json_object_set_new(o, "interpreter", h->interp.path ? json_string(h->interp.path) : json_null());
+	json_object_set_new(o, "interpreter",
+			    h->interp.path ? json_string(h->interp.path) : json_null());
 	json_object_set_new(o, "flags", h->rule ? json_string(h->want.flags) : json_null());
 	json_object_set_new(o, "rule", h->rule ? json_string(h->rule) : json_null());
 	json_object_set_new(o, "drift", h->drift ? json_string(h->drift) : json_null());
@@ -209,7 +221,8 @@ static json_t *verify_json(const struct ak_verify_result *r)
 	json_object_set_new(o, "outcome", json_string(ak_verify_outcome_name(r->outcome)));
 	json_object_set_new(o, "ok", json_boolean(ak_verify_ok(r)));
 	json_object_set_new(o, "entry", r->entry[0] ? json_string(r->entry) : json_null());
-	json_object_set_new(o, "machine", r->smoke.ran ? json_string(r->smoke.machine) : json_null());
+	json_object_set_new(o, "machine",
+			    r->smoke.ran ? json_string(r->smoke.machine) : json_null());
 	json_object_set_new(o, "why", r->why[0] ? json_string(r->why) : json_null());
 	return o;
 }
@@ -304,7 +317,8 @@ static int do_install(struct binfmt_args *a)
 	size_t vn = 0;
 	json_t *jh = json_array();
 	if (!a->json)
-		printf("%-16s %-16s %-9s %-9s %s\n", "PLATFORM", "HANDLER", "STATE", "ACTION", "RESULT");
+		printf("%-16s %-16s %-9s %-9s %s\n", "PLATFORM", "HANDLER", "STATE", "ACTION",
+		       "RESULT");
 	for (size_t i = 0; i < s.plan.count; i++) {
 		struct ak_handler *h = &s.plan.handlers[i];
 		struct cli_target *ct = &a->targets.items[i];
@@ -317,12 +331,15 @@ static int do_install(struct binfmt_args *a)
 			all_ok = false;
 			if (!a->json)
 				printf("%-16s %-16s %-9s %-9s %s\n", "-", name,
-				       ak_handler_state_name(h->state), ak_handler_action_name(h->action),
+				       ak_handler_state_name(h->state),
+				       ak_handler_action_name(h->action),
 				       h->error ? "failed" : "unverified (no smoke binary)");
 			if (h->error)
 				cli_failf(1, "%s: %s", name, h->error->msg);
 			else
-				cli_failf(1, "%s: registered, but archkit has no smoke binary to prove it runs",
+				cli_failf(1,
+					  "%s: registered, but archkit has no smoke binary to "
+					  "prove it runs",
 					  name);
 		}
 		for (size_t j = 0; j < ct->nplatforms; j++) {
@@ -338,15 +355,16 @@ static int do_install(struct binfmt_args *a)
 			char result[600];
 			if (ok)
 				snprintf(result, sizeof(result), "ok: %s%s%s (uname %s)",
-					 ak_verify_outcome_name(vr.outcome), vr.entry[0] ? " by " : "",
-					 vr.entry, vr.smoke.machine);
+					 ak_verify_outcome_name(vr.outcome),
+					 vr.entry[0] ? " by " : "", vr.entry, vr.smoke.machine);
 			else
-				snprintf(result, sizeof(result), "FAILED: %s", h->error ? h->error->msg : vr.why);
+				snprintf(result, sizeof(result), "FAILED: %s",
+					 h->error ? h->error->msg : vr.why);
 			if (!a->json)
 				printf("%-16s %-16s %-9s %-9s %s\n", p->name,
 				       h->state == AK_HANDLER_NATIVE ? "-" : name,
-				       ak_handler_state_name(h->state), ak_handler_action_name(h->action),
-				       result);
+				       ak_handler_state_name(h->state),
+				       ak_handler_action_name(h->action), result);
 			if (ok) {
 				vn += (size_t)snprintf(verified + vn, sizeof(verified) - vn, "%s%s",
 						       vn ? "," : "", p->name);
@@ -360,10 +378,11 @@ static int do_install(struct binfmt_args *a)
 		json_array_append_new(jh, o);
 		if (!a->json) {
 			if (h->drift && h->action == AK_ACTION_KEEP_DRIFTED)
-				cli_warn("%s drifted (%s); kept because of --replace never", name, h->drift);
+				cli_warn("%s drifted (%s); kept because of --replace never", name,
+					 h->drift);
 			for (size_t k = 0; k < h->shadowed_count; k++)
-				cli_warn("%s is shadowed: entry '%s' catches the same binaries", name,
-					 h->shadowed_by[k]);
+				cli_warn("%s is shadowed: entry '%s' catches the same binaries",
+					 name, h->shadowed_by[k]);
 			if (h->error && ct->nplatforms)
 				cli_failf(1, "%s: %s", ct->platforms[0]->name, h->error->msg);
 		}
@@ -400,8 +419,9 @@ static int do_plan(struct binfmt_args *a)
 		json_array_append_new(jh, handler_json(h, &a->targets.items[i]));
 		if (a->json)
 			continue;
-		printf("# %s (qemu-%s): %s%s%s\n", pl, h->target->name, ak_handler_state_name(h->state),
-		       h->drift ? ", " : "", h->drift ? h->drift : "");
+		printf("# %s (qemu-%s): %s%s%s\n", pl, h->target->name,
+		       ak_handler_state_name(h->state), h->drift ? ", " : "",
+		       h->drift ? h->drift : "");
 		for (size_t k = 0; k < h->shadowed_count; k++)
 			printf("#   shadowed by '%s'\n", h->shadowed_by[k]);
 		switch (h->action) {
@@ -470,10 +490,12 @@ static int do_status(struct binfmt_args *a)
 	json_t *je = json_array();
 	if (!a->json) {
 		printf("binfmt_misc at %s: %s\n", a->mount_dir,
-		       !s.mounted ? "not mounted" : s.inst.enabled ? "enabled" : "disabled");
+		       !s.mounted	? "not mounted"
+		       : s.inst.enabled ? "enabled"
+					: "disabled");
 		if (s.table.count)
-			printf("%-20s %-8s %-5s %-40s %s\n", "NAME", "STATE", "FLAGS", "INTERPRETER",
-			       "PLATFORMS");
+			printf("%-20s %-8s %-5s %-40s %s\n", "NAME", "STATE", "FLAGS",
+			       "INTERPRETER", "PLATFORMS");
 	}
 	for (size_t i = 0; i < s.table.count; i++) {
 		const struct ak_binfmt_entry *e = &s.table.entries[i];
@@ -482,9 +504,9 @@ static int do_status(struct binfmt_args *a)
 		struct stat st;
 		bool interp_ok = stat(e->interpreter, &st) == 0;
 		if (!a->json)
-			printf("%-20s %-8s %-5s %-40s %s%s\n", e->name, e->enabled ? "enabled" : "disabled",
-			       e->flags[0] ? e->flags : "-", e->interpreter, pl,
-			       interp_ok ? "" : "  (interpreter missing)");
+			printf("%-20s %-8s %-5s %-40s %s%s\n", e->name,
+			       e->enabled ? "enabled" : "disabled", e->flags[0] ? e->flags : "-",
+			       e->interpreter, pl, interp_ok ? "" : "  (interpreter missing)");
 		json_t *o = json_object();
 		json_object_set_new(o, "name", json_string(e->name));
 		json_object_set_new(o, "enabled", json_boolean(e->enabled));
@@ -492,9 +514,11 @@ static int do_status(struct binfmt_args *a)
 		json_object_set_new(o, "interpreter_present", json_boolean(interp_ok));
 		/* a QEMU interpreter says its version; for other interpreters it means nothing */
 		struct ak_interp qi = {.path = strdup(e->interpreter)};
-		if (a->json && interp_ok && (strstr(e->interpreter, "qemu-") || strstr(e->interpreter, "-binfmt-P")))
+		if (a->json && interp_ok &&
+		    (strstr(e->interpreter, "qemu-") || strstr(e->interpreter, "-binfmt-P")))
 			ak_interp_query_version(&qi);
-		json_object_set_new(o, "qemu_version", qi.version ? json_string(qi.version) : json_null());
+		json_object_set_new(o, "qemu_version",
+				    qi.version ? json_string(qi.version) : json_null());
 		ak_interp_clear(&qi);
 		json_object_set_new(o, "flags", json_string(e->flags));
 		json_object_set_new(o, "offset", json_integer(e->offset));
@@ -502,7 +526,8 @@ static int do_status(struct binfmt_args *a)
 		cleanup_free char *mask = ak_hex_escape(e->mask, e->magic_len);
 		json_object_set_new(o, "magic", e->is_extension ? json_null() : json_string(magic));
 		json_object_set_new(o, "mask", e->is_extension ? json_null() : json_string(mask));
-		json_object_set_new(o, "extension", e->extension ? json_string(e->extension) : json_null());
+		json_object_set_new(o, "extension",
+				    e->extension ? json_string(e->extension) : json_null());
 		json_t *jp = json_array();
 		if (strcmp(pl, "-") != 0) {
 			char *save = NULL;
@@ -525,10 +550,12 @@ static int do_status(struct binfmt_args *a)
 			 h->drift ? ": " : "", h->drift ? h->drift : "");
 		for (size_t k = 0; k < h->shadowed_count; k++) {
 			size_t l = strlen(state);
-			snprintf(state + l, sizeof(state) - l, "; also caught by '%s'", h->shadowed_by[k]);
+			snprintf(state + l, sizeof(state) - l, "; also caught by '%s'",
+				 h->shadowed_by[k]);
 		}
 		if (!a->json)
-			printf("%-16s %-16s %s\n", pl, h->state == AK_HANDLER_NATIVE ? "-" : name, state);
+			printf("%-16s %-16s %s\n", pl, h->state == AK_HANDLER_NATIVE ? "-" : name,
+			       state);
 		json_array_append_new(jh, handler_json(h, &a->targets.items[i]));
 	}
 	if (!a->json) {
@@ -587,10 +614,11 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 			}
 		}
 		if (!ak_str_has_prefix(arg, "qemu-") && !a->force) {
-			r = cli_usage("binfmt",
-				      "refusing to remove '%s': archkit removes only the qemu-* entries "
-				      "it owns (add --force to remove it anyway)",
-				      arg);
+			r = cli_usage(
+				"binfmt",
+				"refusing to remove '%s': archkit removes only the qemu-* entries "
+				"it owns (add --force to remove it anyway)",
+				arg);
 			break;
 		}
 		if (n < 256)
@@ -649,7 +677,8 @@ static int do_export(struct binfmt_args *a, const char *dir)
 	else if (!strcmp(a->format, "binfmt-support"))
 		systemd = false;
 	else
-		return cli_usage("binfmt", "unknown --format '%s' (systemd, binfmt-support)", a->format);
+		return cli_usage("binfmt", "unknown --format '%s' (systemd, binfmt-support)",
+				 a->format);
 	int e = ak_mkdir_p(dir);
 	if (e < 0)
 		return cli_failf(2, "cannot create '%s': %s", dir, strerror(-e));
@@ -671,7 +700,8 @@ static int do_export(struct binfmt_args *a, const char *dir)
 		cleanup_free char *text = NULL;
 		if (systemd) {
 			snprintf(name, sizeof(name), "%s.conf", h->want.name);
-			if (asprintf(&text, "# written by archkit binfmt export\n%s\n", h->rule) < 0)
+			if (asprintf(&text, "# written by archkit binfmt export\n%s\n", h->rule) <
+			    0)
 				text = NULL;
 		} else {
 			snprintf(name, sizeof(name), "%s", h->want.name);
@@ -679,7 +709,8 @@ static int do_export(struct binfmt_args *a, const char *dir)
 			cleanup_free char *mask = ak_hex_escape(h->want.mask, h->want.magic_len);
 			const char *f = h->want.flags;
 			if (asprintf(&text,
-				     "package archkit\ninterpreter %s\nmagic %s\nmask %s\noffset %u\n"
+				     "package archkit\ninterpreter %s\nmagic %s\nmask %s\noffset "
+				     "%u\n"
 				     "credentials %s\nfix_binary %s\npreserve %s\n",
 				     h->want.interpreter, magic, mask, h->want.offset,
 				     strchr(f, 'C') ? "yes" : "no", strchr(f, 'F') ? "yes" : "no",
@@ -722,7 +753,7 @@ int cmd_binfmt(int argc, char **argv)
 		if ((r = add_target_args(&a, nargs, args)))
 			return r;
 		return !strcmp(verb, "install") ? do_install(&a)
-		       : !strcmp(verb, "plan")  ? do_plan(&a)
+		       : !strcmp(verb, "plan")	? do_plan(&a)
 						: do_status(&a);
 	}
 	if (!strcmp(verb, "remove"))

@@ -91,13 +91,14 @@ static void print_text(const char *ref, const struct ak_probe_report *r, int fai
 	printf("\n");
 	for (size_t i = 0; i < r->nnotes; i++)
 		printf("note: %s\n", r->notes[i]);
-	printf("\n%-16s %6s %7s %6s %7s %9s %5s  %s\n", "PLATFORM", "LAYERS", "FILES", "ELF", "ERRORS",
-	       "WARNINGS", "INFO", "VERDICT");
+	printf("\n%-16s %6s %7s %6s %7s %9s %5s  %s\n", "PLATFORM", "LAYERS", "FILES", "ELF",
+	       "ERRORS", "WARNINGS", "INFO", "VERDICT");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
 		printf("%-16s %6zu %7zu %6zu %7zu %9zu %5zu  %s\n", v->name, v->nlayers, v->files,
 		       v->elf_files, v->count[AK_SEV_ERROR], v->count[AK_SEV_WARNING],
-		       v->count[AK_SEV_INFO], strcmp(verdict(v, fail_on), "fail") ? "pass" : "FAIL");
+		       v->count[AK_SEV_INFO],
+		       strcmp(verdict(v, fail_on), "fail") ? "pass" : "FAIL");
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
@@ -132,7 +133,8 @@ static json_t *report_json(const char *ref, const struct ak_probe_report *r, int
 	json_object_set_new(doc, "image", json_string(ref));
 	json_object_set_new(doc, "kind", json_string(r->kind));
 	json_object_set_new(doc, "fail_on", json_string(ak_severity_name(fail_on)));
-	json_object_set_new(doc, "skipped_attestations", json_integer((json_int_t)r->skipped_attestations));
+	json_object_set_new(doc, "skipped_attestations",
+			    json_integer((json_int_t)r->skipped_attestations));
 	json_t *notes = json_array();
 	for (size_t i = 0; i < r->nnotes; i++)
 		json_array_append_new(notes, json_string(r->notes[i]));
@@ -153,7 +155,8 @@ static json_t *report_json(const char *ref, const struct ak_probe_report *r, int
 		json_object_set_new(o, "elf_files", json_integer((json_int_t)v->elf_files));
 		json_t *c = json_object();
 		json_object_set_new(c, "error", json_integer((json_int_t)v->count[AK_SEV_ERROR]));
-		json_object_set_new(c, "warning", json_integer((json_int_t)v->count[AK_SEV_WARNING]));
+		json_object_set_new(c, "warning",
+				    json_integer((json_int_t)v->count[AK_SEV_WARNING]));
 		json_object_set_new(c, "info", json_integer((json_int_t)v->count[AK_SEV_INFO]));
 		json_object_set_new(o, "counts", c);
 		const char *vd = verdict(v, fail_on);
@@ -163,7 +166,8 @@ static json_t *report_json(const char *ref, const struct ak_probe_report *r, int
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
 			json_t *jf = json_object();
-			json_object_set_new(jf, "severity", json_string(ak_severity_name(f->f.sev)));
+			json_object_set_new(jf, "severity",
+					    json_string(ak_severity_name(f->f.sev)));
 			json_object_set_new(jf, "code", json_string(f->f.code));
 			json_object_set_new(jf, "path", str_or_null(f->path));
 			json_object_set_new(jf, "layer", str_or_null(f->layer));
@@ -215,7 +219,8 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 	for (size_t i = 0; i < r->n; i++)
 		failures += strcmp(verdict(&r->variants[i], fail_on), "fail") == 0;
 	printf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	printf("<testsuites name=\"archkit probe\" tests=\"%zu\" failures=\"%zu\">\n", r->n, failures);
+	printf("<testsuites name=\"archkit probe\" tests=\"%zu\" failures=\"%zu\">\n", r->n,
+	       failures);
 	printf("  <testsuite name=\"");
 	xml_escaped(stdout, ref);
 	printf("\" tests=\"%zu\" failures=\"%zu\">\n", r->n, failures);
@@ -340,7 +345,8 @@ int cmd_probe(int argc, char **argv)
 			else if (!strcmp(optarg, "info"))
 				fail_on = AK_SEV_INFO;
 			else
-				return cli_usage("probe", "unknown --fail-on '%s' (error, warning, info)",
+				return cli_usage("probe",
+						 "unknown --fail-on '%s' (error, warning, info)",
 						 optarg);
 			break;
 		case 'J':
@@ -356,8 +362,10 @@ int cmd_probe(int argc, char **argv)
 			else if (!strcmp(optarg, "github"))
 				format = FMT_GITHUB;
 			else
-				return cli_usage("probe", "unknown --format '%s' (text, json, junit, github)",
-						 optarg);
+				return cli_usage(
+					"probe",
+					"unknown --format '%s' (text, json, junit, github)",
+					optarg);
 			break;
 		case 'j': {
 			long v = strtol(optarg, &end, 10);
@@ -378,7 +386,8 @@ int cmd_probe(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1)
-		return cli_usage("probe", optind >= argc ? "no image given" : "one image at a time");
+		return cli_usage("probe",
+				 optind >= argc ? "no image given" : "one image at a time");
 	const char *ref = argv[optind];
 	struct ak_probe_report r;
 	struct ak_error *err = NULL;

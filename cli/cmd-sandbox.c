@@ -85,7 +85,8 @@ int cmd_sandbox(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		return cli_usage("sandbox", "no command given (archkit sandbox [OPTIONS] -- COMMAND)");
+		return cli_usage("sandbox",
+				 "no command given (archkit sandbox [OPTIONS] -- COMMAND)");
 	if (!explicit && !none)
 		cli_targets_add_all(&targets);
 
@@ -118,12 +119,14 @@ int cmd_sandbox(int argc, char **argv)
 		for (size_t i = 0; !r && i < plan.count; i++) {
 			struct ak_handler *h = &plan.handlers[i];
 			if (h->error && explicit) {
-				r = cli_failf(AK_EXIT_ENV, "qemu-%s: %s", h->target->name, h->error->msg);
+				r = cli_failf(AK_EXIT_ENV, "qemu-%s: %s", h->target->name,
+					      h->error->msg);
 			} else if (h->error && verbose) {
 				cli_warn("qemu-%s: %s", h->target->name, h->error->msg);
 			} else if (verbose) {
 				fprintf(stderr, "archkit: sandbox: qemu-%s %s\n", h->target->name,
-					h->written ? "registered" : ak_handler_state_name(h->state));
+					h->written ? "registered"
+						   : ak_handler_state_name(h->state));
 			}
 		}
 		ak_binfmt_plan_clear(&plan);

@@ -66,7 +66,8 @@ int cmd_verify(int argc, char **argv)
 		case 't': {
 			long v = strtol(optarg, &end, 10);
 			if (*end || v <= 0 || v > 3600)
-				return cli_usage("verify", "invalid --timeout '%s' (1 to 3600 seconds)",
+				return cli_usage("verify",
+						 "invalid --timeout '%s' (1 to 3600 seconds)",
 						 optarg);
 			timeout_ms = (int)v * 1000;
 			break;
@@ -106,7 +107,8 @@ int cmd_verify(int argc, char **argv)
 		printf("%-16s %-8s %-30s %s\n", "PLATFORM", "RESULT", "HOW", "DETAIL");
 	for (size_t i = 0; i < np; i++) {
 		struct ak_verify_result r;
-		if (ak_verify_platform(plats[i], have_table ? &table : NULL, timeout_ms, &r, &err) < 0) {
+		if (ak_verify_platform(plats[i], have_table ? &table : NULL, timeout_ms, &r, &err) <
+		    0) {
 			status = cli_fail(err);
 			err = NULL;
 			all_ok = false;
@@ -118,17 +120,21 @@ int cmd_verify(int argc, char **argv)
 			char how[128];
 			snprintf(how, sizeof(how), "%s%s%s", ak_verify_outcome_name(r.outcome),
 				 r.entry[0] ? " by " : "", r.entry);
-			printf("%-16s %-8s %-30s %s%s\n", r.platform->name, ok ? "ok" : "FAILED", how,
-			       ok ? "uname: " : "", ok ? r.smoke.machine : r.why);
+			printf("%-16s %-8s %-30s %s%s\n", r.platform->name, ok ? "ok" : "FAILED",
+			       how, ok ? "uname: " : "", ok ? r.smoke.machine : r.why);
 		}
 		json_t *o = json_object();
 		json_object_set_new(o, "platform", json_string(r.platform->name));
 		json_object_set_new(o, "ok", json_boolean(ok));
 		json_object_set_new(o, "outcome", json_string(ak_verify_outcome_name(r.outcome)));
 		json_object_set_new(o, "entry", r.entry[0] ? json_string(r.entry) : json_null());
-		json_object_set_new(o, "machine", r.smoke.ran ? json_string(r.smoke.machine) : json_null());
-		json_object_set_new(o, "exit_code", r.smoke.ran && !r.smoke.signal ? json_integer(r.smoke.exit_code) : json_null());
-		json_object_set_new(o, "signal", r.smoke.signal ? json_integer(r.smoke.signal) : json_null());
+		json_object_set_new(o, "machine",
+				    r.smoke.ran ? json_string(r.smoke.machine) : json_null());
+		json_object_set_new(o, "exit_code",
+				    r.smoke.ran && !r.smoke.signal ? json_integer(r.smoke.exit_code)
+								   : json_null());
+		json_object_set_new(o, "signal",
+				    r.smoke.signal ? json_integer(r.smoke.signal) : json_null());
 		json_object_set_new(o, "why", r.why[0] ? json_string(r.why) : json_null());
 		json_array_append_new(jr, o);
 	}

@@ -14,7 +14,8 @@ static const struct {
 	const char *summary;
 } commands[] = {
 	{"binfmt", cmd_binfmt, "install, remove and show QEMU handlers in binfmt_misc"},
-	{"probe", cmd_probe, "check that each platform variant of an image targets its architecture"},
+	{"probe", cmd_probe,
+	 "check that each platform variant of an image targets its architecture"},
 	{"verify", cmd_verify, "run a smoke binary for each platform under emulation"},
 	{"sandbox", cmd_sandbox, "run a command with private QEMU handlers, no root needed"},
 };

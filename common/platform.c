@@ -1,5 +1,6 @@
 #include "common/platform.h"
 
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
  * (../shared/reference/qemu-binfmt.tsv). microblaze carries upstream QEMU's big-endian
  * e_type/e_machine bytes: the reference row had them in little-endian order, which no
  * big-endian microblaze binary matches (tests/check_platform.c proves every row). */
+/* One row per target, as in the reference. */
+/* clang-format off */
 const struct ak_qemu_target ak_qemu_targets[] = {
 	{"i386", "i386", 0x3, 1, 1,
 	 "\\x7fELF\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\x03\\x00",
@@ -153,6 +156,7 @@ const struct ak_platform ak_platforms[] = {
 	{"linux/loong64", "loong64", NULL, "loongarch64", 258, 2, 1, "loongarch64",
 	 "/lib64/ld-linux-loongarch-lp64d.so.1", "/lib/ld-musl-loongarch64.so.1", "loongarch64"},
 };
+/* clang-format on */
 const size_t ak_platform_count = sizeof(ak_platforms) / sizeof(ak_platforms[0]);
 
 const struct ak_qemu_target *ak_qemu_target_find(const char *name)
@@ -268,10 +272,10 @@ void ak_qemu_target_sample_header(const struct ak_qemu_target *t, unsigned char 
 {
 	bool le = t->elf_data == 1;
 	memset(hdr, 0, 64);
-	memcpy(hdr, "\x7f" "ELF", 4);
+	memcpy(hdr, ELFMAG, SELFMAG);
 	hdr[4] = t->elf_class;
 	hdr[5] = t->elf_data;
-	hdr[6] = 1; /* EV_CURRENT */
+	hdr[6] = 1;	       /* EV_CURRENT */
 	hdr[le ? 16 : 17] = 2; /* ET_EXEC */
 	hdr[18] = (unsigned char)(le ? t->e_machine & 0xff : t->e_machine >> 8);
 	hdr[19] = (unsigned char)(le ? t->e_machine >> 8 : t->e_machine & 0xff);

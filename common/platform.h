@@ -25,10 +25,10 @@ struct ak_qemu_target {
 
 /* One OCI platform (os/arch[/variant]). */
 struct ak_platform {
-	const char *name; /* canonical OCI name: "linux/arm/v7" */
-	const char *arch; /* "arm" */
+	const char *name;    /* canonical OCI name: "linux/arm/v7" */
+	const char *arch;    /* "arm" */
 	const char *variant; /* "v7" or NULL */
-	const char *qemu; /* QEMU target name */
+	const char *qemu;    /* QEMU target name */
 	uint16_t e_machine;
 	uint8_t elf_class, elf_data;
 	const char *uname; /* space-separated machines uname may report when it runs */

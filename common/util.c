@@ -24,8 +24,8 @@ int ak_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t 
 	for (;;) {
 		if (n == cap) {
 			if (cap >= max)
-				return ak_error_set(err, AK_EXIT_ENV, "'%s' is larger than %zu bytes",
-						    path, max);
+				return ak_error_set(err, AK_EXIT_ENV,
+						    "'%s' is larger than %zu bytes", path, max);
 			cap = cap * 2 > max ? max : cap * 2;
 			char *nb = realloc(buf, cap + 1);
 			if (!nb)

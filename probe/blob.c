@@ -32,9 +32,9 @@ int ak_digest_validate(const char *digest, struct ak_error **err)
 		return ak_error_set(err, AK_EXIT_ENV, "malformed digest '%.80s'", digest);
 	if (!digest_md(digest, &hexlen))
 		return ak_error_set(
-		    err, AK_EXIT_ENV,
-		    "digest '%.80s': unsupported algorithm '%.*s' (sha256 or sha512)", digest,
-		    (int)(colon - digest > 20 ? 20 : colon - digest), digest);
+			err, AK_EXIT_ENV,
+			"digest '%.80s': unsupported algorithm '%.*s' (sha256 or sha512)", digest,
+			(int)(colon - digest > 20 ? 20 : colon - digest), digest);
 	const char *hex = colon + 1;
 	size_t n = strlen(hex);
 	for (size_t i = 0; i < n; i++)

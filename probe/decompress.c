@@ -346,8 +346,7 @@ static ssize_t read_plain(struct decompress_stream *s, unsigned char *buf, size_
 	return (ssize_t)n;
 }
 
-static ssize_t decompress_read(struct ak_stream *base, void *buf, size_t len,
-			       struct ak_error **err)
+static ssize_t decompress_read(struct ak_stream *base, void *buf, size_t len, struct ak_error **err)
 {
 	struct decompress_stream *s = (struct decompress_stream *)base;
 	if (s->failed)
@@ -389,7 +388,10 @@ static const struct {
 	const unsigned char *magic;
 	size_t len;
 } unsupported[] = {
-	{"xz", (const unsigned char *)"\xfd" "7zXZ\0", 6},
+	{"xz",
+	 (const unsigned char *)"\xfd"
+				"7zXZ\0",
+	 6},
 	{"bzip2", (const unsigned char *)"BZh", 3},
 	{"lz4", (const unsigned char *)"\x04\x22\x4d\x18", 4},
 	{"lzip", (const unsigned char *)"LZIP", 4},

@@ -39,9 +39,9 @@ static uint16_t rd16(const unsigned char *p, bool le)
 static uint32_t rd32(const unsigned char *p, bool le)
 {
 	return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			(uint32_t)p[3] << 24
+			       (uint32_t)p[3] << 24
 		  : (uint32_t)p[3] | (uint32_t)p[2] << 8 | (uint32_t)p[1] << 16 |
-			(uint32_t)p[0] << 24;
+			       (uint32_t)p[0] << 24;
 }
 
 static uint64_t rd64(const unsigned char *p, bool le)
@@ -59,7 +59,7 @@ static uint64_t rdaddr(const unsigned char *p, const struct elf_header *h)
 /* Record the first structural problem; later ones are consequences. Returns -1 when
  * memory runs out, 0 otherwise. */
 static int set_malformed(struct ak_elf_facts *f, struct ak_error **err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static int set_malformed(struct ak_elf_facts *f, struct ak_error **err, const char *fmt, ...)
 {
 	if (f->malformed)
@@ -204,8 +204,8 @@ static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 	size_t phdr_size = h->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
 
 	/* Extended numbering keeps the real counts in section header 0. */
-	bool need_sh0 =
-	    (h->shnum == 0 && h->shoff != 0) || h->phnum == PN_XNUM || h->shstrndx == SHN_XINDEX;
+	bool need_sh0 = (h->shnum == 0 && h->shoff != 0) || h->phnum == PN_XNUM ||
+			h->shstrndx == SHN_XINDEX;
 	if (need_sh0) {
 		if (h->shoff == 0 || h->shentsize != shdr_size ||
 		    !range_ok(h->shoff, shdr_size, real_size)) {
@@ -325,8 +325,8 @@ static int parse_property_notes(const unsigned char *data, uint64_t size,
 					 pr_datasz = rd32(d + p + 4, h->le);
 				if (pr_datasz > descsz - p - 8)
 					return set_malformed(
-					    f, err, "gnu property of %u bytes beyond its note",
-					    pr_datasz);
+						f, err, "gnu property of %u bytes beyond its note",
+						pr_datasz);
 				if (pr_type == GNU_PROPERTY_X86_ISA_1_NEEDED && pr_datasz >= 4)
 					f->x86_isa_needed |= rd32(d + p + 8, h->le);
 				p += 8 + ((pr_datasz + align - 1) & ~(align - 1));
@@ -416,28 +416,29 @@ static int parse_arm_attributes(const unsigned char *d, uint64_t size, const str
 						uint64_t attr, val;
 						if (!uleb(d, block_end, &pos, &attr))
 							return set_malformed(
-							    f, err,
-							    "'.ARM.attributes' truncated tag");
+								f, err,
+								"'.ARM.attributes' truncated tag");
 						/* 4, 5, 67 and odd tags above 32 are strings; 32 is
 						 * a number then a string; the rest are ULEB128 */
 						bool str = attr == 4 || attr == 5 || attr == 67 ||
 							   (attr > 32 && (attr & 1));
 						if (attr == 32 && !uleb(d, block_end, &pos, &val))
-							return set_malformed(
-							    f, err,
-							    "'.ARM.attributes' truncated value");
+							return set_malformed(f, err,
+									     "'.ARM.attributes' "
+									     "truncated value");
 						if (str || attr == 32) {
 							if (!skip_ntbs(d, block_end, &pos))
 								return set_malformed(
-								    f, err,
-								    "'.ARM.attributes' string not "
-								    "terminated");
+									f, err,
+									"'.ARM.attributes' string "
+									"not "
+									"terminated");
 							continue;
 						}
 						if (!uleb(d, block_end, &pos, &val))
-							return set_malformed(
-							    f, err,
-							    "'.ARM.attributes' truncated value");
+							return set_malformed(f, err,
+									     "'.ARM.attributes' "
+									     "truncated value");
 						int8_t v = val > 127 ? 127 : (int8_t)val;
 						if (attr == 6)
 							f->arm_cpu_arch = v;
@@ -511,8 +512,9 @@ static void scan_go_buildinfo(const unsigned char *buf, size_t len, struct ak_el
 		    memcmp(buf + off, AK_GO_BUILDINFO_MAGIC, AK_GO_BUILDINFO_MAGIC_LEN) == 0) {
 			uint64_t avail = len - off;
 			parse_go_buildinfo(
-			    buf + off,
-			    avail < AK_ELF_CAPTURE_GO_WINDOW ? avail : AK_ELF_CAPTURE_GO_WINDOW, f);
+				buf + off,
+				avail < AK_ELF_CAPTURE_GO_WINDOW ? avail : AK_ELF_CAPTURE_GO_WINDOW,
+				f);
 			return;
 		}
 }
@@ -544,9 +546,10 @@ static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 			continue;
 		if (!range_ok(ph.p_offset, ph.p_filesz, real_size))
 			return set_malformed(
-			    f, err,
-			    "segment %zu (offset %#llx, %llu bytes) beyond the end of the file", i,
-			    (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz);
+				f, err,
+				"segment %zu (offset %#llx, %llu bytes) beyond the end of the file",
+				i, (unsigned long long)ph.p_offset,
+				(unsigned long long)ph.p_filesz);
 		if (!range_ok(ph.p_offset, ph.p_filesz, len)) {
 			f->partial = true;
 			continue;
@@ -559,8 +562,8 @@ static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 			if (ph.p_filesz < 2 || ph.p_filesz > AK_ELF_INTERP_MAX ||
 			    d[ph.p_filesz - 1] != 0)
 				return set_malformed(
-				    f, err, "PT_INTERP of %llu bytes is not a terminated path",
-				    (unsigned long long)ph.p_filesz);
+					f, err, "PT_INTERP of %llu bytes is not a terminated path",
+					(unsigned long long)ph.p_filesz);
 			f->interp = strdup((const char *)d);
 			if (!f->interp)
 				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
@@ -611,10 +614,11 @@ static int walk_sections(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 		if (maybe_go && strcmp(name, ".go.buildinfo") != 0)
 			continue;
 		if (!range_ok(sh.sh_offset, sh.sh_size, real_size))
-			return set_malformed(
-			    f, err,
-			    "section '%s' (offset %#llx, %llu bytes) beyond the end of the file",
-			    name, (unsigned long long)sh.sh_offset, (unsigned long long)sh.sh_size);
+			return set_malformed(f, err,
+					     "section '%s' (offset %#llx, %llu bytes) beyond the "
+					     "end of the file",
+					     name, (unsigned long long)sh.sh_offset,
+					     (unsigned long long)sh.sh_size);
 		if (!range_ok(sh.sh_offset, sh.sh_size, len)) {
 			f->partial = true;
 			continue;

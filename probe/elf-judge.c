@@ -208,7 +208,7 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 	} else if (f->e_machine == EM_CUDA || f->e_machine == EM_AMDGPU) {
 		info_code = "gpu-code";
 		info_found =
-		    fmt("%s %s (GPU code)", f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
+			fmt("%s %s (GPU code)", f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
 	} else if (f->e_machine == EM_NONE) {
 		info_code = "no-machine";
 		info_found = fmt("%s without a machine (EM_NONE)", kind);
@@ -272,10 +272,10 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 			static const char *const abi[] = {"?", "lp64 (soft-float)",
 							  "lp64f (single-float)", "lp64d",
 							  "lp64q (quad-float)"};
-			r = add(
-			    out, &n, AK_SEV_WARNING, "riscv-float-abi",
-			    fmt("%s %s ABI (e_flags %#x)", desc, abi[f->riscv_float], f->e_flags),
-			    fmt("lp64d double-float ABI (%s)", p->name));
+			r = add(out, &n, AK_SEV_WARNING, "riscv-float-abi",
+				fmt("%s %s ABI (e_flags %#x)", desc, abi[f->riscv_float],
+				    f->e_flags),
+				fmt("lp64d double-float ABI (%s)", p->name));
 		}
 		break;
 	}
@@ -307,8 +307,8 @@ int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platf
 		if (soft_platform ? loader->arm_float == AK_ARM_FLOAT_HARD
 				  : loader->arm_float == AK_ARM_FLOAT_SOFT) {
 			wrong = true;
-			why =
-			    loader->arm_float == AK_ARM_FLOAT_HARD ? " hard-float" : " soft-float";
+			why = loader->arm_float == AK_ARM_FLOAT_HARD ? " hard-float"
+								     : " soft-float";
 		}
 	}
 	if (!wrong)
@@ -319,10 +319,11 @@ int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platf
 		return -1;
 	char *found = fmt("loader %s%s", desc, why);
 	char *expected =
-	    p->e_machine == EM_ARM
-		? fmt("%s (%s) %s loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name,
-		      p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float" : "hard-float")
-		: fmt("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name);
+		p->e_machine == EM_ARM
+			? fmt("%s (%s) %s loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name,
+			      p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float"
+									  : "hard-float")
+			: fmt("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name);
 	char *code = strdup("loader-wrong-machine");
 	if (!found || !expected || !code) {
 		free(found);

@@ -34,22 +34,22 @@ struct ak_fsview {
 /* ---- SipHash-1-3 over the path ---- */
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                   \
-	do {                                                                       \
-		v0 += v1;                                                          \
-		v1 = ROTL(v1, 13);                                                 \
-		v1 ^= v0;                                                          \
-		v0 = ROTL(v0, 32);                                                 \
-		v2 += v3;                                                          \
-		v3 = ROTL(v3, 16);                                                 \
-		v3 ^= v2;                                                          \
-		v0 += v3;                                                          \
-		v3 = ROTL(v3, 21);                                                 \
-		v3 ^= v0;                                                          \
-		v2 += v1;                                                          \
-		v1 = ROTL(v1, 17);                                                 \
-		v1 ^= v2;                                                          \
-		v2 = ROTL(v2, 32);                                                 \
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1;                                                                          \
+		v1 = ROTL(v1, 13);                                                                 \
+		v1 ^= v0;                                                                          \
+		v0 = ROTL(v0, 32);                                                                 \
+		v2 += v3;                                                                          \
+		v3 = ROTL(v3, 16);                                                                 \
+		v3 ^= v2;                                                                          \
+		v0 += v3;                                                                          \
+		v3 = ROTL(v3, 21);                                                                 \
+		v3 ^= v0;                                                                          \
+		v2 += v1;                                                                          \
+		v1 = ROTL(v1, 17);                                                                 \
+		v1 ^= v2;                                                                          \
+		v2 = ROTL(v2, 32);                                                                 \
 	} while (0)
 
 static uint64_t path_hash(const struct ak_fsview *v, const char *s, size_t len)
@@ -146,8 +146,8 @@ static void unlink_child(struct node *n)
 }
 
 /* A new live node at path (a string that outlives the view) under parent. */
-static struct node *add_node(struct ak_fsview *v, struct node *parent, const char *path,
-			     size_t len, struct ak_error **err)
+static struct node *add_node(struct ak_fsview *v, struct node *parent, const char *path, size_t len,
+			     struct ak_error **err)
 {
 	if (v->live + 1 > v->nbuckets && grow(v, err) < 0)
 		return NULL;
@@ -258,8 +258,8 @@ struct ak_fsview *ak_fsview_new(struct ak_error **err)
 	}
 	v->k0 = key[0];
 	v->k1 = key[1];
-	v->root.e = (struct ak_fsview_entry){.path = "", .type = AK_ENTRY_DIR, .implicit = true,
-					     .mode = 0755, .layer = -1};
+	v->root.e = (struct ak_fsview_entry){
+		.path = "", .type = AK_ENTRY_DIR, .implicit = true, .mode = 0755, .layer = -1};
 	v->root.live = true;
 	return v;
 }
@@ -282,8 +282,8 @@ void ak_fsview_free(struct ak_fsview *v)
  * an entry's parent directory): every component becomes a directory, missing ones made
  * implicit in layer_no and non-directories in the way replaced, as extraction would;
  * returns 1 with *out at that directory (the root included) and its real path in real. */
-static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool create,
-		int layer_no, struct node **out, char real[AK_PATH_MAX], struct ak_error **err)
+static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool create, int layer_no,
+		struct node **out, char real[AK_PATH_MAX], struct ak_error **err)
 {
 	/* rest: what is left to walk; rewritten when a symlink is followed */
 	char rest[2 * AK_PATH_MAX + 2];
@@ -358,8 +358,8 @@ static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool cr
 			if (child->e.type != AK_ENTRY_DIR)
 				return 0;
 		} else if (!child || child->e.type != AK_ENTRY_DIR) {
-			if (child && remove_subtree(v, child, layer_no, AK_REMOVED_BY_REPLACEMENT,
-						    err) < 0)
+			if (child &&
+			    remove_subtree(v, child, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
 				return -1;
 			char *p = ak_layer_arena_strndup(v->arena, cur, cand_len);
 			if (!p)
@@ -416,8 +416,8 @@ static void split(const char *path, char dir[AK_PATH_MAX], const char **base)
 }
 
 /* Join real dir and base; reuses orig (a string that outlives the view) when equal. */
-static const char *joined(struct ak_fsview *v, const char *real, const char *base,
-			  const char *orig, size_t *len, struct ak_error **err)
+static const char *joined(struct ak_fsview *v, const char *real, const char *base, const char *orig,
+			  size_t *len, struct ak_error **err)
 {
 	char buf[AK_PATH_MAX];
 	int n = real[0] ? snprintf(buf, sizeof(buf), "%s/%s", real, base)

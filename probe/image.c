@@ -160,8 +160,8 @@ static int index_entry_from_json(json_t *o, const char *what, struct ak_index_en
 			return -1;
 	}
 	e->attestation =
-	    (reftype && !strcmp(reftype, "attestation-manifest")) ||
-	    (e->os && e->arch && !strcmp(e->os, "unknown") && !strcmp(e->arch, "unknown"));
+		(reftype && !strcmp(reftype, "attestation-manifest")) ||
+		(e->os && e->arch && !strcmp(e->os, "unknown") && !strcmp(e->arch, "unknown"));
 	return 0;
 }
 
@@ -497,9 +497,9 @@ int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char
 	char sb[32];
 	if (d->size > (int64_t)AK_JSON_MAX)
 		return ak_error_set(
-		    err, AK_EXIT_ENV,
-		    "blob '%s': %lld bytes, more than the %u allowed for a document",
-		    ak_digest_short(d->digest, sb), (long long)d->size, AK_JSON_MAX);
+			err, AK_EXIT_ENV,
+			"blob '%s': %lld bytes, more than the %u allowed for a document",
+			ak_digest_short(d->digest, sb), (long long)d->size, AK_JSON_MAX);
 	cleanup_stream struct ak_stream *s = NULL;
 	if (ak_image_open_blob(img, d, &s, err) < 0)
 		return -1;
@@ -770,7 +770,7 @@ static int open_kind(enum kind k, const char *dir, const char *tag, struct ak_im
 		     struct ak_error **err)
 {
 	static const char *const names[] = {
-	    [K_OCI] = "oci", [K_DOCKER] = "docker-save", [K_DIR] = "dir", [K_LOCAL] = "local"};
+		[K_OCI] = "oci", [K_DOCKER] = "docker-save", [K_DIR] = "dir", [K_LOCAL] = "local"};
 	int r;
 	switch (k) {
 	case K_OCI:
@@ -993,8 +993,8 @@ int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, s
 	struct ak_variant_list all = {0};
 	*out = (struct ak_variant_list){0};
 	int r = img->src->ops->list_variants
-		    ? img->src->ops->list_variants(img->src, img, &all, err)
-		    : ak_image_walk_root(img, &all, err);
+			? img->src->ops->list_variants(img->src, img, &all, err)
+			: ak_image_walk_root(img, &all, err);
 	if (r < 0) {
 		ak_variant_list_free(&all);
 		return ak_error_prefix(err, "'%s'", img->ref);
@@ -1011,9 +1011,10 @@ int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, s
 	}
 	if (all.n == 0) {
 		r = ak_error_set(
-		    err, AK_EXIT_ENV,
-		    "'%s' holds no image manifests (%zu attestation manifests skipped%s)", img->ref,
-		    all.skipped_attestations, all.n_notes ? ", other media types too" : "");
+			err, AK_EXIT_ENV,
+			"'%s' holds no image manifests (%zu attestation manifests skipped%s)",
+			img->ref, all.skipped_attestations,
+			all.n_notes ? ", other media types too" : "");
 		ak_variant_list_free(&all);
 		return r;
 	}

@@ -137,7 +137,7 @@ void ak_docker_manifest_free(struct ak_docker_manifest *m);
 
 /* Append a printf-formatted note to a list; -1 on no memory. */
 int ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+	__attribute__((format(printf, 2, 3)));
 /* Append an empty variant (tree_fd -1) and return it, NULL on no memory. */
 struct ak_variant *ak_variant_list_add(struct ak_variant_list *l);
 

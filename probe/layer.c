@@ -186,14 +186,14 @@ struct walk {
 	const char *prefix;	     /* normalised tar_prefix, or NULL */
 	size_t prefix_len;
 	bool literal_whiteouts;
-	bool at_eof;		/* the stream ended; serving the end-of-archive padding */
+	bool at_eof; /* the stream ended; serving the end-of-archive padding */
 	size_t eof_padding_left;
 };
 
 /* Append an entry; strings are copied into the arena. Returns the entry or NULL. */
-static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type,
-					const char *path, const char *link, uint64_t size,
-					uint32_t mode, struct ak_error **err)
+static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type, const char *path,
+					const char *link, uint64_t size, uint32_t mode,
+					struct ak_error **err)
 {
 	struct ak_layer_index *idx = w->idx;
 	if (idx->count >= w->max_entries) {
@@ -313,7 +313,8 @@ static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 		 * at a header as the end. A cut inside the last block reads as zeros; the
 		 * blob's digest is what proves the bytes. */
 		static const unsigned char eof_zeros[512];
-		size_t n = w->eof_padding_left < sizeof(eof_zeros) ? w->eof_padding_left : sizeof(eof_zeros);
+		size_t n = w->eof_padding_left < sizeof(eof_zeros) ? w->eof_padding_left
+								   : sizeof(eof_zeros);
 		w->eof_padding_left -= n;
 		*buf = eof_zeros;
 		return (la_ssize_t)n;
@@ -349,8 +350,8 @@ static int tar_error(struct walk *w, struct archive *a, const char *what, struct
 	return ak_error_set(err, AK_EXIT_ENV, "%s: %s", what, msg ? msg : "unknown error");
 }
 
-static int tar_chunk(struct walk *w, void *src, const void **buf, size_t *len,
-		     uint64_t *offset, struct ak_error **err)
+static int tar_chunk(struct walk *w, void *src, const void **buf, size_t *len, uint64_t *offset,
+		     struct ak_error **err)
 {
 	struct archive *a = src;
 	la_int64_t off;
@@ -442,7 +443,9 @@ static int tar_entry(struct walk *w, struct archive *a, struct archive_entry *ae
 						     size > 0 ? (uint64_t)size : 0, mode, err);
 		if (!e)
 			return -1;
-		return deliver_file(w, e, tar_chunk, a, err) < 0 ? ak_error_prefix(err, "entry '%s'", raw) : 0;
+		return deliver_file(w, e, tar_chunk, a, err) < 0
+			       ? ak_error_prefix(err, "entry '%s'", raw)
+			       : 0;
 	}
 	case AE_IFDIR:
 		return add_entry(w, AK_ENTRY_DIR, w->path, NULL, 0, mode, err) ? 0 : -1;
@@ -453,8 +456,8 @@ static int tar_entry(struct walk *w, struct archive *a, struct archive_entry *ae
 		if (!target)
 			target = "";
 		if (strlen(target) >= AK_PATH_MAX)
-			return ak_error_set(err, AK_EXIT_ENV, "entry '%s' has a link target too long",
-					    raw);
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "entry '%s' has a link target too long", raw);
 		return add_entry(w, AK_ENTRY_SYMLINK, w->path, target, 0, mode, err) ? 0 : -1;
 	}
 	default:
@@ -633,8 +636,8 @@ struct file_src {
 	uint64_t left, pos;
 };
 
-static int file_chunk(struct walk *w, void *src, const void **buf, size_t *len,
-		      uint64_t *offset, struct ak_error **err)
+static int file_chunk(struct walk *w, void *src, const void **buf, size_t *len, uint64_t *offset,
+		      struct ak_error **err)
 {
 	struct file_src *f = src;
 	if (f->left == 0)
@@ -748,8 +751,8 @@ static int walk_dir_fd(struct dir_walk *d, int fd, size_t len, int depth, struct
 		} else if (S_ISLNK(st.st_mode)) {
 			ssize_t l = readlinkat(dirfd(dir), name, w->link, AK_PATH_MAX - 1);
 			if (l < 0) {
-				ret = ak_error_errno(err, AK_EXIT_ENV, errno, "cannot read link '%s'",
-						     w->path);
+				ret = ak_error_errno(err, AK_EXIT_ENV, errno,
+						     "cannot read link '%s'", w->path);
 				break;
 			}
 			w->link[l] = '\0';
@@ -763,7 +766,8 @@ static int walk_dir_fd(struct dir_walk *d, int fd, size_t len, int depth, struct
 					break;
 				}
 				const char *first = NULL;
-				if (inode_remember(d, st.st_dev, st.st_ino, mine, &first, err) < 0) {
+				if (inode_remember(d, st.st_dev, st.st_ino, mine, &first, err) <
+				    0) {
 					ret = -1;
 					break;
 				}

@@ -67,13 +67,13 @@ struct ak_layer_index {
 #define AK_LAYER_MAX_ENTRIES_DEFAULT 4000000u
 
 struct ak_layer_options {
-	const char *name;	  /* for messages: "layer 'NAME': ..." (a digest); may be NULL */
-	uint64_t max_bytes;	  /* cap on uncompressed bytes; 0: AK_MAX_LAYER_BYTES_DEFAULT */
-	size_t max_entries;	  /* cap on entries; 0: AK_LAYER_MAX_ENTRIES_DEFAULT */
-	const char *tar_prefix;	  /* buildx type=tar: only entries under "linux_arm_v7/",
-				     with the prefix stripped; NULL for a whole layer */
-	bool literal_whiteouts;	  /* ".wh.*" names are plain files (a final filesystem, as
-				     buildx type=tar writes), not whiteouts */
+	const char *name;	/* for messages: "layer 'NAME': ..." (a digest); may be NULL */
+	uint64_t max_bytes;	/* cap on uncompressed bytes; 0: AK_MAX_LAYER_BYTES_DEFAULT */
+	size_t max_entries;	/* cap on entries; 0: AK_LAYER_MAX_ENTRIES_DEFAULT */
+	const char *tar_prefix; /* buildx type=tar: only entries under "linux_arm_v7/",
+				   with the prefix stripped; NULL for a whole layer */
+	bool literal_whiteouts; /* ".wh.*" names are plain files (a final filesystem, as
+				   buildx type=tar writes), not whiteouts */
 };
 
 /* Scan one layer blob: decompress by magic, walk the tar, record entries, feed regular

@@ -20,7 +20,7 @@
 
 struct capture_ctx {
 	struct ak_elf_capture *cap;
-	uint64_t seen; /* bytes of the current file fed so far */
+	uint64_t seen;	      /* bytes of the current file fed so far */
 	struct ak_error *err; /* out of memory while classifying */
 };
 
@@ -61,7 +61,8 @@ static void *cap_end(void *ctx, const struct ak_layer_entry *e)
 	const unsigned char *data = c->cap ? ak_elf_capture_data(c->cap, &len) : NULL;
 	if (data && ak_elf_capture_is_elf(c->cap)) {
 		facts = calloc(1, sizeof(*facts));
-		if (facts && ak_elf_classify(data, len, ak_elf_capture_size(c->cap), facts, &c->err) < 0) {
+		if (facts &&
+		    ak_elf_classify(data, len, ak_elf_capture_size(c->cap), facts, &c->err) < 0) {
 			facts_free(facts);
 			facts = NULL;
 		}
@@ -214,7 +215,8 @@ static int add_finding(struct ak_probe_variant *v, struct ak_finding *f, const c
 static int add_new_finding(struct ak_probe_variant *v, enum ak_severity sev, const char *code,
 			   const char *path, const char *layer, char *found, char *expected)
 {
-	struct ak_finding f = {.sev = sev, .code = strdup(code), .found = found, .expected = expected};
+	struct ak_finding f = {
+		.sev = sev, .code = strdup(code), .found = found, .expected = expected};
 	return add_finding(v, &f, path, layer);
 }
 
@@ -291,10 +293,11 @@ static int check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts, 
 	const char *glibc = jc->p->glibc_loader ? jc->p->glibc_loader : "-";
 	switch (m->verdict) {
 	case 1:
-		return add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
-				       fmt("PT_INTERP '%s', which is not in the image", facts->interp),
-				       fmt("a loader present in the final filesystem (%s uses %s)",
-					   jc->p->name, glibc));
+		return add_new_finding(
+			jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
+			fmt("PT_INTERP '%s', which is not in the image", facts->interp),
+			fmt("a loader present in the final filesystem (%s uses %s)", jc->p->name,
+			    glibc));
 	case 3:
 		return add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
 				       fmt("PT_INTERP '%s' is not an ELF loader", facts->interp),
@@ -304,10 +307,11 @@ static int check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts, 
 				       fmt("PT_INTERP '%s' ends in a symlink loop", facts->interp),
 				       fmt("a loader for %s (%s)", jc->p->name, glibc));
 	case 2: {
-		struct ak_finding f = {.sev = m->wrong.sev,
-				       .code = strdup(m->wrong.code),
-				       .found = fmt("PT_INTERP '%s' is %s", facts->interp, m->wrong.found),
-				       .expected = m->wrong.expected ? strdup(m->wrong.expected) : NULL};
+		struct ak_finding f = {
+			.sev = m->wrong.sev,
+			.code = strdup(m->wrong.code),
+			.found = fmt("PT_INTERP '%s' is %s", facts->interp, m->wrong.found),
+			.expected = m->wrong.expected ? strdup(m->wrong.expected) : NULL};
 		return add_finding(jc->v, &f, path, layer);
 	}
 	default:
@@ -343,13 +347,15 @@ static int judge_entry(const struct ak_fsview_entry *e, void *ctx)
 		for (int i = 0; i < n; i++)
 			ak_finding_clear(&found[i]);
 		return add_new_finding(jc->v, AK_SEV_INFO, "ignored", path, layer,
-				       what ? what : strdup("ELF file"), strdup("matched by --ignore"));
+				       what ? what : strdup("ELF file"),
+				       strdup("matched by --ignore"));
 	}
 	for (int i = 0; i < n; i++)
 		if (add_finding(jc->v, &found[i], path, layer) < 0)
 			return -1;
 	/* a loader only matters for code of this machine: other findings already say more */
-	bool same_machine = facts->e_machine == jc->p->e_machine && facts->elf_class == jc->p->elf_class;
+	bool same_machine =
+		facts->e_machine == jc->p->e_machine && facts->elf_class == jc->p->elf_class;
 	if (facts->has_interp && facts->interp && same_machine &&
 	    check_loader(jc, facts, path, layer) < 0)
 		return -1;
@@ -368,8 +374,9 @@ static int note_removed(struct ak_probe_variant *v, const struct ak_fsview *view
 		int k = ak_elf_judge(rm[i].facts, p, f, NULL);
 		if (k <= 0)
 			continue;
-		char *line = fmt("/%s (layer %d, removed by layer %d): %s", rm[i].path, rm[i].layer + 1,
-				 rm[i].removed_by + 1, f[0].found ? f[0].found : f[0].code);
+		char *line =
+			fmt("/%s (layer %d, removed by layer %d): %s", rm[i].path, rm[i].layer + 1,
+			    rm[i].removed_by + 1, f[0].found ? f[0].found : f[0].code);
 		for (int j = 0; j < k; j++)
 			ak_finding_clear(&f[j]);
 		char **nr = realloc(v->removed, (v->nremoved + 1) * sizeof(*nr));
@@ -405,11 +412,13 @@ static int check_platforms(struct ak_probe_variant *v, const struct ak_variant *
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = i + 1; j < 3; j++)
 			if (said[i].p && said[j].p && said[i].p != said[j].p &&
-			    add_new_finding(v, AK_SEV_ERROR, "platform-mismatch", NULL, NULL,
-					    fmt("%s says %s", said[j].what, said[j].p->name),
-					    fmt("%s, as the %s says", said[i].p->name, said[i].what)) < 0)
+			    add_new_finding(
+				    v, AK_SEV_ERROR, "platform-mismatch", NULL, NULL,
+				    fmt("%s says %s", said[j].what, said[j].p->name),
+				    fmt("%s, as the %s says", said[i].p->name, said[i].what)) < 0)
 				return -1;
-	if (!src->platform && !src->index_platform && !src->config_platform && !src->folder_platform &&
+	if (!src->platform && !src->index_platform && !src->config_platform &&
+	    !src->folder_platform &&
 	    add_new_finding(v, AK_SEV_ERROR, "unknown-platform", NULL, NULL,
 			    strdup("nothing in the image names this variant's platform"),
 			    strdup("a platform (pass --platform for single-platform output)")) < 0)
@@ -435,9 +444,10 @@ static int check_identical(struct ak_probe_report *r, const struct ak_variant_li
 			if (i == j || !a->platform || !b->platform || a->platform == b->platform ||
 			    !same_layers(a, b))
 				continue;
-			if (add_new_finding(&r->variants[i], AK_SEV_ERROR, "identical-layers", NULL, NULL,
-					    fmt("the same %zu layer(s), byte for byte, as %s", a->nlayers,
-						b->platform->name),
+			if (add_new_finding(&r->variants[i], AK_SEV_ERROR, "identical-layers", NULL,
+					    NULL,
+					    fmt("the same %zu layer(s), byte for byte, as %s",
+						a->nlayers, b->platform->name),
 					    fmt("layers built for %s (a build step that ignored "
 						"TARGETPLATFORM?)",
 						a->platform->name)) < 0)

@@ -31,7 +31,7 @@ struct ak_probe_finding {
 };
 
 struct ak_probe_variant {
-	char *name;			   /* the platform judged against, or "unknown" */
+	char *name;			    /* the platform judged against, or "unknown" */
 	const struct ak_platform *platform; /* NULL when unknown */
 	char *index_platform, *config_platform, *folder_platform; /* as the image says */
 	char *manifest_digest;

@@ -51,8 +51,9 @@ static int normalise(const char *file, const char *name, char *out, size_t outsz
 		size_t len = (size_t)(end - p);
 		if (len == 2 && p[0] == '.' && p[1] == '.')
 			return ak_error_set(
-			    err, AK_EXIT_ENV,
-			    "'%s': archive entry '%.200s' leads outside the archive", file, name);
+				err, AK_EXIT_ENV,
+				"'%s': archive entry '%.200s' leads outside the archive", file,
+				name);
 		if (len > NAME_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry name too long",
 					    file);
@@ -74,8 +75,8 @@ static int normalise(const char *file, const char *name, char *out, size_t outsz
 static int open_dir_beneath(int dirfd, const char *name)
 {
 	struct open_how how = {
-	    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 }

@@ -252,11 +252,11 @@ out:
 }
 
 static const struct ak_source_ops docker_ops = {
-    .kind = "docker-save",
-    .read_root = NULL, /* set below: index.json when there (Docker 25+) */
-    .open_blob = ak_source_layout_open_blob,
-    .list_variants = docker_list_variants,
-    .close = ak_source_file_close,
+	.kind = "docker-save",
+	.read_root = NULL, /* set below: index.json when there (Docker 25+) */
+	.open_blob = ak_source_layout_open_blob,
+	.list_variants = docker_list_variants,
+	.close = ak_source_file_close,
 };
 
 static int docker_read_root(struct ak_source *src, char **doc, size_t *len, struct ak_error **err)
@@ -270,11 +270,11 @@ static int docker_read_root(struct ak_source *src, char **doc, size_t *len, stru
 }
 
 static const struct ak_source_ops docker25_ops = {
-    .kind = "docker-save",
-    .read_root = docker_read_root,
-    .open_blob = ak_source_layout_open_blob,
-    .list_variants = docker_list_variants,
-    .close = ak_source_file_close,
+	.kind = "docker-save",
+	.read_root = docker_read_root,
+	.open_blob = ak_source_layout_open_blob,
+	.list_variants = docker_list_variants,
+	.close = ak_source_file_close,
 };
 
 int ak_source_docker_new(const char *dir, const char *tag, struct ak_source **out,

@@ -123,7 +123,7 @@ static int local_list_variants(struct ak_source *src, struct ak_image *img,
 			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		}
 		v->folder_parsed =
-		    ak_platform_from_oci(parts[0], parts[1], np > 2 ? parts[2] : NULL);
+			ak_platform_from_oci(parts[0], parts[1], np > 2 ? parts[2] : NULL);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -132,9 +132,9 @@ static int local_list_variants(struct ak_source *src, struct ak_image *img,
 }
 
 static const struct ak_source_ops local_ops = {
-    .kind = "local",
-    .list_variants = local_list_variants,
-    .close = ak_source_file_close,
+	.kind = "local",
+	.list_variants = local_list_variants,
+	.close = ak_source_file_close,
 };
 
 int ak_source_local_new(const char *dir, struct ak_source **out, struct ak_error **err)

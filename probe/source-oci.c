@@ -17,8 +17,8 @@
 int ak_source_openat(int dirfd, const char *path, int flags, struct ak_error **err)
 {
 	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC),
-	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 	if (fd >= 0)
@@ -102,8 +102,8 @@ static int open_sized(struct ak_source *src, const char *path, const struct ak_d
 	}
 	if (size != d->size)
 		return ak_error_set(
-		    err, AK_EXIT_ENV, "blob '%s': %lld bytes on disk, its descriptor says %lld",
-		    ak_digest_short(d->digest, sb), (long long)size, (long long)d->size);
+			err, AK_EXIT_ENV, "blob '%s': %lld bytes on disk, its descriptor says %lld",
+			ak_digest_short(d->digest, sb), (long long)size, (long long)d->size);
 	*out = steal_pointer(&s);
 	return 0;
 }
@@ -142,10 +142,10 @@ void ak_source_file_close(struct ak_source *src)
 }
 
 static const struct ak_source_ops oci_ops = {
-    .kind = "oci",
-    .read_root = oci_read_root,
-    .open_blob = ak_source_layout_open_blob,
-    .close = ak_source_file_close,
+	.kind = "oci",
+	.read_root = oci_read_root,
+	.open_blob = ak_source_layout_open_blob,
+	.close = ak_source_file_close,
 };
 
 int ak_source_oci_new(const char *dir, const char *tag, struct ak_source **out,
@@ -181,10 +181,10 @@ static int dir_open_blob(struct ak_source *src, const struct ak_descriptor *d,
 }
 
 static const struct ak_source_ops dir_ops = {
-    .kind = "dir",
-    .read_root = dir_read_root,
-    .open_blob = dir_open_blob,
-    .close = ak_source_file_close,
+	.kind = "dir",
+	.read_root = dir_read_root,
+	.open_blob = dir_open_blob,
+	.close = ak_source_file_close,
 };
 
 int ak_source_skopeo_dir_new(const char *dir, struct ak_source **out, struct ak_error **err)

@@ -28,11 +28,12 @@ static long read_sysctl(const char *path)
 static int explain_userns(int e, const char *step, struct ak_error **err)
 {
 	if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "%s: AppArmor forbids unprivileged user namespaces "
-				    "(kernel.apparmor_restrict_unprivileged_userns=1; set it to 0, or "
-				    "give archkit an AppArmor profile with 'userns,')",
-				    step);
+		return ak_error_set(
+			err, AK_EXIT_ENV,
+			"%s: AppArmor forbids unprivileged user namespaces "
+			"(kernel.apparmor_restrict_unprivileged_userns=1; set it to 0, or "
+			"give archkit an AppArmor profile with 'userns,')",
+			step);
 	if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0)
 		return ak_error_set(err, AK_EXIT_ENV,
 				    "%s: user namespaces are disabled (user.max_user_namespaces=0)",
@@ -48,10 +49,11 @@ static int explain_userns(int e, const char *step, struct ak_error **err)
 				    "(user.max_user_namespaces)",
 				    step);
 	if (e == EPERM)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "%s: not permitted (a seccomp filter or container policy blocks "
-				    "user namespaces; in Docker, run with --security-opt seccomp=unconfined)",
-				    step);
+		return ak_error_set(
+			err, AK_EXIT_ENV,
+			"%s: not permitted (a seccomp filter or container policy blocks "
+			"user namespaces; in Docker, run with --security-opt seccomp=unconfined)",
+			step);
 	return ak_error_errno(err, AK_EXIT_ENV, e, "%s", step);
 }
 
@@ -88,16 +90,17 @@ int ak_sandbox_enter(const char *dir, struct ak_error **err)
 		struct utsname u;
 		uname(&u);
 		if (e == EPERM || e == EINVAL)
-			return ak_error_set(err, AK_EXIT_ENV,
-					    "cannot mount a private binfmt_misc at '%s': needs Linux "
-					    "6.7 or later (this is %s)",
-					    dir, u.release);
+			return ak_error_set(
+				err, AK_EXIT_ENV,
+				"cannot mount a private binfmt_misc at '%s': needs Linux "
+				"6.7 or later (this is %s)",
+				dir, u.release);
 		if (e == ENODEV)
 			return ak_error_set(err, AK_EXIT_ENV,
 					    "cannot mount a private binfmt_misc: the kernel has no "
 					    "binfmt_misc (run 'modprobe binfmt_misc' as root)");
-		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot mount a private binfmt_misc at '%s'",
-				      dir);
+		return ak_error_errno(err, AK_EXIT_ENV, e,
+				      "cannot mount a private binfmt_misc at '%s'", dir);
 	}
 	return 0;
 }

@@ -12,13 +12,12 @@
 #include "common/util.h"
 
 /* What the kernel prints for the entry of Debian's qemu-aarch64 rule. */
-static const char aarch64_entry[] =
-	"enabled\n"
-	"interpreter /usr/bin/qemu-aarch64-static\n"
-	"flags: F\n"
-	"offset 0\n"
-	"magic 7f454c460201010000000000000000000200b700\n"
-	"mask ffffffffffffff00fffffffffffffffffeffffff\n";
+static const char aarch64_entry[] = "enabled\n"
+				    "interpreter /usr/bin/qemu-aarch64-static\n"
+				    "flags: F\n"
+				    "offset 0\n"
+				    "magic 7f454c460201010000000000000000000200b700\n"
+				    "mask ffffffffffffff00fffffffffffffffffeffffff\n";
 
 START_TEST(test_parse_kernel_entry)
 {
@@ -33,7 +32,8 @@ START_TEST(test_parse_kernel_entry)
 	/* the table's aarch64 row is the same rule */
 	struct ak_binfmt_entry want;
 	ck_assert_int_eq(ak_binfmt_entry_for_target(ak_qemu_target_find("aarch64"),
-						    "/usr/bin/qemu-aarch64-static", "F", &want, &err),
+						    "/usr/bin/qemu-aarch64-static", "F", &want,
+						    &err),
 			 0);
 	ck_assert(ak_binfmt_entry_same_magic(&e, &want));
 	ck_assert(!ak_binfmt_entry_same_magic(&e, &(struct ak_binfmt_entry){.magic_len = 4}));
@@ -45,8 +45,9 @@ END_TEST
 START_TEST(test_parse_disabled_extension_and_flags)
 {
 	struct ak_binfmt_entry e;
-	ck_assert_int_eq(ak_binfmt_entry_parse("python3", "disabled\ninterpreter /usr/bin/python3\n"
-							  "flags: \nextension .pyc\n",
+	ck_assert_int_eq(ak_binfmt_entry_parse("python3",
+					       "disabled\ninterpreter /usr/bin/python3\n"
+					       "flags: \nextension .pyc\n",
 					       &e, NULL),
 			 0);
 	ck_assert(!e.enabled);
@@ -54,8 +55,9 @@ START_TEST(test_parse_disabled_extension_and_flags)
 	ck_assert_str_eq(e.extension, ".pyc");
 	ak_binfmt_entry_clear(&e);
 	/* the kernel prints P C O F in its own order; archkit normalises to POCF */
-	ck_assert_int_eq(ak_binfmt_entry_parse("x", "enabled\ninterpreter /x\nflags: PCOF\n"
-						    "offset 0\nmagic 7f45\n",
+	ck_assert_int_eq(ak_binfmt_entry_parse("x",
+					       "enabled\ninterpreter /x\nflags: PCOF\n"
+					       "offset 0\nmagic 7f45\n",
 					       &e, NULL),
 			 0);
 	ck_assert_str_eq(e.flags, "POCF");
@@ -67,18 +69,20 @@ END_TEST
 START_TEST(test_parse_malformed)
 {
 	const char *bad[] = {
-		"",                                                    /* empty */
-		"enabled\n",                                           /* no interpreter */
-		"enabled\ninterpreter /x\nflags: F\noffset 0\n",       /* no magic */
+		"",							   /* empty */
+		"enabled\n",						   /* no interpreter */
+		"enabled\ninterpreter /x\nflags: F\noffset 0\n",	   /* no magic */
 		"enabled\ninterpreter /x\nflags: Z\noffset 0\nmagic 7f\n", /* unknown flag */
 		"enabled\ninterpreter /x\nflags: F\noffset 0\nmagic 7g\n", /* bad hex */
-		"enabled\ninterpreter /x\nflags: F\noffset 0\nmagic 7f45\nmask ff\n", /* mask length */
-		"enabled\ninterpreter /x\nflags: F\noffset 99999\nmagic 7f\n",         /* offset */
+		"enabled\ninterpreter /x\nflags: F\noffset 0\nmagic 7f45\nmask ff\n", /* mask length
+										       */
+		"enabled\ninterpreter /x\nflags: F\noffset 99999\nmagic 7f\n",	      /* offset */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ak_binfmt_entry e;
 		cleanup_error struct ak_error *err = NULL;
-		ck_assert_msg(ak_binfmt_entry_parse("odd", bad[i], &e, &err) < 0, "case %zu parsed", i);
+		ck_assert_msg(ak_binfmt_entry_parse("odd", bad[i], &e, &err) < 0, "case %zu parsed",
+			      i);
 		ck_assert_str_eq(err->msg, "entry 'odd' is malformed");
 	}
 	/* a magic longer than binfmt_misc's 128 bytes */
@@ -133,7 +137,8 @@ START_TEST(test_name_and_flag_checks)
 	const char *bad_names[] = {"", "a/b", "register", "status", ".", "..", "a:b", "a b"};
 	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
 		cleanup_error struct ak_error *err = NULL;
-		ck_assert_msg(ak_binfmt_name_check(bad_names[i], &err) < 0, "'%s' accepted", bad_names[i]);
+		ck_assert_msg(ak_binfmt_name_check(bad_names[i], &err) < 0, "'%s' accepted",
+			      bad_names[i]);
 		ck_assert_int_eq(err->status, AK_EXIT_USAGE);
 	}
 	ck_assert_int_eq(ak_binfmt_name_check("qemu-aarch64", NULL), 0);
@@ -154,11 +159,12 @@ START_TEST(test_rule_format)
 						    "/usr/bin/qemu-riscv64-static", "F", &e, NULL),
 			 0);
 	cleanup_free char *rule = ak_binfmt_rule_format(&e, NULL);
-	ck_assert_str_eq(rule, ":qemu-riscv64:M:0:"
-			       "\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00"
-			       "\\x00\\x00\\x02\\x00\\xf3\\x00:"
-			       "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff"
-			       "\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-riscv64-static:F");
+	ck_assert_str_eq(rule,
+			 ":qemu-riscv64:M:0:"
+			 "\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00"
+			 "\\x00\\x00\\x02\\x00\\xf3\\x00:"
+			 "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff"
+			 "\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-riscv64-static:F");
 	/* a relative interpreter or one with ':' would be misread by the kernel */
 	free(e.interpreter);
 	e.interpreter = strdup("qemu:x");
@@ -177,7 +183,8 @@ END_TEST
 START_TEST(test_plan_classifies)
 {
 	if (access("/usr/bin/qemu-aarch64-static", X_OK) != 0)
-		return; /* qemu-user-static is an install dependency; nothing to classify without it */
+		return; /* qemu-user-static is an install dependency; nothing to classify without it
+			 */
 	struct ak_binfmt_table t = {0};
 	t.entries = calloc(4, sizeof(*t.entries));
 	const char *names[] = {"qemu-aarch64", "qemu-arm", "qemu-riscv64", "my-s390x"};
@@ -197,8 +204,8 @@ START_TEST(test_plan_classifies)
 		ak_qemu_target_find("aarch64"), ak_qemu_target_find("arm"),
 		ak_qemu_target_find("riscv64"), ak_qemu_target_find("s390x"),
 		ak_qemu_target_find("ppc64le")};
-	struct ak_binfmt_options opt = {.qemu_path = "/usr/bin", .flags = "F",
-					.replace = AK_REPLACE_DRIFTED};
+	struct ak_binfmt_options opt = {
+		.qemu_path = "/usr/bin", .flags = "F", .replace = AK_REPLACE_DRIFTED};
 	struct ak_binfmt_plan plan;
 	ck_assert_int_eq(ak_binfmt_plan_build(&t, want, 5, &opt, &plan, NULL), 0);
 	ck_assert_int_eq(plan.handlers[0].state, AK_HANDLER_IN_PLACE);

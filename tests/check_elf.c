@@ -108,7 +108,7 @@ static unsigned char *elf_build(const struct elf_spec *s, size_t *len)
 		cur += s->go_len;
 	}
 	static const char shstrtab[] =
-	    "\0.shstrtab\0.interp\0.note.gnu.property\0.ARM.attributes\0.go.buildinfo";
+		"\0.shstrtab\0.interp\0.note.gnu.property\0.ARM.attributes\0.go.buildinfo";
 	size_t strtab_off = cur;
 	memcpy(w.p + cur, shstrtab, sizeof(shstrtab));
 	cur += sizeof(shstrtab);
@@ -323,8 +323,8 @@ START_TEST(test_x86_64_pie_with_isa_note)
 	expect_clean(&f, "linux/amd64/v4");
 	struct verdict v = judge(&f, "linux/amd64");
 	ck_assert_str_eq(
-	    v.f[0].found,
-	    "x86-64 (linux/amd64) ELF64 LSB needing x86-64-v3 (GNU property x86 ISA needed)");
+		v.f[0].found,
+		"x86-64 (linux/amd64) ELF64 LSB needing x86-64-v3 (GNU property x86 ISA needed)");
 	ck_assert_str_eq(v.f[0].expected, "x86-64 baseline (linux/amd64)");
 	verdict_clear(&v);
 	ak_elf_facts_clear(&f);
@@ -379,7 +379,7 @@ START_TEST(test_class_and_endianness)
 {
 	/* x32: EM_X86_64 in ELF32 */
 	struct elf_spec s = {
-	    .cls = ELFCLASS32, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_EXEC};
+		.cls = ELFCLASS32, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_EXEC};
 	size_t len;
 	unsigned char *elf = elf_build(&s, &len);
 	struct ak_elf_facts f;
@@ -514,10 +514,10 @@ START_TEST(test_go_arm_binary_is_not_soft_float)
 			     .flags = 0x5000002};
 	s.go = go;
 	s.go_len = go_buildinfo(
-	    go, "go1.22.1",
-	    "0w\xaf\x0c\x92t\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6path\tex.com/x\n"
-	    "build\t-compiler=gc\nbuild\tGOARCH=arm\nbuild\tGOARM=7\nbuild\tGOOS=linux\n",
-	    true);
+		go, "go1.22.1",
+		"0w\xaf\x0c\x92t\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6path\tex.com/x\n"
+		"build\t-compiler=gc\nbuild\tGOARCH=arm\nbuild\tGOARM=7\nbuild\tGOOS=linux\n",
+		true);
 	size_t len;
 	cleanup_free unsigned char *elf = elf_build(&s, &len);
 	struct ak_elf_facts f;
@@ -543,7 +543,7 @@ START_TEST(test_go_buildinfo_variants)
 {
 	unsigned char go[256];
 	struct elf_spec s = {
-	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_EXEC};
+		.cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_EXEC};
 	s.go = go;
 	s.go_len = go_buildinfo(go, "go1.21.0", "build\tGOARCH=amd64\nbuild\tGOAMD64=v3\n", true);
 	s.go_without_section = true; /* found by scanning for the magic */
@@ -645,14 +645,14 @@ START_TEST(test_not_cpu_code_is_info)
 		const char *code;
 		int kind;
 	} cases[] = {
-	    {EM_X86_64, ET_REL, 0, "relocatable-object", AK_ELF_KIND_RELOCATABLE},
-	    {EM_AARCH64, ET_REL, 0, "relocatable-object", AK_ELF_KIND_RELOCATABLE},
-	    {EM_BPF, ET_REL, 0, "ebpf-code", AK_ELF_KIND_RELOCATABLE},
-	    {EM_CUDA, ET_EXEC, 0, "gpu-code", AK_ELF_KIND_EXECUTABLE},
-	    {EM_AMDGPU, ET_DYN, 0, "gpu-code", AK_ELF_KIND_SHARED},
-	    {EM_NONE, ET_EXEC, 0, "no-machine", AK_ELF_KIND_EXECUTABLE},
-	    {EM_X86_64, ET_EXEC, ELFOSABI_FREEBSD, "non-linux-abi", AK_ELF_KIND_EXECUTABLE},
-	    {EM_AARCH64, ET_CORE, 0, "core-dump", AK_ELF_KIND_CORE},
+		{EM_X86_64, ET_REL, 0, "relocatable-object", AK_ELF_KIND_RELOCATABLE},
+		{EM_AARCH64, ET_REL, 0, "relocatable-object", AK_ELF_KIND_RELOCATABLE},
+		{EM_BPF, ET_REL, 0, "ebpf-code", AK_ELF_KIND_RELOCATABLE},
+		{EM_CUDA, ET_EXEC, 0, "gpu-code", AK_ELF_KIND_EXECUTABLE},
+		{EM_AMDGPU, ET_DYN, 0, "gpu-code", AK_ELF_KIND_SHARED},
+		{EM_NONE, ET_EXEC, 0, "no-machine", AK_ELF_KIND_EXECUTABLE},
+		{EM_X86_64, ET_EXEC, ELFOSABI_FREEBSD, "non-linux-abi", AK_ELF_KIND_EXECUTABLE},
+		{EM_AARCH64, ET_CORE, 0, "core-dump", AK_ELF_KIND_CORE},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct elf_spec s = {.cls = ELFCLASS64,
@@ -689,7 +689,7 @@ START_TEST(test_classify_reads_read_only_big_endian)
 	cleanup_free unsigned char *elf = elf_build(&s, &len);
 	size_t map_len = align_up(len, 4096);
 	unsigned char *ro =
-	    mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(ro, MAP_FAILED);
 	memcpy(ro, elf, len);
 	ck_assert_int_eq(mprotect(ro, map_len, PROT_READ), 0);
@@ -744,8 +744,8 @@ START_TEST(test_malformed_headers)
 	memset(bad + 32, 0, 8);
 	bad[33] = 0x10;
 	expect_malformed(
-	    bad, len, len,
-	    "program header table (offset 0x1000, 2 entries) beyond the end of the file");
+		bad, len, len,
+		"program header table (offset 0x1000, 2 entries) beyond the end of the file");
 
 	memcpy(bad, good, len); /* e_phnum 65535 with no section 0 to hold the count */
 	bad[56] = bad[57] = 0xff;
@@ -790,7 +790,7 @@ START_TEST(test_malformed_headers)
 
 	/* ELF32, truncated below its 52-byte header */
 	struct elf_spec s32 = {
-	    .cls = ELFCLASS32, .data = ELFDATA2MSB, .machine = EM_MIPS, .type = ET_EXEC};
+		.cls = ELFCLASS32, .data = ELFDATA2MSB, .machine = EM_MIPS, .type = ET_EXEC};
 	size_t len32;
 	cleanup_free unsigned char *m32 = elf_build(&s32, &len32);
 	expect_malformed(m32, 51, 51, "truncated elf header (51 bytes, ELF32 needs 52)");
@@ -838,7 +838,7 @@ START_TEST(test_judge_loader)
 	struct ak_elf_facts loader;
 	struct ak_finding out;
 	struct elf_spec s = {
-	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_DYN};
+		.cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_DYN};
 	size_t len;
 	cleanup_free unsigned char *a64 = elf_build(&s, &len);
 	classify(a64, len, &loader);
@@ -972,7 +972,7 @@ static void feed_in_chunks(struct ak_elf_capture *c, const unsigned char *buf, s
 START_TEST(test_capture_small_whole)
 {
 	struct elf_spec s = {
-	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_EXEC};
+		.cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_EXEC};
 	size_t len;
 	cleanup_free unsigned char *elf = elf_build(&s, &len);
 	const size_t chunks[] = {1, 3, 7, 4096};
@@ -1030,7 +1030,7 @@ START_TEST(test_capture_large_sparse)
 	unsigned char go[256];
 	size_t go_len = go_buildinfo(go, "go1.22.1", "build\tGOARCH=arm64\n", true);
 	struct elf_spec s = {
-	    .cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_EXEC};
+		.cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_EXEC};
 	size_t small_len;
 	cleanup_free unsigned char *small = elf_build(&s, &small_len);
 

@@ -147,9 +147,9 @@ static struct blob put_image(const char *layout, const char *arch, const char *v
 				   arch, variant ? ",\"variant\":\"" : "", variant ? variant : "",
 				   variant ? "\"" : "", a.digest, b.digest);
 	return put_json(
-	    layout, MT_MANIFEST, NULL,
-	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,\"layers\":[%s,%s]}",
-	    MT_MANIFEST, cfg.desc, a.desc, b.desc);
+		layout, MT_MANIFEST, NULL,
+		"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":%s,\"layers\":[%s,%s]}",
+		MT_MANIFEST, cfg.desc, a.desc, b.desc);
 }
 
 static void put_index_json(const char *layout, const char *fmt, ...)
@@ -181,15 +181,15 @@ static void build_buildx_layout(const char *layout)
 		 "\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}");
 	char *att_extra;
 	ck_assert_int_ge(
-	    asprintf(&att_extra,
-		     "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
-		     "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\","
-		     "\"vnd.docker.reference.digest\":\"%s\"}",
-		     amd.digest),
-	    0);
+		asprintf(&att_extra,
+			 "\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"},"
+			 "\"annotations\":{\"vnd.docker.reference.type\":\"attestation-manifest\","
+			 "\"vnd.docker.reference.digest\":\"%s\"}",
+			 amd.digest),
+		0);
 	struct blob intoto = put_blob(layout, "application/vnd.in-toto+json", "{}", 2, NULL);
-	struct blob attcfg =
-	    put_json(layout, MT_CONFIG, NULL, "{\"architecture\":\"unknown\",\"os\":\"unknown\"}");
+	struct blob attcfg = put_json(layout, MT_CONFIG, NULL,
+				      "{\"architecture\":\"unknown\",\"os\":\"unknown\"}");
 	struct blob att = put_json(layout, MT_MANIFEST, att_extra,
 				   "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}",
 				   attcfg.desc, intoto.desc);
@@ -204,9 +204,10 @@ static void build_buildx_layout(const char *layout)
 		 MT_MANIFEST, v7.digest, v7.size, plat[2]);
 	struct blob odd = put_blob(layout, "application/vnd.example.thing", "x", 1, NULL);
 	struct blob idx = put_json(
-	    layout, MT_INDEX, "\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}",
-	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[%s,%s,%s,%s,%s]}", MT_INDEX,
-	    d0, d1, d2, att.desc, odd.desc);
+		layout, MT_INDEX,
+		"\"annotations\":{\"org.opencontainers.image.ref.name\":\"latest\"}",
+		"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"manifests\":[%s,%s,%s,%s,%s]}",
+		MT_INDEX, d0, d1, d2, att.desc, odd.desc);
 	put_index_json(layout, "{\"schemaVersion\":2,\"manifests\":[%s]}", idx.desc);
 }
 
@@ -354,8 +355,9 @@ START_TEST(test_hostile_indexes)
 	char hex[65];
 	sha256_hex("absent", 6, hex);
 	put_index_json(
-	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":6}]}",
-	    MT_MANIFEST, hex);
+		"img",
+		"{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":6}]}",
+		MT_MANIFEST, hex);
 	expect_error(img, "is missing from");
 	put_index_json("img",
 		       "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":"
@@ -363,8 +365,9 @@ START_TEST(test_hostile_indexes)
 		       MT_MANIFEST, hex);
 	expect_error(img, "size 9223372036854775807 is larger than 2^62 bytes");
 	put_index_json(
-	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":-1}]}",
-	    MT_MANIFEST, hex);
+		"img",
+		"{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":-1}]}",
+		MT_MANIFEST, hex);
 	expect_error(img, "negative size -1");
 	put_index_json("img",
 		       "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"md5:"
@@ -373,12 +376,14 @@ START_TEST(test_hostile_indexes)
 	expect_error(img, "unsupported algorithm 'md5'");
 	hex[5] = 'Z';
 	put_index_json(
-	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":1}]}",
-	    MT_MANIFEST, hex);
+		"img",
+		"{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":1}]}",
+		MT_MANIFEST, hex);
 	expect_error(img, "not lowercase hex");
 	put_index_json(
-	    "img", "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:abc\",\"size\":1}]}",
-	    MT_MANIFEST);
+		"img",
+		"{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:abc\",\"size\":1}]}",
+		MT_MANIFEST);
 	expect_error(img, "3 hex digits, expected 64");
 	/* 10,000-deep nesting: jansson's depth limit, reported as invalid JSON */
 	size_t depth = 10000;
@@ -480,7 +485,7 @@ START_TEST(test_artifact_manifest_noted)
 {
 	struct blob real = put_image("img", "ppc64le", NULL, NULL);
 	struct blob cfg =
-	    put_json("img", "application/vnd.dev.cosign.artifact.sig.v1+json", NULL, "{}");
+		put_json("img", "application/vnd.dev.cosign.artifact.sig.v1+json", NULL, "{}");
 	struct blob sig = put_json("img", MT_MANIFEST, NULL,
 				   "{\"schemaVersion\":2,\"config\":%s,\"layers\":[]}", cfg.desc);
 	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", real.desc, sig.desc);
@@ -680,10 +685,10 @@ START_TEST(test_docker_save_25)
 				   "\"diff_ids\":[\"%s\",\"%s\"]}}",
 				   a.digest, b.digest);
 	struct blob m = put_json(
-	    "img", MT_MANIFEST,
-	    "\"annotations\":{\"io.containerd.image.name\":\"docker.io/x/y:2\","
-	    "\"org.opencontainers.image.ref.name\":\"2\"}",
-	    "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s,%s]}", cfg.desc, a.desc, b.desc);
+		"img", MT_MANIFEST,
+		"\"annotations\":{\"io.containerd.image.name\":\"docker.io/x/y:2\","
+		"\"org.opencontainers.image.ref.name\":\"2\"}",
+		"{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s,%s]}", cfg.desc, a.desc, b.desc);
 	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
 	/* manifest.json's order wins over the OCI manifest's (here reversed on purpose) */
 	char man[2048];
@@ -739,8 +744,9 @@ START_TEST(test_local_output)
 	ck_assert_int_eq(fstatat(v->tree_fd, "bin/sh", &st, 0), 0);
 	ck_assert_int_eq(st.st_size, 6);
 	struct ak_stream *s = NULL;
-	ck_assert_int_lt(ak_image_open_blob(
-			     img, &(struct ak_descriptor){.digest = docker_layer_digest}, &s, &err),
+	ck_assert_int_lt(ak_image_open_blob(img,
+					    &(struct ak_descriptor){.digest = docker_layer_digest},
+					    &s, &err),
 			 0);
 	ak_error_clear(&err);
 	ak_variant_list_free(&l);
@@ -768,11 +774,11 @@ END_TEST
 START_TEST(test_buildx_type_tar)
 {
 	const struct tar_entry e[] = {
-	    {"linux_amd64/", 'd', NULL},
-	    {"linux_amd64/bin/sh", 'f', "amd64 sh"},
-	    {"linux_arm64/bin/sh", 'f', "arm64 sh"},
-	    {"linux_arm64/bin/ls", 'l', "/bin/sh"},
-	    {"linux_arm64/bin/cat", 'h', "linux_arm64/bin/sh"},
+		{"linux_amd64/", 'd', NULL},
+		{"linux_amd64/bin/sh", 'f', "amd64 sh"},
+		{"linux_arm64/bin/sh", 'f', "arm64 sh"},
+		{"linux_arm64/bin/ls", 'l', "/bin/sh"},
+		{"linux_arm64/bin/cat", 'h', "linux_arm64/bin/sh"},
 	};
 	tar_entries(path_in("out.tar"), e, sizeof(e) / sizeof(e[0]));
 	cleanup_error struct ak_error *err = NULL;
@@ -875,15 +881,15 @@ START_TEST(test_archive_escapes)
 	expect_error(ref, "archive entry '/abs-archkit-test' is an absolute path");
 	/* links that point out are dropped, so writing through them stays inside */
 	const struct tar_entry links[] = {
-	    {"up", 'l', "../../../.."}, {"up/evil", 'f', "x"},	   {"etc", 'l', "/etc"},
-	    {"etc/evil", 'f', "x"},	{"oci-layout", 'f', "{}"},
+		{"up", 'l', "../../../.."}, {"up/evil", 'f', "x"},     {"etc", 'l', "/etc"},
+		{"etc/evil", 'f', "x"},	    {"oci-layout", 'f', "{}"},
 	};
 	tar_entries(path_in("links.tar"), links, 5);
 	/* it got as far as reading the layout, which has no index.json */
 	expect_error(path_in("links.tar"), "is not an OCI layout: cannot open 'index.json'");
 	/* a link inside is kept, but no entry may be written through it */
 	const struct tar_entry through[] = {
-	    {"sub/", 'd', NULL}, {"in", 'l', "sub"}, {"in/x", 'f', "x"}};
+		{"sub/", 'd', NULL}, {"in", 'l', "sub"}, {"in/x", 'f', "x"}};
 	tar_entries(path_in("through.tar"), through, 3);
 	expect_error(path_in("through.tar"), "archive entry 'in/x' goes through a non-directory");
 	/* nothing outside: root holds only what the test made, $TMPDIR is empty again */
@@ -904,9 +910,9 @@ START_TEST(test_skopeo_dir)
 	/* skopeo's dir: transport: blobs named by hex, the manifest as manifest.json */
 	char *doc = NULL;
 	size_t len = 0;
-	ck_assert_int_eq(
-	    ak_read_file(path_in("lay/blobs/sha256/%s", m.digest + 7), 1 << 20, &doc, &len, NULL),
-	    0);
+	ck_assert_int_eq(ak_read_file(path_in("lay/blobs/sha256/%s", m.digest + 7), 1 << 20, &doc,
+				      &len, NULL),
+			 0);
 	write_file(path_in("img/manifest.json"), doc, len);
 	free(doc);
 	write_file(path_in("img/version"), "Directory Transport Version: 1.1\n", 33);
@@ -963,9 +969,10 @@ START_TEST(test_parsers_directly)
 	ck_assert_ptr_nonnull(strstr(err->msg, "has no integer size"));
 	char sb[32];
 	ck_assert_str_eq(
-	    ak_digest_short(
-		"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", sb),
-	    "sha256:0123456789ab…");
+		ak_digest_short(
+			"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+			sb),
+		"sha256:0123456789ab…");
 }
 END_TEST
 

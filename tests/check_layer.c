@@ -147,7 +147,11 @@ static void *keep_end(void *ctx, const struct ak_layer_entry *e)
 
 static struct keep keeper;
 static const struct ak_layer_consumer keep_consumer = {
-	.ctx = &keeper, .begin = keep_begin, .data = keep_data, .end = keep_end, .free_facts = free,
+	.ctx = &keeper,
+	.begin = keep_begin,
+	.data = keep_data,
+	.end = keep_end,
+	.free_facts = free,
 };
 
 static struct ak_layer_index *scan_buf(const struct buf *b, const struct ak_layer_options *opts,
@@ -295,7 +299,8 @@ START_TEST(test_big_gzip_through_verifying_stream)
 		data[i] = (char)('a' + (x >> 16) % 26);
 	}
 	data[big] = '\0';
-	const struct spec files[] = {{"etc", 'd', NULL}, {"blob", 'f', data}, {"etc/end", 'f', "end\n"}};
+	const struct spec files[] = {
+		{"etc", 'd', NULL}, {"blob", 'f', data}, {"etc/end", 'f', "end\n"}};
 	struct buf b = {0};
 	make_tar(&b, files, 3, "gzip");
 	ck_assert_uint_gt(b.len, 1u << 20);
@@ -337,8 +342,8 @@ START_TEST(test_multi_member_and_multi_frame)
 		struct buf b = {0};
 		compress_raw(&b, tar.data, 700, filters[f]);
 		if (f == 1) {
-			static const unsigned char skippable[] = {0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0,
-								  'a', 'b', 'c'};
+			static const unsigned char skippable[] = {0x5e, 0x2a, 0x4d, 0x18, 3,  0,
+								  0,	0,    'a',  'b',  'c'};
 			buf_append(&b, skippable, sizeof(skippable));
 		}
 		compress_raw(&b, tar.data + 700, tar.len - 700, filters[f]);
@@ -461,10 +466,9 @@ END_TEST
 START_TEST(test_escaping_entries)
 {
 	const char *bad[] = {"../etc/passwd", "/abs", "a/../../x", "./a/b/../../../x"};
-	const char *want[] = {"entry '../etc/passwd' escapes the root",
-			      "entry '/abs' is an absolute path",
-			      "entry 'a/../../x' escapes the root",
-			      "entry './a/b/../../../x' escapes the root"};
+	const char *want[] = {
+		"entry '../etc/passwd' escapes the root", "entry '/abs' is an absolute path",
+		"entry 'a/../../x' escapes the root", "entry './a/b/../../../x' escapes the root"};
 	for (size_t i = 0; i < 4; i++) {
 		struct spec s[] = {{"ok", 'f', "x"}, {bad[i], 'f', "evil"}};
 		struct buf b = {0};
@@ -501,7 +505,10 @@ static void raw_header(unsigned char h[512], const char *name, char type, size_t
 	snprintf((char *)h + 124, 12, "%011zo", size);
 	memcpy(h + 136, "00000000000", 11);
 	h[156] = (unsigned char)type;
-	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 257,
+	       "ustar\0"
+	       "00",
+	       8);
 	memset(h + 148, ' ', 8);
 	unsigned sum = 0;
 	for (int i = 0; i < 512; i++)
@@ -563,8 +570,8 @@ static char *view_text(const struct ak_fsview *v)
 START_TEST(test_whiteouts_and_opaque_dirs)
 {
 	const struct spec l0[] = {
-		{"a/", 'd', NULL},	  {"a/x", 'f', "wrong-arch"}, {"a/y", 'f', "y"},
-		{"b/z", 'f', "z"},	  {"c/dir/file", 'f', "f"},   {"c/old", 'f', "o"},
+		{"a/", 'd', NULL},  {"a/x", 'f', "wrong-arch"}, {"a/y", 'f', "y"},
+		{"b/z", 'f', "z"},  {"c/dir/file", 'f', "f"},	{"c/old", 'f', "o"},
 		{"keep", 'f', "k"},
 	};
 	const struct spec l1[] = {
@@ -594,9 +601,9 @@ START_TEST(test_whiteouts_and_opaque_dirs)
 	struct buf b = {0};
 	for (size_t i = 0; i < n; i++) {
 		char line[256];
-		int len = snprintf(line, sizeof(line), "%s:%d>%d:%d:%s\n", r[i].path, r[i].layer,
-				   r[i].removed_by, r[i].how,
-				   r[i].facts ? (char *)r[i].facts : "-");
+		int len =
+			snprintf(line, sizeof(line), "%s:%d>%d:%d:%s\n", r[i].path, r[i].layer,
+				 r[i].removed_by, r[i].how, r[i].facts ? (char *)r[i].facts : "-");
 		buf_append(&b, line, (size_t)len);
 	}
 	buf_append(&b, "", 1);
@@ -676,8 +683,8 @@ START_TEST(test_symlink_resolution)
 	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, NULL), 0);
 	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, NULL), 0);
 
-	const char *to_loader[] = {"/lib64/ld-linux.so", "lib64/up", "lib64/dot",
-				   "/lib/ld.so", "lib/../lib/ld.so", "/../../lib/ld.so"};
+	const char *to_loader[] = {"/lib64/ld-linux.so", "lib64/up",	     "lib64/dot",
+				   "/lib/ld.so",	 "lib/../lib/ld.so", "/../../lib/ld.so"};
 	for (size_t i = 0; i < sizeof(to_loader) / sizeof(to_loader[0]); i++) {
 		const struct ak_fsview_entry *e = NULL;
 		cleanup_error struct ak_error *err = NULL;

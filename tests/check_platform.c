@@ -13,14 +13,14 @@ START_TEST(test_parse_aliases)
 	const struct {
 		const char *in, *want;
 	} cases[] = {
-		{"linux/amd64", "linux/amd64"},   {"x86_64", "linux/amd64"},
-		{"amd64/v1", "linux/amd64"},      {"linux/amd64/v3", "linux/amd64/v3"},
-		{"aarch64", "linux/arm64"},       {"linux/arm64/v8", "linux/arm64"},
-		{"arm", "linux/arm/v7"},          {"armhf", "linux/arm/v7"},
-		{"armel", "linux/arm/v5"},        {"arm/v6", "linux/arm/v6"},
-		{"i386", "linux/386"},            {"ppc64el", "linux/ppc64le"},
-		{"mips64el", "linux/mips64le"},   {"loongarch64", "linux/loong64"},
-		{"AArch64", "linux/arm64"},       {"s390x", "linux/s390x"},
+		{"linux/amd64", "linux/amd64"}, {"x86_64", "linux/amd64"},
+		{"amd64/v1", "linux/amd64"},	{"linux/amd64/v3", "linux/amd64/v3"},
+		{"aarch64", "linux/arm64"},	{"linux/arm64/v8", "linux/arm64"},
+		{"arm", "linux/arm/v7"},	{"armhf", "linux/arm/v7"},
+		{"armel", "linux/arm/v5"},	{"arm/v6", "linux/arm/v6"},
+		{"i386", "linux/386"},		{"ppc64el", "linux/ppc64le"},
+		{"mips64el", "linux/mips64le"}, {"loongarch64", "linux/loong64"},
+		{"AArch64", "linux/arm64"},	{"s390x", "linux/s390x"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct ak_platform *p = ak_platform_parse(cases[i].in, &err);
@@ -94,15 +94,16 @@ START_TEST(test_magic_matches_real_busybox)
 	static const struct {
 		const char *deb_arch, *target;
 	} cases[] = {
-		{"amd64", "x86_64"}, {"arm64", "aarch64"},   {"armhf", "arm"},
-		{"armel", "arm"},    {"i386", "i386"},       {"ppc64el", "ppc64le"},
+		{"amd64", "x86_64"}, {"arm64", "aarch64"},     {"armhf", "arm"},
+		{"armel", "arm"},    {"i386", "i386"},	       {"ppc64el", "ppc64le"},
 		{"s390x", "s390x"},  {"mips64el", "mips64el"},
 	};
 	const char *top = getenv("AK_TOP") ? getenv("AK_TOP") : ".";
 	char cmd[4096];
 	int n = snprintf(cmd, sizeof(cmd), "'%s/tests/fixtures/fetch-debs'", top);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, " busybox-static:%s", cases[i].deb_arch);
+		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, " busybox-static:%s",
+			      cases[i].deb_arch);
 	snprintf(cmd + n, sizeof(cmd) - (size_t)n, " 2>/dev/null");
 	FILE *p = popen(cmd, "r");
 	ck_assert_ptr_nonnull(p);
@@ -133,10 +134,11 @@ START_TEST(test_magic_matches_real_busybox)
 		ck_assert_msg(ak_qemu_target_matches(own, hdr, got), "%s busybox not caught by %s",
 			      cases[i].deb_arch, own->name);
 		for (size_t t = 0; t < ak_qemu_target_count; t++)
-			ck_assert_msg(&ak_qemu_targets[t] == own ||
-					      !ak_qemu_target_matches(&ak_qemu_targets[t], hdr, got),
-				      "%s busybox also caught by %s", cases[i].deb_arch,
-				      ak_qemu_targets[t].name);
+			ck_assert_msg(
+				&ak_qemu_targets[t] == own ||
+					!ak_qemu_target_matches(&ak_qemu_targets[t], hdr, got),
+				"%s busybox also caught by %s", cases[i].deb_arch,
+				ak_qemu_targets[t].name);
 	}
 }
 END_TEST

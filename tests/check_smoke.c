@@ -39,8 +39,8 @@ static unsigned read_uint(const unsigned char *b, int n, bool big_endian)
 }
 
 static const char *const required[] = {
-    "linux/amd64",   "linux/arm64", "linux/arm/v7",  "linux/386",
-    "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/mips64le",
+	"linux/amd64",	 "linux/arm64", "linux/arm/v7",	 "linux/386",
+	"linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/mips64le",
 };
 
 START_TEST(test_embedded_binaries_are_what_they_claim)
@@ -259,7 +259,7 @@ START_TEST(test_timeout_kills_the_child)
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ck_assert_int_eq(
-	    ak_smoke_run((const unsigned char *)hangs, sizeof(hangs) - 1, 300, &res, &err), 0);
+		ak_smoke_run((const unsigned char *)hangs, sizeof(hangs) - 1, 300, &res, &err), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	ck_assert_msg(ms >= 300 && ms < 5000, "run took %ld ms", ms);
@@ -433,7 +433,7 @@ START_TEST(test_foreign_binary_through_private_binfmt_misc)
 	ck_assert_int_eq(mkdir(mnt, 0700), 0);
 
 	struct ns_report *r =
-	    mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(r, MAP_FAILED);
 	memset(r, 0, sizeof(*r));
 	struct utsname uts;

@@ -125,7 +125,8 @@ bool ak_native_target(const struct ak_qemu_target *t, void *ctx)
 		if (r >= 0) {
 			native = r == 0;
 		} else {
-			/* no private namespace: a direct run proves nothing when a handler is there */
+			/* no private namespace: a direct run proves nothing when a handler is there
+			 */
 			const struct ak_binfmt_entry *c[1];
 			if (!np->table || ak_binfmt_table_catchers(np->table, t, c, 1) == 0)
 				native = run_isolated((void *)t) == 0;

@@ -21,8 +21,8 @@ enum ak_verify_outcome {
 struct ak_verify_result {
 	const struct ak_platform *platform;
 	enum ak_verify_outcome outcome;
-	char entry[80];   /* the binfmt_misc entry that ran it (emulated) */
-	char why[512];    /* for failed / no handler: what went wrong */
+	char entry[80]; /* the binfmt_misc entry that ran it (emulated) */
+	char why[512];	/* for failed / no handler: what went wrong */
 	struct ak_smoke_result smoke;
 };
 

@@ -171,29 +171,29 @@ enum { ZERO = 0, SP = 3, A0 = 4, A1 = 5, A2 = 6, A7 = 11, T0 = 12 };
 static int loongarch64(const char *out)
 {
 	static const uint32_t code[] = {
-	    LA_ADDI_D(SP, SP, -400), /* struct utsname: 6 x 65 bytes */
-	    LA_OR(A0, SP, ZERO),
-	    LA_ORI(A7, ZERO, 160), /* uname */
-	    LA_SYSCALL,
-	    LA_BNEZ(A0, 16),	       /* -> fail */
-	    LA_ADDI_D(A1, SP, 4 * 65), /* machine */
-	    LA_ORI(A2, ZERO, 0),
-	    LA_LDX_BU(T0, A1, A2), /* loop: */
-	    LA_BEQZ(T0, 3),	   /* -> newline */
-	    LA_ADDI_D(A2, A2, 1),
-	    LA_B(-3),		    /* -> loop */
-	    LA_ORI(T0, ZERO, '\n'), /* newline: */
-	    LA_STX_B(T0, A1, A2),
-	    LA_ADDI_D(A2, A2, 1),
-	    LA_ORI(A0, ZERO, 1),
-	    LA_ORI(A7, ZERO, 64), /* write */
-	    LA_SYSCALL,
-	    LA_ORI(A0, ZERO, 0),
-	    LA_ORI(A7, ZERO, 94), /* exit_group */
-	    LA_SYSCALL,
-	    LA_ORI(A0, ZERO, 3), /* fail: */
-	    LA_ORI(A7, ZERO, 94),
-	    LA_SYSCALL,
+		LA_ADDI_D(SP, SP, -400), /* struct utsname: 6 x 65 bytes */
+		LA_OR(A0, SP, ZERO),
+		LA_ORI(A7, ZERO, 160), /* uname */
+		LA_SYSCALL,
+		LA_BNEZ(A0, 16),	   /* -> fail */
+		LA_ADDI_D(A1, SP, 4 * 65), /* machine */
+		LA_ORI(A2, ZERO, 0),
+		LA_LDX_BU(T0, A1, A2), /* loop: */
+		LA_BEQZ(T0, 3),	       /* -> newline */
+		LA_ADDI_D(A2, A2, 1),
+		LA_B(-3),		/* -> loop */
+		LA_ORI(T0, ZERO, '\n'), /* newline: */
+		LA_STX_B(T0, A1, A2),
+		LA_ADDI_D(A2, A2, 1),
+		LA_ORI(A0, ZERO, 1),
+		LA_ORI(A7, ZERO, 64), /* write */
+		LA_SYSCALL,
+		LA_ORI(A0, ZERO, 0),
+		LA_ORI(A7, ZERO, 94), /* exit_group */
+		LA_SYSCALL,
+		LA_ORI(A0, ZERO, 3), /* fail: */
+		LA_ORI(A7, ZERO, 94),
+		LA_SYSCALL,
 	};
 	unsigned char bytes[sizeof(code)];
 	big_endian = 0;
