@@ -95,6 +95,18 @@ probe 0 "$IMAGES/whiteout-removes-bad" && expect_not_contains "$AK_STDOUT" "tool
   probe 0 --verbose "$IMAGES/whiteout-removes-bad" &&
   expect_contains "$AK_STDOUT" "removed /usr/local/bin/tool (layer 2, removed by layer 3)" && ak_pass
 
+ak_test "an opaque whiteout (.wh..wh..opq) hides the stray binary of a lower layer"
+oci() { python3 "$top/tests/integration/lib-oci.py" "$@"; }
+rm -rf "$AK_TMP/opq" "$AK_TMP/opq-other" && cp -r "$IMAGES/stray-amd64-in-arm64" "$AK_TMP/opq" &&
+  cp -r "$IMAGES/stray-amd64-in-arm64" "$AK_TMP/opq-other" &&
+  oci tar "$AK_TMP/opq.tar" dir:usr/local/bin file:usr/local/bin/.wh..wh..opq= file:usr/local/bin/readme=x &&
+  oci set-layer "$AK_TMP/opq" arm64 "$AK_TMP/opq.tar" --append &&
+  oci tar "$AK_TMP/other.tar" dir:opt file:opt/.wh..wh..opq= &&
+  oci set-layer "$AK_TMP/opq-other" arm64 "$AK_TMP/other.tar" --append &&
+  probe 0 --verbose "$AK_TMP/opq" &&
+  expect_contains "$AK_STDOUT" "removed /usr/local/bin/tool (layer 2, removed by layer 3)" &&
+  probe 1 "$AK_TMP/opq-other" && expect_contains "$AK_STDOUT" "/usr/local/bin/tool" && ak_pass
+
 ak_test "attestation manifests are skipped and counted"
 probe 0 "$IMAGES/with-attestation" &&
   expect_contains "$AK_STDOUT" "2 variants, 2 attestation manifests skipped" &&
