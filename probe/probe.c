@@ -312,6 +312,9 @@ static int check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts, 
 			.code = strdup(m->wrong.code),
 			.found = fmt("PT_INTERP '%s' is %s", facts->interp, m->wrong.found),
 			.expected = m->wrong.expected ? strdup(m->wrong.expected) : NULL};
+		/* past 16 distinct loaders the verdict is not memoised: free it here */
+		if (m == &local)
+			ak_finding_clear(&local.wrong);
 		return add_finding(jc->v, &f, path, layer);
 	}
 	default:
