@@ -1,10 +1,12 @@
 /* archkit probe IMAGE: does each platform variant really target its architecture? */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/cleanup.h"
 #include "probe/decompress.h"
 #include "probe/probe.h"
 
@@ -44,32 +46,54 @@ static const char probe_help[] =
 
 enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB };
 
+/* A decimal number at s, digits only (no sign, no blanks, no silent wrap); *end is set
+ * past it. -EINVAL without digits, -ERANGE when it does not fit in 64 bits. */
+static int parse_u64(const char *s, uint64_t *out, const char **end)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	if (p == s)
+		return -EINVAL;
+	*out = v;
+	*end = p;
+	return 0;
+}
+
+/* N with an optional K, M or G suffix (powers of 1024), more than 0 and at most 2^64-1. */
 static int parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s || s[0] == '-')
-		return -1;
-	uint64_t mul = 1;
-	switch (*end) {
+	uint64_t v, mul = 1;
+	const char *p;
+	int r = parse_u64(s, &v, &p);
+	if (r < 0)
+		return r;
+	switch (*p) {
 	case 'K':
 	case 'k':
 		mul = 1ULL << 10;
-		end++;
+		p++;
 		break;
 	case 'M':
 	case 'm':
 		mul = 1ULL << 20;
-		end++;
+		p++;
 		break;
 	case 'G':
 	case 'g':
 		mul = 1ULL << 30;
-		end++;
+		p++;
 		break;
 	}
-	if (*end || v == 0 || v > UINT64_MAX / mul)
-		return -1;
+	if (*p || v == 0)
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
 	*out = v * mul;
 	return 0;
 }
@@ -294,6 +318,19 @@ static void print_github(const struct ak_probe_report *r)
 	}
 }
 
+/* Append to a growing array: no option is ever dropped for want of room. */
+static int push(void *arrayp, size_t *n, size_t size, const void *item)
+{
+	void **array = arrayp;
+	void *grown = realloc(*array, (*n + 1) * size);
+	if (!grown)
+		return -1;
+	memcpy((char *)grown + *n * size, item, size);
+	*array = grown;
+	(*n)++;
+	return 0;
+}
+
 int cmd_probe(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -308,16 +345,15 @@ int cmd_probe(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const struct ak_platform *filter[64];
-	const char *ignore[64];
-	struct ak_probe_options opt = {.filter = filter, .ignore = ignore};
+	cleanup_free const struct ak_platform **filter = NULL;
+	cleanup_free const char **ignore = NULL;
+	struct ak_probe_options opt = {0};
 	enum format format = FMT_TEXT;
 	int fail_on = AK_SEV_ERROR;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
 		struct ak_error *err = NULL;
-		char *end;
 		switch (c) {
 		case 'h':
 			fputs(probe_help, stdout);
@@ -329,13 +365,13 @@ int cmd_probe(int argc, char **argv)
 				ak_error_free(err);
 				return r;
 			}
-			if (opt.nfilter < 64)
-				filter[opt.nfilter++] = p;
+			if (push(&filter, &opt.nfilter, sizeof(*filter), &p) < 0)
+				return cli_failf(AK_EXIT_ENV, "out of memory");
 			break;
 		}
 		case 'i':
-			if (opt.nignore < 64)
-				ignore[opt.nignore++] = optarg;
+			if (push(&ignore, &opt.nignore, sizeof(*ignore), &optarg) < 0)
+				return cli_failf(AK_EXIT_ENV, "out of memory");
 			break;
 		case 'f':
 			if (!strcmp(optarg, "error"))
@@ -368,16 +404,28 @@ int cmd_probe(int argc, char **argv)
 					optarg);
 			break;
 		case 'j': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 64)
+			uint64_t v = 0;
+			const char *end;
+			if (parse_u64(optarg, &v, &end) < 0 || *end || v < 1 || v > 64)
 				return cli_usage("probe", "invalid --jobs '%s' (1 to 64)", optarg);
 			opt.jobs = (int)v;
 			break;
 		}
-		case 'm':
-			if (parse_size(optarg, &opt.max_layer_bytes) < 0)
-				return cli_usage("probe", "invalid --max-layer-bytes '%s'", optarg);
+		case 'm': {
+			int r = parse_size(optarg, &opt.max_layer_bytes);
+			if (r == -ERANGE)
+				return cli_usage("probe",
+						 "--max-layer-bytes '%s' is too large (at most "
+						 "2^64-1 bytes)",
+						 optarg);
+			if (r < 0)
+				return cli_usage(
+					"probe",
+					"invalid --max-layer-bytes '%s' (a positive number of "
+					"bytes, with an optional K, M or G suffix)",
+					optarg);
 			break;
+		}
 		case 'v':
 			opt.verbose = true;
 			break;
@@ -391,6 +439,8 @@ int cmd_probe(int argc, char **argv)
 	const char *ref = argv[optind];
 	struct ak_probe_report r;
 	struct ak_error *err = NULL;
+	opt.filter = filter;
+	opt.ignore = ignore;
 	if (ak_probe_run(ref, &opt, &r, &err) < 0)
 		return cli_fail(err);
 	switch (format) {
@@ -406,6 +456,10 @@ int cmd_probe(int argc, char **argv)
 	case FMT_GITHUB:
 		print_github(&r);
 		break;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ak_probe_report_free(&r);
+		return cli_failf(AK_EXIT_ENV, "cannot write the report: %s", strerror(errno));
 	}
 	int worst = ak_probe_worst(&r);
 	ak_probe_report_free(&r);

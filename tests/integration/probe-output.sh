@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# archkit probe's report in every format, fed names an image may hold: terminal escapes,
+# newlines, XML and workflow-command specials, bytes that are not UTF-8. Nothing from
+# the image may forge a line, break the XML or drop a JSON key. Also: limits on the
+# options, multi-image archives, and every documented option and IMAGE form.
+#
+#   AK_BIN=/tmp/build-x/archkit bash tests/integration/probe-output.sh
+# AK_IMAGES=DIR keeps the sample images between runs (default: the test cache).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib.sh"
+AK_BIN=${AK_BIN:-$top/build/archkit}
+IMAGES=${AK_IMAGES:-${AK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/archkit-tests}/images}
+oci() { python3 "$top/tests/integration/lib-oci.py" "$@"; }
+
+ak_test "sample images build from real Debian packages"
+rc=0
+"$top/tests/fixtures/images" "$IMAGES" honest6 stray-amd64-in-arm64 honest6.oci-archive.tar \
+	honest6.local honest6.buildx.tar stray-amd64-in-arm64-arm64.docker-archive.tar >"$AK_TMP/images.log" 2>&1 || rc=$?
+if [ $rc = 77 ]; then
+	ak_skip "$(grep -m1 '^skip' "$AK_TMP/images.log" || tail -1 "$AK_TMP/images.log")"
+	ak_summary
+	exit
+fi
+[ $rc = 0 ] && ak_pass || {
+	ak_fail "tests/fixtures/images failed ($rc): $(tail -3 "$AK_TMP/images.log")"
+	ak_summary
+	exit
+}
+
+# probe WANT ARGS...: also keeps its stdout in $OUT, which checks read: a check run by
+# expect_exit would find $AK_STDOUT truncated by its own redirection
+OUT=$AK_TMP/probe.out
+probe() {
+	local rc=0
+	expect_exit "$1" "$AK_BIN" probe "${@:2}" || rc=1
+	cp "$AK_STDOUT" "$OUT"
+	return $rc
+}
+
+# python3 -c with lib-oci.py's helpers importable as `lib`
+pyoci() {
+	local code=$1
+	shift
+	python3 -c "import importlib.util, sys
+spec = importlib.util.spec_from_file_location('lib', '$top/tests/integration/lib-oci.py')
+lib = importlib.util.module_from_spec(spec); spec.loader.exec_module(lib)
+$code" "$@"
+}
+
+# elf_interp OUT INTERP: an AArch64 executable whose PT_INTERP is INTERP (any bytes)
+elf_interp() {
+	pyoci 'import os, struct
+interp = os.fsencode(sys.argv[2]) + b"\0"
+off = 64 + 56
+ph = struct.pack("<IIQQQQQQ", 3, 4, off, 0x400000 + off, 0x400000 + off, len(interp), len(interp), 1)
+open(sys.argv[1], "wb").write(lib.elf64_aarch64(64, 1, ph, interp))' "$@"
+}
+
+# set_config DIR ARCH KEY VALUE: the ARCH variant's config gets KEY=VALUE (any bytes,
+# written as a JSON string with \u escapes; bytes that are not UTF-8 as surrogates, so
+# the JSON text carries the raw byte)
+set_config() {
+	pyoci 'import json, os
+top, arch, key, value = sys.argv[1:5]
+index = json.load(open(os.path.join(top, "index.json")))
+chain = lib.find_manifest(top, index, arch)
+doc, i = chain[-1]
+manifest = lib.load_json(top, doc["manifests"][i]["digest"])
+config = lib.load_json(top, manifest["config"]["digest"])
+config[key] = value
+data = json.dumps(config, ensure_ascii=False).encode("utf-8", "surrogateescape")
+manifest["config"]["digest"], manifest["config"]["size"] = lib.put_blob(top, data)
+lib.rewrite_chain(top, chain, manifest)' "$@"
+}
+
+# Names that try to forge output: an ANSI erase-line and carriage return followed by a
+# fake clean row and a newline; XML and workflow-command specials; a byte that is not
+# UTF-8; a bidi override.
+forged_row="linux/amd64           2       3      3       0         0     0  pass"
+n_forge=$'usr/local/bin/evil\x1b[2K\r'"$forged_row"$'\n::error::forged'
+n_xml='usr/local/bin/a<b&c"d]]>e'"'"'%f:g,h'
+n_latin1=$'usr/local/bin/caf\xe9'
+n_bidi=$'usr/local/bin/x\xe2\x80\xaegpj.exe'
+interp_evil=$'/lib/ld\x1b[31m\xff.so'
+
+work=$AK_TMP/work
+mkdir -p "$work"
+elf_interp "$work/aarch64" /lib/ld-linux-aarch64.so.1
+elf_interp "$work/evil-interp" "$interp_evil"
+# evil: stray-amd64-in-arm64 whose amd64 variant gains arm64 code under each name
+evil=$work/evil
+cp -r "$IMAGES/stray-amd64-in-arm64" "$evil" &&
+	oci tar "$work/evil.tar" dir:usr dir:usr/local dir:usr/local/bin \
+		"from:$n_forge=$work/aarch64" "from:$n_xml=$work/aarch64" \
+		"from:$n_latin1=$work/aarch64" "from:$n_bidi=$work/aarch64" &&
+	oci set-layer "$evil" amd64 "$work/evil.tar" --append &&
+	oci tar "$work/interp.tar" dir:usr dir:usr/local dir:usr/local/bin \
+		"from:usr/local/bin/interp=$work/evil-interp" &&
+	oci set-layer "$evil" arm64 "$work/interp.tar" --append &&
+	set_config "$evil" arm64 os $'linux\x1b]0;owned\x07' ||
+	echo "# building the evil image failed" >&2
+
+# --- 4: no silent limits ---
+
+ak_test "the 65th --ignore is not dropped"
+args=()
+for i in $(seq 64); do args+=(--ignore "/nothing/$i/*"); done
+probe 0 "${args[@]}" --ignore '/usr/local/bin/*' "$IMAGES/stray-amd64-in-arm64" &&
+	expect_contains "$OUT" "ignored" && ak_pass
+
+ak_test "the 65th --platform is not dropped"
+args=()
+for i in $(seq 64); do args+=(--platform linux/amd64); done
+probe 0 --json "${args[@]}" --platform arm64 "$IMAGES/honest6" &&
+	expect_exit 0 jq -e '[.variants[].platform] | sort == ["linux/amd64", "linux/arm64"]' "$OUT" && ak_pass
+
+ak_test "--max-layer-bytes: 2^64 or more is a usage error, in bytes and with a suffix"
+probe 64 --max-layer-bytes 18446744073709551616 "$IMAGES/honest6" &&
+	expect_contains "$AK_STDERR" "archkit: --max-layer-bytes '18446744073709551616' is too large" &&
+	probe 64 --max-layer-bytes 99999999999999999999999 "$IMAGES/honest6" &&
+	probe 64 --max-layer-bytes 17179869184G "$IMAGES/honest6" &&
+	probe 0 --max-layer-bytes 18446744073709551615 "$IMAGES/honest6" &&
+	probe 0 --max-layer-bytes 17179869183G "$IMAGES/honest6" && ak_pass
+
+ak_test "--max-layer-bytes: malformed values are usage errors"
+for bad in 0 -1 +5 ' 5' 5KB 1T 0x10 '' 1.5M; do
+	probe 64 --max-layer-bytes "$bad" "$IMAGES/honest6" &&
+		expect_contains "$AK_STDERR" "invalid --max-layer-bytes '$bad'" || break
+done && ak_pass
+
+ak_test "--max-layer-bytes: a layer past the limit is stopped, exit 2; K, M and G suffixes work"
+probe 2 --max-layer-bytes 64K "$IMAGES/honest6" && [ "$(wc -l <"$AK_STDERR")" = 1 ] &&
+	expect_contains "$AK_STDERR" "65536" &&
+	probe 0 --max-layer-bytes 64m "$IMAGES/honest6" && probe 0 --max-layer-bytes 1G "$IMAGES/honest6" && ak_pass
+
+ak_test "--jobs: 1 and 64 give the same report; 0, 65, -1 and junk are usage errors"
+"$AK_BIN" probe --json --jobs 1 "$IMAGES/honest6" >"$work/j1.json"
+"$AK_BIN" probe --json --jobs 64 "$IMAGES/honest6" >"$work/j64.json"
+cmp -s "$work/j1.json" "$work/j64.json" && expect_exit 0 jq -e '.ok' "$work/j1.json" &&
+	for bad in 0 65 -1 ' 2' 2x '' 99999999999999999999; do
+		probe 64 --jobs "$bad" "$IMAGES/honest6" && expect_contains "$AK_STDERR" "invalid --jobs" || break
+	done && ak_pass || ak_fail "--jobs 1 and --jobs 64 differ"
+
+ak_summary
