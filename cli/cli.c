@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/escape.h"
 #include "common/util.h"
 #include "verify/smoke-run.h"
 
@@ -52,6 +53,22 @@ void cli_json_print(json_t *doc)
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
 	fputc('\n', stdout);
 	json_decref(doc);
+}
+
+void cli_put_text(FILE *f, const char *s)
+{
+	if (s)
+		ak_escape_fputs(s, AK_ESCAPE_TEXT, f);
+}
+
+char *cli_text(const char *s)
+{
+	char *e = ak_escape_dup(s ? s : "", AK_ESCAPE_TEXT);
+	if (!e) {
+		fputs("archkit: out of memory\n", stderr);
+		exit(AK_EXIT_ENV);
+	}
+	return e;
 }
 
 void cli_github_output(const char *key, const char *value)

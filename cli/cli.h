@@ -19,6 +19,10 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print a JSON document to stdout (sorted keys, indented) and free it. */
 void cli_json_print(json_t *doc);
+/* Write s to f with AK_ESCAPE_TEXT: what came from an image cannot forge output. */
+void cli_put_text(FILE *f, const char *s);
+/* The AK_ESCAPE_TEXT form of s, never NULL (exits 2 when memory runs out). */
+char *cli_text(const char *s);
 /* Append "key=value" to the file named by $GITHUB_OUTPUT, when it is set. */
 void cli_github_output(const char *key, const char *value);
 

@@ -98,51 +98,81 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static const char *verdict(const struct ak_probe_variant *v, int fail_on)
+static bool failed(const struct ak_probe_variant *v, int fail_on)
 {
 	for (int s = AK_SEV_ERROR; s >= fail_on; s--)
 		if (v->count[s])
-			return "fail";
-	return "pass";
+			return true;
+	return false;
 }
 
+/* One indented "found:"/"expected:"/"layer:" line of a finding, when s is set. */
+static void print_detail(const char *label, const char *s)
+{
+	if (!s)
+		return;
+	printf("\n          %s", label);
+	cli_put_text(stdout, s);
+}
+
+/* Every string that came from the image goes through cli_put_text/cli_text, so a file
+ * name with escapes or newlines shows as \x1b, \n and cannot forge a row. */
 static void print_text(const char *ref, const struct ak_probe_report *r, int fail_on, bool verbose)
 {
-	printf("image: %s (%s), %zu variant%s", ref, r->kind, r->n, r->n == 1 ? "" : "s");
+	fputs("image: ", stdout);
+	cli_put_text(stdout, ref);
+	printf(" (%s), %zu variant%s", r->kind, r->n, r->n == 1 ? "" : "s");
 	if (r->skipped_attestations)
 		printf(", %zu attestation manifest%s skipped", r->skipped_attestations,
 		       r->skipped_attestations == 1 ? "" : "s");
 	printf("\n");
-	for (size_t i = 0; i < r->nnotes; i++)
-		printf("note: %s\n", r->notes[i]);
-	printf("\n%-16s %6s %7s %6s %7s %9s %5s  %s\n", "PLATFORM", "LAYERS", "FILES", "ELF",
+	for (size_t i = 0; i < r->nnotes; i++) {
+		fputs("note: ", stdout);
+		cli_put_text(stdout, r->notes[i]);
+		fputc('\n', stdout);
+	}
+	char **labels = calloc(r->n + 1, sizeof(*labels));
+	if (!labels) {
+		fputs("archkit: out of memory\n", stderr);
+		exit(AK_EXIT_ENV);
+	}
+	int width = 16;
+	for (size_t i = 0; i < r->n; i++) {
+		labels[i] = cli_text(r->variants[i].name);
+		if (strlen(labels[i]) > (size_t)width && strlen(labels[i]) < 4096)
+			width = (int)strlen(labels[i]);
+	}
+	printf("\n%-*s %6s %7s %6s %7s %9s %5s  %s\n", width, "PLATFORM", "LAYERS", "FILES", "ELF",
 	       "ERRORS", "WARNINGS", "INFO", "VERDICT");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
-		printf("%-16s %6zu %7zu %6zu %7zu %9zu %5zu  %s\n", v->name, v->nlayers, v->files,
-		       v->elf_files, v->count[AK_SEV_ERROR], v->count[AK_SEV_WARNING],
-		       v->count[AK_SEV_INFO],
-		       strcmp(verdict(v, fail_on), "fail") ? "pass" : "FAIL");
+		printf("%-*s %6zu %7zu %6zu %7zu %9zu %5zu  %s\n", width, labels[i], v->nlayers,
+		       v->files, v->elf_files, v->count[AK_SEV_ERROR], v->count[AK_SEV_WARNING],
+		       v->count[AK_SEV_INFO], failed(v, fail_on) ? "FAIL" : "pass");
 	}
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
 		if (!v->nfindings && !(verbose && v->nremoved))
 			continue;
-		printf("\n%s:\n", v->name);
+		printf("\n%s:\n", labels[i]);
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
-			printf("  %-7s %-20s %s\n", ak_severity_name(f->f.sev), f->f.code,
-			       f->path ? f->path : "(image)");
-			if (f->f.found)
-				printf("          found:    %s\n", f->f.found);
-			if (f->f.expected)
-				printf("          expected: %s\n", f->f.expected);
-			if (f->layer)
-				printf("          layer:    %s\n", f->layer);
+			printf("  %-7s %-20s ", ak_severity_name(f->f.sev), f->f.code);
+			cli_put_text(stdout, f->path ? f->path : "(image)");
+			print_detail("found:    ", f->f.found);
+			print_detail("expected: ", f->f.expected);
+			print_detail("layer:    ", f->layer);
+			fputc('\n', stdout);
 		}
-		for (size_t k = 0; verbose && k < v->nremoved; k++)
-			printf("  removed %s\n", v->removed[k]);
+		for (size_t k = 0; verbose && k < v->nremoved; k++) {
+			fputs("  removed ", stdout);
+			cli_put_text(stdout, v->removed[k]);
+			fputc('\n', stdout);
+		}
 	}
+	for (size_t i = 0; i < r->n; i++)
+		free(labels[i]);
+	free(labels);
 }
 
 static json_t *str_or_null(const char *s)
@@ -183,9 +213,9 @@ static json_t *report_json(const char *ref, const struct ak_probe_report *r, int
 				    json_integer((json_int_t)v->count[AK_SEV_WARNING]));
 		json_object_set_new(c, "info", json_integer((json_int_t)v->count[AK_SEV_INFO]));
 		json_object_set_new(o, "counts", c);
-		const char *vd = verdict(v, fail_on);
-		ok &= strcmp(vd, "pass") == 0;
-		json_object_set_new(o, "verdict", json_string(vd));
+		bool fail = failed(v, fail_on);
+		ok &= !fail;
+		json_object_set_new(o, "verdict", json_string(fail ? "fail" : "pass"));
 		json_t *fs = json_array();
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
@@ -241,7 +271,7 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 {
 	size_t failures = 0;
 	for (size_t i = 0; i < r->n; i++)
-		failures += strcmp(verdict(&r->variants[i], fail_on), "fail") == 0;
+		failures += failed(&r->variants[i], fail_on);
 	printf("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
 	printf("<testsuites name=\"archkit probe\" tests=\"%zu\" failures=\"%zu\">\n", r->n,
 	       failures);
@@ -253,7 +283,7 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 		printf("    <testcase classname=\"archkit.probe\" name=\"");
 		xml_escaped(stdout, v->name);
 		printf("\">\n");
-		bool fail = strcmp(verdict(v, fail_on), "fail") == 0;
+		bool fail = failed(v, fail_on);
 		if (fail)
 			printf("      <failure message=\"%zu error(s), %zu warning(s)\">",
 			       v->count[AK_SEV_ERROR], v->count[AK_SEV_WARNING]);
@@ -316,6 +346,17 @@ static void print_github(const struct ak_probe_report *r)
 			printf("\n");
 		}
 	}
+}
+
+/* Errors may quote a name from the image: printed escaped, on one line. */
+static int probe_fail(struct ak_error *err)
+{
+	int status = err && err->status ? err->status : AK_EXIT_ENV;
+	fputs("archkit: ", stderr);
+	cli_put_text(stderr, err && err->msg ? err->msg : "unknown error");
+	fputc('\n', stderr);
+	ak_error_free(err);
+	return status;
 }
 
 /* Append to a growing array: no option is ever dropped for want of room. */
@@ -442,7 +483,7 @@ int cmd_probe(int argc, char **argv)
 	opt.filter = filter;
 	opt.ignore = ignore;
 	if (ak_probe_run(ref, &opt, &r, &err) < 0)
-		return cli_fail(err);
+		return probe_fail(err);
 	switch (format) {
 	case FMT_TEXT:
 		print_text(ref, &r, fail_on, opt.verbose);

@@ -101,6 +101,37 @@ cp -r "$IMAGES/stray-amd64-in-arm64" "$evil" &&
 	set_config "$evil" arm64 os $'linux\x1b]0;owned\x07' ||
 	echo "# building the evil image failed" >&2
 
+# --- 1: text output ---
+
+ak_test "text: a file name with escapes and newlines cannot forge a row"
+probe 1 "$evil" &&
+	expect_exit 1 grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$OUT" &&
+	expect_exit 0 grep -qxE 'linux/amd64 +2 +[0-9]+ +[0-9]+ +[1-9][0-9]* +[0-9]+ +[0-9]+  FAIL' "$OUT" &&
+	[ "$(grep -c '^linux/amd64 ' "$OUT")" = 1 ] &&
+	[ "$(grep -c 'pass$' "$OUT")" = 0 ] &&
+	expect_contains "$OUT" '/usr/local/bin/evil\x1b[2K\r'"$forged_row"'\n::error::forged' &&
+	ak_pass || ak_fail "a forged row or a raw control byte reached the text report"
+
+ak_test "text: bytes that are not UTF-8 and bidi overrides show as \\xHH and \\uHHHH"
+probe 1 "$evil" && expect_contains "$OUT" '/usr/local/bin/caf\xe9' &&
+	expect_contains "$OUT" '/usr/local/bin/x\u202egpj.exe' &&
+	expect_exit 0 python3 -c 'import sys; open(sys.argv[1], encoding="utf-8").read()' "$OUT" &&
+	ak_pass
+
+ak_test "text: a PT_INTERP string and a config's platform are escaped too"
+probe 1 "$evil" &&
+	expect_contains "$OUT" "PT_INTERP '/lib/ld\\x1b[31m\\xff.so', which is not in the image" &&
+	expect_contains "$OUT" 'linux\x1b]0;owned\x07' && ak_pass
+
+ak_test "text: an image reference given on the command line is escaped"
+ln -s "$IMAGES/honest6" "$work/"$'ref\x1b[8m'
+probe 0 "$work/"$'ref\x1b[8m' && expect_contains "$OUT" 'ref\x1b[8m (oci)' && ak_pass
+
+ak_test "an error quoting a name from the image is one escaped line"
+probe 2 "$work/"$'missing\nfake: line' && expect_contains "$AK_STDERR" 'missing\nfake: line' &&
+	{ [ "$(wc -l <"$AK_STDERR")" = 1 ] || ak_fail "stderr is not one line: $(cat -A "$AK_STDERR")"; } &&
+	ak_pass
+
 # --- 4: no silent limits ---
 
 ak_test "the 65th --ignore is not dropped"
