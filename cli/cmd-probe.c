@@ -241,28 +241,31 @@ static json_t *report_json(const char *ref, const struct ak_probe_report *r, int
 	return doc;
 }
 
-static void xml_escaped(FILE *f, const char *s)
+/* XML 1.0 cannot carry most control characters even as character references, nor bytes
+ * that are not UTF-8: the text escaping removes those first (a name's ESC shows as
+ * \x1b), then the five XML specials become entities. */
+static void xml_put(const char *s)
 {
-	for (; s && *s; s++) {
-		switch (*s) {
+	cleanup_free char *e = cli_text(s);
+	for (const char *p = e; *p; p++) {
+		switch (*p) {
 		case '<':
-			fputs("&lt;", f);
+			fputs("&lt;", stdout);
 			break;
 		case '>':
-			fputs("&gt;", f);
+			fputs("&gt;", stdout);
 			break;
 		case '&':
-			fputs("&amp;", f);
+			fputs("&amp;", stdout);
 			break;
 		case '"':
-			fputs("&quot;", f);
+			fputs("&quot;", stdout);
+			break;
+		case '\'':
+			fputs("&apos;", stdout);
 			break;
 		default:
-			/* control characters are not allowed in XML 1.0 */
-			if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t')
-				fputc('?', f);
-			else
-				fputc(*s, f);
+			fputc(*p, stdout);
 		}
 	}
 }
@@ -276,12 +279,13 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 	printf("<testsuites name=\"archkit probe\" tests=\"%zu\" failures=\"%zu\">\n", r->n,
 	       failures);
 	printf("  <testsuite name=\"");
-	xml_escaped(stdout, ref);
+	xml_put(ref);
 	printf("\" tests=\"%zu\" failures=\"%zu\">\n", r->n, failures);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
+		const char *label = v->name;
 		printf("    <testcase classname=\"archkit.probe\" name=\"");
-		xml_escaped(stdout, v->name);
+		xml_put(label);
 		printf("\">\n");
 		bool fail = failed(v, fail_on);
 		if (fail)
@@ -291,11 +295,12 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 			printf("      <system-out>");
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
-			printf("%s %s %s: found ", ak_severity_name(f->f.sev), f->f.code,
-			       f->path ? f->path : "(image)");
-			xml_escaped(stdout, f->f.found);
+			printf("%s %s ", ak_severity_name(f->f.sev), f->f.code);
+			xml_put(f->path ? f->path : "(image)");
+			printf(": found ");
+			xml_put(f->f.found);
 			printf("; expected ");
-			xml_escaped(stdout, f->f.expected);
+			xml_put(f->f.expected);
 			printf("\n");
 		}
 		if (fail)
@@ -307,22 +312,25 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 	printf("  </testsuite>\n</testsuites>\n");
 }
 
-/* GitHub workflow commands: data must escape %, CR and LF; properties also : and , */
-static void gh_escaped(const char *s, bool property)
+/* GitHub workflow commands (@actions/core escapeData/escapeProperty): the message
+ * escapes %, CR and LF; a property value (title=) also ':' and ','. The text escaping
+ * comes first, so a name's control characters show as \x1b in the annotation too. */
+static void gh_put(const char *s, bool property)
 {
-	for (; s && *s; s++) {
-		if (*s == '%')
+	cleanup_free char *e = cli_text(s);
+	for (const char *p = e; *p; p++) {
+		if (*p == '%')
 			fputs("%25", stdout);
-		else if (*s == '\r')
+		else if (*p == '\r')
 			fputs("%0D", stdout);
-		else if (*s == '\n')
+		else if (*p == '\n')
 			fputs("%0A", stdout);
-		else if (property && *s == ':')
+		else if (property && *p == ':')
 			fputs("%3A", stdout);
-		else if (property && *s == ',')
+		else if (property && *p == ',')
 			fputs("%2C", stdout);
 		else
-			fputc(*s, stdout);
+			fputc(*p, stdout);
 	}
 }
 
@@ -331,18 +339,20 @@ static void print_github(const struct ak_probe_report *r)
 	static const char *cmd[] = {"notice", "warning", "error"};
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
+		const char *label = v->name;
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
 			printf("::%s title=", cmd[f->f.sev]);
-			char title[256];
-			snprintf(title, sizeof(title), "archkit probe %s: %s", v->name, f->f.code);
-			gh_escaped(title, true);
+			fputs("archkit probe ", stdout);
+			gh_put(label, true);
+			gh_put(": ", true);
+			gh_put(f->f.code, true);
 			printf("::");
-			gh_escaped(f->path ? f->path : "(image)", false);
+			gh_put(f->path ? f->path : "(image)", false);
 			printf(": found ");
-			gh_escaped(f->f.found, false);
+			gh_put(f->f.found, false);
 			printf(", expected ");
-			gh_escaped(f->f.expected, false);
+			gh_put(f->f.expected, false);
 			printf("\n");
 		}
 	}

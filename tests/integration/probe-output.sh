@@ -132,6 +132,43 @@ probe 2 "$work/"$'missing\nfake: line' && expect_contains "$AK_STDERR" 'missing\
 	{ [ "$(wc -l <"$AK_STDERR")" = 1 ] || ak_fail "stderr is not one line: $(cat -A "$AK_STDERR")"; } &&
 	ak_pass
 
+# --- 2: junit and github ---
+
+ak_test "junit: names with <, &, quotes, ]]> and control bytes give well-formed XML"
+probe 1 --format junit "$evil" && cp "$OUT" "$work/junit.xml" &&
+	expect_exit 0 python3 -c 'import sys, xml.etree.ElementTree as E
+t = E.parse(sys.argv[1]).getroot()
+cases = t.findall(".//testcase")
+assert [c.get("name") for c in cases] == ["linux/amd64", "linux/arm64"], [c.get("name") for c in cases]
+text = "".join(c.find("failure").text for c in cases)
+for want in ["/usr/local/bin/a<b&c\"d]]>e\x27%f:g,h", "/usr/local/bin/caf\\xe9",
+             "/usr/local/bin/evil\\x1b[2K\\r", "PT_INTERP \x27/lib/ld\\x1b[31m\\xff.so\x27"]:
+    assert want in text, want
+assert "\x1b" not in text' "$work/junit.xml" && ak_pass
+
+ak_test "github: one annotation per finding; %, CR, LF escaped, and : , in properties"
+"$AK_BIN" probe --json "$evil" >"$work/evil.json"
+probe 1 --format github "$evil" &&
+	expect_exit 0 python3 -c 'import json, re, sys
+report = json.load(open(sys.argv[1]))
+n = sum(len(v["findings"]) for v in report["variants"])
+lines = open(sys.argv[2], "rb").read().decode("utf-8").split("\n")
+assert lines[-1] == "", "no final newline"
+lines = lines[:-1]
+assert len(lines) == n, (len(lines), n)
+for l in lines:
+    m = re.fullmatch(r"::(error|warning|notice) title=([^:]*)::(.*)", l)
+    assert m, l
+    assert "," not in m.group(2), l
+    assert not re.search(r"[\x00-\x1f\x7f]", l), l
+    assert re.fullmatch(r"(%25|%0D|%0A|%3A|%2C|[^%])*", m.group(2)), m.group(2)
+    assert re.fullmatch(r"(%25|%0D|%0A|[^%])*", m.group(3)), m.group(3)
+msgs = [l.split("::", 2)[2] for l in lines]
+assert any(s.startswith("/usr/local/bin/a<b&c\"d]]>e\x27%25f:g,h: found ") for s in msgs), msgs
+assert any(s.startswith("/usr/local/bin/evil\\x1b[2K\\r") for s in msgs), msgs
+assert any("title=archkit probe linux/amd64%3A wrong-machine" in l for l in lines)' \
+		"$work/evil.json" "$OUT" && ak_pass
+
 # --- 4: no silent limits ---
 
 ak_test "the 65th --ignore is not dropped"
