@@ -55,6 +55,31 @@ void cli_json_print(json_t *doc)
 	json_decref(doc);
 }
 
+json_t *cli_json_string(const char *s)
+{
+	if (!s)
+		return json_null();
+	if (ak_utf8_valid(s))
+		return json_string(s);
+	char *e = ak_escape_dup(s, AK_ESCAPE_UTF8);
+	json_t *j = e ? json_string(e) : NULL;
+	free(e);
+	return j;
+}
+
+void cli_json_set_string(json_t *o, const char *key, const char *s)
+{
+	json_object_set_new(o, key, cli_json_string(s));
+	if (!s || ak_utf8_valid(s))
+		return;
+	char *b64 = ak_base64(s, strlen(s));
+	char *k = NULL;
+	if (b64 && asprintf(&k, "%s_base64", key) >= 0)
+		json_object_set_new(o, k, json_string(b64));
+	free(k);
+	free(b64);
+}
+
 void cli_put_text(FILE *f, const char *s)
 {
 	if (s)

@@ -19,6 +19,12 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print a JSON document to stdout (sorted keys, indented) and free it. */
 void cli_json_print(json_t *doc);
+/* A JSON string for s, which may come from an image: s itself when it is UTF-8, else
+ * its AK_ESCAPE_UTF8 form (jansson refuses what is not UTF-8); null when s is NULL. */
+json_t *cli_json_string(const char *s);
+/* Set o's key to cli_json_string(s); when s is not UTF-8, also set "KEY_base64" to
+ * its exact bytes, so that nothing is lost and the key is never dropped. */
+void cli_json_set_string(json_t *o, const char *key, const char *s);
 /* Write s to f with AK_ESCAPE_TEXT: what came from an image cannot forge output. */
 void cli_put_text(FILE *f, const char *s);
 /* The AK_ESCAPE_TEXT form of s, never NULL (exits 2 when memory runs out). */

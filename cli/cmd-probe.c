@@ -175,35 +175,32 @@ static void print_text(const char *ref, const struct ak_probe_report *r, int fai
 	free(labels);
 }
 
-static json_t *str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
+/* Strings from the image go through cli_json_*: a name that is not UTF-8 keeps its key
+ * (escaped, with KEY_base64 holding the exact bytes) instead of vanishing. */
 static json_t *report_json(const char *ref, const struct ak_probe_report *r, int fail_on)
 {
 	json_t *doc = json_object();
 	json_object_set_new(doc, "schema", json_string("archkit.probe/v1"));
-	json_object_set_new(doc, "image", json_string(ref));
+	cli_json_set_string(doc, "image", ref);
 	json_object_set_new(doc, "kind", json_string(r->kind));
 	json_object_set_new(doc, "fail_on", json_string(ak_severity_name(fail_on)));
 	json_object_set_new(doc, "skipped_attestations",
 			    json_integer((json_int_t)r->skipped_attestations));
 	json_t *notes = json_array();
 	for (size_t i = 0; i < r->nnotes; i++)
-		json_array_append_new(notes, json_string(r->notes[i]));
+		json_array_append_new(notes, cli_json_string(r->notes[i]));
 	json_object_set_new(doc, "notes", notes);
 	bool ok = true;
 	json_t *vs = json_array();
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
 		json_t *o = json_object();
-		json_object_set_new(o, "platform", json_string(v->name));
-		json_object_set_new(o, "index_platform", str_or_null(v->index_platform));
-		json_object_set_new(o, "config_platform", str_or_null(v->config_platform));
-		json_object_set_new(o, "folder_platform", str_or_null(v->folder_platform));
-		json_object_set_new(o, "manifest", str_or_null(v->manifest_digest));
-		json_object_set_new(o, "ref_name", str_or_null(v->ref_name));
+		cli_json_set_string(o, "platform", v->name);
+		cli_json_set_string(o, "index_platform", v->index_platform);
+		cli_json_set_string(o, "config_platform", v->config_platform);
+		cli_json_set_string(o, "folder_platform", v->folder_platform);
+		cli_json_set_string(o, "manifest", v->manifest_digest);
+		cli_json_set_string(o, "ref_name", v->ref_name);
 		json_object_set_new(o, "layers", json_integer((json_int_t)v->nlayers));
 		json_object_set_new(o, "files", json_integer((json_int_t)v->files));
 		json_object_set_new(o, "elf_files", json_integer((json_int_t)v->elf_files));
@@ -223,16 +220,16 @@ static json_t *report_json(const char *ref, const struct ak_probe_report *r, int
 			json_object_set_new(jf, "severity",
 					    json_string(ak_severity_name(f->f.sev)));
 			json_object_set_new(jf, "code", json_string(f->f.code));
-			json_object_set_new(jf, "path", str_or_null(f->path));
-			json_object_set_new(jf, "layer", str_or_null(f->layer));
-			json_object_set_new(jf, "found", str_or_null(f->f.found));
-			json_object_set_new(jf, "expected", str_or_null(f->f.expected));
+			cli_json_set_string(jf, "path", f->path);
+			cli_json_set_string(jf, "layer", f->layer);
+			cli_json_set_string(jf, "found", f->f.found);
+			cli_json_set_string(jf, "expected", f->f.expected);
 			json_array_append_new(fs, jf);
 		}
 		json_object_set_new(o, "findings", fs);
 		json_t *rm = json_array();
 		for (size_t k = 0; k < v->nremoved; k++)
-			json_array_append_new(rm, json_string(v->removed[k]));
+			json_array_append_new(rm, cli_json_string(v->removed[k]));
 		json_object_set_new(o, "removed", rm);
 		json_array_append_new(vs, o);
 	}

@@ -169,6 +169,42 @@ assert any(s.startswith("/usr/local/bin/evil\\x1b[2K\\r") for s in msgs), msgs
 assert any("title=archkit probe linux/amd64%3A wrong-machine" in l for l in lines)' \
 		"$work/evil.json" "$OUT" && ak_pass
 
+# --- 3: JSON ---
+
+ak_test "json: a name that is not UTF-8 keeps its path, escaped, with the exact bytes in path_base64"
+probe 1 --json "$evil" &&
+	expect_exit 0 python3 -c 'import base64, json, sys
+r = json.load(open(sys.argv[1]))
+amd, arm = r["variants"]
+paths = [f.get("path") for f in amd["findings"]]
+assert None not in paths, paths
+f = [f for f in amd["findings"] if f["path"] == "/usr/local/bin/caf\\xe9"]
+assert f and base64.b64decode(f[0]["path_base64"]) == b"/usr/local/bin/caf\xe9", f
+assert all("path_base64" not in g for g in amd["findings"] if g is not f[0]), amd["findings"]
+assert "/usr/local/bin/evil\x1b[2K\r" + sys.argv[2] + "\n::error::forged" in paths, paths
+i = [g for g in arm["findings"] if g["path"] == "/usr/local/bin/interp" and g["code"] == "loader-missing"][0]
+assert i["found"] == "PT_INTERP \x27/lib/ld\x1b[31m\\xff.so\x27, which is not in the image", i
+assert base64.b64decode(i["found_base64"]).startswith(b"PT_INTERP \x27/lib/ld\x1b[31m\xff.so"), i' \
+		"$OUT" "$forged_row" && ak_pass
+
+# jansson reads only UTF-8, so a ref name in index.json is UTF-8; it may still hold controls
+ak_test "json: an image reference that is not UTF-8 is kept; ref names keep their controls"
+refimg=$work/refs
+cp -r "$IMAGES/honest6" "$refimg" &&
+	pyoci 'import json
+p = sys.argv[1] + "/index.json"
+idx = json.load(open(p))
+idx["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] = "v1\x1b"
+json.dump(idx, open(p, "w"))' "$refimg" &&
+	ln -s "$refimg" "$work/"$'img\xfe' &&
+	probe 0 --json "$work/"$'img\xfe' &&
+	expect_exit 0 python3 -c 'import base64, json, sys
+r = json.load(open(sys.argv[1]))
+assert r["image"].endswith("/img\\xfe") and base64.b64decode(r["image_base64"]).endswith(b"/img\xfe"), r["image"]
+for v in r["variants"]:
+    assert v["ref_name"] == "v1\x1b" and "ref_name_base64" not in v, v' \
+		"$OUT" && ak_pass
+
 # --- 4: no silent limits ---
 
 ak_test "the 65th --ignore is not dropped"
