@@ -106,6 +106,31 @@ static bool failed(const struct ak_probe_variant *v, int fail_on)
 	return false;
 }
 
+/* Whether the variants come from more than one image (a multi-image docker save, an
+ * OCI layout with several tags): then each is named by its reference too. */
+static bool several_refs(const struct ak_probe_report *r)
+{
+	for (size_t i = 1; i < r->n; i++) {
+		const char *a = r->variants[0].ref_name, *b = r->variants[i].ref_name;
+		if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+			return true;
+	}
+	return false;
+}
+
+/* "linux/amd64", or "linux/amd64 (app:1)" when refs is set; raw, caller escapes. */
+static char *variant_label(const struct ak_probe_variant *v, bool refs)
+{
+	char *s = NULL;
+	int n = refs && v->ref_name ? asprintf(&s, "%s (%s)", v->name, v->ref_name)
+				    : asprintf(&s, "%s", v->name);
+	if (n < 0) {
+		fputs("archkit: out of memory\n", stderr);
+		exit(AK_EXIT_ENV);
+	}
+	return s;
+}
+
 /* One indented "found:"/"expected:"/"layer:" line of a finding, when s is set. */
 static void print_detail(const char *label, const char *s)
 {
@@ -119,6 +144,7 @@ static void print_detail(const char *label, const char *s)
  * name with escapes or newlines shows as \x1b, \n and cannot forge a row. */
 static void print_text(const char *ref, const struct ak_probe_report *r, int fail_on, bool verbose)
 {
+	bool refs = several_refs(r);
 	fputs("image: ", stdout);
 	cli_put_text(stdout, ref);
 	printf(" (%s), %zu variant%s", r->kind, r->n, r->n == 1 ? "" : "s");
@@ -138,9 +164,12 @@ static void print_text(const char *ref, const struct ak_probe_report *r, int fai
 	}
 	int width = 16;
 	for (size_t i = 0; i < r->n; i++) {
-		labels[i] = cli_text(r->variants[i].name);
-		if (strlen(labels[i]) > (size_t)width && strlen(labels[i]) < 4096)
-			width = (int)strlen(labels[i]);
+		cleanup_free char *raw = variant_label(&r->variants[i], refs);
+		labels[i] = cli_text(raw);
+		/* the column widens to fit; a label past 64 bytes is printed whole, unpadded */
+		size_t len = strlen(labels[i]);
+		if (len > (size_t)width && len <= 64)
+			width = (int)len;
 	}
 	printf("\n%-*s %6s %7s %6s %7s %9s %5s  %s\n", width, "PLATFORM", "LAYERS", "FILES", "ELF",
 	       "ERRORS", "WARNINGS", "INFO", "VERDICT");
@@ -269,6 +298,7 @@ static void xml_put(const char *s)
 
 static void print_junit(const char *ref, const struct ak_probe_report *r, int fail_on)
 {
+	bool refs = several_refs(r);
 	size_t failures = 0;
 	for (size_t i = 0; i < r->n; i++)
 		failures += failed(&r->variants[i], fail_on);
@@ -280,7 +310,7 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 	printf("\" tests=\"%zu\" failures=\"%zu\">\n", r->n, failures);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
-		const char *label = v->name;
+		cleanup_free char *label = variant_label(v, refs);
 		printf("    <testcase classname=\"archkit.probe\" name=\"");
 		xml_put(label);
 		printf("\">\n");
@@ -334,9 +364,10 @@ static void gh_put(const char *s, bool property)
 static void print_github(const struct ak_probe_report *r)
 {
 	static const char *cmd[] = {"notice", "warning", "error"};
+	bool refs = several_refs(r);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_probe_variant *v = &r->variants[i];
-		const char *label = v->name;
+		cleanup_free char *label = variant_label(v, refs);
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
 			printf("::%s title=", cmd[f->f.sev]);

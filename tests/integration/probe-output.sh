@@ -246,4 +246,54 @@ cmp -s "$work/j1.json" "$work/j64.json" && expect_exit 0 jq -e '.ok' "$work/j1.j
 		probe 64 --jobs "$bad" "$IMAGES/honest6" && expect_contains "$AK_STDERR" "invalid --jobs" || break
 	done && ak_pass || ak_fail "--jobs 1 and --jobs 64 differ"
 
+# --- 5: several images in one archive ---
+
+# two_images OUT IN TAG1 TAG2: a docker-archive whose manifest.json lists IN's image twice
+two_images() {
+	pyoci 'import io, json, tarfile
+out, src, t1, t2 = sys.argv[1:5]
+with tarfile.open(src) as a, tarfile.open(out, "w") as b:
+    for m in a.getmembers():
+        data = a.extractfile(m).read() if m.isfile() else None
+        if m.name == "manifest.json":
+            e = json.loads(data)[0]
+            data = json.dumps([dict(e, RepoTags=[t1]), dict(e, RepoTags=[t2])]).encode()
+            m.size = len(data)
+        b.addfile(m, io.BytesIO(data) if data is not None else None)' "$@"
+}
+
+ak_test "a docker save of two images names each row by its tag"
+two_images "$work/two.tar" "$IMAGES/stray-amd64-in-arm64-arm64.docker-archive.tar" app:1 app:2 &&
+	probe 1 "docker-archive:$work/two.tar" &&
+	expect_exit 0 grep -qE '^linux/arm64 \(app:1\) +2 ' "$OUT" &&
+	expect_exit 0 grep -qE '^linux/arm64 \(app:2\) +2 ' "$OUT" &&
+	expect_contains "$OUT" $'\nlinux/arm64 (app:1):\n' &&
+	expect_contains "$OUT" $'\nlinux/arm64 (app:2):\n' &&
+	probe 1 --json "$work/two.tar" &&
+	expect_exit 0 jq -e '[.variants[] | .ref_name] == ["app:1", "app:2"]' "$OUT" &&
+	probe 1 --format junit "$work/two.tar" &&
+	expect_exit 0 python3 -c 'import sys, xml.etree.ElementTree as E
+names = [c.get("name") for c in E.parse(sys.argv[1]).getroot().findall(".//testcase")]
+assert names == ["linux/arm64 (app:1)", "linux/arm64 (app:2)"], names' "$OUT" &&
+	probe 1 --format github "$work/two.tar" &&
+	expect_contains "$OUT" "::error title=archkit probe linux/arm64 (app%3A1)%3A wrong-machine::" &&
+	ak_pass
+
+ak_test "an image with one reference keeps the plain platform rows"
+probe 0 "$IMAGES/honest6" && expect_exit 0 grep -qE '^linux/arm64 +1 ' "$OUT" && ak_pass
+
+ak_test "an OCI layout with two tags names each row; an escaped tag cannot forge one"
+two=$work/two-tags
+cp -r "$IMAGES/honest6" "$two" &&
+	pyoci 'import json
+p = sys.argv[1] + "/index.json"
+idx = json.load(open(p))
+m = dict(idx["manifests"][0], annotations={"org.opencontainers.image.ref.name": "v2\x1b[1A\n"})
+idx["manifests"].append(m)
+json.dump(idx, open(p, "w"))' "$two" &&
+	probe 0 --platform arm64 "$two" &&
+	expect_exit 0 grep -qE '^linux/arm64 \(latest\) +1 ' "$OUT" &&
+	expect_contains "$OUT" 'linux/arm64 (v2\x1b[1A\n)' &&
+	expect_exit 1 grep -q $'\x1b' "$OUT" && ak_pass
+
 ak_summary
