@@ -123,6 +123,18 @@ probe 1 "$evil" &&
 	expect_contains "$OUT" "PT_INTERP '/lib/ld\\x1b[31m\\xff.so', which is not in the image" &&
 	expect_contains "$OUT" 'linux\x1b]0;owned\x07' && ak_pass
 
+ak_test "text: a note quoting a media type from the index is escaped"
+note=$work/note
+cp -r "$IMAGES/honest6" "$note" &&
+	pyoci 'import json
+p = sys.argv[1] + "/index.json"
+idx = json.load(open(p))
+idx["manifests"].append({"mediaType": "application/x\x1b[2K\rfake\nnote: ok", "size": 2,
+                         "digest": "sha256:" + "ab" * 32})
+json.dump(idx, open(p, "w"))' "$note" &&
+	probe 0 "$note" && expect_contains "$OUT" "media type 'application/x\x1b[2K\rfake\nnote: ok' is not an image" &&
+	[ "$(grep -c '^note: ' "$OUT")" = 1 ] && ak_pass || ak_fail "the note was not escaped"
+
 ak_test "text: an image reference given on the command line is escaped"
 ln -s "$IMAGES/honest6" "$work/"$'ref\x1b[8m'
 probe 0 "$work/"$'ref\x1b[8m' && expect_contains "$OUT" 'ref\x1b[8m (oci)' && ak_pass
