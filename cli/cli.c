@@ -86,13 +86,17 @@ void cli_put_text(FILE *f, const char *s)
 		ak_escape_fputs(s, AK_ESCAPE_TEXT, f);
 }
 
+void cli_oom(void)
+{
+	fputs("archkit: out of memory\n", stderr);
+	exit(AK_EXIT_ENV);
+}
+
 char *cli_text(const char *s)
 {
 	char *e = ak_escape_dup(s ? s : "", AK_ESCAPE_TEXT);
-	if (!e) {
-		fputs("archkit: out of memory\n", stderr);
-		exit(AK_EXIT_ENV);
-	}
+	if (!e)
+		cli_oom();
 	return e;
 }
 

@@ -127,10 +127,8 @@ static char *variant_label(const struct ak_probe_variant *v, bool refs)
 	char *s = NULL;
 	int n = refs && v->ref_name ? asprintf(&s, "%s (%s)", v->name, v->ref_name)
 				    : asprintf(&s, "%s", v->name);
-	if (n < 0) {
-		fputs("archkit: out of memory\n", stderr);
-		exit(AK_EXIT_ENV);
-	}
+	if (n < 0)
+		cli_oom();
 	return s;
 }
 
@@ -161,10 +159,8 @@ static void print_text(const char *ref, const struct ak_probe_report *r, int fai
 		fputc('\n', stdout);
 	}
 	char **labels = calloc(r->n + 1, sizeof(*labels));
-	if (!labels) {
-		fputs("archkit: out of memory\n", stderr);
-		exit(AK_EXIT_ENV);
-	}
+	if (!labels)
+		cli_oom();
 	int width = 16;
 	for (size_t i = 0; i < r->n; i++) {
 		cleanup_free char *raw = variant_label(&r->variants[i], refs);
