@@ -866,7 +866,10 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 		scan_go_buildinfo(buf, len, f);
 
 	set_isa_level(f);
-	if (f->e_machine == EM_ARM && f->arm_float == AK_ARM_FLOAT_UNKNOWN && f->arm_vfp_args >= 0)
+	/* Tag_ABI_VFP_args: 0 base AAPCS (soft), 1 VFP registers (hard); 2 (toolchain-specific)
+	 * and 3 (no float arguments: compatible with both) say nothing */
+	if (f->e_machine == EM_ARM && f->arm_float == AK_ARM_FLOAT_UNKNOWN &&
+	    (f->arm_vfp_args == 0 || f->arm_vfp_args == 1))
 		f->arm_float = f->arm_vfp_args == 1 ? AK_ARM_FLOAT_HARD : AK_ARM_FLOAT_SOFT;
 	if (f->e_type == ET_DYN && (f->has_interp || pie))
 		f->kind = AK_ELF_KIND_EXECUTABLE;

@@ -552,6 +552,16 @@ START_TEST(test_arm_soft_float_armel)
 	classify(tagged, len, &f);
 	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_HARD);
 	ak_elf_facts_clear(&f);
+
+	/* Tag_ABI_VFP_args 3: no float arguments, compatible with both ABIs */
+	s.arm_attr_len = arm_attributes(attr, 6, 3);
+	cleanup_free unsigned char *both = elf_build(&s, &len);
+	classify(both, len, &f);
+	ck_assert_int_eq(f.arm_vfp_args, 3);
+	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_UNKNOWN);
+	expect_clean(&f, "linux/arm/v7");
+	expect_clean(&f, "linux/arm/v6");
+	ak_elf_facts_clear(&f);
 }
 END_TEST
 
