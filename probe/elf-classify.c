@@ -62,6 +62,8 @@ static uint64_t rdaddr(const unsigned char *p, const struct elf_header *h)
 /* Record a structural problem in *slot unless one is there already (later ones are often
  * consequences). Returns -1 when memory runs out, 0 otherwise. */
 static int note_problem(char **slot, struct ak_error **err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static int note_problem(char **slot, struct ak_error **err, const char *fmt, va_list ap)
 {
 	if (*slot)
 		return 0;
