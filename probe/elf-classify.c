@@ -26,8 +26,11 @@
 /* Everything the structural pass learnt from the ELF header, in host order. */
 struct elf_header {
 	bool le, is64;
+	bool loadable; /* ET_EXEC or ET_DYN: binfmt_elf's checks apply */
 	uint64_t phoff, shoff;
+	/* usable counts: 0 when the table is absent or broken (then libelf must not see it) */
 	uint64_t phnum, shnum, shstrndx;
+	uint16_t raw_phnum, raw_shnum; /* as written in the header */
 	uint16_t phentsize, shentsize;
 };
 
@@ -56,24 +59,48 @@ static uint64_t rdaddr(const unsigned char *p, const struct elf_header *h)
 	return h->is64 ? rd64(p, h->le) : rd32(p, h->le);
 }
 
-/* Record the first structural problem; later ones are consequences. Returns -1 when
- * memory runs out, 0 otherwise. */
+/* Record a structural problem in *slot unless one is there already (later ones are often
+ * consequences). Returns -1 when memory runs out, 0 otherwise. */
+static int note_problem(char **slot, struct ak_error **err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static int note_problem(char **slot, struct ak_error **err, const char *fmt, va_list ap)
+{
+	if (*slot)
+		return 0;
+	if (vasprintf(slot, fmt, ap) < 0) {
+		*slot = NULL;
+		return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot describe a malformed elf");
+	}
+	return 0;
+}
+
+/* Damage the kernel's loader does not read, or any damage in a file it never loads. */
 static int set_malformed(struct ak_elf_facts *f, struct ak_error **err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int set_malformed(struct ak_elf_facts *f, struct ak_error **err, const char *fmt, ...)
 {
-	if (f->malformed)
-		return 0;
 	f->malformed = true;
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vasprintf(&f->malformed_reason, fmt, ap);
+	int r = note_problem(&f->malformed_reason, err, fmt, ap);
 	va_end(ap);
-	if (r < 0) {
-		f->malformed_reason = NULL;
-		return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot describe a malformed elf");
-	}
-	return 0;
+	return r;
+}
+
+/* Damage in what binfmt_elf reads: when the kernel loads files of this type (loadable),
+ * execve fails, and the reason should say with which errno; otherwise it is malformed. */
+static int set_load_problem(struct ak_elf_facts *f, bool loadable, struct ak_error **err,
+			    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int set_load_problem(struct ak_elf_facts *f, bool loadable, struct ak_error **err,
+			    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	if (!loadable)
+		f->malformed = true;
+	int r = note_problem(loadable ? &f->exec_refused : &f->malformed_reason, err, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
 /* Does [off, off+size) lie inside [0, limit)? Written so it cannot overflow. */
@@ -152,6 +179,7 @@ void ak_elf_facts_clear(struct ak_elf_facts *f)
 {
 	free(f->interp);
 	free(f->malformed_reason);
+	free(f->exec_refused);
 	memset(f, 0, sizeof(*f));
 	f->arm_cpu_arch = -1;
 	f->arm_vfp_args = -1;
@@ -166,11 +194,19 @@ static void libelf_init(void)
 
 /* ---- the header, checked before libelf sees it ---- */
 
+/* binfmt_elf reads at most this much of program headers (load_elf_phdrs). */
+#define AK_ELF_KERNEL_PHDRS_MAX 65536u
+
 static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 		       struct ak_elf_facts *f, struct elf_header *h, struct ak_error **err)
 {
+	/* The kernel reads the header into a zeroed buffer: a short file has e_type 0 (or
+	 * e_phentsize 0) there, and execve fails with ENOEXEC. */
 	if (len < EI_NIDENT)
-		return set_malformed(f, err, "truncated elf header (%zu bytes)", len);
+		return set_load_problem(f, true, err,
+					"the file (%zu bytes) ends inside the elf identification "
+					"(16 bytes): execve fails with ENOEXEC",
+					len);
 	f->elf_class = buf[EI_CLASS];
 	f->elf_data = buf[EI_DATA];
 	f->osabi = buf[EI_OSABI];
@@ -181,10 +217,14 @@ static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 	h->is64 = f->elf_class == ELFCLASS64;
 	h->le = f->elf_data == ELFDATA2LSB;
 	size_t ehsize = h->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+	if (len >= 18)
+		f->e_type = rd16(buf + 16, h->le);
+	h->loadable = f->e_type == ET_EXEC || f->e_type == ET_DYN;
 	if (len < ehsize)
-		return set_malformed(f, err, "truncated elf header (%zu bytes, ELF%d needs %zu)",
-				     len, h->is64 ? 64 : 32, ehsize);
-	f->e_type = rd16(buf + 16, h->le);
+		return set_load_problem(f, len < 18 || h->loadable, err,
+					"truncated elf header (%zu bytes, ELF%d needs %zu): execve "
+					"fails with ENOEXEC",
+					len, h->is64 ? 64 : 32, ehsize);
 	f->e_machine = rd16(buf + 18, h->le);
 	/* offsets of e_phoff..e_shstrndx differ between the classes */
 	const unsigned char *p = buf + 24 + (h->is64 ? 8 : 4); /* past e_version, e_entry */
@@ -195,13 +235,38 @@ static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 	f->e_flags = rd32(p, h->le);
 	p += 4 + 2; /* e_flags, e_ehsize */
 	h->phentsize = rd16(p, h->le);
-	h->phnum = rd16(p + 2, h->le);
+	h->phnum = h->raw_phnum = rd16(p + 2, h->le);
 	h->shentsize = rd16(p + 4, h->le);
-	h->shnum = rd16(p + 6, h->le);
+	h->shnum = h->raw_shnum = rd16(p + 6, h->le);
 	h->shstrndx = rd16(p + 8, h->le);
+	f->header_ok = true;
 
 	size_t shdr_size = h->is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
 	size_t phdr_size = h->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+	bool sections_ok = true;
+
+	/* What load_elf_phdrs() refuses, with the counts as written: the kernel knows no
+	 * extended numbering. */
+	int r = 0; /* -1 once memory ran out describing a problem */
+	if (h->loadable) {
+		if (h->phentsize != phdr_size)
+			r = set_load_problem(f, true, err,
+					     "e_phentsize %u, ELF%d needs %zu: execve fails with "
+					     "ENOEXEC",
+					     h->phentsize, h->is64 ? 64 : 32, phdr_size);
+		else if (h->raw_phnum == 0)
+			r = set_load_problem(f, true, err,
+					     "no program headers (e_phnum 0): execve fails with "
+					     "ENOEXEC");
+		else if (h->raw_phnum * phdr_size > AK_ELF_KERNEL_PHDRS_MAX)
+			r = set_load_problem(f, true, err,
+					     "e_phnum %u%s: more than the kernel's 65536 bytes of "
+					     "program headers, execve fails with ENOEXEC",
+					     h->raw_phnum,
+					     h->raw_phnum == PN_XNUM ? " (PN_XNUM)" : "");
+		if (f->exec_refused)
+			h->phnum = 0;
+	}
 
 	/* Extended numbering keeps the real counts in section header 0. */
 	bool need_sh0 = (h->shnum == 0 && h->shoff != 0) || h->phnum == PN_XNUM ||
@@ -209,20 +274,24 @@ static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 	if (need_sh0) {
 		if (h->shoff == 0 || h->shentsize != shdr_size ||
 		    !range_ok(h->shoff, shdr_size, real_size)) {
-			if (h->phnum == PN_XNUM)
-				return set_malformed(f, err,
-						     "e_phnum 65535 (PN_XNUM) but no section "
-						     "header 0 holds the count");
-			return set_malformed(f, err,
-					     "section header table at offset %#llx beyond the end "
-					     "of the file (%llu bytes)",
-					     (unsigned long long)h->shoff,
-					     (unsigned long long)real_size);
-		}
-		if (!range_ok(h->shoff, shdr_size, len)) {
+			if (h->phnum == PN_XNUM) {
+				r |= set_malformed(
+					f, err,
+					"e_phnum 65535 (PN_XNUM) but no section header 0 "
+					"holds the count");
+				h->phnum = 0;
+			} else {
+				r |= set_malformed(
+					f, err,
+					"section header table at offset %#llx beyond the "
+					"end of the file (%llu bytes)",
+					(unsigned long long)h->shoff,
+					(unsigned long long)real_size);
+			}
+			sections_ok = false;
+		} else if (!range_ok(h->shoff, shdr_size, len)) {
 			f->partial = true;
-			h->shnum = 0;
-			h->shoff = 0;
+			sections_ok = false;
 			if (h->phnum == PN_XNUM)
 				h->phnum = 0;
 		} else {
@@ -237,36 +306,47 @@ static int read_header(const unsigned char *buf, size_t len, uint64_t real_size,
 	}
 
 	if (h->phnum > 0) {
-		if (h->phentsize != phdr_size)
-			return set_malformed(f, err, "e_phentsize %u, ELF%d needs %zu",
-					     h->phentsize, h->is64 ? 64 : 32, phdr_size);
-		if (h->phnum > real_size / phdr_size ||
-		    !range_ok(h->phoff, h->phnum * phdr_size, real_size))
-			return set_malformed(f, err,
-					     "program header table (offset %#llx, %llu entries) "
-					     "beyond the end of the file (%llu bytes)",
-					     (unsigned long long)h->phoff,
-					     (unsigned long long)h->phnum,
-					     (unsigned long long)real_size);
+		if (h->phentsize != phdr_size) {
+			r |= set_malformed(f, err, "e_phentsize %u, ELF%d needs %zu", h->phentsize,
+					   h->is64 ? 64 : 32, phdr_size);
+			h->phnum = 0;
+		} else if (h->phnum > real_size / phdr_size ||
+			   !range_ok(h->phoff, h->phnum * phdr_size, real_size)) {
+			/* the kernel's read comes up short: EIO */
+			r |= set_load_problem(
+				f, h->loadable, err,
+				"program header table (offset %#llx, %llu entries) beyond "
+				"the end of the file (%llu bytes)%s",
+				(unsigned long long)h->phoff, (unsigned long long)h->phnum,
+				(unsigned long long)real_size,
+				h->loadable ? ": execve fails with EIO" : "");
+			h->phnum = 0;
+		}
 	}
-	if (h->shnum > 0) {
-		if (h->shentsize != shdr_size)
-			return set_malformed(f, err, "e_shentsize %u, ELF%d needs %zu",
-					     h->shentsize, h->is64 ? 64 : 32, shdr_size);
-		if (h->shnum > real_size / shdr_size ||
-		    !range_ok(h->shoff, h->shnum * shdr_size, real_size))
-			return set_malformed(f, err,
-					     "section header table (offset %#llx, %llu entries) "
-					     "beyond the end of the file (%llu bytes)",
-					     (unsigned long long)h->shoff,
-					     (unsigned long long)h->shnum,
-					     (unsigned long long)real_size);
-		if (h->shstrndx != SHN_UNDEF && h->shstrndx >= h->shnum)
-			return set_malformed(f, err, "e_shstrndx %llu out of range (%llu sections)",
-					     (unsigned long long)h->shstrndx,
-					     (unsigned long long)h->shnum);
+	if (sections_ok && h->shnum > 0) {
+		if (h->shentsize != shdr_size) {
+			r |= set_malformed(f, err, "e_shentsize %u, ELF%d needs %zu", h->shentsize,
+					   h->is64 ? 64 : 32, shdr_size);
+			sections_ok = false;
+		} else if (h->shnum > real_size / shdr_size ||
+			   !range_ok(h->shoff, h->shnum * shdr_size, real_size)) {
+			r |= set_malformed(
+				f, err,
+				"section header table (offset %#llx, %llu entries) beyond "
+				"the end of the file (%llu bytes)",
+				(unsigned long long)h->shoff, (unsigned long long)h->shnum,
+				(unsigned long long)real_size);
+			sections_ok = false;
+		} else if (h->shstrndx != SHN_UNDEF && h->shstrndx >= h->shnum) {
+			r |= set_malformed(f, err, "e_shstrndx %llu out of range (%llu sections)",
+					   (unsigned long long)h->shstrndx,
+					   (unsigned long long)h->shnum);
+			sections_ok = false;
+		}
 	}
-	return 0;
+	if (!sections_ok)
+		h->shnum = 0;
+	return r < 0 ? -1 : 0;
 }
 
 static void classify_flags(struct ak_elf_facts *f)
@@ -439,11 +519,13 @@ static int parse_arm_attributes(const unsigned char *d, uint64_t size, const str
 							return set_malformed(f, err,
 									     "'.ARM.attributes' "
 									     "truncated value");
-						int8_t v = val > 127 ? 127 : (int8_t)val;
 						if (attr == 6)
-							f->arm_cpu_arch = v;
+							f->arm_cpu_arch = val > INT64_MAX
+										  ? INT64_MAX
+										  : (int64_t)val;
 						else if (attr == 28)
-							f->arm_vfp_args = v;
+							f->arm_vfp_args =
+								val > 127 ? 127 : (int8_t)val;
 					}
 				}
 				pos = block_end;
@@ -534,6 +616,7 @@ static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 	size_t phnum;
 	if (elf_getphdrnum(e, &phnum) != 0)
 		return set_malformed(f, err, "program headers unreadable: %s", elf_errmsg(-1));
+	bool seen_interp = false;
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(e, (int)i, &ph))
@@ -541,33 +624,73 @@ static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 					     elf_errmsg(-1));
 		if (ph.p_type == PT_DYNAMIC)
 			*has_dynamic = true;
+		/* load_elf_binary(): "p_filesz must always be <= p_memsz" */
+		if (ph.p_type == PT_LOAD && ph.p_filesz > ph.p_memsz && h->loadable &&
+		    set_load_problem(f, true, err,
+				     "PT_LOAD %zu has p_filesz %#llx above p_memsz %#llx: execve "
+				     "fails with EINVAL",
+				     i, (unsigned long long)ph.p_filesz,
+				     (unsigned long long)ph.p_memsz) < 0)
+			return -1;
 		if (ph.p_type != PT_INTERP && ph.p_type != PT_GNU_PROPERTY &&
 		    ph.p_type != PT_DYNAMIC)
 			continue;
-		if (!range_ok(ph.p_offset, ph.p_filesz, real_size))
-			return set_malformed(
-				f, err,
-				"segment %zu (offset %#llx, %llu bytes) beyond the end of the file",
-				i, (unsigned long long)ph.p_offset,
-				(unsigned long long)ph.p_filesz);
+		bool interp = ph.p_type == PT_INTERP;
+		/* the kernel reads the first PT_INTERP only */
+		if (interp && seen_interp) {
+			if (set_malformed(f, err,
+					  "more than one PT_INTERP (the kernel uses the first)") <
+			    0)
+				return -1;
+			continue;
+		}
+		seen_interp |= interp;
+		f->has_interp |= interp; /* even when its path is broken: a PIE stays one */
+		if (!range_ok(ph.p_offset, ph.p_filesz, real_size)) {
+			if (set_load_problem(
+				    f, interp && h->loadable, err,
+				    "segment %zu (offset %#llx, %llu bytes) beyond the end "
+				    "of the file%s",
+				    i, (unsigned long long)ph.p_offset,
+				    (unsigned long long)ph.p_filesz,
+				    interp && h->loadable ? ": execve fails with EIO" : "") < 0)
+				return -1;
+			continue;
+		}
 		if (!range_ok(ph.p_offset, ph.p_filesz, len)) {
 			f->partial = true;
 			continue;
 		}
 		const unsigned char *d = buf + ph.p_offset;
-		if (ph.p_type == PT_INTERP) {
-			if (f->has_interp)
-				return set_malformed(f, err, "more than one PT_INTERP");
-			f->has_interp = true;
+		if (interp) {
 			if (ph.p_filesz < 2 || ph.p_filesz > AK_ELF_INTERP_MAX ||
-			    d[ph.p_filesz - 1] != 0)
-				return set_malformed(
-					f, err, "PT_INTERP of %llu bytes is not a terminated path",
-					(unsigned long long)ph.p_filesz);
+			    d[ph.p_filesz - 1] != 0) {
+				if (set_load_problem(f, h->loadable, err,
+						     "PT_INTERP of %llu bytes is not a terminated "
+						     "path%s",
+						     (unsigned long long)ph.p_filesz,
+						     h->loadable ? ": execve fails with ENOEXEC"
+								 : "") < 0)
+					return -1;
+				continue;
+			}
 			f->interp = strdup((const char *)d);
 			if (!f->interp)
 				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
 						      "cannot copy PT_INTERP");
+			/* open_exec() of "dir/file/" or "dir/" never opens a regular file */
+			size_t n = strlen(f->interp);
+			if (n > 0 && f->interp[n - 1] == '/' &&
+			    set_load_problem(f, h->loadable, err, "PT_INTERP '%s' ends in '/'%s",
+					     f->interp,
+					     h->loadable ? ": execve fails with ENOTDIR (or EACCES "
+							   "for a directory)"
+							 : "") < 0)
+				return -1;
+			if (n == 0 &&
+			    set_load_problem(f, h->loadable, err, "PT_INTERP is an empty path%s",
+					     h->loadable ? ": execve fails with ENOENT" : "") < 0)
+				return -1;
 		} else if (ph.p_type == PT_DYNAMIC) {
 			/* DF_1_PIE tells a static-pie executable from a library */
 			size_t entsize = h->is64 ? 16 : 8;
@@ -613,12 +736,16 @@ static int walk_sections(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 			continue;
 		if (maybe_go && strcmp(name, ".go.buildinfo") != 0)
 			continue;
-		if (!range_ok(sh.sh_offset, sh.sh_size, real_size))
-			return set_malformed(f, err,
-					     "section '%s' (offset %#llx, %llu bytes) beyond the "
-					     "end of the file",
-					     name, (unsigned long long)sh.sh_offset,
-					     (unsigned long long)sh.sh_size);
+		if (!range_ok(sh.sh_offset, sh.sh_size, real_size)) {
+			if (set_malformed(
+				    f, err,
+				    "section '%s' (offset %#llx, %llu bytes) beyond the end of "
+				    "the file",
+				    name, (unsigned long long)sh.sh_offset,
+				    (unsigned long long)sh.sh_size) < 0)
+				return -1;
+			continue;
+		}
 		if (!range_ok(sh.sh_offset, sh.sh_size, len)) {
 			f->partial = true;
 			continue;
@@ -633,8 +760,6 @@ static int walk_sections(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 			parse_go_buildinfo(d, sh.sh_size, f);
 		if (r < 0)
 			return -1;
-		if (f->malformed)
-			return 0;
 	}
 	return 0;
 }
@@ -652,7 +777,6 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 	struct elf_header h = {0};
 	if (read_header(buf, len, real_size, f, &h, err) < 0)
 		return -1;
-	classify_flags(f);
 	switch (f->e_type) {
 	case ET_REL:
 		f->kind = AK_ELF_KIND_RELOCATABLE;
@@ -670,47 +794,55 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 		f->kind = AK_ELF_KIND_OTHER;
 		break;
 	}
-	if (f->malformed)
+	if (!f->header_ok)
 		return 0;
+	classify_flags(f);
 
-	/* libelf needs the section header table inside the buffer; when it is not (head
-	 * only, or absurdly many sections), hand it a copy of the head without sections. */
+	/* libelf must see only the tables that were checked and captured: when one is broken
+	 * or not in the buffer (head only, or absurdly many sections), hand it a copy of the
+	 * header that hides it. A file too large for the heap is cut to its head then. */
 	cleanup_free unsigned char *copy = NULL;
 	const unsigned char *image = buf;
 	size_t image_len = len;
+	size_t shsize = h.is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+	size_t phsize = h.is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
 	bool sections = h.shnum > 0 && h.shnum <= AK_ELF_SECTIONS_MAX &&
-			range_ok(h.shoff, h.shnum * h.shentsize, len);
-	bool phdrs = h.phnum == 0 || range_ok(h.phoff, h.phnum * h.phentsize, len);
-	if (!phdrs)
+			range_ok(h.shoff, h.shnum * shsize, len);
+	bool phdrs = h.phnum > 0 && range_ok(h.phoff, h.phnum * phsize, len);
+	if (h.shnum > 0 && !sections)
 		f->partial = true;
-	if (h.shnum > 0 && !sections) {
+	if (h.phnum > 0 && !phdrs)
 		f->partial = true;
-		image_len = len < AK_ELF_CAPTURE_HEAD ? len : AK_ELF_CAPTURE_HEAD;
+	bool hide_sections = !sections && (h.raw_shnum != 0 || h.shoff != 0);
+	bool hide_phdrs = !phdrs && h.raw_phnum != 0;
+	/* libelf finds a PN_XNUM count in section 0 only */
+	if (phdrs && !sections && h.raw_phnum == PN_XNUM) {
+		hide_phdrs = true;
+		phdrs = false;
+		f->partial = true;
+	}
+	if (hide_sections || hide_phdrs) {
+		if (len > AK_ELF_CAPTURE_WHOLE_MAX) {
+			image_len = AK_ELF_CAPTURE_HEAD;
+			if (sections && !range_ok(h.shoff, h.shnum * shsize, image_len))
+				sections = false, hide_sections = true, f->partial = true;
+			if (phdrs && !range_ok(h.phoff, h.phnum * phsize, image_len))
+				phdrs = false, hide_phdrs = true, f->partial = true;
+		}
 		copy = malloc(image_len);
 		if (!copy)
 			return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
 					      "cannot copy an elf header");
 		memcpy(copy, buf, image_len);
-		unsigned char *p = copy + (h.is64 ? 40 : 32);
-		memset(p, 0, h.is64 ? 8 : 4);		 /* e_shoff */
-		memset(copy + (h.is64 ? 60 : 48), 0, 4); /* e_shnum, e_shstrndx */
-		if (rd16(copy + (h.is64 ? 56 : 44), h.le) == PN_XNUM)
-			memset(copy + (h.is64 ? 56 : 44), 0, 2);
-		phdrs = phdrs && range_ok(h.phoff, h.phnum * h.phentsize, image_len);
-		image = copy;
-	}
-	if (!phdrs) {
-		/* hide the program headers from libelf too */
-		if (!copy) {
-			copy = malloc(len);
-			if (!copy)
-				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
-						      "cannot copy an elf header");
-			memcpy(copy, buf, len);
-			image = copy;
+		if (hide_sections) {
+			memset(copy + (h.is64 ? 40 : 32), 0, h.is64 ? 8 : 4); /* e_shoff */
+			memset(copy + (h.is64 ? 60 : 48), 0, 4); /* e_shnum, e_shstrndx */
 		}
-		memset(copy + (h.is64 ? 32 : 28), 0, h.is64 ? 8 : 4); /* e_phoff */
-		memset(copy + (h.is64 ? 56 : 44), 0, 2);	      /* e_phnum */
+		if (hide_phdrs) {
+			memset(copy + (h.is64 ? 32 : 28), 0, h.is64 ? 8 : 4); /* e_phoff */
+			memset(copy + (h.is64 ? 56 : 44), 0, 2);	      /* e_phnum */
+		}
+		image = copy;
 	}
 
 	pthread_once(&libelf_once, libelf_init);
@@ -719,23 +851,27 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 	/* libelf reads a memory image without writing to it (ELF_C_READ_MMAP_PRIVATE
 	 * converts into buffers of its own); tests/check_elf.c proves it on read-only pages */
 	__attribute__((cleanup(elf_endp))) Elf *e = elf_memory((char *)image, image_len);
-	if (!e || elf_kind(e) != ELF_K_ELF)
-		return set_malformed(f, err, "libelf cannot read it: %s", elf_errmsg(-1));
+	if (!e || elf_kind(e) != ELF_K_ELF) {
+		if (set_malformed(f, err, "libelf cannot read it: %s", elf_errmsg(-1)) < 0)
+			return -1;
+		phdrs = sections = false;
+	}
 
 	bool has_dynamic = false, pie = false, has_property = false;
 	if (phdrs && walk_segments(e, image, image_len, real_size, &h, f, &has_dynamic, &pie,
 				   &has_property, err) < 0)
 		return -1;
-	if (!f->malformed && sections &&
-	    walk_sections(e, image, image_len, real_size, &h, f, has_property, err) < 0)
+	if (sections && walk_sections(e, image, image_len, real_size, &h, f, has_property, err) < 0)
 		return -1;
 	/* the section can be stripped (sstrip, objcopy); scanning is cheap below the cap */
-	if (!f->is_go && !f->malformed &&
-	    (!sections || f->partial || len <= AK_ELF_CAPTURE_WHOLE_MAX))
+	if (!f->is_go && (!sections || f->partial || len <= AK_ELF_CAPTURE_WHOLE_MAX))
 		scan_go_buildinfo(buf, len, f);
 
 	set_isa_level(f);
-	if (f->e_machine == EM_ARM && f->arm_float == AK_ARM_FLOAT_UNKNOWN && f->arm_vfp_args >= 0)
+	/* Tag_ABI_VFP_args: 0 base AAPCS (soft), 1 VFP registers (hard); 2 (toolchain-specific)
+	 * and 3 (no float arguments: compatible with both) say nothing */
+	if (f->e_machine == EM_ARM && f->arm_float == AK_ARM_FLOAT_UNKNOWN &&
+	    (f->arm_vfp_args == 0 || f->arm_vfp_args == 1))
 		f->arm_float = f->arm_vfp_args == 1 ? AK_ARM_FLOAT_HARD : AK_ARM_FLOAT_SOFT;
 	if (f->e_type == ET_DYN && (f->has_interp || pie))
 		f->kind = AK_ELF_KIND_EXECUTABLE;

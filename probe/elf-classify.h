@@ -48,18 +48,28 @@ struct ak_elf_facts {
 	uint32_t e_flags;
 	enum ak_elf_kind kind;
 	bool has_interp;
-	bool is_static;		/* executable without PT_INTERP and without PT_DYNAMIC */
-	bool partial;		/* only the head was available (file above the capture ceiling) */
-	bool malformed;		/* the file claims to be ELF but its structure is broken */
-	char *malformed_reason; /* malloc'd, lowercase, e.g. "program headers beyond the end of the
-				   file" */
-	char *interp;		/* malloc'd PT_INTERP path, NULL when none */
+	bool is_static; /* executable without PT_INTERP and without PT_DYNAMIC */
+	bool partial;	/* only the head was available (file above the capture ceiling) */
+	/* The whole ELF header was read with a valid class and data encoding: class,
+	 * endianness, machine, type, flags and OSABI are facts, whatever else is broken. */
+	bool header_ok;
+	/* Broken structure the kernel's loader does not read (section headers, notes,
+	 * .ARM.attributes), or any broken structure in a file it never loads (ET_REL...). */
+	bool malformed;
+	char *malformed_reason; /* malloc'd, lowercase, e.g. "'.ARM.attributes' truncated" */
+	/* Why binfmt_elf or execve would refuse to load the file (an ET_EXEC/ET_DYN file, or
+	 * one whose header is cut short): malloc'd, lowercase, naming the errno; NULL when
+	 * the kernel would load it. The first such reason; the facts read around it stay. */
+	char *exec_refused;
+	char *interp; /* malloc'd PT_INTERP path (the first one, as the kernel uses), NULL when none
+		       */
 
 	/* EM_ARM */
 	uint8_t arm_eabi; /* e_flags >> 24 (EF_ARM_EABIMASK); 5 on Linux EABI */
 	enum ak_arm_float_abi arm_float;
-	int8_t arm_cpu_arch; /* Tag_CPU_arch from .ARM.attributes, -1 when absent */
-	int8_t arm_vfp_args; /* Tag_ABI_VFP_args, -1 when absent */
+	int64_t arm_cpu_arch; /* Tag_CPU_arch from .ARM.attributes as written (values above
+				 INT64_MAX read as INT64_MAX), -1 when absent */
+	int8_t arm_vfp_args;  /* Tag_ABI_VFP_args, -1 when absent (above 127 read as 127) */
 	/* EM_X86_64: GNU_PROPERTY_X86_ISA_1_NEEDED bits and the highest level (0 = no note) */
 	uint32_t x86_isa_needed;
 	uint8_t x86_isa_level; /* 1 baseline, 2..4 = x86-64-v2..v4 */
@@ -75,9 +85,10 @@ struct ak_elf_facts {
 };
 
 /* Classify buf[0..len) holding the file's bytes at their offsets (len may be less than
- * real_size when only the head was captured). Structural problems go to out->malformed;
- * returns -1 with *err set only when memory runs out. out is overwritten (clear it later
- * with ak_elf_facts_clear). */
+ * real_size when only the head was captured). Structural problems go to out->exec_refused
+ * (what the kernel's loader refuses) or out->malformed (the rest), and every fact that
+ * could still be read is kept; returns -1 with *err set only when memory runs out. out is
+ * overwritten (clear it later with ak_elf_facts_clear). */
 int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 		    struct ak_elf_facts *out, struct ak_error **err);
 /* Free what facts own and zero them. */

@@ -2,12 +2,41 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cleanup.h"
+
+#define I AK_SEV_BIT(AK_SEV_INFO)
+#define W AK_SEV_BIT(AK_SEV_WARNING)
+#define E AK_SEV_BIT(AK_SEV_ERROR)
+const struct ak_elf_code_info ak_elf_codes[AK_ELF_CODE_COUNT] = {
+	[AK_ELF_WRONG_MACHINE] = {"wrong-machine", E},
+	[AK_ELF_WRONG_CLASS] = {"wrong-class", E},
+	[AK_ELF_WRONG_ENDIANNESS] = {"wrong-endianness", E},
+	[AK_ELF_ARM_SOFT_FLOAT] = {"arm-soft-float", E | W},
+	[AK_ELF_ARM_HARD_FLOAT] = {"arm-hard-float", E},
+	[AK_ELF_ARM_CPU_TOO_NEW] = {"arm-cpu-too-new", E | W},
+	[AK_ELF_PPC64_ELFV1] = {"ppc64-elfv1", E},
+	[AK_ELF_X86_ISA_LEVEL] = {"x86-isa-level", W | E},
+	[AK_ELF_RISCV_FLOAT_ABI] = {"riscv-float-abi", W},
+	[AK_ELF_GO_ARCH_MISMATCH] = {"go-arch-mismatch", W},
+	[AK_ELF_EXEC_REFUSED] = {"exec-refused", E | W},
+	[AK_ELF_RELOCATABLE_OBJECT] = {"relocatable-object", I},
+	[AK_ELF_CORE_DUMP] = {"core-dump", I},
+	[AK_ELF_EBPF_CODE] = {"ebpf-code", I},
+	[AK_ELF_GPU_CODE] = {"gpu-code", I},
+	[AK_ELF_NO_MACHINE] = {"no-machine", I},
+	[AK_ELF_NON_LINUX_ABI] = {"non-linux-abi", I},
+	[AK_ELF_MALFORMED] = {"malformed-elf", W},
+	[AK_ELF_LOADER_WRONG_MACHINE] = {"loader-wrong-machine", E},
+};
+#undef I
+#undef W
+#undef E
 
 const char *ak_severity_name(enum ak_severity sev)
 {
@@ -68,15 +97,15 @@ static const char *platform_machine(const struct ak_platform *p, char *buf, size
 }
 
 /* Append a finding; found and expected are formatted by the caller and owned here. */
-static int add(struct ak_finding *out, int *n, enum ak_severity sev, const char *code, char *found,
-	       char *expected)
+static int add(struct ak_finding *out, int *n, enum ak_severity sev, enum ak_elf_code code,
+	       char *found, char *expected)
 {
 	if (*n >= AK_ELF_FINDINGS_MAX || !found || !expected) {
 		free(found);
 		free(expected);
 		return found && expected ? 0 : -1;
 	}
-	char *c = strdup(code);
+	char *c = strdup(ak_elf_codes[code].code);
 	if (!c) {
 		free(found);
 		free(expected);
@@ -98,23 +127,34 @@ static char *fmt(const char *format, ...)
 	return r < 0 ? NULL : s;
 }
 
-/* Major architecture version Tag_CPU_arch stands for (ARM IHI 0045: 0 pre-v4, 1 v4,
- * 2 v4T, 3 v5T, 4 v5TE, 5 v5TEJ, 6 v6, 7 v6KZ, 8 v6T2, 9 v6K, 10 v7, 11 v6-M, 12 v6S-M,
- * 13 v7E-M, 14 v8-A, 15 v8-R, 16-18 v8-M, 19 v9). The reference's "4 = v5T, 5 = v5TE" is
- * one off against the ABI document; readelf agrees with the document. */
-static int arm_arch_version(int tag)
+/* Major architecture version a Tag_CPU_arch value stands for (ARM IHI 0045, binutils'
+ * include/elf/arm.h: 0 pre-v4, 1 v4, 2 v4T, 3 v5T, 4 v5TE, 5 v5TEJ, 6 v6, 7 v6KZ, 8 v6T2,
+ * 9 v6K, 10 v7, 11 v6-M, 12 v6S-M, 13 v7E-M, 14 v8-A, 15 v8-R, 16 v8-M.baseline,
+ * 17 v8-M.mainline, 21 v8.1-M.mainline, 22 v9-A), or 0 for the reserved 18-20 and for
+ * values no version has. The reference's "4 = v5T, 5 = v5TE" is one off against the ABI
+ * document; readelf agrees with the document. */
+static int arm_arch_version(int64_t tag)
 {
-	if (tag <= 2)
+	switch (tag) {
+	case 0 ... 2:
 		return 4;
-	if (tag <= 5)
+	case 3 ... 5:
 		return 5;
-	if (tag <= 9 || tag == 11 || tag == 12)
+	case 6 ... 9:
+	case 11:
+	case 12:
 		return 6;
-	if (tag == 10 || tag == 13)
+	case 10:
+	case 13:
 		return 7;
-	if (tag <= 18)
+	case 14 ... 17:
+	case 21:
 		return 8;
-	return 9;
+	case 22:
+		return 9;
+	default:
+		return 0;
+	}
 }
 
 static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
@@ -127,14 +167,14 @@ static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 		 * would not): an error. arm/v6 is ambiguous: containerd maps armel to it while
 		 * Alpine and Raspbian v6 are armhf, so there it is a warning. */
 		enum ak_severity sev = variant == 7 ? AK_SEV_ERROR : AK_SEV_WARNING;
-		if (add(out, n, sev, "arm-soft-float",
+		if (add(out, n, sev, AK_ELF_ARM_SOFT_FLOAT,
 			fmt("%s EABI%u soft-float (armel, e_flags %#x)", desc, f->arm_eabi,
 			    f->e_flags),
 			fmt("hard-float EABI5 (%s)", p->name)) < 0)
 			return -1;
 	}
 	if (f->arm_float == AK_ARM_FLOAT_HARD && variant <= 5) {
-		if (add(out, n, AK_SEV_ERROR, "arm-hard-float",
+		if (add(out, n, AK_SEV_ERROR, AK_ELF_ARM_HARD_FLOAT,
 			fmt("%s EABI%u hard-float (armhf, e_flags %#x)", desc, f->arm_eabi,
 			    f->e_flags),
 			fmt("soft-float EABI5 (%s)", p->name)) < 0)
@@ -144,7 +184,16 @@ static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 	char evidence[48] = "";
 	if (f->arm_cpu_arch >= 0) {
 		need = arm_arch_version(f->arm_cpu_arch);
-		snprintf(evidence, sizeof(evidence), "Tag_CPU_arch %d", f->arm_cpu_arch);
+		snprintf(evidence, sizeof(evidence), "Tag_CPU_arch %" PRId64, f->arm_cpu_arch);
+		if (need == 0) {
+			/* no architecture has this value: say so, with the value as written */
+			if (add(out, n, AK_SEV_WARNING, AK_ELF_ARM_CPU_TOO_NEW,
+				fmt("%s code for an ARM architecture archkit does not know (%s)",
+				    desc, evidence),
+				fmt("ARMv%d or older (%s)", variant, p->name)) < 0)
+				return -1;
+			evidence[0] = '\0';
+		}
 	}
 	if (f->goarm[0] >= '5' && f->goarm[0] <= '9' && f->goarm[0] - '0' > need) {
 		need = f->goarm[0] - '0';
@@ -153,7 +202,7 @@ static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 	if (need > variant) {
 		/* ARMv8 AArch32 code runs on the 64-bit hosts most arm/v7 containers run on */
 		enum ak_severity sev = variant == 7 && need == 8 ? AK_SEV_WARNING : AK_SEV_ERROR;
-		if (add(out, n, sev, "arm-cpu-too-new",
+		if (add(out, n, sev, AK_ELF_ARM_CPU_TOO_NEW,
 			fmt("%s ARMv%d code (%s)", desc, need, evidence),
 			fmt("ARMv%d or older (%s)", variant, p->name)) < 0)
 			return -1;
@@ -175,10 +224,30 @@ static int judge_x86_64(const struct ak_elf_facts *f, const struct ak_platform *
 	if (level <= variant || level < 2)
 		return 0;
 	enum ak_severity sev = variant == 1 ? AK_SEV_WARNING : AK_SEV_ERROR;
-	return add(out, n, sev, "x86-isa-level",
+	return add(out, n, sev, AK_ELF_X86_ISA_LEVEL,
 		   fmt("%s needing x86-64-v%d (%s)", desc, level, evidence),
 		   variant == 1 ? fmt("x86-64 baseline (%s)", p->name)
 				: fmt("x86-64-v%d or lower (%s)", variant, p->name));
+}
+
+/* The structural problems, each with its own code, after what the facts could show.
+ * For code the kernel never runs (GPU, eBPF, no machine) a refusal is mere damage. */
+static int judge_problems(const struct ak_elf_facts *f, bool runs, struct ak_finding *out, int *n,
+			  const char *desc)
+{
+	bool loadable = f->kind == AK_ELF_KIND_EXECUTABLE || f->kind == AK_ELF_KIND_SHARED;
+	if (f->exec_refused && runs &&
+	    add(out, n, loadable ? AK_SEV_ERROR : AK_SEV_WARNING, AK_ELF_EXEC_REFUSED,
+		f->header_ok ? fmt("%s %s: %s", desc, ak_elf_kind_name(f->kind), f->exec_refused)
+			     : fmt("ELF file: %s", f->exec_refused),
+		strdup("an ELF file that binfmt_elf and execve accept")) < 0)
+		return -1;
+	const char *damage = f->malformed ? f->malformed_reason : !runs ? f->exec_refused : NULL;
+	if ((f->malformed || damage) && add(out, n, AK_SEV_WARNING, AK_ELF_MALFORMED,
+					    fmt("malformed ELF: %s", damage ? damage : "?"),
+					    strdup("a well-formed ELF file")) < 0)
+		return -1;
+	return 0;
 }
 
 int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
@@ -192,99 +261,93 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 	const char *pm = platform_machine(p, mbuf, sizeof(mbuf));
 	const char *kind = ak_elf_kind_name(f->kind);
 
-	if (f->malformed) {
-		if (add(out, &n, AK_SEV_WARNING, "malformed-elf",
-			fmt("malformed ELF: %s", f->malformed_reason ? f->malformed_reason : "?"),
-			strdup("a well-formed ELF file")) < 0)
+	/* without a whole header there is no machine to judge, only the damage */
+	if (!f->header_ok) {
+		if (judge_problems(f, true, out, &n, desc) < 0)
 			goto oom;
 		return n;
 	}
 
-	const char *info_code = NULL;
+	enum ak_elf_code info_code = AK_ELF_CODE_COUNT;
 	char *info_found = NULL;
 	if (f->e_machine == EM_BPF) {
-		info_code = "ebpf-code";
+		info_code = AK_ELF_EBPF_CODE;
 		info_found = fmt("eBPF %s (kernel virtual machine code)", kind);
 	} else if (f->e_machine == EM_CUDA || f->e_machine == EM_AMDGPU) {
-		info_code = "gpu-code";
+		info_code = AK_ELF_GPU_CODE;
 		info_found =
 			fmt("%s %s (GPU code)", f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
 	} else if (f->e_machine == EM_NONE) {
-		info_code = "no-machine";
+		info_code = AK_ELF_NO_MACHINE;
 		info_found = fmt("%s without a machine (EM_NONE)", kind);
 	} else if (f->kind == AK_ELF_KIND_RELOCATABLE) {
-		info_code = "relocatable-object";
+		info_code = AK_ELF_RELOCATABLE_OBJECT;
 		info_found = fmt("relocatable object for %s", desc);
 	} else if (f->kind == AK_ELF_KIND_CORE) {
-		info_code = "core-dump";
+		info_code = AK_ELF_CORE_DUMP;
 		info_found = fmt("core dump of %s", desc);
-	} else if (f->osabi != ELFOSABI_SYSV && f->osabi != ELFOSABI_GNU) {
-		info_code = "non-linux-abi";
-		info_found = fmt("%s for OSABI %u%s", desc, f->osabi,
-				 f->osabi == ELFOSABI_FREEBSD ? " (FreeBSD)" : "");
 	}
-	if (info_code) {
+	if (info_code != AK_ELF_CODE_COUNT) {
 		if (add(out, &n, AK_SEV_INFO, info_code, info_found,
-			fmt("%s (%s) code, not run by the loader", pm, p->name)) < 0)
+			fmt("%s (%s) code, not run by the loader", pm, p->name)) < 0 ||
+		    judge_problems(f, false, out, &n, desc) < 0)
 			goto oom;
 		return n;
 	}
 
-	if (f->e_machine != p->e_machine) {
-		if (add(out, &n, AK_SEV_ERROR, "wrong-machine", strdup(desc),
-			fmt("%s (%s)", pm, p->name)) < 0)
-			goto oom;
-		return n;
-	}
-	if (f->elf_class != p->elf_class) {
-		if (add(out, &n, AK_SEV_ERROR, "wrong-class", strdup(desc),
-			fmt("%s (%s) ELF%d", pm, p->name, p->elf_class == ELFCLASS64 ? 64 : 32)) <
-		    0)
-			goto oom;
-		return n;
-	}
-	if (f->elf_data != p->elf_data) {
-		if (add(out, &n, AK_SEV_ERROR, "wrong-endianness", strdup(desc),
-			fmt("%s (%s) %s", pm, p->name,
-			    p->elf_data == ELFDATA2LSB ? "LSB" : "MSB")) < 0)
-			goto oom;
-		return n;
-	}
-
+	/* Linux runs a file whatever its EI_OSABI says: judge the machine first */
 	int r = 0;
-	switch (p->e_machine) {
-	case EM_ARM:
-		r = judge_arm(f, p, out, &n, desc);
-		break;
-	case EM_X86_64:
-		r = judge_x86_64(f, p, out, &n, desc);
-		break;
-	case EM_PPC64:
-		if (p->elf_data == ELFDATA2LSB && f->ppc64_abi == 1)
-			r = add(out, &n, AK_SEV_ERROR, "ppc64-elfv1",
-				fmt("%s ELFv1 ABI (e_flags %#x)", desc, f->e_flags),
-				fmt("ELFv2 ABI (%s)", p->name));
-		break;
-	case EM_RISCV:
-		/* a static binary's calling convention meets no other code */
-		if (f->riscv_float != AK_RISCV_FLOAT_UNKNOWN &&
-		    f->riscv_float != AK_RISCV_FLOAT_DOUBLE && !f->is_static) {
-			static const char *const abi[] = {"?", "lp64 (soft-float)",
-							  "lp64f (single-float)", "lp64d",
-							  "lp64q (quad-float)"};
-			r = add(out, &n, AK_SEV_WARNING, "riscv-float-abi",
-				fmt("%s %s ABI (e_flags %#x)", desc, abi[f->riscv_float],
-				    f->e_flags),
-				fmt("lp64d double-float ABI (%s)", p->name));
+	if (f->e_machine != p->e_machine) {
+		r = add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_MACHINE, strdup(desc),
+			fmt("%s (%s)", pm, p->name));
+	} else if (f->elf_class != p->elf_class) {
+		r = add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_CLASS, strdup(desc),
+			fmt("%s (%s) ELF%d", pm, p->name, p->elf_class == ELFCLASS64 ? 64 : 32));
+	} else if (f->elf_data != p->elf_data) {
+		r = add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_ENDIANNESS, strdup(desc),
+			fmt("%s (%s) %s", pm, p->name, p->elf_data == ELFDATA2LSB ? "LSB" : "MSB"));
+	} else {
+		switch (p->e_machine) {
+		case EM_ARM:
+			r = judge_arm(f, p, out, &n, desc);
+			break;
+		case EM_X86_64:
+			r = judge_x86_64(f, p, out, &n, desc);
+			break;
+		case EM_PPC64:
+			if (p->elf_data == ELFDATA2LSB && f->ppc64_abi == 1)
+				r = add(out, &n, AK_SEV_ERROR, AK_ELF_PPC64_ELFV1,
+					fmt("%s ELFv1 ABI (e_flags %#x)", desc, f->e_flags),
+					fmt("ELFv2 ABI (%s)", p->name));
+			break;
+		case EM_RISCV:
+			/* a static binary's calling convention meets no other code */
+			if (f->riscv_float != AK_RISCV_FLOAT_UNKNOWN &&
+			    f->riscv_float != AK_RISCV_FLOAT_DOUBLE && !f->is_static) {
+				static const char *const abi[] = {"?", "lp64 (soft-float)",
+								  "lp64f (single-float)", "lp64d",
+								  "lp64q (quad-float)"};
+				r = add(out, &n, AK_SEV_WARNING, AK_ELF_RISCV_FLOAT_ABI,
+					fmt("%s %s ABI (e_flags %#x)", desc, abi[f->riscv_float],
+					    f->e_flags),
+					fmt("lp64d double-float ABI (%s)", p->name));
+			}
+			break;
 		}
-		break;
+		if (r == 0 && f->goarch[0] && strcmp(f->goarch, p->arch) != 0)
+			r = add(out, &n, AK_SEV_WARNING, AK_ELF_GO_ARCH_MISMATCH,
+				fmt("%s built by Go for GOARCH=%s", desc, f->goarch),
+				fmt("GOARCH=%s (%s)", p->arch, p->name));
 	}
-	if (r < 0)
+	if (r < 0 || judge_problems(f, true, out, &n, desc) < 0)
 		goto oom;
-	if (f->goarch[0] && strcmp(f->goarch, p->arch) != 0 &&
-	    add(out, &n, AK_SEV_WARNING, "go-arch-mismatch",
-		fmt("%s built by Go for GOARCH=%s", desc, f->goarch),
-		fmt("GOARCH=%s (%s)", p->arch, p->name)) < 0)
+	if (f->osabi != ELFOSABI_SYSV && f->osabi != ELFOSABI_GNU &&
+	    add(out, &n, AK_SEV_INFO, AK_ELF_NON_LINUX_ABI,
+		fmt("%s for OSABI %u%s%s", desc, f->osabi,
+		    f->osabi == ELFOSABI_FREEBSD ? " (FreeBSD)" : "",
+		    f->kind == AK_ELF_KIND_SHARED ? "; glibc's ld.so refuses to load such a library"
+						  : ""),
+		fmt("OSABI SYSV or GNU/Linux (%s; the kernel ignores the byte)", p->name)) < 0)
 		goto oom;
 	return n;
 
@@ -297,7 +360,7 @@ oom:
 int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platform *p,
 			struct ak_finding *out)
 {
-	if (loader->malformed)
+	if (!loader->header_ok)
 		return 0; /* reported on its own when the loader file itself is judged */
 	bool wrong = loader->e_machine != p->e_machine || loader->elf_class != p->elf_class ||
 		     loader->elf_data != p->elf_data;
@@ -324,7 +387,7 @@ int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platf
 			      p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float"
 									  : "hard-float")
 			: fmt("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name);
-	char *code = strdup("loader-wrong-machine");
+	char *code = strdup(ak_elf_codes[AK_ELF_LOADER_WRONG_MACHINE].code);
 	if (!found || !expected || !code) {
 		free(found);
 		free(expected);

@@ -27,7 +27,7 @@ struct capture_ctx {
 static bool cap_begin(void *ctx, const struct ak_layer_entry *e)
 {
 	struct capture_ctx *c = ctx;
-	if (e->size < 16) /* nothing shorter holds an ELF identification */
+	if (e->size < 4) /* shorter than the magic: not ELF (a cut-short ELF is a finding) */
 		return false;
 	c->seen = 0;
 	c->cap = ak_elf_capture_begin(e->size, NULL);

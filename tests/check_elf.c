@@ -63,8 +63,12 @@ static unsigned char *elf_build(const struct elf_spec *s, size_t *len)
 	ck_assert_ptr_nonnull(w.p);
 	size_t A = w.is64 ? 8 : 4, ehsize = w.is64 ? 64 : 52, phsize = w.is64 ? 56 : 32,
 	       shsize = w.is64 ? 64 : 40;
+	uint16_t type = s->type ? s->type : ET_EXEC;
+	/* what the kernel loads has a PT_LOAD (binfmt_elf refuses a file without program
+	 * headers), last so the other headers keep their places */
+	bool load = type == ET_EXEC || type == ET_DYN;
 	int nph = (s->interp ? 1 : 0) + (s->dynamic ? 1 : 0) +
-		  (s->isa_needed && !s->property_in_section ? 1 : 0);
+		  (s->isa_needed && !s->property_in_section ? 1 : 0) + (load ? 1 : 0);
 	size_t cur = ehsize + (size_t)nph * phsize;
 
 	/* contents */
@@ -118,7 +122,7 @@ static unsigned char *elf_build(const struct elf_spec *s, size_t *len)
 	struct {
 		uint32_t type;
 		size_t off, len;
-	} segs[3];
+	} segs[4];
 	int ns = 0;
 	if (s->interp)
 		segs[ns++] = (typeof(segs[0])){PT_INTERP, interp_off, interp_len};
@@ -126,6 +130,8 @@ static unsigned char *elf_build(const struct elf_spec *s, size_t *len)
 		segs[ns++] = (typeof(segs[0])){PT_DYNAMIC, dyn_off, 2 * A * 2};
 	if (s->isa_needed && !s->property_in_section)
 		segs[ns++] = (typeof(segs[0])){PT_GNU_PROPERTY, note_off, note_len};
+	if (load) /* the file's contents before the section headers */
+		segs[ns++] = (typeof(segs[0])){PT_LOAD, 0, cur};
 	for (int i = 0; i < ns; i++, ph += phsize) {
 		put(&w, ph, 4, segs[i].type);
 		if (w.is64) {
@@ -171,7 +177,7 @@ static unsigned char *elf_build(const struct elf_spec *s, size_t *len)
 	w.p[EI_DATA] = (unsigned char)s->data;
 	w.p[EI_VERSION] = EV_CURRENT;
 	w.p[EI_OSABI] = s->osabi;
-	put(&w, 16, 2, s->type ? s->type : ET_EXEC);
+	put(&w, 16, 2, type);
 	put(&w, 18, 2, s->machine);
 	put(&w, 20, 4, EV_CURRENT);
 	put(&w, 24 + A, (int)A, nph ? ehsize : 0);
@@ -195,8 +201,12 @@ static size_t arm_attributes(unsigned char *out, int cpu_arch, int vfp_args)
 	attrs[n++] = 5; /* Tag_CPU_name, a string */
 	memcpy(attrs + n, "7-A", 4);
 	n += 4;
-	attrs[n++] = 6;
-	attrs[n++] = (unsigned char)cpu_arch;
+	attrs[n++] = 6; /* Tag_CPU_arch, ULEB128 */
+	for (unsigned v = (unsigned)cpu_arch;; v >>= 7) {
+		attrs[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		if (v <= 0x7f)
+			break;
+	}
 	attrs[n++] = 10; /* Tag_FP_arch */
 	attrs[n++] = 3;
 	if (vfp_args >= 0) {
@@ -262,6 +272,16 @@ static struct verdict judge(const struct ak_elf_facts *facts, const char *platfo
 	cleanup_error struct ak_error *err = NULL;
 	v.n = ak_elf_judge(facts, plat(platform), v.f, &err);
 	ck_assert_msg(v.n >= 0, "judge failed: %s", err ? err->msg : "?");
+	/* every finding comes from the code table, with a severity the table allows */
+	for (int i = 0; i < v.n; i++) {
+		size_t c = 0;
+		while (c < AK_ELF_CODE_COUNT && strcmp(ak_elf_codes[c].code, v.f[i].code) != 0)
+			c++;
+		ck_assert_msg(c < AK_ELF_CODE_COUNT, "'%s' is not in ak_elf_codes", v.f[i].code);
+		ck_assert_msg(ak_elf_codes[c].severities & AK_SEV_BIT(v.f[i].sev),
+			      "'%s' as %s is not in ak_elf_codes", v.f[i].code,
+			      ak_severity_name(v.f[i].sev));
+	}
 	return v;
 }
 
@@ -290,6 +310,37 @@ static void expect_clean(const struct ak_elf_facts *facts, const char *platform)
 	struct verdict v = judge(facts, platform);
 	ck_assert_msg(v.n == 0, "%s: unexpected '%s': found %s, expected %s", platform,
 		      v.n ? v.f[0].code : "", v.n ? v.f[0].found : "", v.n ? v.f[0].expected : "");
+}
+
+/* Assert a finding with this code, severity and (when not NULL) text in found. */
+static void expect_finding(const struct ak_elf_facts *facts, const char *platform, const char *code,
+			   enum ak_severity sev, const char *in_found)
+{
+	struct verdict v = judge(facts, platform);
+	int i = 0;
+	while (i < v.n && strcmp(v.f[i].code, code) != 0)
+		i++;
+	ck_assert_msg(i < v.n, "%s: no '%s' among %d findings (first: %s)", platform, code, v.n,
+		      v.n ? v.f[0].code : "none");
+	ck_assert_msg(v.f[i].sev == sev, "%s: '%s' is %s", platform, code,
+		      ak_severity_name(v.f[i].sev));
+	ck_assert_msg(!in_found || strstr(v.f[i].found, in_found),
+		      "%s: '%s' found '%s', wanted '%s'", platform, code, v.f[i].found, in_found);
+	verdict_clear(&v);
+}
+
+/* Assert exactly the codes given (in order), comma-separated, e.g. "wrong-machine,non-linux-abi".
+ */
+static void expect_codes(const struct ak_elf_facts *facts, const char *platform, const char *codes)
+{
+	struct verdict v = judge(facts, platform);
+	char got[256] = "";
+	for (int i = 0; i < v.n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? "," : "",
+			 v.f[i].code);
+	ck_assert_msg(strcmp(got, codes) == 0, "%s: findings '%s', wanted '%s'", platform, got,
+		      codes);
+	verdict_clear(&v);
 }
 
 /* ---- classification ---- */
@@ -501,6 +552,16 @@ START_TEST(test_arm_soft_float_armel)
 	classify(tagged, len, &f);
 	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_HARD);
 	ak_elf_facts_clear(&f);
+
+	/* Tag_ABI_VFP_args 3: no float arguments, compatible with both ABIs */
+	s.arm_attr_len = arm_attributes(attr, 6, 3);
+	cleanup_free unsigned char *both = elf_build(&s, &len);
+	classify(both, len, &f);
+	ck_assert_int_eq(f.arm_vfp_args, 3);
+	ck_assert_int_eq(f.arm_float, AK_ARM_FLOAT_UNKNOWN);
+	expect_clean(&f, "linux/arm/v7");
+	expect_clean(&f, "linux/arm/v6");
+	ak_elf_facts_clear(&f);
 }
 END_TEST
 
@@ -651,7 +712,6 @@ START_TEST(test_not_cpu_code_is_info)
 		{EM_CUDA, ET_EXEC, 0, "gpu-code", AK_ELF_KIND_EXECUTABLE},
 		{EM_AMDGPU, ET_DYN, 0, "gpu-code", AK_ELF_KIND_SHARED},
 		{EM_NONE, ET_EXEC, 0, "no-machine", AK_ELF_KIND_EXECUTABLE},
-		{EM_X86_64, ET_EXEC, ELFOSABI_FREEBSD, "non-linux-abi", AK_ELF_KIND_EXECUTABLE},
 		{EM_AARCH64, ET_CORE, 0, "core-dump", AK_ELF_KIND_CORE},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -670,6 +730,52 @@ START_TEST(test_not_cpu_code_is_info)
 		expect_one(&f, "linux/arm64", cases[i].code, AK_SEV_INFO);
 		ak_elf_facts_clear(&f);
 	}
+}
+END_TEST
+
+/* Linux never reads EI_OSABI (an amd64 busybox with OSABI 9 runs): a non-Linux OSABI is a
+ * note beside the machine checks, never instead of them. */
+START_TEST(test_osabi_does_not_hide_machine)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_X86_64,
+			     .type = ET_EXEC,
+			     .osabi = ELFOSABI_FREEBSD};
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert_int_eq(f.osabi, ELFOSABI_FREEBSD);
+	expect_codes(&f, "linux/arm64", "wrong-machine,non-linux-abi");
+	expect_finding(&f, "linux/arm64", "wrong-machine", AK_SEV_ERROR,
+		       "x86-64 (linux/amd64) ELF64 LSB");
+	expect_finding(&f, "linux/amd64", "non-linux-abi", AK_SEV_INFO, "OSABI 9 (FreeBSD)");
+	expect_codes(&f, "linux/amd64", "non-linux-abi");
+	ak_elf_facts_clear(&f);
+
+	/* class and endianness too: x32 with OSABI 255 (standalone) in amd64 */
+	s = (struct elf_spec){.cls = ELFCLASS32,
+			      .data = ELFDATA2LSB,
+			      .machine = EM_X86_64,
+			      .type = ET_EXEC,
+			      .osabi = ELFOSABI_STANDALONE};
+	cleanup_free unsigned char *x32 = elf_build(&s, &len);
+	classify(x32, len, &f);
+	expect_codes(&f, "linux/amd64", "wrong-class,non-linux-abi");
+	ak_elf_facts_clear(&f);
+	s = (struct elf_spec){.cls = ELFCLASS64,
+			      .data = ELFDATA2MSB,
+			      .machine = EM_PPC64,
+			      .type = ET_DYN,
+			      .flags = 2,
+			      .osabi = ELFOSABI_FREEBSD};
+	cleanup_free unsigned char *be = elf_build(&s, &len);
+	classify(be, len, &f);
+	expect_codes(&f, "linux/ppc64le", "wrong-endianness,non-linux-abi");
+	/* glibc's ld.so does read it, in the libraries it loads */
+	expect_finding(&f, "linux/ppc64", "non-linux-abi", AK_SEV_INFO, "glibc's ld.so refuses");
+	ak_elf_facts_clear(&f);
 }
 END_TEST
 
@@ -705,27 +811,47 @@ START_TEST(test_classify_reads_read_only_big_endian)
 }
 END_TEST
 
+static bool read_whole(const char *path, char **buf, size_t *len);
+
 /* ---- malformed files ---- */
 
-static void expect_malformed(const unsigned char *buf, size_t len, uint64_t real,
-			     const char *reason)
+/* Classify buf, which must be damaged in a way described by reason: in exec_refused when
+ * refused (then judged exec-refused with sev), in malformed_reason otherwise (then
+ * malformed-elf, a warning). Against every platform the damage is reported, with the
+ * reason, and never hides the machine checks when the header was whole. */
+static void expect_damage(const unsigned char *buf, size_t len, uint64_t real, bool refused,
+			  enum ak_severity sev, const char *reason)
 {
 	struct ak_elf_facts f;
 	cleanup_error struct ak_error *err = NULL;
 	ck_assert_int_eq(ak_elf_classify(buf, len, real, &f, &err), 0);
-	ck_assert_msg(f.malformed, "not malformed, wanted '%s'", reason);
-	ck_assert_msg(f.malformed_reason && strstr(f.malformed_reason, reason),
-		      "reason '%s', wanted '%s'", f.malformed_reason, reason);
+	const char *got = refused ? f.exec_refused : f.malformed_reason;
+	ck_assert_msg(got && strstr(got, reason), "%s '%s', wanted '%s' (%s '%s')",
+		      refused ? "exec_refused" : "malformed", got, reason,
+		      refused ? "malformed" : "exec_refused",
+		      refused ? f.malformed_reason : f.exec_refused);
+	ck_assert(refused || f.malformed);
+	const char *code = refused ? "exec-refused" : "malformed-elf";
 	for (size_t i = 0; i < ak_platform_count; i++) {
-		struct ak_finding out[AK_ELF_FINDINGS_MAX];
-		int n = ak_elf_judge(&f, &ak_platforms[i], out, &err);
-		ck_assert_int_eq(n, 1);
-		ck_assert_str_eq(out[0].code, "malformed-elf");
-		ck_assert_int_eq(out[0].sev, AK_SEV_WARNING);
-		ck_assert_ptr_nonnull(strstr(out[0].found, reason));
-		ak_finding_clear(&out[0]);
+		const struct ak_platform *p = &ak_platforms[i];
+		expect_finding(&f, p->name, code, refused ? sev : AK_SEV_WARNING, reason);
+		bool runs = f.kind == AK_ELF_KIND_EXECUTABLE || f.kind == AK_ELF_KIND_SHARED;
+		if (f.header_ok && runs && f.e_machine != p->e_machine)
+			expect_finding(&f, p->name, "wrong-machine", AK_SEV_ERROR, NULL);
 	}
 	ak_elf_facts_clear(&f);
+}
+
+static void expect_malformed(const unsigned char *buf, size_t len, uint64_t real,
+			     const char *reason)
+{
+	expect_damage(buf, len, real, false, AK_SEV_WARNING, reason);
+}
+
+static void expect_refused(const unsigned char *buf, size_t len, uint64_t real,
+			   enum ak_severity sev, const char *reason)
+{
+	expect_damage(buf, len, real, true, sev, reason);
 }
 
 START_TEST(test_malformed_headers)
@@ -739,28 +865,38 @@ START_TEST(test_malformed_headers)
 	size_t len;
 	cleanup_free unsigned char *good = elf_build(&s, &len);
 	cleanup_free unsigned char *bad = malloc(len);
+	const enum ak_severity E = AK_SEV_ERROR;
 
-	memcpy(bad, good, len); /* e_phoff beyond the end */
+	memcpy(bad, good, len); /* e_phoff beyond the end: the kernel's read comes up short */
 	memset(bad + 32, 0, 8);
 	bad[33] = 0x10;
-	expect_malformed(
-		bad, len, len,
-		"program header table (offset 0x1000, 2 entries) beyond the end of the file");
+	expect_refused(bad, len, len, E,
+		       "program header table (offset 0x1000, 3 entries) beyond the end of the "
+		       "file");
+	expect_refused(bad, len, len, E, "execve fails with EIO");
 
-	memcpy(bad, good, len); /* e_phnum 65535 with no section 0 to hold the count */
+	memcpy(bad, good, len); /* e_phnum 65535: binfmt_elf knows no extended numbering */
 	bad[56] = bad[57] = 0xff;
 	memset(bad + 40, 0, 8);
 	memset(bad + 60, 0, 4);
-	expect_malformed(bad, len, len, "e_phnum 65535 (PN_XNUM)");
+	expect_refused(bad, len, len, E, "e_phnum 65535 (PN_XNUM): more than the kernel's 65536");
 
-	memcpy(bad, good, len); /* e_phnum 65535 whose section 0 claims a huge count */
+	/* a core dump may use PN_XNUM: section 0 holds the count, here a huge one */
+	memcpy(bad, good, len);
+	bad[16] = ET_CORE;
 	bad[56] = bad[57] = 0xff;
 	uint64_t shoff;
 	memcpy(&shoff, good + 40, 8);
 	bad[shoff + 44] = bad[shoff + 45] = bad[shoff + 46] = 0xff;
 	expect_malformed(bad, len, len, "program header table");
+	memcpy(bad, good, len);
+	bad[16] = ET_CORE;
+	bad[56] = bad[57] = 0xff;
+	memset(bad + 40, 0, 8);
+	memset(bad + 60, 0, 4);
+	expect_malformed(bad, len, len, "e_phnum 65535 (PN_XNUM) but no section header 0");
 
-	memcpy(bad, good, len); /* e_shoff huge */
+	memcpy(bad, good, len); /* e_shoff huge: the kernel never reads sections */
 	memset(bad + 40, 0xff, 7);
 	expect_malformed(bad, len, len, "section header table");
 
@@ -770,22 +906,27 @@ START_TEST(test_malformed_headers)
 
 	memcpy(bad, good, len); /* wrong e_phentsize */
 	bad[54] = 20;
-	expect_malformed(bad, len, len, "e_phentsize 20");
+	expect_refused(bad, len, len, E,
+		       "e_phentsize 20, ELF64 needs 56: execve fails with ENOEXEC");
 
 	memcpy(bad, good, len); /* PT_INTERP not terminated */
-	size_t interp_at = 64 + 2 * 56;
+	size_t interp_at = 64 + 3 * 56;
 	bad[interp_at + strlen(s.interp)] = 'x';
-	expect_malformed(bad, len, len, "PT_INTERP of 28 bytes is not a terminated path");
+	expect_refused(bad, len, len, E, "PT_INTERP of 28 bytes is not a terminated path");
 
 	bad[EI_CLASS] = 7;
 	expect_malformed(bad, len, len, "invalid elf class 7");
 
-	/* truncated: 10 bytes, 52 (too short for ELF64), 63 */
-	expect_malformed(good, 10, 10, "truncated elf header (10 bytes)");
-	expect_malformed(good, 52, 52, "truncated elf header (52 bytes, ELF64 needs 64)");
-	expect_malformed(good, 63, 63, "truncated elf header (63 bytes, ELF64 needs 64)");
+	/* truncated: 4 (the magic alone), 10, 52 (too short for ELF64), 63; the kernel reads
+	 * zeros past the end, so e_type or e_phentsize is 0 there: ENOEXEC. The type decides
+	 * the severity: unknown below 18 bytes, a shared object above. */
+	expect_refused(good, 4, 4, AK_SEV_WARNING,
+		       "the file (4 bytes) ends inside the elf identification");
+	expect_refused(good, 10, 10, AK_SEV_WARNING, "(10 bytes) ends inside");
+	expect_refused(good, 52, 52, E, "truncated elf header (52 bytes, ELF64 needs 64)");
+	expect_refused(good, 63, 63, E, "truncated elf header (63 bytes, ELF64 needs 64)");
 	/* the header is whole but the tables are gone */
-	expect_malformed(good, 64, 64, "program header table");
+	expect_refused(good, 64, 64, E, "program header table");
 	expect_malformed(good, len - 1, len - 1, "section header table");
 
 	/* ELF32, truncated below its 52-byte header */
@@ -793,7 +934,7 @@ START_TEST(test_malformed_headers)
 		.cls = ELFCLASS32, .data = ELFDATA2MSB, .machine = EM_MIPS, .type = ET_EXEC};
 	size_t len32;
 	cleanup_free unsigned char *m32 = elf_build(&s32, &len32);
-	expect_malformed(m32, 51, 51, "truncated elf header (51 bytes, ELF32 needs 52)");
+	expect_refused(m32, 51, 51, E, "truncated elf header (51 bytes, ELF32 needs 52)");
 }
 END_TEST
 
@@ -831,6 +972,227 @@ START_TEST(test_malformed_arm_attributes)
 }
 END_TEST
 
+/* Damage the kernel never reads (section headers, .ARM.attributes) is reported as such,
+ * beside everything e_machine, e_flags and the program headers still show. */
+START_TEST(test_damage_outside_the_loader_hides_nothing)
+{
+	unsigned char attr[64];
+	struct elf_spec s = {.cls = ELFCLASS32,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_ARM,
+			     .type = ET_DYN,
+			     .flags = 0x05000200, /* armel */
+			     .interp = "/lib/ld-linux.so.3",
+			     .dynamic = true};
+	s.arm_attr = attr;
+	s.arm_attr_len = arm_attributes(attr, 4, -1);
+	attr[1] = 200; /* subsection longer than the section */
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+	classify(elf, len, &f);
+	ck_assert(f.malformed && !f.exec_refused);
+	ck_assert_str_eq(f.interp, "/lib/ld-linux.so.3");
+	ck_assert_int_eq(f.kind, AK_ELF_KIND_EXECUTABLE);
+	expect_codes(&f, "linux/arm/v7", "arm-soft-float,malformed-elf");
+	expect_finding(&f, "linux/arm/v7", "arm-soft-float", AK_SEV_ERROR, "EABI5 soft-float");
+	expect_finding(&f, "linux/arm/v7", "malformed-elf", AK_SEV_WARNING,
+		       "'.ARM.attributes' subsection length 200");
+	expect_codes(&f, "linux/arm64", "wrong-machine,malformed-elf");
+	expect_codes(&f, "linux/arm/v5", "malformed-elf");
+	ak_elf_facts_clear(&f);
+
+	/* section headers past the end of an aarch64 executable */
+	struct elf_spec a64 = {.cls = ELFCLASS64,
+			       .data = ELFDATA2LSB,
+			       .machine = EM_AARCH64,
+			       .type = ET_DYN,
+			       .interp = "/lib/ld-linux-aarch64.so.1",
+			       .dynamic = true};
+	cleanup_free unsigned char *e2 = elf_build(&a64, &len);
+	memset(e2 + 40, 0xff, 7); /* e_shoff */
+	classify(e2, len, &f);
+	ck_assert(f.malformed);
+	ck_assert_str_eq(f.interp, "/lib/ld-linux-aarch64.so.1");
+	expect_codes(&f, "linux/amd64", "wrong-machine,malformed-elf");
+	expect_finding(&f, "linux/amd64", "wrong-machine", AK_SEV_ERROR,
+		       "aarch64 (linux/arm64) ELF64 LSB");
+	expect_codes(&f, "linux/arm64", "malformed-elf");
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+/* What binfmt_elf / execve refuse is an error in an executable or shared object, with the
+ * reason; a relocatable object without program headers is what compilers write. */
+START_TEST(test_exec_refused)
+{
+	struct elf_spec s = {.cls = ELFCLASS64,
+			     .data = ELFDATA2LSB,
+			     .machine = EM_X86_64,
+			     .type = ET_DYN,
+			     .interp = "/lib64/ld-linux-x86-64.so.2",
+			     .dynamic = true};
+	size_t len;
+	cleanup_free unsigned char *elf = elf_build(&s, &len);
+	struct ak_elf_facts f;
+
+	/* e_phentsize 0 with three program headers */
+	elf[54] = elf[55] = 0;
+	classify(elf, len, &f);
+	ck_assert_str_eq(f.exec_refused,
+			 "e_phentsize 0, ELF64 needs 56: execve fails with ENOEXEC");
+	ck_assert(!f.malformed);
+	expect_codes(&f, "linux/amd64", "exec-refused");
+	expect_finding(&f, "linux/amd64", "exec-refused", AK_SEV_ERROR,
+		       "x86-64 (linux/amd64) ELF64 LSB shared object: e_phentsize 0");
+	expect_codes(&f, "linux/arm64", "wrong-machine,exec-refused");
+	ak_elf_facts_clear(&f);
+
+	/* the magic alone */
+	classify((const unsigned char *)ELFMAG, SELFMAG, &f);
+	ck_assert(!f.header_ok);
+	expect_codes(&f, "linux/amd64", "exec-refused");
+	expect_finding(&f, "linux/arm64", "exec-refused", AK_SEV_WARNING,
+		       "ELF file: the file (4 bytes) ends inside the elf identification (16 "
+		       "bytes): execve fails with ENOEXEC");
+	ak_elf_facts_clear(&f);
+
+	/* PT_INTERP with a trailing slash: open_exec() fails with ENOTDIR */
+	s.interp = "/lib64/ld-linux-x86-64.so.2/";
+	cleanup_free unsigned char *slash = elf_build(&s, &len);
+	classify(slash, len, &f);
+	ck_assert_str_eq(f.interp, "/lib64/ld-linux-x86-64.so.2/");
+	ck_assert_int_eq(f.kind, AK_ELF_KIND_EXECUTABLE);
+	expect_codes(&f, "linux/amd64", "exec-refused");
+	expect_finding(&f, "linux/amd64", "exec-refused", AK_SEV_ERROR,
+		       "PT_INTERP '/lib64/ld-linux-x86-64.so.2/' ends in '/': execve fails with "
+		       "ENOTDIR");
+	ak_elf_facts_clear(&f);
+
+	/* a PT_LOAD whose file part is larger than its memory: EINVAL */
+	struct elf_spec st = {
+		.cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_EXEC};
+	cleanup_free unsigned char *load = elf_build(&st, &len);
+	memset(load + 64 + 40, 0, 8); /* the only program header's p_memsz */
+	classify(load, len, &f);
+	expect_codes(&f, "linux/amd64", "exec-refused");
+	expect_finding(&f, "linux/amd64", "exec-refused", AK_SEV_ERROR, "PT_LOAD 0 has p_filesz");
+	ak_elf_facts_clear(&f);
+
+	/* gcc's .o: no program headers, e_phentsize 0 */
+	struct elf_spec rel = {
+		.cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_X86_64, .type = ET_REL};
+	cleanup_free unsigned char *obj = elf_build(&rel, &len);
+	obj[54] = obj[55] = 0;
+	classify(obj, len, &f);
+	ck_assert(!f.exec_refused && !f.malformed);
+	expect_codes(&f, "linux/amd64", "relocatable-object");
+	ak_elf_facts_clear(&f);
+}
+END_TEST
+
+/* Every Tag_CPU_arch value against arm/v5, v6 and v7: what passes, what is an error, what
+ * is a warning, and the value as written in the message. */
+START_TEST(test_arm_cpu_arch_table)
+{
+	/* major version per tag (ARM IHI 0045, binutils elf/arm.h), 0 = no such arch */
+	static const int version[] = {
+		4, 4, 4, 5, 5, 5, 6, 6, 6, 6, /* pre-v4 .. v6K (9) */
+		7, 6, 6, 7, 8, 8, 8, 8,	      /* v7, v6-M, v6S-M, v7E-M, v8-A, v8-R, v8-M */
+		0, 0, 0, 8, 9,		      /* 18-20 reserved, v8.1-M.main, v9-A */
+	};
+	const int tags[] = {0,	1,  2,	3,  4,	5,  6,	7,  8,	9,  10, 11,  12,  13,
+			    14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 63, 127, 200, 1000};
+	unsigned char attr[64];
+	for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
+		int tag = tags[t];
+		int ver = tag < (int)(sizeof(version) / sizeof(version[0])) ? version[tag] : 0;
+		struct elf_spec s = {.cls = ELFCLASS32,
+				     .data = ELFDATA2LSB,
+				     .machine = EM_ARM,
+				     .type = ET_EXEC,
+				     .flags = 0x05000000}; /* EABI5, no float ABI evidence */
+		s.arm_attr = attr;
+		s.arm_attr_len = arm_attributes(attr, tag, -1);
+		size_t len;
+		cleanup_free unsigned char *elf = elf_build(&s, &len);
+		struct ak_elf_facts f;
+		classify(elf, len, &f);
+		ck_assert_msg(!f.malformed, "tag %d: %s", tag, f.malformed_reason);
+		ck_assert_int_eq(f.arm_cpu_arch, tag);
+		char evidence[64];
+		snprintf(evidence, sizeof(evidence), "(Tag_CPU_arch %d)", tag);
+		for (int v = 5; v <= 7; v++) {
+			char platform[32], want[96];
+			snprintf(platform, sizeof(platform), "linux/arm/v%d", v);
+			if (ver == 0) {
+				expect_codes(&f, platform, "arm-cpu-too-new");
+				expect_finding(&f, platform, "arm-cpu-too-new", AK_SEV_WARNING,
+					       evidence);
+			} else if (ver > v) {
+				snprintf(want, sizeof(want), "ARMv%d code %s", ver, evidence);
+				expect_codes(&f, platform, "arm-cpu-too-new");
+				expect_finding(&f, platform, "arm-cpu-too-new",
+					       v == 7 && ver == 8 ? AK_SEV_WARNING : AK_SEV_ERROR,
+					       want);
+			} else {
+				expect_clean(&f, platform);
+			}
+		}
+		ak_elf_facts_clear(&f);
+	}
+}
+END_TEST
+
+/* README.md documents every code the judge can emit, with each severity it can have. */
+START_TEST(test_codes_documented_in_readme)
+{
+	const char *top = getenv("AK_TOP") ? getenv("AK_TOP") : ".";
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/README.md", top);
+	cleanup_free char *readme = NULL;
+	size_t len;
+	ck_assert_msg(read_whole(path, &readme, &len), "cannot read %s (set AK_TOP)", path);
+	const char *table = strstr(readme, "### Findings");
+	ck_assert_msg(table, "README.md has no '### Findings' section");
+	for (size_t c = 0; c < AK_ELF_CODE_COUNT; c++) {
+		char quoted[64];
+		snprintf(quoted, sizeof(quoted), "`%s`", ak_elf_codes[c].code);
+		/* the table row naming the code: from its line start to its line end */
+		const char *at = table;
+		const char *row = NULL;
+		while ((at = strstr(at, quoted))) {
+			const char *start = at;
+			while (start > readme && start[-1] != '\n')
+				start--;
+			if (*start == '|') {
+				row = start;
+				break;
+			}
+			at++;
+		}
+		ck_assert_msg(row, "README.md's findings table lacks %s", quoted);
+		size_t row_len = strcspn(row, "\n");
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)row_len, row);
+		/* the severity column: the cell after the codes */
+		const char *cell = strstr(line + 1, "|");
+		ck_assert_ptr_nonnull(cell);
+		const char *cell_end = strstr(cell + 1, "|");
+		ck_assert_ptr_nonnull(cell_end);
+		for (int sev = AK_SEV_INFO; sev <= AK_SEV_ERROR; sev++) {
+			if (!(ak_elf_codes[c].severities & AK_SEV_BIT(sev)))
+				continue;
+			const char *name = ak_severity_name((enum ak_severity)sev);
+			const char *hit = strstr(cell, name);
+			ck_assert_msg(hit && hit < cell_end,
+				      "README.md: %s is documented without severity '%s': %s",
+				      quoted, name, line);
+		}
+	}
+}
+END_TEST
+
 /* ---- the loader of another architecture ---- */
 
 START_TEST(test_judge_loader)
@@ -863,6 +1225,47 @@ START_TEST(test_judge_loader)
 	ck_assert_str_eq(out.expected, "arm (linux/arm/v7) hard-float loader");
 	ak_finding_clear(&out);
 	ck_assert_int_eq(ak_elf_judge_loader(&loader, plat("linux/arm/v5"), &out), 0);
+	ak_elf_facts_clear(&loader);
+
+	/* same e_machine, other endianness or class: a big-endian loader for mips64le, an
+	 * x32 (ELF32) loader for amd64, a ppc64 one for ppc64le */
+	const struct {
+		int cls, data;
+		uint16_t machine;
+		const char *platform, *found, *expected;
+	} same_machine[] = {
+		{ELFCLASS64, ELFDATA2MSB, EM_MIPS, "linux/mips64le",
+		 "loader mips (linux/mips64) ELF64 MSB", "mips (linux/mips64le) loader"},
+		{ELFCLASS32, ELFDATA2LSB, EM_X86_64, "linux/amd64",
+		 "loader x86-64 (no linux platform) ELF32 LSB", "x86-64 (linux/amd64) loader"},
+		{ELFCLASS64, ELFDATA2MSB, EM_PPC64, "linux/ppc64le",
+		 "loader ppc64 (linux/ppc64) ELF64 MSB", "ppc64 (linux/ppc64le) loader"},
+	};
+	for (size_t i = 0; i < sizeof(same_machine) / sizeof(same_machine[0]); i++) {
+		s = (struct elf_spec){.cls = same_machine[i].cls,
+				      .data = same_machine[i].data,
+				      .machine = same_machine[i].machine,
+				      .type = ET_DYN};
+		cleanup_free unsigned char *l = elf_build(&s, &len);
+		classify(l, len, &loader);
+		ck_assert_int_eq(ak_elf_judge_loader(&loader, plat(same_machine[i].platform), &out),
+				 1);
+		ck_assert_str_eq(out.code, "loader-wrong-machine");
+		ck_assert_str_eq(out.found, same_machine[i].found);
+		ck_assert_str_eq(out.expected, same_machine[i].expected);
+		ak_finding_clear(&out);
+		ak_elf_facts_clear(&loader);
+	}
+
+	/* a loader with broken section headers is still judged by its header */
+	s = (struct elf_spec){
+		.cls = ELFCLASS64, .data = ELFDATA2LSB, .machine = EM_AARCH64, .type = ET_DYN};
+	cleanup_free unsigned char *damaged = elf_build(&s, &len);
+	memset(damaged + 40, 0xff, 7);
+	classify(damaged, len, &loader);
+	ck_assert(loader.malformed);
+	ck_assert_int_eq(ak_elf_judge_loader(&loader, plat("linux/amd64"), &out), 1);
+	ak_finding_clear(&out);
 	ak_elf_facts_clear(&loader);
 }
 END_TEST
@@ -1138,9 +1541,14 @@ Suite *elf_suite(void)
 	tcase_add_test(tc, test_go_buildinfo_variants);
 	tcase_add_test(tc, test_riscv_mips_abis);
 	tcase_add_test(tc, test_not_cpu_code_is_info);
+	tcase_add_test(tc, test_osabi_does_not_hide_machine);
 	tcase_add_test(tc, test_classify_reads_read_only_big_endian);
 	tcase_add_test(tc, test_malformed_headers);
 	tcase_add_test(tc, test_malformed_arm_attributes);
+	tcase_add_test(tc, test_damage_outside_the_loader_hides_nothing);
+	tcase_add_test(tc, test_exec_refused);
+	tcase_add_test(tc, test_arm_cpu_arch_table);
+	tcase_add_test(tc, test_codes_documented_in_readme);
 	tcase_add_test(tc, test_judge_loader);
 	tcase_add_test(tc, test_host_binaries);
 	tcase_add_test(tc, test_smoke_binaries);

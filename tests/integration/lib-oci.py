@@ -18,9 +18,11 @@ so that a test can damage exactly one thing and nothing else.
         dir:NAME           a directory
   lib-oci.py elf KIND OUT [PHNUM]
       writes a crafted ELF file: 'aarch64-dynamic' (a tiny AArch64 executable
-      whose PT_INTERP is /lib/ld-linux-aarch64.so.1) or 'bad-phoff' (a valid
+      whose PT_INTERP is /lib/ld-linux-aarch64.so.1), 'bad-phoff' (a valid
       AArch64 header with e_phoff past the end and e_phnum PHNUM, 65535 unless
-      given)
+      given), 'magic' (the four bytes \x7fELF alone), or one of ELF_KINDS
+      below (OSABI, ARM Tag_CPU_arch, loaders of another class or endianness,
+      a PT_INTERP ending in '/', e_phentsize 0)
   lib-oci.py gzip-bomb OUT MIB [NAME]
       writes a gzip'd tar holding one file NAME ('zeros') of MIB MiB of zeros, in
       well under a second: one compressed block of zeros is repeated
@@ -227,6 +229,85 @@ def cmd_gzip_bomb(out, mib, name="zeros"):
         f.write(tail + struct.pack("<II", crc, total & 0xffffffff))
 
 
+def elf_file(cls64, le, machine, etype=2, interp=None, osabi=0, flags=0, arm_cpu_arch=None,
+             phentsize=None):
+    """A small ELF file: header, program headers (PT_INTERP when interp is given,
+    then one PT_LOAD over the file), the interpreter path, and with arm_cpu_arch
+    a .ARM.attributes section (Tag_CPU_arch, ULEB128) with its section headers."""
+    e = "<" if le else ">"
+    addr = "Q" if cls64 else "I"
+    ehsize, phsize, shsize = (64, 56, 64) if cls64 else (52, 32, 40)
+    interp_b = interp.encode() + b"\0" if interp is not None else b""
+    nph = 2 if interp is not None else 1
+    body_off = ehsize + nph * phsize
+    body = interp_b
+    attrs_off = attrs = None
+    if arm_cpu_arch is not None:
+        v, tag = arm_cpu_arch, b""
+        while True:
+            tag += bytes([(v & 0x7f) | (0x80 if v > 0x7f else 0)])
+            v >>= 7
+            if not v:
+                break
+        file_attrs = b"\x06" + tag  # Tag_CPU_arch
+        sub = b"aeabi\0" + b"\x01" + struct.pack("<I", 5 + len(file_attrs)) + file_attrs
+        attrs = b"A" + struct.pack("<I", 4 + len(sub)) + sub
+        attrs_off = body_off + len(body)
+        body += attrs
+    shstrtab = b"\0.shstrtab\0.ARM.attributes\0"
+    shdrs = b""
+    shoff = shnum = shstrndx = 0
+    if attrs is not None:
+        strtab_off = body_off + len(body)
+        body += shstrtab
+        pad = (-(body_off + len(body))) % 8
+        body += bytes(pad)
+        shoff = body_off + len(body)
+
+        def shdr(name, typ, off, size):
+            if cls64:
+                return struct.pack(e + "IIQQQQIIQQ", name, typ, 0, 0, off, size, 0, 0, 1, 0)
+            return struct.pack(e + "IIIIIIIIII", name, typ, 0, 0, off, size, 0, 0, 1, 0)
+        shdrs = (shdr(0, 0, 0, 0) + shdr(1, 3, strtab_off, len(shstrtab)) +
+                 shdr(11, 0x70000003, attrs_off, len(attrs)))
+        shnum, shstrndx = 3, 1
+    size = body_off + len(body) + len(shdrs)
+
+    def phdr(typ, flags_, off, filesz, align):
+        vaddr = 0x400000 + off
+        if cls64:
+            return struct.pack(e + "IIQQQQQQ", typ, flags_, off, vaddr, vaddr, filesz, filesz,
+                               align)
+        return struct.pack(e + "IIIIIIII", typ, off, vaddr, vaddr, filesz, filesz, flags_, align)
+    ph = b""
+    if interp is not None:
+        ph += phdr(3, 4, body_off, len(interp_b), 1)
+    ph += phdr(1, 5, 0, size, 0x10000)
+    ident = b"\x7fELF" + bytes([2 if cls64 else 1, 1 if le else 2, 1, osabi]) + bytes(8)
+    header = ident + struct.pack(e + "HHI" + addr * 3 + "IHHHHHH", etype, machine, 1,
+                                 0x400000 + body_off, ehsize, shoff, flags, ehsize,
+                                 phsize if phentsize is None else int(phentsize), nph, shsize,
+                                 shnum, shstrndx)
+    return header + ph + body + shdrs
+
+
+# name: (ELF64, little-endian, e_machine, e_type, PT_INTERP, EI_OSABI, e_flags, Tag_CPU_arch)
+ELF_KINDS = {
+    # an x86-64 executable marked FreeBSD (EI_OSABI 9): Linux runs it all the same
+    "amd64-osabi9": (True, True, 62, 2, None, 9, 0, None),
+    # ARMv6K (Tag_CPU_arch 9), hard-float EABI5: what arm/v6 runs
+    "arm-v6k": (False, True, 40, 2, None, 0, 0x05000400, 9),
+    "arm-cpu-arch-200": (False, True, 40, 2, None, 0, 0x05000400, 200),
+    # dynamic executables and the loaders they name
+    "mips64le-dynamic": (True, True, 8, 3, "/lib64/ld.so.1", 0, 0x80000007, None),
+    "mips64-loader": (True, False, 8, 3, None, 0, 0x80000007, None),
+    "amd64-x32-loader-user": (True, True, 62, 3, "/libx32/ld-linux-x32.so.2", 0, 0, None),
+    "x32-loader": (False, True, 62, 3, None, 0, 0, None),
+    "aarch64-interp-slash": (True, True, 183, 3, "/lib/ld-linux-aarch64.so.1/", 0, 0, None),
+    "aarch64-phentsize0": (True, True, 183, 2, None, 0, 0, None),
+}
+
+
 def cmd_elf(kind, out, phnum=65535):
     if kind == "aarch64-dynamic":
         interp = b"/lib/ld-linux-aarch64.so.1\0"
@@ -240,6 +321,12 @@ def cmd_elf(kind, out, phnum=65535):
         data = elf64_aarch64(phoff, 2, ph, interp)
     elif kind == "bad-phoff":
         data = elf64_aarch64(0x7fffffff00, int(phnum), tail=bytes(64))
+    elif kind == "magic":
+        data = b"\x7fELF"
+    elif kind in ELF_KINDS:
+        cls64, le, machine, etype, interp, osabi, flags, cpu_arch = ELF_KINDS[kind]
+        data = elf_file(cls64, le, machine, etype, interp, osabi, flags, cpu_arch,
+                        phentsize=0 if kind.endswith("phentsize0") else None)
     else:
         sys.exit("lib-oci: unknown elf kind '%s'" % kind)
     with open(out, "wb") as f:

@@ -214,19 +214,19 @@ add_layer loop dir:lib link:lib/ld-linux-aarch64.so.1=loop1 link:lib/loop1=ld-li
 probe 1 loop && expect_contains "$AK_STDOUT" "loader-missing       /bin/dyn" &&
 	expect_contains "$AK_STDOUT" "PT_INTERP '/lib/ld-linux-aarch64.so.1' ends in a symlink loop" && ak_pass
 
-ak_test "an ELF with e_phoff past the end and e_phnum 65535 is a malformed-elf warning"
+# an executable the kernel cannot load is an error (exec-refused), not a mere warning
+ak_test "an executable with e_phoff past the end and e_phnum 65535 is an exec-refused error"
 fresh badelf
 oci elf bad-phoff "$work/bad"
 add_layer badelf from:bin/bad="$work/bad"
-probe 0 badelf && expect_contains "$AK_STDOUT" "warning malformed-elf        /bin/bad" &&
-	probe 1 badelf --fail-on warning && expect_contains "$AK_STDOUT" "warning malformed-elf        /bin/bad" && ak_pass
+probe 1 badelf && expect_contains "$AK_STDOUT" "error   exec-refused         /bin/bad" &&
+	expect_contains "$AK_STDOUT" "e_phnum 65535 (PN_XNUM): more than the kernel's 65536 bytes of program headers, execve fails with ENOEXEC" && ak_pass
 
-ak_test "an ELF with e_phoff past the end and 1000 headers is a malformed-elf warning"
+ak_test "an executable with e_phoff past the end and 1000 headers is an exec-refused error"
 fresh badelf2
 oci elf bad-phoff "$work/bad2" 1000
 add_layer badelf2 from:bin/bad="$work/bad2"
-probe 0 badelf2 && expect_contains "$AK_STDOUT" "program header table (offset 0x7fffffff00, 1000 entries) beyond the end of the file" &&
-	probe 1 badelf2 --fail-on warning && ak_pass
+probe 1 badelf2 && expect_contains "$AK_STDOUT" "program header table (offset 0x7fffffff00, 1000 entries) beyond the end of the file (128 bytes): execve fails with EIO" && ak_pass
 
 # --- index.json ---
 
@@ -302,5 +302,71 @@ probe 2 cut.tar && expect_contains "$AK_STDERR" "Truncated tar archive" && ak_pa
 ak_test "an oci-archive cut inside its first header"
 head -c 700 "$honest_archive" >"$work/cut2.tar"
 probe 2 cut2.tar && expect_contains "$AK_STDERR" "not a readable tar archive" && ak_pass
+
+# --- ELF judgement, end to end (probe hardening): crafted ELF files (lib-oci.py elf) in
+# the arm64 variant of honest6, or in one-variant images umoci makes from a root ---
+
+# elf_image NAME PLATFORM=ROOT: a one-variant OCI layout at $work/NAME
+elf_image() {
+	"$top/tests/fixtures/make-image" "$work/$1" --variant "$2" >/dev/null 2>"$work/make-image.log" ||
+		ak_fail "make-image failed: $(tail -n1 "$work/make-image.log")"
+}
+
+ak_test "an x86-64 file marked FreeBSD (EI_OSABI 9) in arm64 is wrong-machine, OSABI aside"
+fresh osabi
+oci elf amd64-osabi9 "$work/osabi9.elf"
+add_layer osabi from:bin/tool="$work/osabi9.elf"
+probe 1 osabi && expect_contains "$AK_STDOUT" "error   wrong-machine        /bin/tool" &&
+	expect_contains "$AK_STDOUT" "found:    x86-64 (linux/amd64) ELF64 LSB" &&
+	expect_contains "$AK_STDOUT" "info    non-linux-abi        /bin/tool" && ak_pass
+
+ak_test "the bare ELF magic (4 bytes) is an exec-refused warning with its reason"
+fresh magic
+oci elf magic "$work/magic.elf"
+add_layer magic from:bin/magic="$work/magic.elf"
+probe 0 magic && expect_contains "$AK_STDOUT" "warning exec-refused         /bin/magic" &&
+	expect_contains "$AK_STDOUT" "ELF file: the file (4 bytes) ends inside the elf identification (16 bytes): execve fails with ENOEXEC" &&
+	probe 1 magic --fail-on warning && ak_pass
+
+ak_test "e_phentsize 0 with program headers is an exec-refused error"
+fresh phent
+oci elf aarch64-phentsize0 "$work/phent0.elf"
+add_layer phent from:bin/tool="$work/phent0.elf"
+probe 1 phent && expect_contains "$AK_STDOUT" "error   exec-refused         /bin/tool" &&
+	expect_contains "$AK_STDOUT" "aarch64 (linux/arm64) ELF64 LSB executable: e_phentsize 0, ELF64 needs 56: execve fails with ENOEXEC" && ak_pass
+
+ak_test "a PT_INTERP with a trailing slash is an exec-refused error, though the loader exists"
+fresh slash
+oci elf aarch64-interp-slash "$work/slash.elf"
+add_layer slash dir:lib from:lib/ld-linux-aarch64.so.1="$work/slash.elf" from:bin/tool="$work/slash.elf"
+probe 1 slash && expect_contains "$AK_STDOUT" "error   exec-refused         /bin/tool" &&
+	expect_contains "$AK_STDOUT" "PT_INTERP '/lib/ld-linux-aarch64.so.1/' ends in '/': execve fails with ENOTDIR" && ak_pass
+
+ak_test "an ARMv6K binary (Tag_CPU_arch 9, hard-float) passes in arm/v6"
+mkdir -p "$work/v6k-root/bin" && oci elf arm-v6k "$work/v6k-root/bin/tool"
+elf_image v6k linux/arm/v6="$work/v6k-root"
+probe 0 v6k && grep -qE "^linux/arm/v6 +1 +1 +1 +0 +0 +0  pass$" "$AK_STDOUT" && ak_pass ||
+	ak_fail "arm/v6 is not clean: $(grep -A3 'arm-cpu' "$AK_STDOUT" | head -4)"
+
+ak_test "Tag_CPU_arch 200 is shown as 200, a warning in arm/v6"
+mkdir -p "$work/tag200-root/bin" && oci elf arm-cpu-arch-200 "$work/tag200-root/bin/tool"
+elf_image tag200 linux/arm/v6="$work/tag200-root"
+probe 0 tag200 && expect_contains "$AK_STDOUT" "warning arm-cpu-too-new      /bin/tool" &&
+	expect_contains "$AK_STDOUT" "code for an ARM architecture archkit does not know (Tag_CPU_arch 200)" && ak_pass
+
+ak_test "a mips64le executable whose loader is big-endian mips64 fails with loader-wrong-machine"
+mkdir -p "$work/mips-root/bin" "$work/mips-root/lib64" &&
+	oci elf mips64le-dynamic "$work/mips-root/bin/dyn" && oci elf mips64-loader "$work/mips-root/lib64/ld.so.1"
+elf_image mipsld linux/mips64le="$work/mips-root"
+probe 1 mipsld && expect_contains "$AK_STDOUT" "error   loader-wrong-machine /bin/dyn" &&
+	expect_contains "$AK_STDOUT" "found:    PT_INTERP '/lib64/ld.so.1' is loader mips (linux/mips64) ELF64 MSB" &&
+	expect_contains "$AK_STDOUT" "expected: mips (linux/mips64le) loader" && ak_pass
+
+ak_test "an amd64 executable whose loader is x32 (ELFCLASS32) fails with loader-wrong-machine"
+mkdir -p "$work/x32-root/bin" "$work/x32-root/libx32" &&
+	oci elf amd64-x32-loader-user "$work/x32-root/bin/dyn" && oci elf x32-loader "$work/x32-root/libx32/ld-linux-x32.so.2"
+elf_image x32ld linux/amd64="$work/x32-root"
+probe 1 x32ld && expect_contains "$AK_STDOUT" "error   loader-wrong-machine /bin/dyn" &&
+	expect_contains "$AK_STDOUT" "found:    PT_INTERP '/libx32/ld-linux-x32.so.2' is loader x86-64 (no linux platform) ELF32 LSB" && ak_pass
 
 ak_summary
