@@ -142,6 +142,14 @@ START_TEST(test_name_and_flag_checks)
 		ck_assert_int_eq(err->status, AK_EXIT_USAGE);
 	}
 	ck_assert_int_eq(ak_binfmt_name_check("qemu-aarch64", NULL), 0);
+	/* the kernel takes names up to NAME_MAX: archkit must be able to remove them */
+	char name[300];
+	memset(name, 'q', sizeof(name));
+	name[255] = '\0';
+	ck_assert_int_eq(ak_binfmt_name_check(name, NULL), 0);
+	name[255] = 'q';
+	name[256] = '\0';
+	ck_assert_int_lt(ak_binfmt_name_check(name, NULL), 0);
 	char out[8];
 	cleanup_error struct ak_error *err = NULL;
 	ck_assert_int_eq(ak_binfmt_flags_check("FP", out, NULL), 0);
@@ -171,6 +179,19 @@ START_TEST(test_rule_format)
 	cleanup_error struct ak_error *err = NULL;
 	ck_assert_ptr_null(ak_binfmt_rule_format(&e, &err));
 	ck_assert_ptr_nonnull(strstr(err->msg, "absolute path without ':'"));
+	/* a long name and a long interpreter fit one by one, not together */
+	free(e.interpreter);
+	e.interpreter = malloc(1700);
+	memset(e.interpreter, 'i', 1699);
+	e.interpreter[0] = '/';
+	e.interpreter[1699] = '\0';
+	free(e.name);
+	e.name = malloc(201);
+	memset(e.name, 'n', 200);
+	e.name[200] = '\0';
+	ak_error_clear(&err);
+	ck_assert_ptr_null(ak_binfmt_rule_format(&e, &err));
+	ck_assert_ptr_nonnull(strstr(err->msg, "binfmt_misc takes at most 1920"));
 	e.magic_len = 129;
 	ak_error_clear(&err);
 	ck_assert_ptr_null(ak_binfmt_rule_format(&e, &err));

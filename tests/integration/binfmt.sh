@@ -117,6 +117,21 @@ expect_exit 0 sb 'printf "%s" ":python3:E::pyc::/usr/bin/python3:" > '$BM'/regis
   expect_contains "$AK_STDOUT" "qemu-aarch64: not registered" &&
   expect_contains "$AK_STDOUT" "python3 register status " && ak_pass
 
+ak_test "remove takes entries with names longer than 64 characters (the kernel allows 255)"
+long=qemu-$(printf 'l%.0s' $(seq 1 250)) # 255 bytes: NAME_MAX, the longest the kernel takes
+export long
+expect_exit 0 sb 'for n in "$long" "${long:0:70}-a" "${long:0:70}-b"; do
+    printf "%s" ":$n:M::\x7fELFlong::/bin/true:" > '$BM'/register || exit 9; done
+  $AK_BIN binfmt status >/dev/null || exit 8
+  $AK_BIN binfmt remove "${long:0:70}-a" || exit 1
+  $AK_BIN binfmt remove --all-qemu || exit 1
+  echo "left: $(ls '$BM' | tr "\n" " ")"' &&
+  expect_contains "$AK_STDOUT" "${long:0:70}-a: removed" &&
+  expect_contains "$AK_STDOUT" "${long:0:70}-b: removed" &&
+  expect_contains "$AK_STDOUT" "$long: removed" &&
+  expect_not_contains "$AK_STDERR" "invalid handler name" &&
+  expect_contains "$AK_STDOUT" "left: register status " && ak_pass
+
 qsome=$AK_TMP/qsome
 mkdir -p "$qsome" && ln -s /usr/bin/qemu-aarch64-static /usr/bin/qemu-arm-static "$qsome/"
 export qsome
