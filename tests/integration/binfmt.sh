@@ -27,6 +27,15 @@ expect_exit 7 sb 'exit 7' &&
   expect_exit 64 "$AK_BIN" sandbox --platform none &&
   expect_contains "$AK_STDERR" "no command given" && ak_pass
 
+ak_test "a command that stops itself is continued, not waited on forever"
+# 'timeout' guards the old behaviour (waitpid without WUNTRACED hangs on a stopped child)
+expect_exit 3 timeout 20 "$AK_BIN" sandbox --platform none -- bash -c 'kill -STOP $$; echo resumed; exit 3' &&
+  expect_contains "$AK_STDOUT" "resumed" &&
+  expect_contains "$AK_STDERR" "archkit: sandbox: 'bash' stopped (SIGSTOP); continuing it" &&
+  expect_exit 0 timeout 20 "$AK_BIN" sandbox --platform none -- bash -c 'kill -TSTP $$; kill -STOP $$; echo twice' &&
+  expect_contains "$AK_STDOUT" "twice" &&
+  expect_contains "$AK_STDERR" "stopped (SIGTSTP)" && ak_pass
+
 ak_test "sandbox works for an unprivileged user and registers every platform"
 if [ "$(id -u)" -eq 0 ]; then
   expect_exit 0 setpriv --reuid=65534 --regid=65534 --clear-groups "$AK_BIN" sandbox -- "$AK_BIN" verify &&
