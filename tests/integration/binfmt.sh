@@ -224,6 +224,31 @@ expect_exit 0 sb '$AK_BIN binfmt install --json linux/arm64 linux/s390x' &&
   expect_exit 1 sb '$AK_BIN verify --json --platform arm64' &&
   expect_exit 0 jq -e '.ok == false and .results[0].outcome == "no handler"' "$AK_STDOUT" && ak_pass
 
+# Interpreters that never answer --version: status --json must not wait on them.
+qslow=$AK_TMP/qslow
+mkdir -p "$qslow"
+for i in 1 2 3; do printf '#!/bin/sh\necho $$ >%s/sleep%s.pid\nexec sleep 30\n' "$qslow" $i >"$qslow/qemu-sleep$i"; done
+printf '#!/bin/sh\nwhile :; do printf x; sleep 0.5; done\n' >"$qslow/qemu-drip"
+printf '#!/bin/sh\nsleep 30 & echo $! >%s/bg.pid\necho "qemu-bg version 1.0"\n' "$qslow" >"$qslow/qemu-bg"
+chmod +x "$qslow"/qemu-*
+export qslow
+ak_test "status --json bounds the version queries: slow interpreters are unknown, the rest intact"
+expect_exit 0 timeout 20 "$AK_BIN" sandbox --platform none -- bash -c 'set -u
+  $AK_BIN binfmt install linux/arm64 >/dev/null || exit 9
+  i=0; for n in sleep1 sleep2 sleep3 drip bg; do i=$((i + 1))
+    printf "%s" ":qemu-$n:M::\x7fELFslow$i::$qslow/qemu-$n:" > '$BM'/register || exit 8; done
+  $AK_BIN binfmt status --json' &&
+  expect_exit 0 jq -e '(.entries | length) == 6 and
+    (.entries[] | select(.name == "qemu-aarch64") | (.qemu_version | test("^[0-9]+\\.[0-9]+")) and .qemu_version_error == null) and
+    ([.entries[] | select(.name | test("^qemu-(sleep|drip)")) | select(.qemu_version == null and .qemu_version_error == "timed out")] | length) == 4 and
+    (.entries[] | select(.name == "qemu-bg") | .qemu_version == "1.0") and
+    (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' "$AK_STDOUT" &&
+  for f in "$qslow"/*.pid; do
+    # killed with the process group archkit started, not left to sleep on
+    st=$(awk '{print $3}' "/proc/$(cat "$f")/stat" 2>/dev/null)
+    [ -z "$st" ] || [ "$st" = Z ] || { ak_fail "$(basename "$f" .pid) still runs (state $st)"; break; }
+  done && ak_pass
+
 ak_test "install outside any namespace as an unprivileged user says what is missing (exit 2)"
 if [ "$(id -u)" -eq 0 ]; then
   expect_exit 2 setpriv --reuid=65534 --regid=65534 --clear-groups "$AK_BIN" binfmt install linux/arm64 &&
