@@ -279,5 +279,13 @@ char *ak_binfmt_rule_format(const struct ak_binfmt_entry *e, struct ak_error **e
 		ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		return NULL;
 	}
+	if (strlen(line) > AK_BINFMT_RULE_MAX) {
+		ak_error_set(err, AK_EXIT_USAGE,
+			     "rule for '%s' is %zu bytes; binfmt_misc takes at most %d "
+			     "(shorten the name or the interpreter path)",
+			     e->name, strlen(line), AK_BINFMT_RULE_MAX);
+		free(line);
+		return NULL;
+	}
 	return line;
 }

@@ -9,8 +9,11 @@
 #include "common/error.h"
 #include "common/platform.h"
 
-#define AK_BINFMT_NAME_MAX 64  /* the kernel takes longer names; nobody needs them */
-#define AK_BINFMT_FLAGS "POCF" /* the flags the kernel knows (C implies O) */
+/* The kernel bounds a name only by its register line (MAX_REGISTER_LENGTH, 1920 bytes,
+ * in fs/binfmt_misc.c) and by the entry being a file: NAME_MAX (255). */
+#define AK_BINFMT_NAME_MAX 255
+#define AK_BINFMT_RULE_MAX 1920 /* the longest register line the kernel parses */
+#define AK_BINFMT_FLAGS "POCF"	/* the flags the kernel knows (C implies O) */
 
 struct ak_binfmt_entry {
 	char *name;
@@ -57,7 +60,7 @@ int ak_binfmt_flags_check(const char *flags, char out[8], struct ak_error **err)
 int ak_binfmt_entry_for_target(const struct ak_qemu_target *t, const char *interpreter,
 			       const char *flags, struct ak_binfmt_entry *e, struct ak_error **err);
 /* The register line for e, validated (name, magic <= 128 bytes, no ':' in fields,
- * interpreter absolute); caller frees. */
+ * interpreter absolute, at most AK_BINFMT_RULE_MAX bytes); caller frees. */
 char *ak_binfmt_rule_format(const struct ak_binfmt_entry *e, struct ak_error **err);
 
 #endif

@@ -6,11 +6,14 @@
 #include <libelf.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -159,43 +162,147 @@ int ak_interp_check(struct ak_interp *in, bool fix_binary, struct ak_error **err
 	return 0;
 }
 
-void ak_interp_query_version(struct ak_interp *in)
+const char *ak_version_status_name(enum ak_version_status s)
 {
+	switch (s) {
+	case AK_VERSION_NOT_ASKED:
+		return "not asked";
+	case AK_VERSION_FOUND:
+		return "found";
+	case AK_VERSION_TIMED_OUT:
+		return "timed out";
+	case AK_VERSION_CANNOT_RUN:
+		return "cannot run";
+	case AK_VERSION_NONE:
+		return "no version in its output";
+	}
+	return "?";
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One running "INTERPRETER --version". */
+struct version_query {
+	pid_t pid; /* leader of its own process group; -1 when it did not start */
+	int fd;	   /* read end of its stdout, -1 once at EOF */
+	char out[512];
+	size_t len;
+};
+
+/* Start it in a process group of its own, so that whatever it starts can be killed
+ * with it; stdin and stderr are /dev/null. */
+static void version_query_start(struct version_query *q, const char *path)
+{
+	q->pid = -1;
+	q->fd = -1;
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return;
-	pid_t pid = fork();
-	if (pid < 0) {
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+	char *const argv[] = {(char *)path, "--version", NULL};
+	pid_t pid;
+	int r = posix_spawn(&pid, path, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(pfd[1]);
+	if (r != 0) {
 		close(pfd[0]);
-		close(pfd[1]);
 		return;
 	}
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		int null = open("/dev/null", O_RDWR);
-		if (null >= 0)
-			dup2(null, 2);
-		execl(in->path, in->path, "--version", (char *)NULL);
-		_exit(127);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	q->pid = pid;
+	q->fd = pfd[0];
+}
+
+/* Read what is there; close the pipe at EOF, on an error, or once the buffer is full. */
+static void version_query_read(struct version_query *q)
+{
+	ssize_t r = read(q->fd, q->out + q->len, sizeof(q->out) - 1 - q->len);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (r > 0)
+		q->len += (size_t)r;
+	if (r <= 0 || q->len == sizeof(q->out) - 1) {
+		close(q->fd);
+		q->fd = -1;
 	}
-	close(pfd[1]);
-	char out[512];
-	size_t n = 0;
-	struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-	while (n < sizeof(out) - 1 && poll(&p, 1, 5000) > 0) {
-		ssize_t r = read(pfd[0], out + n, sizeof(out) - 1 - n);
+}
+
+void ak_interp_query_versions(struct ak_interp *in, size_t n, int timeout_ms)
+{
+	cleanup_free struct version_query *q = calloc(n ? n : 1, sizeof(*q));
+	cleanup_free struct pollfd *pfds = calloc(n ? n : 1, sizeof(*pfds));
+	cleanup_free size_t *which = calloc(n ? n : 1, sizeof(*which));
+	if (!q || !pfds || !which) {
+		for (size_t i = 0; i < n; i++)
+			in[i].version_status = AK_VERSION_CANNOT_RUN;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		q[i].pid = q[i].fd = -1;
+		if (in[i].path)
+			version_query_start(&q[i], in[i].path);
+	}
+
+	/* one deadline for all: a slow interpreter costs the command at most timeout_ms */
+	int64_t deadline = monotonic_ms() + timeout_ms;
+	for (;;) {
+		nfds_t nfds = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (q[i].fd < 0)
+				continue;
+			pfds[nfds] = (struct pollfd){.fd = q[i].fd, .events = POLLIN};
+			which[nfds++] = i;
+		}
+		int64_t left = deadline - monotonic_ms();
+		if (nfds == 0 || left <= 0)
+			break;
+		int r = poll(pfds, nfds, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r <= 0)
 			break;
-		n += (size_t)r;
+		for (nfds_t k = 0; k < nfds; k++)
+			if (pfds[k].revents)
+				version_query_read(&q[which[k]]);
 	}
-	out[n] = '\0';
-	close(pfd[0]);
-	kill(pid, SIGKILL); /* our own child, by pid */
-	waitpid(pid, NULL, 0);
-	const char *v = strstr(out, "version ");
-	if (v) {
-		v += 8;
-		size_t l = strcspn(v, " \n(");
-		in->version = strndup(v, l);
+
+	for (size_t i = 0; i < n; i++) {
+		if (!in[i].path)
+			continue;
+		bool late = q[i].fd >= 0;
+		if (q[i].pid > 0) {
+			/* Our child's own group; the leader is not reaped yet, so the id cannot
+			 * have been reused. An answered query is killed too: what it left behind
+			 * (a background process holding the pipe) goes with it. */
+			kill(-q[i].pid, SIGKILL);
+			while (waitpid(q[i].pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		if (q[i].fd >= 0)
+			close(q[i].fd);
+		q[i].out[q[i].len] = '\0';
+		free(in[i].version);
+		in[i].version = NULL;
+		const char *v = strstr(q[i].out, "version ");
+		if (v && strcspn(v + 8, " \n(") > 0)
+			in[i].version = strndup(v + 8, strcspn(v + 8, " \n("));
+		in[i].version_status = in[i].version   ? AK_VERSION_FOUND
+				       : q[i].pid <= 0 ? AK_VERSION_CANNOT_RUN
+				       : late	       ? AK_VERSION_TIMED_OUT
+						       : AK_VERSION_NONE;
 	}
 }

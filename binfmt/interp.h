@@ -7,11 +7,24 @@
 #include "common/error.h"
 #include "common/platform.h"
 
+/* What asking an interpreter for its version gave. */
+enum ak_version_status {
+	AK_VERSION_NOT_ASKED,
+	AK_VERSION_FOUND,
+	AK_VERSION_TIMED_OUT,  /* no version before the deadline: killed */
+	AK_VERSION_CANNOT_RUN, /* could not be started */
+	AK_VERSION_NONE,       /* ran, but printed no version */
+};
+
+/* The deadline for all version queries of one command together. */
+#define AK_INTERP_VERSION_TIMEOUT_MS 1000
+
 struct ak_interp {
 	char *path;
 	bool needs_p; /* Debian's ARCH-binfmt-P wrappers expect flag P */
 	bool is_static;
 	char *version; /* "8.2.2" from --version, or NULL */
+	enum ak_version_status version_status;
 };
 
 /* Find the interpreter for a target: in qemu_path (when not NULL) as qemu-T-static or
@@ -22,8 +35,13 @@ int ak_interp_find(const struct ak_qemu_target *t, const char *qemu_path, struct
 /* Check an interpreter file: exists, executable, an ELF for this host's machine, and
  * statically linked when fix_binary (flag F) is wanted. Fills is_static. */
 int ak_interp_check(struct ak_interp *in, bool fix_binary, struct ak_error **err);
-/* Ask the interpreter for its version (best effort; leaves version NULL on failure). */
-void ak_interp_query_version(struct ak_interp *in);
+/* Ask n interpreters for their versions (--version), all at once, and wait at most
+ * timeout_ms for all of them together: an interpreter that is late is killed with the
+ * process group it was started in, and reaped. Sets version and version_status;
+ * entries without a path are not asked. */
+void ak_interp_query_versions(struct ak_interp *in, size_t n, int timeout_ms);
+/* "found", "timed out", "cannot run", "no version in its output", "not asked" */
+const char *ak_version_status_name(enum ak_version_status s);
 void ak_interp_clear(struct ak_interp *in);
 
 #endif

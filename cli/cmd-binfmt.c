@@ -487,6 +487,20 @@ static int do_status(struct binfmt_args *a)
 		session_close(&s);
 		return r;
 	}
+	/* A QEMU interpreter says its version; for other interpreters it means nothing. All
+	 * are asked at once, under one deadline: a hung one cannot stall a read-only command. */
+	struct ak_interp *qi = calloc(s.table.count ? s.table.count : 1, sizeof(*qi));
+	if (!qi) {
+		session_close(&s);
+		return cli_failf(AK_EXIT_ENV, "out of memory");
+	}
+	for (size_t i = 0; a->json && i < s.table.count; i++) {
+		const char *ip = s.table.entries[i].interpreter;
+		struct stat st;
+		if ((strstr(ip, "qemu-") || strstr(ip, "-binfmt-P")) && stat(ip, &st) == 0)
+			qi[i].path = strdup(ip);
+	}
+	ak_interp_query_versions(qi, s.table.count, AK_INTERP_VERSION_TIMEOUT_MS);
 	json_t *je = json_array();
 	if (!a->json) {
 		printf("binfmt_misc at %s: %s\n", a->mount_dir,
@@ -512,14 +526,15 @@ static int do_status(struct binfmt_args *a)
 		json_object_set_new(o, "enabled", json_boolean(e->enabled));
 		json_object_set_new(o, "interpreter", json_string(e->interpreter));
 		json_object_set_new(o, "interpreter_present", json_boolean(interp_ok));
-		/* a QEMU interpreter says its version; for other interpreters it means nothing */
-		struct ak_interp qi = {.path = strdup(e->interpreter)};
-		if (a->json && interp_ok &&
-		    (strstr(e->interpreter, "qemu-") || strstr(e->interpreter, "-binfmt-P")))
-			ak_interp_query_version(&qi);
 		json_object_set_new(o, "qemu_version",
-				    qi.version ? json_string(qi.version) : json_null());
-		ak_interp_clear(&qi);
+				    qi[i].version ? json_string(qi[i].version) : json_null());
+		/* why the version is unknown, for an interpreter that was asked */
+		enum ak_version_status vs = qi[i].version_status;
+		json_object_set_new(o, "qemu_version_error",
+				    vs == AK_VERSION_NOT_ASKED || vs == AK_VERSION_FOUND
+					    ? json_null()
+					    : json_string(ak_version_status_name(vs)));
+		ak_interp_clear(&qi[i]);
 		json_object_set_new(o, "flags", json_string(e->flags));
 		json_object_set_new(o, "offset", json_integer(e->offset));
 		cleanup_free char *magic = ak_hex_escape(e->magic, e->magic_len);
@@ -578,6 +593,7 @@ static int do_status(struct binfmt_args *a)
 		json_decref(je);
 		json_decref(jh);
 	}
+	free(qi);
 	session_close(&s);
 	return r;
 }

@@ -1,5 +1,6 @@
 /* archkit sandbox: a command with private QEMU handlers, in a user + mount namespace. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@ static const char sandbox_help[] =
 	"nothing on the host changes: the host's handlers and mounts stay as they are.\n"
 	"Inside, COMMAND runs as root of the namespace (your own user outside), and\n"
 	"/proc/sys/fs/binfmt_misc is the private instance, so 'archkit binfmt' works there.\n"
+	"A COMMAND that stops itself (SIGSTOP, SIGTSTP) is continued, with a note on stderr:\n"
+	"nothing else would continue it, and a stopped command would hang CI. Ctrl-Z still\n"
+	"suspends the whole sandbox, and a stop for terminal input or output (SIGTTIN,\n"
+	"SIGTTOU) suspends archkit with it, for the shell's job control.\n"
 	"\n"
 	"Options:\n"
 	"  --platform P       register a handler for P (repeatable; default: every platform\n"
@@ -31,6 +36,18 @@ static const char sandbox_help[] =
 	"cannot be made (the message names the kernel or policy that forbids it) or a\n"
 	"requested handler cannot be registered; 64 usage error; 126/127 COMMAND cannot run.\n"
 	"\nSee archkit(1).\n";
+
+static void note_continued(const char *argv0, int sig, void *ctx)
+{
+	(void)ctx;
+	const char *name = sigabbrev_np(sig);
+	if (name)
+		fprintf(stderr, "archkit: sandbox: '%s' stopped (SIG%s); continuing it\n", argv0,
+			name);
+	else
+		fprintf(stderr, "archkit: sandbox: '%s' stopped (signal %d); continuing it\n",
+			argv0, sig);
+}
 
 int cmd_sandbox(int argc, char **argv)
 {
@@ -135,7 +152,8 @@ int cmd_sandbox(int argc, char **argv)
 		if (r)
 			return r;
 	}
-	int status = ak_sandbox_run(argv + optind, &err);
+	struct ak_sandbox_hooks hooks = {.continued = note_continued};
+	int status = ak_sandbox_run(argv + optind, &hooks, &err);
 	if (status < 0) {
 		int s = err && err->status ? err->status : 127;
 		cli_fail(err);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +117,54 @@ static int wait_status(pid_t pid)
 	return WEXITSTATUS(st);
 }
 
-int ak_sandbox_run(char *const argv[], struct ak_error **err)
+/* Is the process stopped now? A stop reported by waitpid may be stale: at Ctrl-Z the
+ * terminal stops archkit and the command together, and 'fg' continues both before
+ * archkit reads the report. Without /proc, trust the report. */
+static bool is_stopped(pid_t pid)
+{
+	char path[64];
+	cleanup_free char *stat = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (ak_read_file(path, 4096, &stat, NULL, NULL) < 0)
+		return true;
+	const char *p = strrchr(stat, ')'); /* the command name may hold ')' and spaces */
+	return !p || p[1] != ' ' || p[2] == 'T';
+}
+
+/* Wait for the command to end. waitpid() without WUNTRACED never returns for a child
+ * that stopped itself ('kill -STOP $$'), and in a sandbox nothing else continues it:
+ * CI would hang until its own timeout. So a stopped command is continued, and the
+ * caller told; a stop for terminal access is passed on to archkit itself instead, where
+ * the shell's job control sees it (continuing the command at once would only stop it
+ * again at its next read of the terminal). */
+static int wait_command(pid_t pid, char *const argv[], const struct ak_sandbox_hooks *hooks)
+{
+	int st;
+	for (;;) {
+		if (waitpid(pid, &st, WUNTRACED) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (!WIFSTOPPED(st))
+			break;
+		int sig = WSTOPSIG(st);
+		if (!is_stopped(pid))
+			continue; /* stopped and continued with archkit */
+		if (sig == SIGTTIN || sig == SIGTTOU) {
+			/* discarded by the kernel in an orphaned process group: then go on */
+			kill(getpid(), sig);
+		} else if (hooks && hooks->continued) {
+			hooks->continued(argv[0], sig, hooks->ctx);
+		}
+		kill(pid, SIGCONT); /* our own child, by pid */
+	}
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return WEXITSTATUS(st);
+}
+
+int ak_sandbox_run(char *const argv[], const struct ak_sandbox_hooks *hooks, struct ak_error **err)
 {
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -140,7 +188,7 @@ int ak_sandbox_run(char *const argv[], struct ak_error **err)
 	struct sigaction ign = {.sa_handler = SIG_IGN}, oint, oquit;
 	sigaction(SIGINT, &ign, &oint);
 	sigaction(SIGQUIT, &ign, &oquit);
-	int status = wait_status(pid);
+	int status = wait_command(pid, argv, hooks);
 	sigaction(SIGINT, &oint, NULL);
 	sigaction(SIGQUIT, &oquit, NULL);
 	if (n == (long)sizeof(e))

@@ -10,9 +10,18 @@
  * uid and gid to root there, make mounts private and mount a fresh binfmt_misc at dir
  * (AK_BINFMT_DEFAULT_DIR when NULL). Errors name the kernel or policy that forbids it. */
 int ak_sandbox_enter(const char *dir, struct ak_error **err);
+/* What ak_sandbox_run tells its caller while the command runs (each may be NULL). */
+struct ak_sandbox_hooks {
+	/* the command stopped itself (signal sig) and was continued with SIGCONT */
+	void (*continued)(const char *argv0, int sig, void *ctx);
+	void *ctx;
+};
 /* Run argv (searched in $PATH) in a child and wait: returns its exit status, or
- * 128 + signal when it was killed; < 0 when it could not be started. */
-int ak_sandbox_run(char *const argv[], struct ak_error **err);
+ * 128 + signal when it was killed; < 0 when it could not be started. A command that
+ * stops (SIGSTOP, SIGTSTP) while archkit runs is continued, since nothing else would
+ * continue it; a stop for terminal access (SIGTTIN, SIGTTOU) stops archkit too, for the
+ * shell's job control, and archkit continues the command when it is continued itself. */
+int ak_sandbox_run(char *const argv[], const struct ak_sandbox_hooks *hooks, struct ak_error **err);
 /* In a child process: enter a fresh namespace with an empty binfmt_misc instance and call
  * fn there; returns fn's result (0..125), or -1 when the namespace cannot be made. Lets
  * archkit find what the host runs natively with no handler in the way. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "binfmt/entry.h"
@@ -142,6 +143,14 @@ START_TEST(test_name_and_flag_checks)
 		ck_assert_int_eq(err->status, AK_EXIT_USAGE);
 	}
 	ck_assert_int_eq(ak_binfmt_name_check("qemu-aarch64", NULL), 0);
+	/* the kernel takes names up to NAME_MAX: archkit must be able to remove them */
+	char name[300];
+	memset(name, 'q', sizeof(name));
+	name[255] = '\0';
+	ck_assert_int_eq(ak_binfmt_name_check(name, NULL), 0);
+	name[255] = 'q';
+	name[256] = '\0';
+	ck_assert_int_lt(ak_binfmt_name_check(name, NULL), 0);
 	char out[8];
 	cleanup_error struct ak_error *err = NULL;
 	ck_assert_int_eq(ak_binfmt_flags_check("FP", out, NULL), 0);
@@ -171,6 +180,19 @@ START_TEST(test_rule_format)
 	cleanup_error struct ak_error *err = NULL;
 	ck_assert_ptr_null(ak_binfmt_rule_format(&e, &err));
 	ck_assert_ptr_nonnull(strstr(err->msg, "absolute path without ':'"));
+	/* a long name and a long interpreter fit one by one, not together */
+	free(e.interpreter);
+	e.interpreter = malloc(1700);
+	memset(e.interpreter, 'i', 1699);
+	e.interpreter[0] = '/';
+	e.interpreter[1699] = '\0';
+	free(e.name);
+	e.name = malloc(201);
+	memset(e.name, 'n', 200);
+	e.name[200] = '\0';
+	ak_error_clear(&err);
+	ck_assert_ptr_null(ak_binfmt_rule_format(&e, &err));
+	ck_assert_ptr_nonnull(strstr(err->msg, "binfmt_misc takes at most 1920"));
 	e.magic_len = 129;
 	ak_error_clear(&err);
 	ck_assert_ptr_null(ak_binfmt_rule_format(&e, &err));
@@ -239,6 +261,62 @@ START_TEST(test_plan_classifies)
 }
 END_TEST
 
+static void write_script(const char *dir, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ak_write_all(fd, text, strlen(text)), 0);
+	close(fd);
+}
+
+/* Version queries run at once under one deadline: a hung interpreter is killed, the
+ * others answer. */
+START_TEST(test_query_versions_deadline)
+{
+	char dir[] = "/tmp/ak-interp-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	write_script(dir, "qemu-ok", "#!/bin/sh\necho \"qemu-ok version 9.1.0 (Debian)\"\n");
+	write_script(dir, "qemu-hang", "#!/bin/sh\nexec sleep 30\n");
+	write_script(dir, "qemu-drip", "#!/bin/sh\nwhile :; do printf x; sleep 0.2; done\n");
+	write_script(dir, "qemu-quiet", "#!/bin/sh\necho hello\n");
+	const char *names[] = {"qemu-ok",    "qemu-hang",    "qemu-hang", "qemu-drip",
+			       "qemu-quiet", "qemu-missing", NULL};
+	struct ak_interp in[7] = {0};
+	for (size_t i = 0; names[i]; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		in[i].path = strdup(path);
+	}
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ak_interp_query_versions(in, 7, 500);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* loose: the point is "not 5 s per interpreter", not an exact timing */
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 10);
+	ck_assert_int_eq(in[0].version_status, AK_VERSION_FOUND);
+	ck_assert_str_eq(in[0].version, "9.1.0");
+	ck_assert_int_eq(in[1].version_status, AK_VERSION_TIMED_OUT);
+	ck_assert_int_eq(in[2].version_status, AK_VERSION_TIMED_OUT);
+	ck_assert_int_eq(in[3].version_status, AK_VERSION_TIMED_OUT);
+	ck_assert_ptr_null(in[3].version);
+	ck_assert_int_eq(in[4].version_status, AK_VERSION_NONE);
+	ck_assert_int_eq(in[5].version_status, AK_VERSION_CANNOT_RUN);
+	ck_assert_int_eq(in[6].version_status, AK_VERSION_NOT_ASKED); /* no path */
+	ck_assert_str_eq(ak_version_status_name(in[1].version_status), "timed out");
+	for (size_t i = 0; i < 7; i++)
+		ak_interp_clear(&in[i]);
+	const char *files[] = {"qemu-ok", "qemu-hang", "qemu-drip", "qemu-quiet"};
+	for (size_t i = 0; i < 4; i++) {
+		char path[256];
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+END_TEST
+
 Suite *binfmt_suite(void)
 {
 	Suite *s = suite_create("binfmt");
@@ -250,6 +328,7 @@ Suite *binfmt_suite(void)
 	tcase_add_test(tc, test_name_and_flag_checks);
 	tcase_add_test(tc, test_rule_format);
 	tcase_add_test(tc, test_plan_classifies);
+	tcase_add_test(tc, test_query_versions_deadline);
 	suite_add_tcase(s, tc);
 	return s;
 }
