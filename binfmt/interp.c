@@ -179,13 +179,6 @@ const char *ak_version_status_name(enum ak_version_status s)
 	return "?";
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One running "INTERPRETER --version". */
 struct version_query {
 	pid_t pid; /* leader of its own process group; -1 when it did not start */
@@ -258,7 +251,7 @@ void ak_interp_query_versions(struct ak_interp *in, size_t n, int timeout_ms)
 	}
 
 	/* one deadline for all: a slow interpreter costs the command at most timeout_ms */
-	int64_t deadline = monotonic_ms() + timeout_ms;
+	int64_t deadline = ak_monotonic_ms() + timeout_ms;
 	for (;;) {
 		nfds_t nfds = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -267,7 +260,7 @@ void ak_interp_query_versions(struct ak_interp *in, size_t n, int timeout_ms)
 			pfds[nfds] = (struct pollfd){.fd = q[i].fd, .events = POLLIN};
 			which[nfds++] = i;
 		}
-		int64_t left = deadline - monotonic_ms();
+		int64_t left = deadline - ak_monotonic_ms();
 		if (nfds == 0 || left <= 0)
 			break;
 		int r = poll(pfds, nfds, (int)left);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/error.h"
 
@@ -21,6 +22,8 @@ char *ak_hex_escape(const unsigned char *buf, size_t len);
 /* Parse \xNN escapes and plain characters; returns length or -1 when malformed. */
 long ak_hex_unescape(const char *s, unsigned char *out, size_t max);
 bool ak_str_has_prefix(const char *s, const char *prefix);
+/* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
+int64_t ak_monotonic_ms(void);
 /* Make a directory and its parents (mode 0755); 0 or -errno. */
 int ak_mkdir_p(const char *path);
 

@@ -172,13 +172,6 @@ fail:
 	_exit(127);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Output kept from the child: the head of stdout, the tail of stderr. */
 struct smoke_output {
 	char out[sizeof(((struct ak_smoke_result *)0)->machine)];
@@ -244,7 +237,7 @@ static void smoke_wait(pid_t pid, int *out_fd, int *err_fd, int timeout_ms, stru
 		       struct ak_smoke_result *res)
 {
 	cleanup_fd int pidfd = smoke_pidfd(pid); /* Linux 5.3+; else polled every 20 ms */
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = ak_monotonic_ms() + timeout_ms;
 	int status = 0;
 	bool reaped = false;
 
@@ -254,7 +247,7 @@ static void smoke_wait(pid_t pid, int *out_fd, int *err_fd, int timeout_ms, stru
 			reaped = true;
 			break;
 		}
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - ak_monotonic_ms();
 		if (left <= 0) {
 			res->timed_out = 1;
 			break;
