@@ -717,7 +717,9 @@ static int sniff_has(int dirfd, const char *name, bool want_dir)
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
-	return want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+	/* a FIFO or device named index.json still says what the image means to be; the
+	 * source's open then refuses it without blocking */
+	return want_dir == S_ISDIR(st.st_mode);
 }
 
 static bool has_platform_folders(int dirfd)

@@ -260,7 +260,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 		char target[NAME_MAX_LEN];
 		if (normalise(file, hardlink, target, sizeof(target), err) < 0)
 			return -1;
-		cleanup_fd int in = ak_source_openat(rootfd, target, O_RDONLY, err);
+		cleanup_fd int in = ak_source_openat(rootfd, target, O_RDONLY | O_NONBLOCK, err);
 		if (in < 0)
 			return ak_error_prefix(err, "'%s': hard link '%.200s'", file, clean);
 		struct stat st;

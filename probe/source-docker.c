@@ -176,8 +176,9 @@ static int docker_list_variants(struct ak_source *src, struct ak_image *img,
 	size_t len = 0;
 	{
 		cleanup_stream struct ak_stream *s = NULL;
-		if (ak_source_open_file(src->dirfd, "manifest.json", &s, NULL, err) < 0 ||
-		    ak_stream_read_all(s, AK_JSON_MAX, &buf, &len, err) < 0)
+		if (ak_source_open_file(src->dirfd, "manifest.json", &s, NULL, err) < 0)
+			return -1;
+		if (ak_stream_read_all(s, AK_JSON_MAX, &buf, &len, err) < 0)
 			return ak_error_prefix(err, "'manifest.json'");
 	}
 	struct ak_docker_manifest m;

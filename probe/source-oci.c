@@ -28,19 +28,41 @@ int ak_source_openat(int dirfd, const char *path, int flags, struct ak_error **e
 	return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%.200s'", path);
 }
 
-int ak_source_open_file(int dirfd, const char *path, struct ak_stream **out, int64_t *size,
-			struct ak_error **err)
+static const char *file_type_name(mode_t m)
 {
-	cleanup_fd int fd = ak_source_openat(dirfd, path, O_RDONLY, err);
+	return S_ISDIR(m)		  ? "a directory"
+	       : S_ISFIFO(m)		  ? "a FIFO"
+	       : S_ISSOCK(m)		  ? "a socket"
+	       : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+					  : "not a file";
+}
+
+int ak_source_open_regular(int dirfd, const char *path, int64_t *size, struct ak_error **err)
+{
+	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever */
+	cleanup_fd int fd = ak_source_openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, err);
 	if (fd < 0)
 		return -1;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot stat '%.200s'", path);
 	if (!S_ISREG(st.st_mode))
-		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is not a regular file", path);
+		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is not a regular file (%s)", path,
+				    file_type_name(st.st_mode));
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot read '%.200s'", path);
 	if (size)
 		*size = st.st_size;
+	return steal_fd(&fd);
+}
+
+int ak_source_open_file(int dirfd, const char *path, struct ak_stream **out, int64_t *size,
+			struct ak_error **err)
+{
+	cleanup_fd int fd = ak_source_open_regular(dirfd, path, size, err);
+	if (fd < 0)
+		return -1;
 	*out = ak_fd_stream_new(steal_fd(&fd), path);
 	if (!*out)
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
@@ -112,12 +134,9 @@ static int open_sized(struct ak_source *src, const char *path, const struct ak_d
 
 static int oci_read_root(struct ak_source *src, char **doc, size_t *len, struct ak_error **err)
 {
-	cleanup_fd int fd = ak_source_openat(src->dirfd, "index.json", O_RDONLY, err);
-	if (fd < 0)
+	cleanup_stream struct ak_stream *s = NULL;
+	if (ak_source_open_file(src->dirfd, "index.json", &s, NULL, err) < 0)
 		return ak_error_prefix(err, "'%s' is not an OCI layout", src->path);
-	cleanup_stream struct ak_stream *s = ak_fd_stream_new(steal_fd(&fd), "index.json");
-	if (!s)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	if (ak_stream_read_all(s, AK_JSON_MAX, doc, len, err) < 0)
 		return ak_error_prefix(err, "'index.json'");
 	return 0;

@@ -52,6 +52,9 @@ void ak_source_close(struct ak_source *src);
 
 /* Open path below dirfd without leaving it (RESOLVE_BENEATH, no magic links). */
 int ak_source_openat(int dirfd, const char *path, int flags, struct ak_error **err);
+/* Open the regular file at path below dirfd (its size in *size when not NULL); a FIFO,
+ * device, socket or directory is refused without blocking. Returns the fd. */
+int ak_source_open_regular(int dirfd, const char *path, int64_t *size, struct ak_error **err);
 /* A raw stream of the regular file at path below dirfd, its size in *size. */
 int ak_source_open_file(int dirfd, const char *path, struct ak_stream **out, int64_t *size,
 			struct ak_error **err);

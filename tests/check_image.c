@@ -942,6 +942,58 @@ START_TEST(test_skopeo_dir)
 }
 END_TEST
 
+/* A FIFO where a file should be would block open() or read() forever: every file the
+ * sources open from an image is refused at once instead. */
+START_TEST(test_fifos_refused)
+{
+	char ref[2 * PATH_MAX + 16];
+	/* OCI layout: index.json, then a manifest blob */
+	struct blob m = put_image("img", "amd64", NULL, NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/index.json")), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/index.json"), 0644), 0);
+	expect_error(path_in("img"), "'index.json' is not a regular file (a FIFO)");
+	ck_assert_int_eq(unlink(path_in("img/index.json")), 0);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/blobs/sha256/%s", m.digest + 7)), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/blobs/sha256/%s", m.digest + 7), 0644), 0);
+	expect_error(path_in("img"), "is not a regular file (a FIFO)");
+	/* a layer read through a verifying stream */
+	ak_tmpdir_remove(path_in("img"));
+	struct blob layer;
+	m = put_image("img", "amd64", NULL, &layer);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/blobs/sha256/%s", layer.digest + 7)), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/blobs/sha256/%s", layer.digest + 7), 0644), 0);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_ptr_null(read_blob(img, &l.items[0].layers[0], &err));
+	ck_assert_ptr_nonnull(strstr(err->msg, "is not a regular file (a FIFO)"));
+	ak_error_clear(&err);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+	/* docker save: manifest.json, a config, a layer tar */
+	build_docker_save_old("dock");
+	ck_assert_int_eq(unlink(path_in("dock/manifest.json")), 0);
+	ck_assert_int_eq(mkfifo(path_in("dock/manifest.json"), 0644), 0);
+	expect_error(path_in("dock"), "'manifest.json' is not a regular file (a FIFO)");
+	ak_tmpdir_remove(path_in("dock"));
+	build_docker_save_old("dock");
+	const char *id1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	ck_assert_int_eq(unlink(path_in("dock/%s/layer.tar", id1)), 0);
+	ck_assert_int_eq(mkfifo(path_in("dock/%s/layer.tar", id1), 0644), 0);
+	expect_error(path_in("dock"), "layer.tar' is not a regular file (a FIFO)");
+	/* skopeo dir: manifest.json */
+	write_file(path_in("sko/version"), "Directory Transport Version: 1.1\n", 33);
+	ck_assert_int_eq(mkfifo(path_in("sko/manifest.json"), 0644), 0);
+	snprintf(ref, sizeof(ref), "dir:%s", path_in("sko"));
+	expect_error(ref, "'manifest.json' is not a regular file (a FIFO)");
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -998,6 +1050,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_archive_escapes);
 	tcase_add_test(tc, test_skopeo_dir);
 	tcase_add_test(tc, test_parsers_directly);
+	tcase_add_test(tc, test_fifos_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
