@@ -768,8 +768,9 @@ static enum kind sniff_dir(const char *path, struct ak_error **err)
 	return K_NONE;
 }
 
-static int open_kind(enum kind k, const char *dir, const char *tag, struct ak_image *img,
-		     struct ak_error **err)
+/* Open dir as kind k; display (NULL: dir) is the name messages give it. */
+static int open_kind(enum kind k, const char *dir, const char *display, const char *tag,
+		     struct ak_image *img, struct ak_error **err)
 {
 	static const char *const names[] = {
 		[K_OCI] = "oci", [K_DOCKER] = "docker-save", [K_DIR] = "dir", [K_LOCAL] = "local"};
@@ -790,9 +791,18 @@ static int open_kind(enum kind k, const char *dir, const char *tag, struct ak_im
 	default:
 		return -1;
 	}
-	if (r == 0 && !img->kind)
+	if (r < 0)
+		return -1;
+	if (!img->kind)
 		img->kind = names[k];
-	return r;
+	if (display) {
+		free(img->src->path);
+		if (!(img->src->path = strdup(display)))
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
+	if (k == K_OCI || k == K_DOCKER)
+		return ak_source_oci_layout_check(img->src, k == K_OCI, err);
+	return 0;
 }
 
 /* Split "PATH:TAG" where TAG has no '/' and PATH exists; a path that exists whole wins. */
@@ -856,11 +866,7 @@ static int open_extracted(struct ak_image *img, const char *file, enum kind want
 		img->kind = "oci-archive";
 	if (k == K_DOCKER && !img->kind)
 		img->kind = "docker-archive";
-	if (open_kind(k, img->tmpdir, tag, img, err) < 0)
-		return -1;
-	free(img->src->path);
-	img->src->path = strdup(file);
-	return img->src->path ? 0 : ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	return open_kind(k, img->tmpdir, file, tag, img, err);
 }
 
 static int image_open(struct ak_image *img, const char *ref, struct ak_error **err)
@@ -875,7 +881,7 @@ static int image_open(struct ak_image *img, const char *ref, struct ak_error **e
 	if (ak_str_has_prefix(ref, "oci:")) {
 		if (split_tag(ref + 4, &path, &tag) < 0)
 			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return open_kind(K_OCI, path, tag, img, err);
+		return open_kind(K_OCI, path, NULL, tag, img, err);
 	}
 	if (ak_str_has_prefix(ref, "oci-archive:")) {
 		if (split_tag(ref + 12, &path, &tag) < 0)
@@ -888,15 +894,15 @@ static int image_open(struct ak_image *img, const char *ref, struct ak_error **e
 		return open_extracted(img, path, K_DOCKER, tag, err);
 	}
 	if (ak_str_has_prefix(ref, "dir:"))
-		return open_kind(K_DIR, ref + 4, NULL, img, err);
+		return open_kind(K_DIR, ref + 4, NULL, NULL, img, err);
 	if (ak_str_has_prefix(ref, "local:"))
-		return open_kind(K_LOCAL, ref + 6, NULL, img, err);
+		return open_kind(K_LOCAL, ref + 6, NULL, NULL, img, err);
 	struct stat st;
 	if (stat(ref, &st) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open image '%s'", ref);
 	if (S_ISDIR(st.st_mode)) {
 		enum kind k = sniff_dir(ref, err);
-		return k == K_NONE ? -1 : open_kind(k, ref, NULL, img, err);
+		return k == K_NONE ? -1 : open_kind(k, ref, NULL, NULL, img, err);
 	}
 	if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
 		return open_extracted(img, ref, K_NONE, NULL, err);

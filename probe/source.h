@@ -41,6 +41,10 @@ struct ak_source {
 /* OCI image layout directory (oci-layout, index.json, blobs/ALG/HEX). */
 int ak_source_oci_new(const char *dir, const char *tag, struct ak_source **out,
 		      struct ak_error **err);
+/* Check a layout's oci-layout file: a JSON object whose imageLayoutVersion is 1.x. When
+ * required (an OCI layout), its absence is an error; otherwise (docker save 25+) only a
+ * present file is checked. Messages name src->path. */
+int ak_source_oci_layout_check(struct ak_source *src, bool required, struct ak_error **err);
 /* skopeo's dir: transport (manifest.json, blobs named by hex, version). */
 int ak_source_skopeo_dir_new(const char *dir, struct ak_source **out, struct ak_error **err);
 /* docker save output: old (<id>/layer.tar) or Docker 25+ (OCI layout + manifest.json). */

@@ -881,8 +881,11 @@ START_TEST(test_archive_escapes)
 	expect_error(ref, "archive entry '/abs-archkit-test' is an absolute path");
 	/* links that point out are dropped, so writing through them stays inside */
 	const struct tar_entry links[] = {
-		{"up", 'l', "../../../.."}, {"up/evil", 'f', "x"},     {"etc", 'l', "/etc"},
-		{"etc/evil", 'f', "x"},	    {"oci-layout", 'f', "{}"},
+		{"up", 'l', "../../../.."},
+		{"up/evil", 'f', "x"},
+		{"etc", 'l', "/etc"},
+		{"etc/evil", 'f', "x"},
+		{"oci-layout", 'f', "{\"imageLayoutVersion\":\"1.0.0\"}"},
 	};
 	tar_entries(path_in("links.tar"), links, 5);
 	/* it got as far as reading the layout, which has no index.json */
@@ -994,6 +997,49 @@ START_TEST(test_fifos_refused)
 }
 END_TEST
 
+/* The image-layout spec: oci-layout MUST exist, with imageLayoutVersion. */
+START_TEST(test_oci_layout_file)
+{
+	char ref[2 * PATH_MAX + 16];
+	struct blob m = put_image("img", "amd64", NULL, NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/oci-layout")), 0);
+	char want[PATH_MAX + 128];
+	snprintf(want, sizeof(want),
+		 "'%s' is not an OCI layout: no 'oci-layout' file (the image-layout spec "
+		 "requires one)",
+		 path_in("img"));
+	expect_error(path_in("img"), want);
+	snprintf(ref, sizeof(ref), "oci:%s", path_in("img"));
+	expect_error(ref, want);
+	/* in an archive, the message names the archive, and TMPDIR is emptied */
+	tar_dir(path_in("img"), path_in("nolayout.tar"));
+	snprintf(want, sizeof(want), "'%s' is not an OCI layout: no 'oci-layout' file",
+		 path_in("nolayout.tar"));
+	expect_error(path_in("nolayout.tar"), want);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	write_file(path_in("img/oci-layout"), "{}", 2);
+	expect_error(path_in("img"), "'oci-layout' has no 'imageLayoutVersion' string");
+	write_file(path_in("img/oci-layout"), "[1", 2);
+	expect_error(path_in("img"), "'oci-layout': invalid JSON");
+	const char *v2 = "{\"imageLayoutVersion\":\"2.0.0\"}";
+	write_file(path_in("img/oci-layout"), v2, strlen(v2));
+	expect_error(path_in("img"),
+		     "'oci-layout': imageLayoutVersion '2.0.0' is not supported (archkit reads "
+		     "1.x)");
+	ck_assert_int_eq(unlink(path_in("img/oci-layout")), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/oci-layout"), 0644), 0);
+	expect_error(path_in("img"), "'oci-layout' is not a regular file (a FIFO)");
+	ck_assert_int_eq(unlink(path_in("img/oci-layout")), 0);
+	const char *v11 = "{\"imageLayoutVersion\":\"1.1.0\"}";
+	write_file(path_in("img/oci-layout"), v11, strlen(v11));
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ak_image_close(img);
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -1051,6 +1097,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_skopeo_dir);
 	tcase_add_test(tc, test_parsers_directly);
 	tcase_add_test(tc, test_fifos_refused);
+	tcase_add_test(tc, test_oci_layout_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
