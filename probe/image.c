@@ -118,6 +118,34 @@ static int descriptor_from_json(json_t *o, const char *what, struct ak_descripto
 	return 0;
 }
 
+/* --- Docker schema 1 --- */
+
+#define MT_DOCKER_V1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+static bool media_type_is_schema1(const char *mt)
+{
+	return mt && (!strcmp(mt, MT_DOCKER_V1) || !strcmp(mt, MT_DOCKER_V1_SIGNED));
+}
+
+/* Schema 1 (2015, deprecated) has schemaVersion 1 and fsLayers instead of layers. */
+static bool json_is_schema1(json_t *root)
+{
+	json_t *v = json_object_get(root, "schemaVersion");
+	const char *mt = json_string_value(json_object_get(root, "mediaType"));
+	return (json_is_integer(v) && json_integer_value(v) == 1) || media_type_is_schema1(mt) ||
+	       json_object_get(root, "fsLayers");
+}
+
+static int schema1_error(const char *what, struct ak_error **err)
+{
+	return ak_error_set(err, AK_EXIT_ENV,
+			    "'%s' is a Docker schema 1 manifest, which archkit does not read: "
+			    "convert it ('skopeo copy --format v2s2 SRC DEST') or rebuild and "
+			    "push the image again",
+			    what);
+}
+
 /* --- index --- */
 
 void ak_index_doc_free(struct ak_index_doc *d)
@@ -172,6 +200,8 @@ static int index_from_json(json_t *root, const char *what, struct ak_index_doc *
 	if (!json_is_object(root))
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': not a JSON object", what);
 	json_t *arr = json_object_get(root, "manifests");
+	if (!arr && json_is_schema1(root))
+		return schema1_error(what, err);
 	if (!arr)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': no 'manifests' in the index", what);
 	if (!json_is_array(arr))
@@ -222,6 +252,8 @@ static int manifest_from_json(json_t *root, const char *what, struct ak_manifest
 	if (!json_is_object(root))
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': not a JSON object", what);
 	json_t *cfg = json_object_get(root, "config");
+	if (!cfg && json_is_schema1(root))
+		return schema1_error(what, err);
 	if (!cfg)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': manifest without a config", what);
 	if (descriptor_from_json(cfg, what, &out->config, err) < 0)
@@ -597,6 +629,8 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 		c.ref_name = e->ref_name;
 	const char *mt = e->d.media_type;
 	bool is_index = ak_media_type_is_index(mt), is_manifest = ak_media_type_is_manifest(mt);
+	if (media_type_is_schema1(mt))
+		return schema1_error(ak_digest_short(e->d.digest, sb), err);
 	if (!is_index && !is_manifest) {
 		if (ak_variant_list_note(w->out,
 					 "skipped '%s': media type '%.100s' is not an image",

@@ -1040,6 +1040,39 @@ START_TEST(test_oci_layout_file)
 }
 END_TEST
 
+/* Docker schema 1 (fsLayers, signed JWS) is named as such, with what to do. */
+START_TEST(test_schema1_named)
+{
+	const char *v1 = "{\"schemaVersion\":1,\"name\":\"library/x\",\"tag\":\"1\","
+			 "\"architecture\":\"amd64\",\"fsLayers\":[{\"blobSum\":\"sha256:"
+			 "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4\"}],"
+			 "\"history\":[{\"v1Compatibility\":\"{}\"}],\"signatures\":[]}";
+	const char *advice = "is a Docker schema 1 manifest, which archkit does not read: "
+			     "convert it ('skopeo copy --format v2s2 SRC DEST') or rebuild and "
+			     "push the image again";
+	char ref[2 * PATH_MAX + 16], want[512];
+	/* skopeo dir: of a schema 1 image */
+	write_file(path_in("sko/version"), "Directory Transport Version: 1.1\n", 33);
+	write_file(path_in("sko/manifest.json"), v1, strlen(v1));
+	snprintf(ref, sizeof(ref), "dir:%s", path_in("sko"));
+	snprintf(want, sizeof(want), "'manifest.json' %s", advice);
+	expect_error(ref, want);
+	/* an index entry whose media type is schema 1 */
+	struct blob m = put_blob("img", "application/vnd.docker.distribution.manifest.v1+prettyjws",
+				 v1, strlen(v1), NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	expect_error(path_in("img"), advice);
+	/* one labelled schema 2 whose document is schema 1 */
+	m = put_blob("img", MT_MANIFEST, v1, strlen(v1), NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	expect_error(path_in("img"), advice);
+	/* the root itself */
+	put_index_json("img", "%s", v1);
+	snprintf(want, sizeof(want), "'index.json' %s", advice);
+	expect_error(path_in("img"), want);
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -1098,6 +1131,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_parsers_directly);
 	tcase_add_test(tc, test_fifos_refused);
 	tcase_add_test(tc, test_oci_layout_file);
+	tcase_add_test(tc, test_schema1_named);
 	suite_add_tcase(s, tc);
 	return s;
 }
