@@ -37,6 +37,14 @@ static void archive_freep(struct archive **a)
 }
 #define cleanup_archive __attribute__((cleanup(archive_freep)))
 
+/* libarchive's message, never NULL: a header cut short (a GNU long name or long link
+ * entry at the end of the input) fails with no message at all. */
+static const char *archive_why(struct archive *a, const char *fallback)
+{
+	const char *msg = archive_error_string(a);
+	return msg && *msg ? msg : fallback;
+}
+
 /* Normalise an entry name into out: drop "." and empty components. "" means the root. */
 static int normalise(const char *file, const char *name, char *out, size_t outsz,
 		     struct ak_error **err)
@@ -226,7 +234,7 @@ static int copy_data(struct archive *a, struct archive_entry *e, int fd, const c
 			break;
 		if (r < ARCHIVE_WARN)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': cannot extract '%.200s': %s",
-					    file, clean, archive_error_string(a));
+					    file, clean, archive_why(a, "damaged data"));
 		if (count_written(a, written, (int64_t)len, file, err) < 0)
 			return -1;
 		if (lseek(fd, off, SEEK_SET) < 0 || ak_write_all(fd, buf, len) < 0)
@@ -319,7 +327,7 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 				       : archive_read_open_filename(a, file, 1 << 16);
 	if (r != ARCHIVE_OK)
 		return ak_error_set(err, AK_EXIT_ENV, "cannot open archive '%s': %s", file,
-				    archive_error_string(a));
+				    archive_why(a, "unknown error"));
 	int64_t written = 0;
 	for (size_t n = 0;; n++) {
 		struct archive_entry *e;
@@ -327,9 +335,10 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN)
-			return ak_error_set(err, AK_EXIT_ENV,
-					    "'%s': not a readable tar archive: %s", file,
-					    archive_error_string(a));
+			return ak_error_set(
+				err, AK_EXIT_ENV, "'%s': not a readable tar archive: %s", file,
+				archive_why(a, "an entry header is truncated (a GNU long "
+					       "name or link cut short?)"));
 		if (n >= ENTRIES_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d entries", file,
 					    ENTRIES_MAX);

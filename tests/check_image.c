@@ -1073,6 +1073,30 @@ START_TEST(test_schema1_named)
 }
 END_TEST
 
+/* A GNU long link cut short: libarchive fails with no message, which must not print as
+ * "(null)". */
+START_TEST(test_truncated_long_link)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_gnutar(a);
+	ck_assert_int_eq(archive_write_open_filename(a, path_in("long.tar")), ARCHIVE_OK);
+	char target[301];
+	memset(target, 'x', 300);
+	target[300] = '\0';
+	tar_add(a, "link", 'l', target, 0);
+	tar_close(a);
+	ck_assert_int_eq(truncate(path_in("long.tar"), 512 + 100), 0); /* inside the 'K' data */
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_lt(ak_image_open(path_in("long.tar"), &img, &err), 0);
+	ck_assert_msg(!strstr(err->msg, "(null)"), "%s", err->msg);
+	ck_assert_msg(strstr(err->msg, "not a readable tar archive: an entry header is truncated "
+				       "(a GNU long name or link cut short?)"),
+		      "%s", err->msg);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -1132,6 +1156,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_fifos_refused);
 	tcase_add_test(tc, test_oci_layout_file);
 	tcase_add_test(tc, test_schema1_named);
+	tcase_add_test(tc, test_truncated_long_link);
 	suite_add_tcase(s, tc);
 	return s;
 }
