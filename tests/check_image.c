@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -242,8 +243,12 @@ START_TEST(test_nested_index_attestations_skipped)
 	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
 	ck_assert_uint_eq(l.n, 3);
 	ck_assert_uint_eq(l.skipped_attestations, 1);
-	ck_assert_uint_eq(l.n_notes, 1);
+	ck_assert_uint_eq(l.n_notes, 2);
 	ck_assert_ptr_nonnull(strstr(l.notes[0], "media type 'application/vnd.example.thing'"));
+	ck_assert_msg(strstr(l.notes[1], "skipped 1 attestation manifest (sha256:") &&
+			      strstr(l.notes[1], "): platform unknown/unknown in the index, which "
+						 "no runtime runs"),
+		      "%s", l.notes[1]);
 	const struct ak_variant *v = find_variant(&l, "linux/arm/v7");
 	ck_assert_ptr_nonnull(v);
 	ck_assert_str_eq(v->index_platform, "linux/arm/v7");
@@ -1097,6 +1102,156 @@ START_TEST(test_truncated_long_link)
 }
 END_TEST
 
+/* An index entry for a manifest of ARCH (NULL: no platform), with a config that says
+ * cfg_os/cfg_arch (NULL: nothing), annotated as an attestation or not. */
+static void attest_entry(char *out, size_t outsz, const char *arch, const char *cfg_os,
+			 const char *cfg_arch, bool annotated, const char *layer_text)
+{
+	struct blob layer = put_blob("img", MT_LAYER, layer_text, strlen(layer_text), NULL);
+	char cfgdoc[256] = "{";
+	if (cfg_os)
+		snprintf(cfgdoc, sizeof(cfgdoc), "{\"os\":\"%s\",\"architecture\":\"%s\",", cfg_os,
+			 cfg_arch);
+	struct blob cfg = put_json("img", MT_CONFIG, NULL,
+				   "%s\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+				   cfgdoc, layer.digest);
+	struct blob m = put_json("img", MT_MANIFEST, NULL,
+				 "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}", cfg.desc,
+				 layer.desc);
+	char plat[128] = "";
+	if (arch)
+		snprintf(plat, sizeof(plat),
+			 ",\"platform\":{\"os\":\"%s\",\"architecture\":\"%s\"}",
+			 strcmp(arch, "unknown") ? "linux" : "unknown", arch);
+	snprintf(out, outsz, "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu%s%s}",
+		 MT_MANIFEST, m.digest, m.size, plat,
+		 annotated ? ",\"annotations\":{\"vnd.docker.reference.type\":"
+			     "\"attestation-manifest\"}"
+			   : "");
+}
+
+/* Attestations are what no runtime runs: the platform decides, not the annotation
+ * (containerd's platform matcher ignores annotations). */
+START_TEST(test_attestation_by_platform_not_annotation)
+{
+	char e[7][1024];
+	/* annotated, platform linux/arm64: runnable, probed */
+	attest_entry(e[0], sizeof(e[0]), "arm64", "linux", "arm64", true, "a");
+	/* unknown/unknown, no annotation: skipped */
+	attest_entry(e[1], sizeof(e[1]), "unknown", "unknown", "unknown", false, "b");
+	/* both: skipped */
+	attest_entry(e[2], sizeof(e[2]), "unknown", "unknown", "unknown", true, "c");
+	/* annotated, no platform in the index, unknown/unknown config: skipped */
+	attest_entry(e[3], sizeof(e[3]), NULL, "unknown", "unknown", true, "d");
+	/* annotated, no platform anywhere: skipped */
+	attest_entry(e[4], sizeof(e[4]), NULL, NULL, NULL, true, "e");
+	/* annotated, no platform in the index, config linux/riscv64: probed */
+	attest_entry(e[5], sizeof(e[5]), NULL, "linux", "riscv64", true, "f");
+	/* not annotated, no platform in the index, unknown/unknown config: skipped */
+	attest_entry(e[6], sizeof(e[6]), NULL, "unknown", "unknown", false, "g");
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s,%s,%s,%s,%s,%s]}", e[0],
+		       e[1], e[2], e[3], e[4], e[5], e[6]);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_ptr_nonnull(find_variant(&l, "linux/arm64"));
+	ck_assert_ptr_nonnull(find_variant(&l, "linux/riscv64"));
+	ck_assert_uint_eq(l.skipped_attestations, 5);
+	const char *want[] = {
+		"annotated as an attestation but its platform linux/arm64 is runnable: probed, as "
+		"a runtime would pull and run it",
+		"annotated as an attestation but its platform linux/riscv64 is runnable: probed",
+		"skipped 2 attestation manifests (sha256:",
+		"): platform unknown/unknown in the index, which no runtime runs",
+		"skipped 2 attestation manifests (sha256:",
+		"): platform unknown/unknown in the config, which no runtime runs",
+		"skipped 1 attestation manifest (sha256:",
+		"): annotated vnd.docker.reference.type=attestation-manifest, with no platform in "
+		"the index or the config, which no runtime runs",
+	};
+	ck_assert_uint_eq(l.n_notes, 5);
+	ck_assert_ptr_nonnull(strstr(l.notes[0], want[0]));
+	ck_assert_ptr_nonnull(strstr(l.notes[1], want[1]));
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_msg(strstr(l.notes[2 + i], want[2 + 2 * i]) &&
+				      strstr(l.notes[2 + i], want[3 + 2 * i]),
+			      "note %zu: %s", 2 + i, l.notes[2 + i]);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+/* Small documents that cost gigabytes: one manifest listed again and again is read,
+ * parsed and verified once, and the layers all the repeats would list are bounded. */
+START_TEST(test_repeated_documents_memoised)
+{
+	struct blob m = put_image("img", "amd64", NULL, NULL);
+	size_t n = 3000; /* 6000 reads without the memo: past AK_IMAGE_DOCS_MAX */
+	size_t cap = n * (strlen(m.desc) + 1) + 64, len = 0;
+	char *list = malloc(cap);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "", m.desc);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", list);
+	free(list);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, n);
+	ck_assert_str_eq(l.items[n - 1].layers[1].digest, l.items[0].layers[1].digest);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+
+	/* 20,000 layers listed 300 times: 6M descriptors, refused at the bound, quickly */
+	ak_tmpdir_remove(path_in("img"));
+	struct blob layer = put_blob("img", MT_LAYER, "x", 1, NULL);
+	size_t nl = 20000;
+	cap = nl * (strlen(layer.desc) + 80) + 512;
+	char *doc = malloc(cap), *ids = malloc(nl * 76 + 8);
+	len = 0;
+	size_t ilen = 0;
+	for (size_t i = 0; i < nl; i++) {
+		len += (size_t)snprintf(doc + len, cap - len, "%s%s", i ? "," : "", layer.desc);
+		ilen += (size_t)snprintf(ids + ilen, nl * 76 + 8 - ilen, "%s\"%s\"", i ? "," : "",
+					 layer.digest);
+	}
+	struct blob cfg = put_json(
+		"img", MT_CONFIG, NULL,
+		"{\"os\":\"linux\",\"architecture\":\"arm64\",\"rootfs\":{\"diff_ids\":[%s]}}",
+		ids);
+	struct blob big =
+		put_json("img", MT_MANIFEST, NULL,
+			 "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}", cfg.desc, doc);
+	free(doc);
+	free(ids);
+	n = 300;
+	cap = n * (strlen(big.desc) + 1) + 64;
+	len = 0;
+	list = malloc(cap);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "", big.desc);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", list);
+	free(list);
+	time_t start = time(NULL);
+	expect_error(path_in("img"), "image lists more than 262144 descriptors in all (index "
+				     "entries and layers, repeats counted)");
+	ck_assert_int_le(time(NULL) - start, 10);
+
+	/* two descriptors of one document that disagree on its size */
+	ak_tmpdir_remove(path_in("img"));
+	m = put_image("img", "amd64", NULL, NULL);
+	char liar[600];
+	snprintf(liar, sizeof(liar), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
+		 MT_MANIFEST, m.digest, m.size + 1);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", m.desc, liar);
+	expect_error(path_in("img"), "descriptors disagree on its size");
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -1157,6 +1312,8 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_oci_layout_file);
 	tcase_add_test(tc, test_schema1_named);
 	tcase_add_test(tc, test_truncated_long_link);
+	tcase_add_test(tc, test_attestation_by_platform_not_annotation);
+	tcase_add_test(tc, test_repeated_documents_memoised);
 	suite_add_tcase(s, tc);
 	return s;
 }
