@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/tmpdirs.h"
 #include "probe/decompress.h"
 #include "probe/probe.h"
 
@@ -391,6 +392,7 @@ int cmd_probe(int argc, char **argv)
 	const char *ref = argv[optind];
 	struct ak_probe_report r;
 	struct ak_error *err = NULL;
+	ak_tmpdirs_catch_signals(); /* ^C must not leave an extracted archive in $TMPDIR */
 	if (ak_probe_run(ref, &opt, &r, &err) < 0)
 		return cli_fail(err);
 	switch (format) {

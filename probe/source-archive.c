@@ -9,7 +9,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/tmpdirs.h"
 #include "common/util.h"
 
 #define ENTRIES_MAX 4000000
@@ -354,7 +354,7 @@ int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err)
 	cleanup_free char *dir = NULL;
 	if (asprintf(&dir, "%s/archkit-image-XXXXXX", base && *base ? base : "/tmp") < 0)
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	if (!mkdtemp(dir))
+	if (!ak_tmpdir_create(dir))
 		return ak_error_errno(err, AK_EXIT_ENV, errno,
 				      "cannot create a temporary directory in '%s'",
 				      base && *base ? base : "/tmp");
@@ -371,14 +371,7 @@ int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err)
 	return 0;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	remove(path);
-	return 0;
-}
-
 void ak_tmpdir_remove(const char *path)
 {
-	if (path)
-		nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
+	ak_tmpdir_forget_remove(path);
 }

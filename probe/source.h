@@ -80,7 +80,9 @@ int ak_source_layout_open_blob(struct ak_source *src, const struct ak_descriptor
  * error. Absolute symlinks in buildx linux_ARCH folders are rewritten relative to the
  * folder; elsewhere they are dropped. */
 int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err);
-/* Remove a directory tree without following symlinks; NULL is fine. */
+/* Remove a directory tree without following symlinks, and forget it if it was an
+ * extraction directory (see common/tmpdirs.h: removed on a fatal signal too); NULL is
+ * fine. */
 void ak_tmpdir_remove(const char *path);
 
 /* For sources: walk the root document of img's source as a generic OCI graph. */

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 
 #include "common/cleanup.h"
 #include "common/platform.h"
+#include "common/tmpdirs.h"
 #include "common/util.h"
 #include "probe/image.h"
 #include "probe/source.h"
@@ -1252,6 +1255,57 @@ START_TEST(test_repeated_documents_memoised)
 }
 END_TEST
 
+/* The signal path: a registered directory is removed by the handler, with only
+ * async-signal-safe calls, and the process still dies of the signal. */
+START_TEST(test_tmpdir_removed_on_signal)
+{
+	/* the remover alone: deep, with links out that it must not follow */
+	write_file(path_in("keep/file"), "keep", 4);
+	char p[PATH_MAX] = "", tmpl[PATH_MAX];
+	snprintf(tmpl, sizeof(tmpl), "%s/archkit-image-XXXXXX", path_in("tmp"));
+	ck_assert_ptr_nonnull(ak_tmpdir_create(tmpl));
+	size_t n = (size_t)snprintf(p, sizeof(p), "%s", tmpl);
+	for (int i = 0; i < 300 && n + 8 < sizeof(p); i++) {
+		n += (size_t)snprintf(p + n, sizeof(p) - n, "/d%d", i % 10);
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		char f[PATH_MAX + 16];
+		snprintf(f, sizeof(f), "%s/f", p);
+		write_file(f, "x", 1);
+		snprintf(f, sizeof(f), "%s/out", p);
+		ck_assert_int_eq(symlink(path_in("keep"), f), 0);
+	}
+	ck_assert_int_eq(ak_rmtree_signal_safe(tmpl), 0);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	ck_assert_uint_eq(count_entries(path_in("keep")), 1);
+	ak_tmpdir_forget_remove(tmpl);
+
+	const int sigs[] = {SIGINT, SIGTERM};
+	for (size_t k = 0; k < 2; k++) {
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			signal(sigs[k], SIG_DFL);
+			ak_tmpdirs_catch_signals();
+			snprintf(tmpl, sizeof(tmpl), "%s/archkit-image-XXXXXX", path_in("tmp"));
+			if (!ak_tmpdir_create(tmpl))
+				_exit(3);
+			char f[PATH_MAX + 16];
+			snprintf(f, sizeof(f), "%s/blobs", tmpl);
+			mkdir(f, 0700);
+			snprintf(f, sizeof(f), "%s/blobs/x", tmpl);
+			close(open(f, O_WRONLY | O_CREAT, 0600));
+			raise(sigs[k]);
+			_exit(4); /* not reached: the handler re-raises */
+		}
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sigs[k], "status %#x",
+			      status);
+		ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	}
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -1314,6 +1368,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_truncated_long_link);
 	tcase_add_test(tc, test_attestation_by_platform_not_annotation);
 	tcase_add_test(tc, test_repeated_documents_memoised);
+	tcase_add_test(tc, test_tmpdir_removed_on_signal);
 	suite_add_tcase(s, tc);
 	return s;
 }
