@@ -157,6 +157,7 @@ void ak_index_doc_free(struct ak_index_doc *d)
 		free(e->arch);
 		free(e->variant);
 		free(e->ref_name);
+		free(e->image_name);
 	}
 	free(d->entries);
 	*d = (struct ak_index_doc){0};
@@ -184,6 +185,7 @@ static int index_entry_from_json(json_t *o, const char *what, struct ak_index_en
 			return ak_error_set(err, AK_EXIT_ENV,
 					    "'%s': 'annotations' is not an object", what);
 		if (dup_str(ann, ANNOTATION_REF_NAME, what, &e->ref_name, err) < 0 ||
+		    dup_str(ann, "io.containerd.image.name", what, &e->image_name, err) < 0 ||
 		    get_str(ann, "vnd.docker.reference.type", what, &reftype, err) < 0)
 			return -1;
 	}
@@ -787,8 +789,9 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 		c.arch = e->arch;
 		c.variant = e->variant;
 	}
-	if (e->ref_name)
-		c.ref_name = e->ref_name;
+	/* the whole name ("docker.io/x/y:2") says more than the ref name ("2") */
+	if (e->image_name || e->ref_name)
+		c.ref_name = e->image_name ? e->image_name : e->ref_name;
 	c.annotated = e->attestation_annotation;
 	const char *mt = e->d.media_type;
 	bool is_index = ak_media_type_is_index(mt), is_manifest = ak_media_type_is_manifest(mt);

@@ -38,7 +38,10 @@ struct ak_variant {
 	/* the platform to judge against: index, else config, else folder, else the one
 	 * --platform given for an output with no platform; NULL when nothing says */
 	const struct ak_platform *platform;
-	char *ref_name;		      /* org.opencontainers.image.ref.name or docker RepoTag */
+	/* the image's name, to tell apart the variants of several images (a docker save of
+	 * two images): a docker RepoTag (the first), else io.containerd.image.name, else
+	 * org.opencontainers.image.ref.name; NULL for an untagged image */
+	char *ref_name;
 	char *manifest_digest;	      /* NULL for docker save's old format and local trees */
 	struct ak_descriptor config;  /* digest NULL when there is no config */
 	struct ak_descriptor *layers; /* bottom first */
@@ -91,6 +94,7 @@ struct ak_index_entry {
 	struct ak_descriptor d;
 	char *os, *arch, *variant; /* from "platform", NULL when absent */
 	char *ref_name;		   /* org.opencontainers.image.ref.name */
+	char *image_name;	   /* io.containerd.image.name (docker save 25+, ctr export) */
 	bool unknown_platform;	   /* platform unknown/unknown: no runtime runs it */
 	/* vnd.docker.reference.type=attestation-manifest: what buildx marks attestations
 	 * with, but runtimes match platforms only, so alone it skips nothing */

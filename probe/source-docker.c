@@ -245,6 +245,10 @@ static int docker_list_variants(struct ak_source *src, struct ak_image *img,
 			break;
 		}
 		move_variant(v, w);
+		/* named as manifest.json names its images */
+		if (v->ref_name && short_name(v->ref_name) != v->ref_name)
+			memmove(v->ref_name, short_name(v->ref_name),
+				strlen(short_name(v->ref_name)) + 1);
 	}
 out:
 	ak_variant_list_free(&walked);

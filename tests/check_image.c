@@ -1306,6 +1306,86 @@ START_TEST(test_tmpdir_removed_on_signal)
 }
 END_TEST
 
+/* A docker save of two amd64 images: each variant carries its image's name, so two
+ * rows of linux/amd64 can be told apart. */
+START_TEST(test_docker_save_two_images_named)
+{
+	char hex[2][65], lhex[2][65], man[2048];
+	for (int i = 0; i < 2; i++) {
+		char layer[32], cfg[512];
+		snprintf(layer, sizeof(layer), "layer of image %d", i);
+		sha256_hex(layer, strlen(layer), lhex[i]);
+		write_file(path_in("img/%d/layer.tar", i), layer, strlen(layer));
+		snprintf(cfg, sizeof(cfg),
+			 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+			 "\"layers\",\"diff_ids\":[\"sha256:%s\"]}}",
+			 lhex[i]);
+		sha256_hex(cfg, strlen(cfg), hex[i]);
+		write_file(path_in("img/%s.json", hex[i]), cfg, strlen(cfg));
+	}
+	snprintf(man, sizeof(man),
+		 "[{\"Config\":\"%s.json\",\"RepoTags\":[\"app:1\",\"app:latest\"],\"Layers\":"
+		 "[\"0/layer.tar\"]},{\"Config\":\"%s.json\",\"RepoTags\":[\"tools:2\"],"
+		 "\"Layers\":[\"1/layer.tar\"]},{\"Config\":\"%s.json\",\"RepoTags\":null,"
+		 "\"Layers\":[\"1/layer.tar\"]}]",
+		 hex[0], hex[1], hex[1]);
+	write_file(path_in("img/manifest.json"), man, strlen(man));
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_str_eq(l.items[0].platform->name, "linux/amd64");
+	ck_assert_str_eq(l.items[1].platform->name, "linux/amd64");
+	ck_assert_str_eq(l.items[0].ref_name, "app:1");
+	ck_assert_str_eq(l.items[1].ref_name, "tools:2");
+	ck_assert_ptr_null(l.items[2].ref_name); /* saved by id */
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+
+	/* Docker 25+: a platform only index.json lists is named as manifest.json would */
+	ak_tmpdir_remove(path_in("img"));
+	struct blob a = put_image("img", "amd64", NULL, NULL);
+	struct blob b = put_image("img", "arm64", NULL, NULL);
+	const char *ann = "\"annotations\":{\"io.containerd.image.name\":\"docker.io/library/"
+			  "app:1\",\"org.opencontainers.image.ref.name\":\"1\"}";
+	char ea[1024], eb[1024];
+	snprintf(ea, sizeof(ea),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":"
+		 "\"linux\",\"architecture\":\"amd64\"},%s}",
+		 MT_MANIFEST, a.digest, a.size, ann);
+	snprintf(eb, sizeof(eb),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":"
+		 "\"linux\",\"architecture\":\"arm64\"},%s}",
+		 MT_MANIFEST, b.digest, b.size, ann);
+	struct blob idx = put_json("img", MT_INDEX, ann,
+				   "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", ea, eb);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", idx.desc);
+	/* manifest.json holds the amd64 image only */
+	char *mdoc = NULL;
+	ck_assert_int_eq(ak_read_file(path_in("img/blobs/sha256/%s", a.digest + 7), 1 << 20, &mdoc,
+				      NULL, NULL),
+			 0);
+	struct ak_manifest_doc md;
+	ck_assert_int_eq(ak_manifest_parse(mdoc, strlen(mdoc), "m", &md, &err), 0);
+	free(mdoc);
+	snprintf(man, sizeof(man),
+		 "[{\"Config\":\"blobs/sha256/%s\",\"RepoTags\":[\"app:1\"],\"Layers\":"
+		 "[\"blobs/sha256/%s\",\"blobs/sha256/%s\"]}]",
+		 md.config.digest + 7, md.layers[0].digest + 7, md.layers[1].digest + 7);
+	ak_manifest_doc_free(&md);
+	write_file(path_in("img/manifest.json"), man, strlen(man));
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(find_variant(&l, "linux/amd64")->ref_name, "app:1");
+	ck_assert_str_eq(find_variant(&l, "linux/arm64")->ref_name, "app:1");
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -1369,6 +1449,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_attestation_by_platform_not_annotation);
 	tcase_add_test(tc, test_repeated_documents_memoised);
 	tcase_add_test(tc, test_tmpdir_removed_on_signal);
+	tcase_add_test(tc, test_docker_save_two_images_named);
 	suite_add_tcase(s, tc);
 	return s;
 }
