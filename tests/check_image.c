@@ -1386,6 +1386,37 @@ START_TEST(test_docker_save_two_images_named)
 }
 END_TEST
 
+/* docker save: many entries naming one big config would read it again and again */
+START_TEST(test_docker_save_config_bytes_bounded)
+{
+	size_t pad = AK_JSON_MAX - 256;
+	char *cfg = malloc(pad + 256), hex[65], lhex[65];
+	sha256_hex("l", 1, lhex);
+	int n = snprintf(cfg, 256,
+			 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"diff_ids\":"
+			 "[\"sha256:%s\"]},\"pad\":\"",
+			 lhex);
+	memset(cfg + n, 'x', pad);
+	strcpy(cfg + n + pad, "\"}");
+	sha256_hex(cfg, strlen(cfg), hex);
+	write_file(path_in("img/%s.json", hex), cfg, strlen(cfg));
+	free(cfg);
+	write_file(path_in("img/l/layer.tar"), "l", 1);
+	size_t entries = 70, cap = entries * 200 + 8, len = 1;
+	char *man = malloc(cap);
+	man[0] = '[';
+	for (size_t i = 0; i < entries; i++)
+		len += (size_t)snprintf(man + len, cap - len,
+					"%s{\"Config\":\"%s.json\",\"RepoTags\":[\"x:%zu\"],"
+					"\"Layers\":[\"l/layer.tar\"]}",
+					i ? "," : "", hex, i);
+	man[len++] = ']';
+	write_file(path_in("img/manifest.json"), man, len);
+	free(man);
+	expect_error(path_in("img"), "'manifest.json': its configs exceed 268435456 bytes in all");
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -1450,6 +1481,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_repeated_documents_memoised);
 	tcase_add_test(tc, test_tmpdir_removed_on_signal);
 	tcase_add_test(tc, test_docker_save_two_images_named);
+	tcase_add_test(tc, test_docker_save_config_bytes_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }
