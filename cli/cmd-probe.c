@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
+#include "common/tmpdirs.h"
 #include "probe/decompress.h"
 #include "probe/probe.h"
 
@@ -519,6 +520,7 @@ int cmd_probe(int argc, char **argv)
 	struct ak_error *err = NULL;
 	opt.filter = filter;
 	opt.ignore = ignore;
+	ak_tmpdirs_catch_signals(); /* ^C must not leave an extracted archive in $TMPDIR */
 	if (ak_probe_run(ref, &opt, &r, &err) < 0)
 		return probe_fail(err);
 	switch (format) {

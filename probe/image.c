@@ -118,6 +118,34 @@ static int descriptor_from_json(json_t *o, const char *what, struct ak_descripto
 	return 0;
 }
 
+/* --- Docker schema 1 --- */
+
+#define MT_DOCKER_V1 "application/vnd.docker.distribution.manifest.v1+json"
+#define MT_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
+static bool media_type_is_schema1(const char *mt)
+{
+	return mt && (!strcmp(mt, MT_DOCKER_V1) || !strcmp(mt, MT_DOCKER_V1_SIGNED));
+}
+
+/* Schema 1 (2015, deprecated) has schemaVersion 1 and fsLayers instead of layers. */
+static bool json_is_schema1(json_t *root)
+{
+	json_t *v = json_object_get(root, "schemaVersion");
+	const char *mt = json_string_value(json_object_get(root, "mediaType"));
+	return (json_is_integer(v) && json_integer_value(v) == 1) || media_type_is_schema1(mt) ||
+	       json_object_get(root, "fsLayers");
+}
+
+static int schema1_error(const char *what, struct ak_error **err)
+{
+	return ak_error_set(err, AK_EXIT_ENV,
+			    "'%s' is a Docker schema 1 manifest, which archkit does not read: "
+			    "convert it ('skopeo copy --format v2s2 SRC DEST') or rebuild and "
+			    "push the image again",
+			    what);
+}
+
 /* --- index --- */
 
 void ak_index_doc_free(struct ak_index_doc *d)
@@ -129,6 +157,7 @@ void ak_index_doc_free(struct ak_index_doc *d)
 		free(e->arch);
 		free(e->variant);
 		free(e->ref_name);
+		free(e->image_name);
 	}
 	free(d->entries);
 	*d = (struct ak_index_doc){0};
@@ -156,12 +185,13 @@ static int index_entry_from_json(json_t *o, const char *what, struct ak_index_en
 			return ak_error_set(err, AK_EXIT_ENV,
 					    "'%s': 'annotations' is not an object", what);
 		if (dup_str(ann, ANNOTATION_REF_NAME, what, &e->ref_name, err) < 0 ||
+		    dup_str(ann, "io.containerd.image.name", what, &e->image_name, err) < 0 ||
 		    get_str(ann, "vnd.docker.reference.type", what, &reftype, err) < 0)
 			return -1;
 	}
-	e->attestation =
-		(reftype && !strcmp(reftype, "attestation-manifest")) ||
-		(e->os && e->arch && !strcmp(e->os, "unknown") && !strcmp(e->arch, "unknown"));
+	e->attestation_annotation = reftype && !strcmp(reftype, "attestation-manifest");
+	e->unknown_platform =
+		e->os && e->arch && !strcmp(e->os, "unknown") && !strcmp(e->arch, "unknown");
 	return 0;
 }
 
@@ -172,6 +202,8 @@ static int index_from_json(json_t *root, const char *what, struct ak_index_doc *
 	if (!json_is_object(root))
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': not a JSON object", what);
 	json_t *arr = json_object_get(root, "manifests");
+	if (!arr && json_is_schema1(root))
+		return schema1_error(what, err);
 	if (!arr)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': no 'manifests' in the index", what);
 	if (!json_is_array(arr))
@@ -222,6 +254,8 @@ static int manifest_from_json(json_t *root, const char *what, struct ak_manifest
 	if (!json_is_object(root))
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': not a JSON object", what);
 	json_t *cfg = json_object_get(root, "config");
+	if (!cfg && json_is_schema1(root))
+		return schema1_error(what, err);
 	if (!cfg)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': manifest without a config", what);
 	if (descriptor_from_json(cfg, what, &out->config, err) < 0)
@@ -478,17 +512,48 @@ static char *platform_string(const char *os, const char *arch, const char *varia
 
 /* --- the walk --- */
 
+/* Why a manifest was skipped as an attestation: no runtime would run it. */
+enum skip_reason {
+	SKIP_INDEX_UNKNOWN,  /* its descriptor's platform is unknown/unknown */
+	SKIP_CONFIG_UNKNOWN, /* no platform in the descriptor, unknown/unknown in its config */
+	SKIP_NO_PLATFORM,    /* annotated as an attestation, no platform anywhere */
+	SKIP_NREASONS
+};
+
+#define SKIP_EXAMPLES 3
+
+/* A document read once and kept by digest, so an index that lists one manifest 300
+ * times reads, parses and verifies it once. */
+enum memo_kind { MEMO_INDEX, MEMO_MANIFEST, MEMO_CONFIG };
+struct memo {
+	char *digest;
+	enum memo_kind kind;
+	int64_t size;
+	struct ak_index_doc idx;    /* MEMO_INDEX */
+	struct ak_manifest_doc man; /* MEMO_MANIFEST */
+	char *artifact_mt;	    /* MEMO_MANIFEST: its config is not an image config */
+	struct ak_config_doc cfg;   /* MEMO_CONFIG */
+};
+
+#define MEMO_SLOTS (2 * AK_IMAGE_DOCS_MAX) /* power of two, never more than half full */
+
 struct walk {
 	struct ak_image *img;
 	struct ak_variant_list *out;
-	size_t docs;
+	size_t docs;	    /* unique documents read */
+	size_t doc_bytes;   /* their bytes */
+	size_t descriptors; /* index entries walked and layers listed, repeats counted */
 	const char *stack[AK_IMAGE_DEPTH_MAX + 2]; /* digests of the indexes above */
 	size_t depth;
+	struct memo **memo; /* MEMO_SLOTS, open addressing */
+	size_t skipped[SKIP_NREASONS];
+	char examples[SKIP_NREASONS][SKIP_EXAMPLES][32];
 };
 
 /* What a descriptor above claims, inherited by nested documents that claim nothing. */
 struct claim {
 	const char *os, *arch, *variant, *ref_name;
+	bool annotated; /* this very descriptor carries the attestation annotation */
 };
 
 int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char **out, size_t *len,
@@ -508,79 +573,210 @@ int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char
 	return 0;
 }
 
-static int walk_count_doc(struct walk *w, struct ak_error **err)
+static void memo_free(struct memo *m)
 {
-	if (++w->docs > AK_IMAGE_DOCS_MAX)
-		return ak_error_set(err, AK_EXIT_ENV, "image refers to more than %d documents",
-				    AK_IMAGE_DOCS_MAX);
+	if (!m)
+		return;
+	free(m->digest);
+	ak_index_doc_free(&m->idx);
+	ak_manifest_doc_free(&m->man);
+	free(m->artifact_mt);
+	ak_config_doc_free(&m->cfg);
+	free(m);
+}
+
+static void walk_free(struct walk *w)
+{
+	if (!w->memo)
+		return;
+	for (size_t i = 0; i < MEMO_SLOTS; i++)
+		memo_free(w->memo[i]);
+	free(w->memo);
+	w->memo = NULL;
+}
+
+static size_t memo_hash(const char *digest, enum memo_kind kind)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
+	for (const char *p = digest; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	return (size_t)h & (MEMO_SLOTS - 1);
+}
+
+/* The slot for (digest, kind): the memo there, or an empty slot to fill. */
+static struct memo **memo_slot(struct walk *w, const char *digest, enum memo_kind kind)
+{
+	for (size_t i = memo_hash(digest, kind);; i = (i + 1) & (MEMO_SLOTS - 1)) {
+		struct memo *m = w->memo[i];
+		if (!m || (m->kind == kind && !strcmp(m->digest, digest)))
+			return &w->memo[i];
+	}
+}
+
+static int walk_count_descriptors(struct walk *w, size_t n, struct ak_error **err)
+{
+	w->descriptors += n;
+	if (w->descriptors > AK_IMAGE_DESCRIPTORS_MAX)
+		return ak_error_set(
+			err, AK_EXIT_ENV,
+			"image lists more than %d descriptors in all (index entries and "
+			"layers, repeats counted)",
+			AK_IMAGE_DESCRIPTORS_MAX);
 	return 0;
 }
 
-static int walk_manifest_json(struct walk *w, json_t *root, const char *what,
-			      const char *manifest_digest, const struct claim *c,
-			      struct ak_error **err)
+/* Read and parse the document d names, once per (digest, kind): later calls get the
+ * same memo. A repeat whose size differs from the first is refused, as its read would
+ * have been. */
+static int walk_read_doc(struct walk *w, const struct ak_descriptor *d, enum memo_kind kind,
+			 struct memo **out, struct ak_error **err)
 {
 	char sb[32];
-	struct ak_manifest_doc m;
-	cleanup_free char *cfgbuf = NULL;
-	size_t cfglen = 0;
-	if (manifest_from_json(root, what, &m, err) < 0)
+	if (!w->memo && !(w->memo = calloc(MEMO_SLOTS, sizeof(*w->memo))))
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	struct memo **slot = memo_slot(w, d->digest, kind);
+	if (*slot) {
+		if ((*slot)->size != d->size)
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "blob '%s': descriptors disagree on its size (%lld and "
+					    "%lld)",
+					    ak_digest_short(d->digest, sb),
+					    (long long)(*slot)->size, (long long)d->size);
+		*out = *slot;
+		return 0;
+	}
+	if (++w->docs > AK_IMAGE_DOCS_MAX)
+		return ak_error_set(err, AK_EXIT_ENV, "image refers to more than %d documents",
+				    AK_IMAGE_DOCS_MAX);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	if (ak_image_read_blob(w->img, d, &buf, &len, err) < 0)
 		return -1;
-	int ret = -1;
-	if (m.config.media_type && !ak_media_type_is_config(m.config.media_type)) {
+	w->doc_bytes += len;
+	if (w->doc_bytes > AK_IMAGE_DOC_BYTES_MAX)
+		return ak_error_set(err, AK_EXIT_ENV, "image documents exceed %u bytes in all",
+				    AK_IMAGE_DOC_BYTES_MAX);
+	struct memo *m = calloc(1, sizeof(*m));
+	if (!m || !(m->digest = strdup(d->digest))) {
+		free(m);
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
+	m->kind = kind;
+	m->size = d->size;
+	int r;
+	if (kind == MEMO_CONFIG) {
+		r = ak_config_parse(buf, len, d->digest, &m->cfg, err);
+	} else {
+		json_t *root = json_parse(buf, len, d->digest, err);
+		r = root ? 0 : -1;
+		const char *own_mt = NULL;
+		if (r == 0 && json_is_object(root))
+			get_str(root, "mediaType", d->digest, &own_mt, NULL);
+		if (r == 0 && own_mt && ak_media_type_is_index(own_mt) != (kind == MEMO_INDEX))
+			r = ak_error_set(err, AK_EXIT_ENV,
+					 "'%s': media type '%.100s' does not match its "
+					 "descriptor's '%.100s'",
+					 ak_digest_short(d->digest, sb), own_mt,
+					 d->media_type ? d->media_type : "(none)");
+		if (r == 0 && kind == MEMO_INDEX)
+			r = index_from_json(root, d->digest, &m->idx, err);
+		else if (r == 0)
+			r = manifest_from_json(root, d->digest, &m->man, err);
+		json_decref(root);
+	}
+	if (r < 0) {
+		memo_free(m);
+		return -1;
+	}
+	*out = *slot = m;
+	return 0;
+}
+
+static void walk_skip(struct walk *w, enum skip_reason why, const char *digest)
+{
+	size_t n = w->skipped[why]++;
+	if (n < SKIP_EXAMPLES)
+		ak_digest_short(digest, w->examples[why][n]);
+	w->out->skipped_attestations++;
+}
+
+static bool is_unknown(const char *os, const char *arch)
+{
+	return os && arch && !strcmp(os, "unknown") && !strcmp(arch, "unknown");
+}
+
+/* One variant from a manifest (memo'd or the root document itself). */
+static int walk_manifest(struct walk *w, const struct ak_manifest_doc *man, const char *artifact_mt,
+			 const char *what, const char *manifest_digest, const struct claim *c,
+			 struct ak_error **err)
+{
+	char sb[32];
+	if (artifact_mt) {
 		/* artifacts (signatures, SBOMs, helm charts) look like manifests */
 		if (ak_variant_list_note(w->out,
 					 "skipped manifest '%s': config media type '%.100s' is not "
 					 "an image config",
-					 ak_digest_short(manifest_digest, sb),
-					 m.config.media_type) < 0)
-			goto oom;
-		ret = 0;
-		goto out;
+					 ak_digest_short(manifest_digest, sb), artifact_mt) < 0)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		return 0;
 	}
-	if (walk_count_doc(w, err) < 0)
-		goto out;
-	if (ak_image_read_blob(w->img, &m.config, &cfgbuf, &cfglen, err) < 0) {
-		ak_error_prefix(err, "config of '%s'", what);
-		goto out;
+	struct memo *cm;
+	if (walk_read_doc(w, &man->config, MEMO_CONFIG, &cm, err) < 0)
+		return ak_error_prefix(err, "config of '%s'", what);
+	const struct ak_config_doc *cfg = &cm->cfg;
+	bool claimed = c->os || c->arch;
+	const char *os = claimed ? c->os : cfg->os, *arch = claimed ? c->arch : cfg->arch;
+	/* what a runtime matches (containerd: the descriptor's platform, else the config's) */
+	if (is_unknown(os, arch)) {
+		walk_skip(w, claimed ? SKIP_INDEX_UNKNOWN : SKIP_CONFIG_UNKNOWN, manifest_digest);
+		return 0;
 	}
-	struct ak_config_doc cfg;
-	if (ak_config_parse(cfgbuf, cfglen, m.config.digest, &cfg, err) < 0)
-		goto out;
+	if (c->annotated && !os && !arch) {
+		walk_skip(w, SKIP_NO_PLATFORM, manifest_digest);
+		return 0;
+	}
+	if (walk_count_descriptors(w, man->nlayers, err) < 0)
+		return -1;
 	struct ak_variant *v = ak_variant_list_add(w->out);
-	if (!v) {
-		ak_config_doc_free(&cfg);
-		ret = ak_error_set(err, AK_EXIT_ENV, "too many variants");
-		goto out;
-	}
-	v->config_platform = platform_string(cfg.os, cfg.arch, cfg.variant);
-	v->config_parsed = ak_platform_from_oci(cfg.os, cfg.arch, cfg.variant);
-	ak_config_doc_free(&cfg);
-	if (c->arch || c->os) {
+	if (!v)
+		return ak_error_set(err, AK_EXIT_ENV, "too many variants");
+	if (c->annotated &&
+	    ak_variant_list_note(w->out,
+				 "manifest '%s' is annotated as an attestation but its platform "
+				 "%.40s/%.40s is runnable: probed, as a runtime would pull and run "
+				 "it",
+				 ak_digest_short(manifest_digest, sb), os ? os : "?",
+				 arch ? arch : "?") < 0)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	v->config_platform = platform_string(cfg->os, cfg->arch, cfg->variant);
+	v->config_parsed = ak_platform_from_oci(cfg->os, cfg->arch, cfg->variant);
+	if (claimed) {
 		v->index_platform = platform_string(c->os, c->arch, c->variant);
 		v->index_parsed = ak_platform_from_oci(c->os, c->arch, c->variant);
 	}
-	if (c->ref_name)
-		v->ref_name = strdup(c->ref_name);
-	if (manifest_digest)
-		v->manifest_digest = strdup(manifest_digest);
-	v->config = m.config;
-	m.config = (struct ak_descriptor){0};
-	v->layers = m.layers;
-	v->nlayers = m.nlayers;
-	m.layers = NULL;
-	m.nlayers = 0;
-	ret = 0;
-	goto out;
-oom:
-	ret = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-out:
-	ak_manifest_doc_free(&m);
-	return ret;
+	if ((c->ref_name && !(v->ref_name = strdup(c->ref_name))) ||
+	    (manifest_digest && !(v->manifest_digest = strdup(manifest_digest))) ||
+	    ak_descriptor_copy(&v->config, &man->config) < 0 ||
+	    !(v->layers = calloc(man->nlayers ? man->nlayers : 1, sizeof(*v->layers))))
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	for (size_t i = 0; i < man->nlayers; i++) {
+		if (ak_descriptor_copy(&v->layers[i], &man->layers[i]) < 0)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		v->nlayers = i + 1;
+	}
+	return 0;
 }
 
-static int walk_index_json(struct walk *w, json_t *root, const char *what,
-			   const struct claim *above, bool is_root, struct ak_error **err);
+static int manifest_artifact_mt(struct memo *m, struct ak_error **err)
+{
+	const char *mt = m->man.config.media_type;
+	if (mt && !ak_media_type_is_config(mt) && !(m->artifact_mt = strdup(mt)))
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	return 0;
+}
+
+static int walk_index(struct walk *w, const struct ak_index_doc *idx, const char *what,
+		      const struct claim *above, bool is_root, struct ak_error **err);
 
 /* Follow one descriptor of an index. */
 static int walk_entry(struct walk *w, const struct ak_index_entry *e, const struct claim *above,
@@ -593,10 +789,14 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 		c.arch = e->arch;
 		c.variant = e->variant;
 	}
-	if (e->ref_name)
-		c.ref_name = e->ref_name;
+	/* the whole name ("docker.io/x/y:2") says more than the ref name ("2") */
+	if (e->image_name || e->ref_name)
+		c.ref_name = e->image_name ? e->image_name : e->ref_name;
+	c.annotated = e->attestation_annotation;
 	const char *mt = e->d.media_type;
 	bool is_index = ak_media_type_is_index(mt), is_manifest = ak_media_type_is_manifest(mt);
+	if (media_type_is_schema1(mt))
+		return schema1_error(ak_digest_short(e->d.digest, sb), err);
 	if (!is_index && !is_manifest) {
 		if (ak_variant_list_note(w->out,
 					 "skipped '%s': media type '%.100s' is not an image",
@@ -611,27 +811,16 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 	if (is_index && w->depth >= AK_IMAGE_DEPTH_MAX)
 		return ak_error_set(err, AK_EXIT_ENV, "indexes nested deeper than %d levels",
 				    AK_IMAGE_DEPTH_MAX);
-	if (walk_count_doc(w, err) < 0)
+	struct memo *m;
+	if (walk_read_doc(w, &e->d, is_index ? MEMO_INDEX : MEMO_MANIFEST, &m, err) < 0)
 		return -1;
-	cleanup_free char *buf = NULL;
-	size_t len = 0;
-	if (ak_image_read_blob(w->img, &e->d, &buf, &len, err) < 0)
-		return -1;
-	cleanup_json json_t *root = json_parse(buf, len, e->d.digest, err);
-	if (!root)
-		return -1;
-	const char *own_mt = NULL;
-	if (json_is_object(root))
-		get_str(root, "mediaType", e->d.digest, &own_mt, NULL);
-	if (own_mt && (ak_media_type_is_index(own_mt) != is_index))
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "'%s': media type '%.100s' does not match its descriptor's "
-				    "'%.100s'",
-				    ak_digest_short(e->d.digest, sb), own_mt, mt);
-	if (!is_index)
-		return walk_manifest_json(w, root, e->d.digest, e->d.digest, &c, err);
+	if (!is_index) {
+		if (!m->artifact_mt && manifest_artifact_mt(m, err) < 0)
+			return -1;
+		return walk_manifest(w, &m->man, m->artifact_mt, e->d.digest, e->d.digest, &c, err);
+	}
 	w->stack[w->depth++] = e->d.digest;
-	int r = walk_index_json(w, root, e->d.digest, &c, false, err);
+	int r = walk_index(w, &m->idx, e->d.digest, &c, false, err);
 	w->depth--;
 	return r;
 }
@@ -653,30 +842,58 @@ static int tag_error(const struct ak_index_doc *idx, const char *tag, const char
 			    what, n ? list : "no tags");
 }
 
-static int walk_index_json(struct walk *w, json_t *root, const char *what,
-			   const struct claim *above, bool is_root, struct ak_error **err)
+static int walk_index(struct walk *w, const struct ak_index_doc *idx, const char *what,
+		      const struct claim *above, bool is_root, struct ak_error **err)
 {
-	struct ak_index_doc idx;
-	if (index_from_json(root, what, &idx, err) < 0)
-		return -1;
 	const char *tag = is_root ? w->img->src->tag : NULL;
 	bool found = false;
-	int ret = 0;
-	for (size_t i = 0; i < idx.n && ret == 0; i++) {
-		const struct ak_index_entry *e = &idx.entries[i];
+	if (walk_count_descriptors(w, idx->n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < idx->n; i++) {
+		const struct ak_index_entry *e = &idx->entries[i];
 		if (tag && (!e->ref_name || strcmp(e->ref_name, tag) != 0))
 			continue;
 		found = true;
-		if (e->attestation) {
-			w->out->skipped_attestations++;
+		if (e->unknown_platform) {
+			/* nothing to read: no runtime runs unknown/unknown */
+			walk_skip(w, SKIP_INDEX_UNKNOWN, e->d.digest);
 			continue;
 		}
-		ret = walk_entry(w, e, above, err);
+		if (walk_entry(w, e, above, err) < 0)
+			return -1;
 	}
-	if (ret == 0 && tag && !found)
-		ret = tag_error(&idx, tag, what, err);
-	ak_index_doc_free(&idx);
-	return ret;
+	if (tag && !found)
+		return tag_error(idx, tag, what, err);
+	return 0;
+}
+
+/* One note per reason, naming a few of the manifests skipped. */
+static int walk_notes(struct walk *w, struct ak_error **err)
+{
+	static const char *const why[SKIP_NREASONS] = {
+		[SKIP_INDEX_UNKNOWN] = "platform unknown/unknown in the index",
+		[SKIP_CONFIG_UNKNOWN] = "platform unknown/unknown in the config",
+		[SKIP_NO_PLATFORM] = "annotated vnd.docker.reference.type=attestation-manifest, "
+				     "with no platform in the index or the config",
+	};
+	for (int r = 0; r < SKIP_NREASONS; r++) {
+		size_t n = w->skipped[r];
+		if (!n)
+			continue;
+		char list[3 * 34 + 8] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < n && i < SKIP_EXAMPLES; i++)
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+						i ? ", " : "", w->examples[r][i]);
+		if (n > SKIP_EXAMPLES)
+			snprintf(list + len, sizeof(list) - len, ", …");
+		if (ak_variant_list_note(w->out,
+					 "skipped %zu attestation manifest%s (%s): %s, which no "
+					 "runtime runs",
+					 n, n == 1 ? "" : "s", list, why[r]) < 0)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
+	return 0;
 }
 
 int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct ak_error **err)
@@ -695,6 +912,7 @@ int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct
 		return -1;
 	struct walk w = {.img = img, .out = out};
 	struct claim none = {0};
+	int r;
 	if (json_is_object(root) && json_object_get(root, "layers") &&
 	    !json_object_get(root, "manifests")) {
 		/* the root is a single manifest (skopeo dir, a registry tag) */
@@ -705,9 +923,26 @@ int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct
 			return ak_error_set(err, AK_EXIT_ENV, "cannot compute digest");
 		for (unsigned int i = 0; i < mdlen && i < 32; i++)
 			snprintf(digest + 7 + 2 * i, 3, "%02x", md[i]);
-		return walk_manifest_json(&w, root, what, digest, &none, err);
+		struct memo m = {0};
+		r = manifest_from_json(root, what, &m.man, err);
+		if (r == 0)
+			r = manifest_artifact_mt(&m, err);
+		if (r == 0)
+			r = walk_manifest(&w, &m.man, m.artifact_mt, what, digest, &none, err);
+		ak_manifest_doc_free(&m.man);
+		free(m.artifact_mt);
+	} else {
+		struct ak_index_doc idx;
+		r = index_from_json(root, what, &idx, err);
+		if (r == 0) {
+			r = walk_index(&w, &idx, what, &none, true, err);
+			ak_index_doc_free(&idx);
+		}
 	}
-	return walk_index_json(&w, root, what, &none, true, err);
+	if (r == 0)
+		r = walk_notes(&w, err);
+	walk_free(&w);
+	return r;
 }
 
 /* --- opening --- */
@@ -717,7 +952,9 @@ static int sniff_has(int dirfd, const char *name, bool want_dir)
 	struct stat st;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return 0;
-	return want_dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode);
+	/* a FIFO or device named index.json still says what the image means to be; the
+	 * source's open then refuses it without blocking */
+	return want_dir == S_ISDIR(st.st_mode);
 }
 
 static bool has_platform_folders(int dirfd)
@@ -766,8 +1003,9 @@ static enum kind sniff_dir(const char *path, struct ak_error **err)
 	return K_NONE;
 }
 
-static int open_kind(enum kind k, const char *dir, const char *tag, struct ak_image *img,
-		     struct ak_error **err)
+/* Open dir as kind k; display (NULL: dir) is the name messages give it. */
+static int open_kind(enum kind k, const char *dir, const char *display, const char *tag,
+		     struct ak_image *img, struct ak_error **err)
 {
 	static const char *const names[] = {
 		[K_OCI] = "oci", [K_DOCKER] = "docker-save", [K_DIR] = "dir", [K_LOCAL] = "local"};
@@ -788,9 +1026,18 @@ static int open_kind(enum kind k, const char *dir, const char *tag, struct ak_im
 	default:
 		return -1;
 	}
-	if (r == 0 && !img->kind)
+	if (r < 0)
+		return -1;
+	if (!img->kind)
 		img->kind = names[k];
-	return r;
+	if (display) {
+		free(img->src->path);
+		if (!(img->src->path = strdup(display)))
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
+	if (k == K_OCI || k == K_DOCKER)
+		return ak_source_oci_layout_check(img->src, k == K_OCI, err);
+	return 0;
 }
 
 /* Split "PATH:TAG" where TAG has no '/' and PATH exists; a path that exists whole wins. */
@@ -854,11 +1101,7 @@ static int open_extracted(struct ak_image *img, const char *file, enum kind want
 		img->kind = "oci-archive";
 	if (k == K_DOCKER && !img->kind)
 		img->kind = "docker-archive";
-	if (open_kind(k, img->tmpdir, tag, img, err) < 0)
-		return -1;
-	free(img->src->path);
-	img->src->path = strdup(file);
-	return img->src->path ? 0 : ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	return open_kind(k, img->tmpdir, file, tag, img, err);
 }
 
 static int image_open(struct ak_image *img, const char *ref, struct ak_error **err)
@@ -873,7 +1116,7 @@ static int image_open(struct ak_image *img, const char *ref, struct ak_error **e
 	if (ak_str_has_prefix(ref, "oci:")) {
 		if (split_tag(ref + 4, &path, &tag) < 0)
 			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return open_kind(K_OCI, path, tag, img, err);
+		return open_kind(K_OCI, path, NULL, tag, img, err);
 	}
 	if (ak_str_has_prefix(ref, "oci-archive:")) {
 		if (split_tag(ref + 12, &path, &tag) < 0)
@@ -886,15 +1129,15 @@ static int image_open(struct ak_image *img, const char *ref, struct ak_error **e
 		return open_extracted(img, path, K_DOCKER, tag, err);
 	}
 	if (ak_str_has_prefix(ref, "dir:"))
-		return open_kind(K_DIR, ref + 4, NULL, img, err);
+		return open_kind(K_DIR, ref + 4, NULL, NULL, img, err);
 	if (ak_str_has_prefix(ref, "local:"))
-		return open_kind(K_LOCAL, ref + 6, NULL, img, err);
+		return open_kind(K_LOCAL, ref + 6, NULL, NULL, img, err);
 	struct stat st;
 	if (stat(ref, &st) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open image '%s'", ref);
 	if (S_ISDIR(st.st_mode)) {
 		enum kind k = sniff_dir(ref, err);
-		return k == K_NONE ? -1 : open_kind(k, ref, NULL, img, err);
+		return k == K_NONE ? -1 : open_kind(k, ref, NULL, NULL, img, err);
 	}
 	if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
 		return open_extracted(img, ref, K_NONE, NULL, err);

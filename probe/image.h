@@ -13,8 +13,12 @@
 #include "common/platform.h"
 #include "probe/blob.h"
 
-#define AK_IMAGE_DEPTH_MAX 8	   /* nested indexes below the root document */
-#define AK_IMAGE_DOCS_MAX 4096	   /* documents one walk may read */
+#define AK_IMAGE_DEPTH_MAX 8		    /* nested indexes below the root document */
+#define AK_IMAGE_DOCS_MAX 4096		    /* unique documents one walk may read */
+#define AK_IMAGE_DOC_BYTES_MAX (256u << 20) /* their bytes in all */
+/* index entries walked plus layers listed, repeats counted: an index naming one 40k-layer
+ * manifest 300 times reads it once, but would list 12M layers */
+#define AK_IMAGE_DESCRIPTORS_MAX (1 << 18)
 #define AK_IMAGE_ENTRIES_MAX 65536 /* descriptors in one index or layers in one manifest */
 
 struct ak_image;
@@ -34,7 +38,10 @@ struct ak_variant {
 	/* the platform to judge against: index, else config, else folder, else the one
 	 * --platform given for an output with no platform; NULL when nothing says */
 	const struct ak_platform *platform;
-	char *ref_name;		      /* org.opencontainers.image.ref.name or docker RepoTag */
+	/* the image's name, to tell apart the variants of several images (a docker save of
+	 * two images): a docker RepoTag (the first), else io.containerd.image.name, else
+	 * org.opencontainers.image.ref.name; NULL for an untagged image */
+	char *ref_name;
 	char *manifest_digest;	      /* NULL for docker save's old format and local trees */
 	struct ak_descriptor config;  /* digest NULL when there is no config */
 	struct ak_descriptor *layers; /* bottom first */
@@ -87,7 +94,11 @@ struct ak_index_entry {
 	struct ak_descriptor d;
 	char *os, *arch, *variant; /* from "platform", NULL when absent */
 	char *ref_name;		   /* org.opencontainers.image.ref.name */
-	bool attestation;	   /* unknown/unknown or vnd.docker.reference.type */
+	char *image_name;	   /* io.containerd.image.name (docker save 25+, ctr export) */
+	bool unknown_platform;	   /* platform unknown/unknown: no runtime runs it */
+	/* vnd.docker.reference.type=attestation-manifest: what buildx marks attestations
+	 * with, but runtimes match platforms only, so alone it skips nothing */
+	bool attestation_annotation;
 };
 struct ak_index_doc {
 	struct ak_index_entry *entries;

@@ -9,7 +9,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/tmpdirs.h"
 #include "common/util.h"
 
 #define ENTRIES_MAX 4000000
@@ -36,6 +36,14 @@ static void archive_freep(struct archive **a)
 		archive_read_free(*a);
 }
 #define cleanup_archive __attribute__((cleanup(archive_freep)))
+
+/* libarchive's message, never NULL: a header cut short (a GNU long name or long link
+ * entry at the end of the input) fails with no message at all. */
+static const char *archive_why(struct archive *a, const char *fallback)
+{
+	const char *msg = archive_error_string(a);
+	return msg && *msg ? msg : fallback;
+}
 
 /* Normalise an entry name into out: drop "." and empty components. "" means the root. */
 static int normalise(const char *file, const char *name, char *out, size_t outsz,
@@ -226,7 +234,7 @@ static int copy_data(struct archive *a, struct archive_entry *e, int fd, const c
 			break;
 		if (r < ARCHIVE_WARN)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': cannot extract '%.200s': %s",
-					    file, clean, archive_error_string(a));
+					    file, clean, archive_why(a, "damaged data"));
 		if (count_written(a, written, (int64_t)len, file, err) < 0)
 			return -1;
 		if (lseek(fd, off, SEEK_SET) < 0 || ak_write_all(fd, buf, len) < 0)
@@ -260,7 +268,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 		char target[NAME_MAX_LEN];
 		if (normalise(file, hardlink, target, sizeof(target), err) < 0)
 			return -1;
-		cleanup_fd int in = ak_source_openat(rootfd, target, O_RDONLY, err);
+		cleanup_fd int in = ak_source_openat(rootfd, target, O_RDONLY | O_NONBLOCK, err);
 		if (in < 0)
 			return ak_error_prefix(err, "'%s': hard link '%.200s'", file, clean);
 		struct stat st;
@@ -319,7 +327,7 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 				       : archive_read_open_filename(a, file, 1 << 16);
 	if (r != ARCHIVE_OK)
 		return ak_error_set(err, AK_EXIT_ENV, "cannot open archive '%s': %s", file,
-				    archive_error_string(a));
+				    archive_why(a, "unknown error"));
 	int64_t written = 0;
 	for (size_t n = 0;; n++) {
 		struct archive_entry *e;
@@ -327,9 +335,10 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN)
-			return ak_error_set(err, AK_EXIT_ENV,
-					    "'%s': not a readable tar archive: %s", file,
-					    archive_error_string(a));
+			return ak_error_set(
+				err, AK_EXIT_ENV, "'%s': not a readable tar archive: %s", file,
+				archive_why(a, "an entry header is truncated (a GNU long "
+					       "name or link cut short?)"));
 		if (n >= ENTRIES_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d entries", file,
 					    ENTRIES_MAX);
@@ -345,7 +354,7 @@ int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err)
 	cleanup_free char *dir = NULL;
 	if (asprintf(&dir, "%s/archkit-image-XXXXXX", base && *base ? base : "/tmp") < 0)
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	if (!mkdtemp(dir))
+	if (!ak_tmpdir_create(dir))
 		return ak_error_errno(err, AK_EXIT_ENV, errno,
 				      "cannot create a temporary directory in '%s'",
 				      base && *base ? base : "/tmp");
@@ -362,14 +371,7 @@ int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err)
 	return 0;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	remove(path);
-	return 0;
-}
-
 void ak_tmpdir_remove(const char *path)
 {
-	if (path)
-		nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS);
+	ak_tmpdir_forget_remove(path);
 }

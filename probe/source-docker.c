@@ -93,7 +93,7 @@ static int tag_error(const struct ak_docker_manifest *m, const char *tag, struct
 
 /* Fill v from one manifest.json entry. */
 static int entry_variant(struct ak_source *src, struct ak_image *img,
-			 const struct ak_docker_entry *e, struct ak_variant *v,
+			 const struct ak_docker_entry *e, struct ak_variant *v, size_t *doc_bytes,
 			 struct ak_error **err)
 {
 	v->config.digest = digest_from_path(e->config);
@@ -110,6 +110,11 @@ static int entry_variant(struct ak_source *src, struct ak_image *img,
 	size_t len = 0;
 	if (ak_image_read_blob(img, &v->config, &buf, &len, err) < 0)
 		return -1;
+	/* thousands of entries naming one 4 MiB config would read gigabytes */
+	if ((*doc_bytes += len) > AK_IMAGE_DOC_BYTES_MAX)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'manifest.json': its configs exceed %u bytes in all",
+				    AK_IMAGE_DOC_BYTES_MAX);
 	struct ak_config_doc cfg;
 	if (ak_config_parse(buf, len, e->config, &cfg, err) < 0)
 		return -1;
@@ -176,8 +181,9 @@ static int docker_list_variants(struct ak_source *src, struct ak_image *img,
 	size_t len = 0;
 	{
 		cleanup_stream struct ak_stream *s = NULL;
-		if (ak_source_open_file(src->dirfd, "manifest.json", &s, NULL, err) < 0 ||
-		    ak_stream_read_all(s, AK_JSON_MAX, &buf, &len, err) < 0)
+		if (ak_source_open_file(src->dirfd, "manifest.json", &s, NULL, err) < 0)
+			return -1;
+		if (ak_stream_read_all(s, AK_JSON_MAX, &buf, &len, err) < 0)
 			return ak_error_prefix(err, "'manifest.json'");
 	}
 	struct ak_docker_manifest m;
@@ -199,17 +205,24 @@ static int docker_list_variants(struct ak_source *src, struct ak_image *img,
 			ak_variant_list_note(out, "%s", walked.notes[i]);
 	}
 	bool any = false;
+	size_t doc_bytes = 0, layers = 0;
 	for (size_t i = 0; i < m.n && r == 0; i++) {
 		const struct ak_docker_entry *e = &m.entries[i];
 		if (src->tag && !tag_matches(e, src->tag))
 			continue;
 		any = true;
+		if ((layers += e->nlayers) > AK_IMAGE_DESCRIPTORS_MAX) {
+			r = ak_error_set(err, AK_EXIT_ENV,
+					 "'manifest.json' lists more than %d layers in all",
+					 AK_IMAGE_DESCRIPTORS_MAX);
+			break;
+		}
 		struct ak_variant *v = ak_variant_list_add(out);
 		if (!v) {
 			r = ak_error_set(err, AK_EXIT_ENV, "too many variants");
 			break;
 		}
-		if ((r = entry_variant(src, img, e, v, err)) < 0)
+		if ((r = entry_variant(src, img, e, v, &doc_bytes, err)) < 0)
 			break;
 		for (size_t j = 0; j < walked.n; j++) {
 			struct ak_variant *w = &walked.items[j];
@@ -244,6 +257,10 @@ static int docker_list_variants(struct ak_source *src, struct ak_image *img,
 			break;
 		}
 		move_variant(v, w);
+		/* named as manifest.json names its images */
+		if (v->ref_name && short_name(v->ref_name) != v->ref_name)
+			memmove(v->ref_name, short_name(v->ref_name),
+				strlen(short_name(v->ref_name)) + 1);
 	}
 out:
 	ak_variant_list_free(&walked);

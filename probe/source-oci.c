@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -28,19 +30,41 @@ int ak_source_openat(int dirfd, const char *path, int flags, struct ak_error **e
 	return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%.200s'", path);
 }
 
-int ak_source_open_file(int dirfd, const char *path, struct ak_stream **out, int64_t *size,
-			struct ak_error **err)
+static const char *file_type_name(mode_t m)
 {
-	cleanup_fd int fd = ak_source_openat(dirfd, path, O_RDONLY, err);
+	return S_ISDIR(m)		  ? "a directory"
+	       : S_ISFIFO(m)		  ? "a FIFO"
+	       : S_ISSOCK(m)		  ? "a socket"
+	       : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+					  : "not a file";
+}
+
+int ak_source_open_regular(int dirfd, const char *path, int64_t *size, struct ak_error **err)
+{
+	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever */
+	cleanup_fd int fd = ak_source_openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, err);
 	if (fd < 0)
 		return -1;
 	struct stat st;
 	if (fstat(fd, &st) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot stat '%.200s'", path);
 	if (!S_ISREG(st.st_mode))
-		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is not a regular file", path);
+		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is not a regular file (%s)", path,
+				    file_type_name(st.st_mode));
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot read '%.200s'", path);
 	if (size)
 		*size = st.st_size;
+	return steal_fd(&fd);
+}
+
+int ak_source_open_file(int dirfd, const char *path, struct ak_stream **out, int64_t *size,
+			struct ak_error **err)
+{
+	cleanup_fd int fd = ak_source_open_regular(dirfd, path, size, err);
+	if (fd < 0)
+		return -1;
 	*out = ak_fd_stream_new(steal_fd(&fd), path);
 	if (!*out)
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
@@ -112,12 +136,9 @@ static int open_sized(struct ak_source *src, const char *path, const struct ak_d
 
 static int oci_read_root(struct ak_source *src, char **doc, size_t *len, struct ak_error **err)
 {
-	cleanup_fd int fd = ak_source_openat(src->dirfd, "index.json", O_RDONLY, err);
-	if (fd < 0)
+	cleanup_stream struct ak_stream *s = NULL;
+	if (ak_source_open_file(src->dirfd, "index.json", &s, NULL, err) < 0)
 		return ak_error_prefix(err, "'%s' is not an OCI layout", src->path);
-	cleanup_stream struct ak_stream *s = ak_fd_stream_new(steal_fd(&fd), "index.json");
-	if (!s)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	if (ak_stream_read_all(s, AK_JSON_MAX, doc, len, err) < 0)
 		return ak_error_prefix(err, "'index.json'");
 	return 0;
@@ -134,6 +155,48 @@ int ak_source_layout_open_blob(struct ak_source *src, const struct ak_descriptor
 	snprintf(path, sizeof(path), "blobs/%.*s/%s", (int)(colon - d->digest), d->digest,
 		 colon + 1);
 	return open_sized(src, path, d, out, err);
+}
+
+int ak_source_oci_layout_check(struct ak_source *src, bool required, struct ak_error **err)
+{
+	struct stat st;
+	if (fstatat(src->dirfd, "oci-layout", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+		if (!required)
+			return 0;
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'%s' is not an OCI layout: no 'oci-layout' file (the "
+				    "image-layout spec requires one)",
+				    src->path);
+	}
+	cleanup_stream struct ak_stream *s = NULL;
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	if (ak_source_open_file(src->dirfd, "oci-layout", &s, NULL, err) < 0 ||
+	    ak_stream_read_all(s, 4096, &buf, &len, err) < 0)
+		return ak_error_prefix(err, "'%s'", src->path);
+	json_error_t jerr;
+	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		return ak_error_set(err, AK_EXIT_ENV, "'%s': 'oci-layout': invalid JSON: %s",
+				    src->path, jerr.text);
+	json_t *v = json_is_object(j) ? json_object_get(j, "imageLayoutVersion") : NULL;
+	int r = 0;
+	if (!json_is_string(v)) {
+		r = ak_error_set(err, AK_EXIT_ENV,
+				 "'%s': 'oci-layout' has no 'imageLayoutVersion' string",
+				 src->path);
+	} else {
+		/* 1.x.y: the layout has not changed incompatibly since 1.0.0; a 2.x layout
+		 * would not be read right */
+		const char *ver = json_string_value(v);
+		if (strncmp(ver, "1.", 2) != 0 || ver[2] < '0' || ver[2] > '9')
+			r = ak_error_set(err, AK_EXIT_ENV,
+					 "'%s': 'oci-layout': imageLayoutVersion '%.40s' is not "
+					 "supported (archkit reads 1.x)",
+					 src->path, ver);
+	}
+	json_decref(j);
+	return r;
 }
 
 void ak_source_file_close(struct ak_source *src)

@@ -41,6 +41,10 @@ struct ak_source {
 /* OCI image layout directory (oci-layout, index.json, blobs/ALG/HEX). */
 int ak_source_oci_new(const char *dir, const char *tag, struct ak_source **out,
 		      struct ak_error **err);
+/* Check a layout's oci-layout file: a JSON object whose imageLayoutVersion is 1.x. When
+ * required (an OCI layout), its absence is an error; otherwise (docker save 25+) only a
+ * present file is checked. Messages name src->path. */
+int ak_source_oci_layout_check(struct ak_source *src, bool required, struct ak_error **err);
 /* skopeo's dir: transport (manifest.json, blobs named by hex, version). */
 int ak_source_skopeo_dir_new(const char *dir, struct ak_source **out, struct ak_error **err);
 /* docker save output: old (<id>/layer.tar) or Docker 25+ (OCI layout + manifest.json). */
@@ -52,6 +56,9 @@ void ak_source_close(struct ak_source *src);
 
 /* Open path below dirfd without leaving it (RESOLVE_BENEATH, no magic links). */
 int ak_source_openat(int dirfd, const char *path, int flags, struct ak_error **err);
+/* Open the regular file at path below dirfd (its size in *size when not NULL); a FIFO,
+ * device, socket or directory is refused without blocking. Returns the fd. */
+int ak_source_open_regular(int dirfd, const char *path, int64_t *size, struct ak_error **err);
 /* A raw stream of the regular file at path below dirfd, its size in *size. */
 int ak_source_open_file(int dirfd, const char *path, struct ak_stream **out, int64_t *size,
 			struct ak_error **err);
@@ -73,7 +80,9 @@ int ak_source_layout_open_blob(struct ak_source *src, const struct ak_descriptor
  * error. Absolute symlinks in buildx linux_ARCH folders are rewritten relative to the
  * folder; elsewhere they are dropped. */
 int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err);
-/* Remove a directory tree without following symlinks; NULL is fine. */
+/* Remove a directory tree without following symlinks, and forget it if it was an
+ * extraction directory (see common/tmpdirs.h: removed on a fatal signal too); NULL is
+ * fine. */
 void ak_tmpdir_remove(const char *path);
 
 /* For sources: walk the root document of img's source as a generic OCI graph. */

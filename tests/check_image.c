@@ -12,13 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "common/cleanup.h"
 #include "common/platform.h"
+#include "common/tmpdirs.h"
 #include "common/util.h"
 #include "probe/image.h"
 #include "probe/source.h"
@@ -242,8 +246,12 @@ START_TEST(test_nested_index_attestations_skipped)
 	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
 	ck_assert_uint_eq(l.n, 3);
 	ck_assert_uint_eq(l.skipped_attestations, 1);
-	ck_assert_uint_eq(l.n_notes, 1);
+	ck_assert_uint_eq(l.n_notes, 2);
 	ck_assert_ptr_nonnull(strstr(l.notes[0], "media type 'application/vnd.example.thing'"));
+	ck_assert_msg(strstr(l.notes[1], "skipped 1 attestation manifest (sha256:") &&
+			      strstr(l.notes[1], "): platform unknown/unknown in the index, which "
+						 "no runtime runs"),
+		      "%s", l.notes[1]);
 	const struct ak_variant *v = find_variant(&l, "linux/arm/v7");
 	ck_assert_ptr_nonnull(v);
 	ck_assert_str_eq(v->index_platform, "linux/arm/v7");
@@ -881,8 +889,11 @@ START_TEST(test_archive_escapes)
 	expect_error(ref, "archive entry '/abs-archkit-test' is an absolute path");
 	/* links that point out are dropped, so writing through them stays inside */
 	const struct tar_entry links[] = {
-		{"up", 'l', "../../../.."}, {"up/evil", 'f', "x"},     {"etc", 'l', "/etc"},
-		{"etc/evil", 'f', "x"},	    {"oci-layout", 'f', "{}"},
+		{"up", 'l', "../../../.."},
+		{"up/evil", 'f', "x"},
+		{"etc", 'l', "/etc"},
+		{"etc/evil", 'f', "x"},
+		{"oci-layout", 'f', "{\"imageLayoutVersion\":\"1.0.0\"}"},
 	};
 	tar_entries(path_in("links.tar"), links, 5);
 	/* it got as far as reading the layout, which has no index.json */
@@ -942,6 +953,470 @@ START_TEST(test_skopeo_dir)
 }
 END_TEST
 
+/* A FIFO where a file should be would block open() or read() forever: every file the
+ * sources open from an image is refused at once instead. */
+START_TEST(test_fifos_refused)
+{
+	char ref[2 * PATH_MAX + 16];
+	/* OCI layout: index.json, then a manifest blob */
+	struct blob m = put_image("img", "amd64", NULL, NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/index.json")), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/index.json"), 0644), 0);
+	expect_error(path_in("img"), "'index.json' is not a regular file (a FIFO)");
+	ck_assert_int_eq(unlink(path_in("img/index.json")), 0);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/blobs/sha256/%s", m.digest + 7)), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/blobs/sha256/%s", m.digest + 7), 0644), 0);
+	expect_error(path_in("img"), "is not a regular file (a FIFO)");
+	/* a layer read through a verifying stream */
+	ak_tmpdir_remove(path_in("img"));
+	struct blob layer;
+	m = put_image("img", "amd64", NULL, &layer);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/blobs/sha256/%s", layer.digest + 7)), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/blobs/sha256/%s", layer.digest + 7), 0644), 0);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_ptr_null(read_blob(img, &l.items[0].layers[0], &err));
+	ck_assert_ptr_nonnull(strstr(err->msg, "is not a regular file (a FIFO)"));
+	ak_error_clear(&err);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+	/* docker save: manifest.json, a config, a layer tar */
+	build_docker_save_old("dock");
+	ck_assert_int_eq(unlink(path_in("dock/manifest.json")), 0);
+	ck_assert_int_eq(mkfifo(path_in("dock/manifest.json"), 0644), 0);
+	expect_error(path_in("dock"), "'manifest.json' is not a regular file (a FIFO)");
+	ak_tmpdir_remove(path_in("dock"));
+	build_docker_save_old("dock");
+	const char *id1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	ck_assert_int_eq(unlink(path_in("dock/%s/layer.tar", id1)), 0);
+	ck_assert_int_eq(mkfifo(path_in("dock/%s/layer.tar", id1), 0644), 0);
+	expect_error(path_in("dock"), "layer.tar' is not a regular file (a FIFO)");
+	/* skopeo dir: manifest.json */
+	write_file(path_in("sko/version"), "Directory Transport Version: 1.1\n", 33);
+	ck_assert_int_eq(mkfifo(path_in("sko/manifest.json"), 0644), 0);
+	snprintf(ref, sizeof(ref), "dir:%s", path_in("sko"));
+	expect_error(ref, "'manifest.json' is not a regular file (a FIFO)");
+}
+END_TEST
+
+/* The image-layout spec: oci-layout MUST exist, with imageLayoutVersion. */
+START_TEST(test_oci_layout_file)
+{
+	char ref[2 * PATH_MAX + 16];
+	struct blob m = put_image("img", "amd64", NULL, NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	ck_assert_int_eq(unlink(path_in("img/oci-layout")), 0);
+	char want[PATH_MAX + 128];
+	snprintf(want, sizeof(want),
+		 "'%s' is not an OCI layout: no 'oci-layout' file (the image-layout spec "
+		 "requires one)",
+		 path_in("img"));
+	expect_error(path_in("img"), want);
+	snprintf(ref, sizeof(ref), "oci:%s", path_in("img"));
+	expect_error(ref, want);
+	/* in an archive, the message names the archive, and TMPDIR is emptied */
+	tar_dir(path_in("img"), path_in("nolayout.tar"));
+	snprintf(want, sizeof(want), "'%s' is not an OCI layout: no 'oci-layout' file",
+		 path_in("nolayout.tar"));
+	expect_error(path_in("nolayout.tar"), want);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	write_file(path_in("img/oci-layout"), "{}", 2);
+	expect_error(path_in("img"), "'oci-layout' has no 'imageLayoutVersion' string");
+	write_file(path_in("img/oci-layout"), "[1", 2);
+	expect_error(path_in("img"), "'oci-layout': invalid JSON");
+	const char *v2 = "{\"imageLayoutVersion\":\"2.0.0\"}";
+	write_file(path_in("img/oci-layout"), v2, strlen(v2));
+	expect_error(path_in("img"),
+		     "'oci-layout': imageLayoutVersion '2.0.0' is not supported (archkit reads "
+		     "1.x)");
+	ck_assert_int_eq(unlink(path_in("img/oci-layout")), 0);
+	ck_assert_int_eq(mkfifo(path_in("img/oci-layout"), 0644), 0);
+	expect_error(path_in("img"), "'oci-layout' is not a regular file (a FIFO)");
+	ck_assert_int_eq(unlink(path_in("img/oci-layout")), 0);
+	const char *v11 = "{\"imageLayoutVersion\":\"1.1.0\"}";
+	write_file(path_in("img/oci-layout"), v11, strlen(v11));
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ak_image_close(img);
+}
+END_TEST
+
+/* Docker schema 1 (fsLayers, signed JWS) is named as such, with what to do. */
+START_TEST(test_schema1_named)
+{
+	const char *v1 = "{\"schemaVersion\":1,\"name\":\"library/x\",\"tag\":\"1\","
+			 "\"architecture\":\"amd64\",\"fsLayers\":[{\"blobSum\":\"sha256:"
+			 "a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4\"}],"
+			 "\"history\":[{\"v1Compatibility\":\"{}\"}],\"signatures\":[]}";
+	const char *advice = "is a Docker schema 1 manifest, which archkit does not read: "
+			     "convert it ('skopeo copy --format v2s2 SRC DEST') or rebuild and "
+			     "push the image again";
+	char ref[2 * PATH_MAX + 16], want[512];
+	/* skopeo dir: of a schema 1 image */
+	write_file(path_in("sko/version"), "Directory Transport Version: 1.1\n", 33);
+	write_file(path_in("sko/manifest.json"), v1, strlen(v1));
+	snprintf(ref, sizeof(ref), "dir:%s", path_in("sko"));
+	snprintf(want, sizeof(want), "'manifest.json' %s", advice);
+	expect_error(ref, want);
+	/* an index entry whose media type is schema 1 */
+	struct blob m = put_blob("img", "application/vnd.docker.distribution.manifest.v1+prettyjws",
+				 v1, strlen(v1), NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	expect_error(path_in("img"), advice);
+	/* one labelled schema 2 whose document is schema 1 */
+	m = put_blob("img", MT_MANIFEST, v1, strlen(v1), NULL);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", m.desc);
+	expect_error(path_in("img"), advice);
+	/* the root itself */
+	put_index_json("img", "%s", v1);
+	snprintf(want, sizeof(want), "'index.json' %s", advice);
+	expect_error(path_in("img"), want);
+}
+END_TEST
+
+/* A GNU long link cut short: libarchive fails with no message, which must not print as
+ * "(null)". */
+START_TEST(test_truncated_long_link)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_gnutar(a);
+	ck_assert_int_eq(archive_write_open_filename(a, path_in("long.tar")), ARCHIVE_OK);
+	char target[301];
+	memset(target, 'x', 300);
+	target[300] = '\0';
+	tar_add(a, "link", 'l', target, 0);
+	tar_close(a);
+	ck_assert_int_eq(truncate(path_in("long.tar"), 512 + 100), 0); /* inside the 'K' data */
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_lt(ak_image_open(path_in("long.tar"), &img, &err), 0);
+	ck_assert_msg(!strstr(err->msg, "(null)"), "%s", err->msg);
+	ck_assert_msg(strstr(err->msg, "not a readable tar archive: an entry header is truncated "
+				       "(a GNU long name or link cut short?)"),
+		      "%s", err->msg);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+}
+END_TEST
+
+/* An index entry for a manifest of ARCH (NULL: no platform), with a config that says
+ * cfg_os/cfg_arch (NULL: nothing), annotated as an attestation or not. */
+static void attest_entry(char *out, size_t outsz, const char *arch, const char *cfg_os,
+			 const char *cfg_arch, bool annotated, const char *layer_text)
+{
+	struct blob layer = put_blob("img", MT_LAYER, layer_text, strlen(layer_text), NULL);
+	char cfgdoc[256] = "{";
+	if (cfg_os)
+		snprintf(cfgdoc, sizeof(cfgdoc), "{\"os\":\"%s\",\"architecture\":\"%s\",", cfg_os,
+			 cfg_arch);
+	struct blob cfg = put_json("img", MT_CONFIG, NULL,
+				   "%s\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"%s\"]}}",
+				   cfgdoc, layer.digest);
+	struct blob m = put_json("img", MT_MANIFEST, NULL,
+				 "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}", cfg.desc,
+				 layer.desc);
+	char plat[128] = "";
+	if (arch)
+		snprintf(plat, sizeof(plat),
+			 ",\"platform\":{\"os\":\"%s\",\"architecture\":\"%s\"}",
+			 strcmp(arch, "unknown") ? "linux" : "unknown", arch);
+	snprintf(out, outsz, "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu%s%s}",
+		 MT_MANIFEST, m.digest, m.size, plat,
+		 annotated ? ",\"annotations\":{\"vnd.docker.reference.type\":"
+			     "\"attestation-manifest\"}"
+			   : "");
+}
+
+/* Attestations are what no runtime runs: the platform decides, not the annotation
+ * (containerd's platform matcher ignores annotations). */
+START_TEST(test_attestation_by_platform_not_annotation)
+{
+	char e[7][1024];
+	/* annotated, platform linux/arm64: runnable, probed */
+	attest_entry(e[0], sizeof(e[0]), "arm64", "linux", "arm64", true, "a");
+	/* unknown/unknown, no annotation: skipped */
+	attest_entry(e[1], sizeof(e[1]), "unknown", "unknown", "unknown", false, "b");
+	/* both: skipped */
+	attest_entry(e[2], sizeof(e[2]), "unknown", "unknown", "unknown", true, "c");
+	/* annotated, no platform in the index, unknown/unknown config: skipped */
+	attest_entry(e[3], sizeof(e[3]), NULL, "unknown", "unknown", true, "d");
+	/* annotated, no platform anywhere: skipped */
+	attest_entry(e[4], sizeof(e[4]), NULL, NULL, NULL, true, "e");
+	/* annotated, no platform in the index, config linux/riscv64: probed */
+	attest_entry(e[5], sizeof(e[5]), NULL, "linux", "riscv64", true, "f");
+	/* not annotated, no platform in the index, unknown/unknown config: skipped */
+	attest_entry(e[6], sizeof(e[6]), NULL, "unknown", "unknown", false, "g");
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s,%s,%s,%s,%s,%s]}", e[0],
+		       e[1], e[2], e[3], e[4], e[5], e[6]);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_ptr_nonnull(find_variant(&l, "linux/arm64"));
+	ck_assert_ptr_nonnull(find_variant(&l, "linux/riscv64"));
+	ck_assert_uint_eq(l.skipped_attestations, 5);
+	const char *want[] = {
+		"annotated as an attestation but its platform linux/arm64 is runnable: probed, as "
+		"a runtime would pull and run it",
+		"annotated as an attestation but its platform linux/riscv64 is runnable: probed",
+		"skipped 2 attestation manifests (sha256:",
+		"): platform unknown/unknown in the index, which no runtime runs",
+		"skipped 2 attestation manifests (sha256:",
+		"): platform unknown/unknown in the config, which no runtime runs",
+		"skipped 1 attestation manifest (sha256:",
+		"): annotated vnd.docker.reference.type=attestation-manifest, with no platform in "
+		"the index or the config, which no runtime runs",
+	};
+	ck_assert_uint_eq(l.n_notes, 5);
+	ck_assert_ptr_nonnull(strstr(l.notes[0], want[0]));
+	ck_assert_ptr_nonnull(strstr(l.notes[1], want[1]));
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_msg(strstr(l.notes[2 + i], want[2 + 2 * i]) &&
+				      strstr(l.notes[2 + i], want[3 + 2 * i]),
+			      "note %zu: %s", 2 + i, l.notes[2 + i]);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+/* Small documents that cost gigabytes: one manifest listed again and again is read,
+ * parsed and verified once, and the layers all the repeats would list are bounded. */
+START_TEST(test_repeated_documents_memoised)
+{
+	struct blob m = put_image("img", "amd64", NULL, NULL);
+	size_t n = 3000; /* 6000 reads without the memo: past AK_IMAGE_DOCS_MAX */
+	size_t cap = n * (strlen(m.desc) + 1) + 64, len = 0;
+	char *list = malloc(cap);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "", m.desc);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", list);
+	free(list);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, n);
+	ck_assert_str_eq(l.items[n - 1].layers[1].digest, l.items[0].layers[1].digest);
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+
+	/* 20,000 layers listed 300 times: 6M descriptors, refused at the bound, quickly */
+	ak_tmpdir_remove(path_in("img"));
+	struct blob layer = put_blob("img", MT_LAYER, "x", 1, NULL);
+	size_t nl = 20000;
+	cap = nl * (strlen(layer.desc) + 80) + 512;
+	char *doc = malloc(cap), *ids = malloc(nl * 76 + 8);
+	len = 0;
+	size_t ilen = 0;
+	for (size_t i = 0; i < nl; i++) {
+		len += (size_t)snprintf(doc + len, cap - len, "%s%s", i ? "," : "", layer.desc);
+		ilen += (size_t)snprintf(ids + ilen, nl * 76 + 8 - ilen, "%s\"%s\"", i ? "," : "",
+					 layer.digest);
+	}
+	struct blob cfg = put_json(
+		"img", MT_CONFIG, NULL,
+		"{\"os\":\"linux\",\"architecture\":\"arm64\",\"rootfs\":{\"diff_ids\":[%s]}}",
+		ids);
+	struct blob big =
+		put_json("img", MT_MANIFEST, NULL,
+			 "{\"schemaVersion\":2,\"config\":%s,\"layers\":[%s]}", cfg.desc, doc);
+	free(doc);
+	free(ids);
+	n = 300;
+	cap = n * (strlen(big.desc) + 1) + 64;
+	len = 0;
+	list = malloc(cap);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(list + len, cap - len, "%s%s", i ? "," : "", big.desc);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", list);
+	free(list);
+	time_t start = time(NULL);
+	expect_error(path_in("img"), "image lists more than 262144 descriptors in all (index "
+				     "entries and layers, repeats counted)");
+	ck_assert_int_le(time(NULL) - start, 10);
+
+	/* two descriptors of one document that disagree on its size */
+	ak_tmpdir_remove(path_in("img"));
+	m = put_image("img", "amd64", NULL, NULL);
+	char liar[600];
+	snprintf(liar, sizeof(liar), "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
+		 MT_MANIFEST, m.digest, m.size + 1);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", m.desc, liar);
+	expect_error(path_in("img"), "descriptors disagree on its size");
+}
+END_TEST
+
+/* The signal path: a registered directory is removed by the handler, with only
+ * async-signal-safe calls, and the process still dies of the signal. */
+START_TEST(test_tmpdir_removed_on_signal)
+{
+	/* the remover alone: deep, with links out that it must not follow */
+	write_file(path_in("keep/file"), "keep", 4);
+	char p[PATH_MAX] = "", tmpl[PATH_MAX];
+	snprintf(tmpl, sizeof(tmpl), "%s/archkit-image-XXXXXX", path_in("tmp"));
+	ck_assert_ptr_nonnull(ak_tmpdir_create(tmpl));
+	size_t n = (size_t)snprintf(p, sizeof(p), "%s", tmpl);
+	for (int i = 0; i < 300 && n + 8 < sizeof(p); i++) {
+		n += (size_t)snprintf(p + n, sizeof(p) - n, "/d%d", i % 10);
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		char f[PATH_MAX + 16];
+		snprintf(f, sizeof(f), "%s/f", p);
+		write_file(f, "x", 1);
+		snprintf(f, sizeof(f), "%s/out", p);
+		ck_assert_int_eq(symlink(path_in("keep"), f), 0);
+	}
+	ck_assert_int_eq(ak_rmtree_signal_safe(tmpl), 0);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	ck_assert_uint_eq(count_entries(path_in("keep")), 1);
+	ak_tmpdir_forget_remove(tmpl);
+
+	const int sigs[] = {SIGINT, SIGTERM};
+	for (size_t k = 0; k < 2; k++) {
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			signal(sigs[k], SIG_DFL);
+			ak_tmpdirs_catch_signals();
+			snprintf(tmpl, sizeof(tmpl), "%s/archkit-image-XXXXXX", path_in("tmp"));
+			if (!ak_tmpdir_create(tmpl))
+				_exit(3);
+			char f[PATH_MAX + 16];
+			snprintf(f, sizeof(f), "%s/blobs", tmpl);
+			mkdir(f, 0700);
+			snprintf(f, sizeof(f), "%s/blobs/x", tmpl);
+			close(open(f, O_WRONLY | O_CREAT, 0600));
+			raise(sigs[k]);
+			_exit(4); /* not reached: the handler re-raises */
+		}
+		int status;
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == sigs[k], "status %#x",
+			      status);
+		ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	}
+}
+END_TEST
+
+/* A docker save of two amd64 images: each variant carries its image's name, so two
+ * rows of linux/amd64 can be told apart. */
+START_TEST(test_docker_save_two_images_named)
+{
+	char hex[2][65], lhex[2][65], man[2048];
+	for (int i = 0; i < 2; i++) {
+		char layer[32], cfg[512];
+		snprintf(layer, sizeof(layer), "layer of image %d", i);
+		sha256_hex(layer, strlen(layer), lhex[i]);
+		write_file(path_in("img/%d/layer.tar", i), layer, strlen(layer));
+		snprintf(cfg, sizeof(cfg),
+			 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+			 "\"layers\",\"diff_ids\":[\"sha256:%s\"]}}",
+			 lhex[i]);
+		sha256_hex(cfg, strlen(cfg), hex[i]);
+		write_file(path_in("img/%s.json", hex[i]), cfg, strlen(cfg));
+	}
+	snprintf(man, sizeof(man),
+		 "[{\"Config\":\"%s.json\",\"RepoTags\":[\"app:1\",\"app:latest\"],\"Layers\":"
+		 "[\"0/layer.tar\"]},{\"Config\":\"%s.json\",\"RepoTags\":[\"tools:2\"],"
+		 "\"Layers\":[\"1/layer.tar\"]},{\"Config\":\"%s.json\",\"RepoTags\":null,"
+		 "\"Layers\":[\"1/layer.tar\"]}]",
+		 hex[0], hex[1], hex[1]);
+	write_file(path_in("img/manifest.json"), man, strlen(man));
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_str_eq(l.items[0].platform->name, "linux/amd64");
+	ck_assert_str_eq(l.items[1].platform->name, "linux/amd64");
+	ck_assert_str_eq(l.items[0].ref_name, "app:1");
+	ck_assert_str_eq(l.items[1].ref_name, "tools:2");
+	ck_assert_ptr_null(l.items[2].ref_name); /* saved by id */
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+
+	/* Docker 25+: a platform only index.json lists is named as manifest.json would */
+	ak_tmpdir_remove(path_in("img"));
+	struct blob a = put_image("img", "amd64", NULL, NULL);
+	struct blob b = put_image("img", "arm64", NULL, NULL);
+	const char *ann = "\"annotations\":{\"io.containerd.image.name\":\"docker.io/library/"
+			  "app:1\",\"org.opencontainers.image.ref.name\":\"1\"}";
+	char ea[1024], eb[1024];
+	snprintf(ea, sizeof(ea),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":"
+		 "\"linux\",\"architecture\":\"amd64\"},%s}",
+		 MT_MANIFEST, a.digest, a.size, ann);
+	snprintf(eb, sizeof(eb),
+		 "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{\"os\":"
+		 "\"linux\",\"architecture\":\"arm64\"},%s}",
+		 MT_MANIFEST, b.digest, b.size, ann);
+	struct blob idx = put_json("img", MT_INDEX, ann,
+				   "{\"schemaVersion\":2,\"manifests\":[%s,%s]}", ea, eb);
+	put_index_json("img", "{\"schemaVersion\":2,\"manifests\":[%s]}", idx.desc);
+	/* manifest.json holds the amd64 image only */
+	char *mdoc = NULL;
+	ck_assert_int_eq(ak_read_file(path_in("img/blobs/sha256/%s", a.digest + 7), 1 << 20, &mdoc,
+				      NULL, NULL),
+			 0);
+	struct ak_manifest_doc md;
+	ck_assert_int_eq(ak_manifest_parse(mdoc, strlen(mdoc), "m", &md, &err), 0);
+	free(mdoc);
+	snprintf(man, sizeof(man),
+		 "[{\"Config\":\"blobs/sha256/%s\",\"RepoTags\":[\"app:1\"],\"Layers\":"
+		 "[\"blobs/sha256/%s\",\"blobs/sha256/%s\"]}]",
+		 md.config.digest + 7, md.layers[0].digest + 7, md.layers[1].digest + 7);
+	ak_manifest_doc_free(&md);
+	write_file(path_in("img/manifest.json"), man, strlen(man));
+	ck_assert_msg(ak_image_open(path_in("img"), &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(find_variant(&l, "linux/amd64")->ref_name, "app:1");
+	ck_assert_str_eq(find_variant(&l, "linux/arm64")->ref_name, "app:1");
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+}
+END_TEST
+
+/* docker save: many entries naming one big config would read it again and again */
+START_TEST(test_docker_save_config_bytes_bounded)
+{
+	size_t pad = AK_JSON_MAX - 256;
+	char *cfg = malloc(pad + 256), hex[65], lhex[65];
+	sha256_hex("l", 1, lhex);
+	int n = snprintf(cfg, 256,
+			 "{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"diff_ids\":"
+			 "[\"sha256:%s\"]},\"pad\":\"",
+			 lhex);
+	memset(cfg + n, 'x', pad);
+	strcpy(cfg + n + pad, "\"}");
+	sha256_hex(cfg, strlen(cfg), hex);
+	write_file(path_in("img/%s.json", hex), cfg, strlen(cfg));
+	free(cfg);
+	write_file(path_in("img/l/layer.tar"), "l", 1);
+	size_t entries = 70, cap = entries * 200 + 8, len = 1;
+	char *man = malloc(cap);
+	man[0] = '[';
+	for (size_t i = 0; i < entries; i++)
+		len += (size_t)snprintf(man + len, cap - len,
+					"%s{\"Config\":\"%s.json\",\"RepoTags\":[\"x:%zu\"],"
+					"\"Layers\":[\"l/layer.tar\"]}",
+					i ? "," : "", hex, i);
+	man[len++] = ']';
+	write_file(path_in("img/manifest.json"), man, len);
+	free(man);
+	expect_error(path_in("img"), "'manifest.json': its configs exceed 268435456 bytes in all");
+}
+END_TEST
+
 START_TEST(test_parsers_directly)
 {
 	cleanup_error struct ak_error *err = NULL;
@@ -998,6 +1473,15 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_archive_escapes);
 	tcase_add_test(tc, test_skopeo_dir);
 	tcase_add_test(tc, test_parsers_directly);
+	tcase_add_test(tc, test_fifos_refused);
+	tcase_add_test(tc, test_oci_layout_file);
+	tcase_add_test(tc, test_schema1_named);
+	tcase_add_test(tc, test_truncated_long_link);
+	tcase_add_test(tc, test_attestation_by_platform_not_annotation);
+	tcase_add_test(tc, test_repeated_documents_memoised);
+	tcase_add_test(tc, test_tmpdir_removed_on_signal);
+	tcase_add_test(tc, test_docker_save_two_images_named);
+	tcase_add_test(tc, test_docker_save_config_bytes_bounded);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -9,6 +9,13 @@ so that a test can damage exactly one thing and nothing else.
       stores FILE as a blob and makes it layer N of the ARCH variant (or a new
       last layer), with its real digest and size (or SIZE, to lie), and
       rewrites the config (diff_ids), manifest and indexes above it
+  lib-oci.py misname-layer DIR ARCH [N]
+      moves layer N (default 0) of the ARCH variant to a blob named by its
+      digest with the last hex digit changed, and points the descriptor there:
+      a blob whose real digest differs from its name in one digit only
+  lib-oci.py descriptor DIR ARCH [--annotate KEY=VALUE] [--platform OS/ARCH]
+      edits the index descriptor of the ARCH variant (an annotation, another
+      platform) and rewrites the indexes above it
   lib-oci.py tar OUT ENTRY...
       writes an uncompressed tar; ENTRY is one of
         file:NAME=TEXT     a regular file
@@ -161,6 +168,48 @@ def cmd_set_layer(top, arch, file, *opts):
     manifest["config"]["digest"] = cdigest
     manifest["config"]["size"] = csize
     rewrite_chain(top, chain, manifest)
+
+
+def cmd_misname_layer(top, arch, n=0):
+    index = json.load(open(os.path.join(top, "index.json")))
+    chain = find_manifest(top, index, arch)
+    if not chain:
+        sys.exit("lib-oci: no variant '%s'" % arch)
+    doc, i = chain[-1]
+    manifest = load_json(top, doc["manifests"][i]["digest"])
+    layer = manifest["layers"][int(n)]
+    old = layer["digest"]
+    last = "0" if old[-1] != "0" else "1"
+    new = old[:-1] + last
+    os.rename(blob_path(top, old), blob_path(top, new))
+    layer["digest"] = new
+    rewrite_chain(top, chain, manifest)
+    print(blob_path(top, new))
+
+
+def cmd_descriptor(top, arch, *opts):
+    opts = list(opts)
+    index = json.load(open(os.path.join(top, "index.json")))
+    chain = find_manifest(top, index, arch)
+    if not chain:
+        sys.exit("lib-oci: no variant '%s'" % arch)
+    doc, i = chain[-1]
+    desc = doc["manifests"][i]
+    while opts:
+        o = opts.pop(0)
+        if o == "--annotate":
+            k, _, v = opts.pop(0).partition("=")
+            desc.setdefault("annotations", {})[k] = v
+        elif o == "--platform":
+            os_, _, a = opts.pop(0).partition("/")
+            desc["platform"] = {"os": os_, "architecture": a}
+        else:
+            sys.exit("lib-oci: unknown option '%s'" % o)
+    if len(chain) == 1:
+        with open(os.path.join(top, "index.json"), "wb") as f:
+            f.write(dump(doc))
+    else:
+        rewrite_chain(top, chain[:-1], doc)
 
 
 def cmd_tar(out, *entries):
@@ -335,7 +384,8 @@ def cmd_elf(kind, out, phnum=65535):
 
 def main(argv):
     cmds = {"layer": cmd_layer, "set-layer": cmd_set_layer, "tar": cmd_tar, "elf": cmd_elf,
-            "gzip-bomb": cmd_gzip_bomb}
+            "gzip-bomb": cmd_gzip_bomb, "misname-layer": cmd_misname_layer,
+            "descriptor": cmd_descriptor}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])

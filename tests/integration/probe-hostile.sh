@@ -368,5 +368,93 @@ mkdir -p "$work/x32-root/bin" "$work/x32-root/libx32" &&
 elf_image x32ld linux/amd64="$work/x32-root"
 probe 1 x32ld && expect_contains "$AK_STDOUT" "error   loader-wrong-machine /bin/dyn" &&
 	expect_contains "$AK_STDOUT" "found:    PT_INTERP '/libx32/ld-linux-x32.so.2' is loader x86-64 (no linux platform) ELF32 LSB" && ak_pass
+# --- probe hardening (FIFOs, oci-layout, near-miss digests, attestations, signals) ---
+
+ak_test "a FIFO as a blob or as index.json is refused at once, not waited on"
+fresh fifo
+layer=$(oci layer fifo arm64)
+rm "$layer" && mkfifo "$layer"
+probe 2 fifo && expect_contains "$AK_STDERR" "is not a regular file (a FIFO)" &&
+	fresh fifo2 && rm fifo2/index.json && mkfifo fifo2/index.json &&
+	probe 2 fifo2 && expect_contains "$AK_STDERR" "'index.json' is not a regular file (a FIFO)" && ak_pass
+
+ak_test "an OCI layout without its oci-layout file is refused, naming the file"
+fresh nolayout
+rm nolayout/oci-layout
+probe 2 nolayout && expect_contains "$AK_STDERR" "'nolayout' is not an OCI layout: no 'oci-layout' file" &&
+	fresh badlayout && echo '{"imageLayoutVersion":"2.0.0"}' >badlayout/oci-layout &&
+	probe 2 badlayout && expect_contains "$AK_STDERR" "imageLayoutVersion '2.0.0' is not supported" && ak_pass
+
+ak_test "a layer whose digest differs from its name in the last hex digit: digest mismatch"
+fresh nearmiss
+named=$(oci misname-layer nearmiss arm64)
+probe 2 nearmiss && expect_contains "$AK_STDERR" "blob 'sha256:${named:${#named}-64:12}…': digest mismatch" && ak_pass
+
+# attestation CASE ARGS...: a copy of honest6 whose descriptors lib-oci.py edits
+attest() {
+	fresh "$1"
+	local img=$1
+	shift
+	oci descriptor "$img" "$@"
+}
+
+ak_test "an attestation annotation alone skips nothing: linux/arm64 is probed"
+attest annot arm64 --annotate vnd.docker.reference.type=attestation-manifest
+probe 0 annot && expect_contains "$AK_STDOUT" "image: annot (oci), 6 variants" &&
+	expect_not_contains "$AK_STDOUT" "skipped" && expect_contains "$AK_STDOUT" "linux/arm64" &&
+	expect_contains "$AK_STDOUT" "note: manifest 'sha256:" &&
+	expect_contains "$AK_STDOUT" "is annotated as an attestation but its platform linux/arm64 is runnable: probed" &&
+	probe 0 annot --json && [ "$(jq .skipped_attestations "$AK_STDOUT")" = 0 ] &&
+	[ "$(jq '.variants | length' "$AK_STDOUT")" = 6 ] &&
+	jq -e '.notes | any(test("annotated as an attestation"))' "$AK_STDOUT" >/dev/null && ak_pass
+
+ak_test "platform unknown/unknown without the annotation is skipped as an attestation"
+attest unknown amd64 --platform unknown/unknown
+probe 0 unknown && expect_contains "$AK_STDOUT" "image: unknown (oci), 5 variants, 1 attestation manifest skipped" &&
+	expect_contains "$AK_STDOUT" "note: skipped 1 attestation manifest (sha256:" &&
+	expect_contains "$AK_STDOUT" "platform unknown/unknown in the index, which no runtime runs" &&
+	probe 0 unknown --json && [ "$(jq .skipped_attestations "$AK_STDOUT")" = 1 ] &&
+	[ "$(jq '.variants | length' "$AK_STDOUT")" = 5 ] && ak_pass
+
+ak_test "platform unknown/unknown with the annotation is skipped as an attestation"
+attest both amd64 --platform unknown/unknown --annotate vnd.docker.reference.type=attestation-manifest
+probe 0 both && expect_contains "$AK_STDOUT" "image: both (oci), 5 variants, 1 attestation manifest skipped" &&
+	probe 0 both --json && [ "$(jq .skipped_attestations "$AK_STDOUT")" = 1 ] &&
+	jq -e '.notes | any(test("skipped 1 attestation manifest"))' "$AK_STDOUT" >/dev/null && ak_pass
+
+# interrupt SIG: 'archkit probe -' reading an archive from a writer that stalls half
+# way; SIG goes to archkit's own pid once the extraction has begun
+interrupt() {
+	local sig=$1 num writer pid rc=0 i
+	num=$(kill -l "$sig")
+	rm -f "$work/stdin.fifo" && mkfifo "$work/stdin.fifo"
+	python3 -c 'import sys, time
+data = open(sys.argv[1], "rb").read()
+out = open(sys.argv[2], "wb")
+out.write(data[:len(data) // 2]); out.flush(); time.sleep(60)' "$honest_archive" "$work/stdin.fifo" &
+	writer=$!
+	TMPDIR=$hostile_tmp env --default-signal="$sig" "$AK_BIN" probe - <"$work/stdin.fifo" \
+		>"$AK_STDOUT" 2>"$AK_STDERR" &
+	pid=$!
+	for i in $(seq 100); do
+		[ -n "$(find "$hostile_tmp" -type f 2>/dev/null | head -n1)" ] && break
+		sleep 0.1
+	done
+	[ -n "$(find "$hostile_tmp" -type f | head -n1)" ] || ak_fail "no extraction began in TMPDIR"
+	kill -"$sig" "$pid"
+	wait "$pid" || rc=$?
+	kill "$writer" 2>/dev/null
+	wait "$writer" 2>/dev/null
+	[ "$rc" = $((128 + num)) ] || ak_fail "SIG$sig: exited $rc, expected $((128 + num))"
+	if [ -n "$(ls -A "$hostile_tmp")" ]; then
+		ak_fail "SIG$sig: TMPDIR not empty afterwards: $(ls -A "$hostile_tmp" | head -3 | tr '\n' ' ')"
+		rm -rf "${hostile_tmp:?}"/*
+	fi
+}
+
+ak_test "SIGINT and SIGTERM during a probe of stdin: the extraction dir is removed, exit 128+signal"
+interrupt INT
+interrupt TERM
+ak_pass
 
 ak_summary
