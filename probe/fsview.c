@@ -352,6 +352,8 @@ static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool cr
 			if (!child)
 				return 0;
 			if (last) {
+				/* callers join a name onto real: it must end here */
+				cur[cand_len] = '\0';
 				*out = child;
 				return 1;
 			}

@@ -616,6 +616,47 @@ START_TEST(test_whiteouts_and_opaque_dirs)
 }
 END_TEST
 
+/* Whiteouts below the root: a directory whiteout and the ".wh.NAME" that docker's classic
+ * builder (RUN rm -rf /opt/stray/bin), umoci insert --whiteout and umoci repack write. The
+ * deeper one comes first, so a lookup that leaves its resolved path unterminated would
+ * leak "opt/stray" into the next one. */
+START_TEST(test_whiteouts_below_a_directory)
+{
+	const struct spec l0[] = {
+		{"opt/", 'd', NULL},
+		{"opt/x86/", 'd', NULL},
+		{"opt/x86/tool", 'f', "wrong-arch"},
+		{"opt/stray/", 'd', NULL},
+		{"opt/stray/bin", 'f', "wrong-arch"},
+		{"opt/stray/keep", 'f', "k"},
+		{"lnk", 'l', "opt"},
+	};
+	const struct spec l1[] = {
+		{"opt/stray/.wh.bin", 'f', ""},
+		{"opt/.wh.x86", 'f', ""},
+	};
+	const struct spec l2[] = {
+		{"lnk/stray/.wh.keep", 'f', ""}, /* the parent resolves inside the root */
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_layer_index struct ak_layer_index *i2 = SCAN(l2);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	ck_assert_ptr_null(ak_fsview_lookup(v, "opt/stray/bin"));
+	ck_assert_ptr_null(ak_fsview_lookup(v, "opt/x86"));
+	ck_assert_ptr_null(ak_fsview_lookup(v, "opt/x86/tool"));
+	ck_assert_ptr_nonnull(ak_fsview_lookup(v, "opt/stray/keep"));
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i2, 2, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "lnk:symlink:0\n"
+			      "opt:dir:0\n"
+			      "opt/stray:dir:0\n");
+}
+END_TEST
+
 START_TEST(test_replacement_and_hardlinks)
 {
 	const struct spec l0[] = {
@@ -809,6 +850,7 @@ Suite *layer_suite(void)
 	suite_add_tcase(s, tc);
 	TCase *fs = tcase_create("fsview");
 	tcase_add_test(fs, test_whiteouts_and_opaque_dirs);
+	tcase_add_test(fs, test_whiteouts_below_a_directory);
 	tcase_add_test(fs, test_replacement_and_hardlinks);
 	tcase_add_test(fs, test_symlink_resolution);
 	suite_add_tcase(s, fs);
