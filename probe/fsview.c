@@ -604,6 +604,8 @@ static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int 
 	if (existing) {
 		if (existing->e.type == AK_ENTRY_DIR && fresh.type == AK_ENTRY_DIR) {
 			/* a directory again: its contents stay, its metadata is the new one */
+			if (!kept(existing, layer_no))
+				existing->clean_layer = -1; /* swept while not kept: stale */
 			existing->e.mode = fresh.mode;
 			existing->e.layer = layer_no;
 			existing->e.implicit = false;

@@ -788,6 +788,29 @@ START_TEST(test_opaque_in_tar_order)
 }
 END_TEST
 
+/* A directory swept before this layer names it, then given a parent-only subdirectory:
+ * naming it must not make it look swept, or the next marker above would skip it. */
+START_TEST(test_opaque_after_directory_named_again)
+{
+	const struct spec l0[] = {
+		{"p/d/", 'd', NULL},
+	};
+	const struct spec l1[] = {
+		{"p/", 'd', NULL},   {"p/d/.wh..wh..opq", 'f', ""}, {"p/d/m/x", 'f', "x"},
+		{"p/d/", 'd', NULL}, {"p/.wh..wh..opq", 'f', ""},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "p:dir:1\n"
+			      "p/d:dir:1\n");
+}
+END_TEST
+
 /* An entry replaces a directory with a non-directory or the other way round at once;
  * an entry below a non-directory is refused, as containerd and moby refuse it. */
 START_TEST(test_replacement_in_tar_order_and_bad_parents)
@@ -1069,6 +1092,7 @@ Suite *layer_suite(void)
 	tcase_add_test(fs, test_whiteout_after_symlink_replaced_by_dir);
 	tcase_add_test(fs, test_hardlink_outlives_whiteout_of_its_target);
 	tcase_add_test(fs, test_opaque_in_tar_order);
+	tcase_add_test(fs, test_opaque_after_directory_named_again);
 	tcase_add_test(fs, test_replacement_in_tar_order_and_bad_parents);
 	tcase_add_test(fs, test_repeated_opaque_markers_stay_linear);
 	tcase_add_test(fs, test_symlink_resolution);
