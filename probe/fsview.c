@@ -14,6 +14,7 @@ struct node {
 	struct ak_fsview_entry e; /* first: entries handed out are nodes */
 	uint32_t path_len;
 	bool live;
+	bool unpacked; /* an entry of e.layer made this path (containerd's unpackedPaths) */
 	/* the layer in which an opaque sweep last left this subtree with nothing to remove
 	 * (see opaque_sweep); -1 when none */
 	int clean_layer;
@@ -32,6 +33,18 @@ struct ak_fsview {
 	struct ak_fsview_removed *removed;
 	size_t removed_count, removed_cap;
 	struct ak_layer_arena *arena;
+	/* paths the layer being applied unpacked and then removed: an opaque marker still
+	 * keeps what is made there again, as containerd's unpackedPaths never forgets */
+	struct gone **gone;
+	size_t gone_nbuckets, gone_count;
+	int gone_layer;
+};
+
+struct gone {
+	struct gone *next;
+	uint64_t hash;
+	const char *path;
+	uint32_t len;
 };
 
 /* ---- SipHash-1-3 over the path ---- */
@@ -194,6 +207,62 @@ static struct node *add_node(struct ak_fsview *v, struct node *parent, const cha
 	return n;
 }
 
+static bool gone_has(const struct ak_fsview *v, const struct node *n)
+{
+	if (!v->gone)
+		return false;
+	for (struct gone *g = v->gone[n->hash & (v->gone_nbuckets - 1)]; g; g = g->next)
+		if (g->hash == n->hash && g->len == n->path_len &&
+		    memcmp(g->path, n->e.path, g->len) == 0)
+			return true;
+	return false;
+}
+
+static int gone_add(struct ak_fsview *v, const struct node *n, struct ak_error **err)
+{
+	if (gone_has(v, n))
+		return 0;
+	if (v->gone_count + 1 > v->gone_nbuckets) {
+		size_t nb = v->gone_nbuckets ? v->gone_nbuckets * 2 : 64;
+		struct gone **b = calloc(nb, sizeof(*b));
+		if (!b)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		for (size_t i = 0; i < v->gone_nbuckets; i++)
+			for (struct gone *g = v->gone[i], *next; g; g = next) {
+				next = g->next;
+				g->next = b[g->hash & (nb - 1)];
+				b[g->hash & (nb - 1)] = g;
+			}
+		free(v->gone);
+		v->gone = b;
+		v->gone_nbuckets = nb;
+	}
+	struct gone *g = ak_layer_arena_alloc(v->arena, sizeof(*g));
+	if (!g)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	*g = (struct gone){.hash = n->hash, .path = n->e.path, .len = n->path_len};
+	g->next = v->gone[g->hash & (v->gone_nbuckets - 1)];
+	v->gone[g->hash & (v->gone_nbuckets - 1)] = g;
+	v->gone_count++;
+	return 0;
+}
+
+/* The set belongs to one layer: start afresh for the next. */
+static void gone_reset(struct ak_fsview *v, int layer_no)
+{
+	if (v->gone_layer == layer_no)
+		return;
+	free(v->gone);
+	v->gone = NULL;
+	v->gone_nbuckets = v->gone_count = 0;
+	v->gone_layer = layer_no;
+}
+
+static bool kept(const struct node *n, int layer_no)
+{
+	return n->e.layer == layer_no && n->unpacked;
+}
+
 static int record_removed(struct ak_fsview *v, const struct node *n, int by,
 			  enum ak_fsview_removal how, struct ak_error **err)
 {
@@ -228,7 +297,8 @@ static int remove_children(struct ak_fsview *v, struct node *top, int by,
 		while (n->first_child)
 			n = n->first_child;
 		struct node *parent = n->parent;
-		if (record_removed(v, n, by, how, err) < 0)
+		if (record_removed(v, n, by, how, err) < 0 ||
+		    (kept(n, by) && gone_add(v, n, err) < 0))
 			return -1;
 		unlink_child(n);
 		unhash(v, n);
@@ -242,7 +312,8 @@ static int remove_children(struct ak_fsview *v, struct node *top, int by,
 static int remove_subtree(struct ak_fsview *v, struct node *n, int by, enum ak_fsview_removal how,
 			  struct ak_error **err)
 {
-	if (remove_children(v, n, by, how, err) < 0 || record_removed(v, n, by, how, err) < 0)
+	if (remove_children(v, n, by, how, err) < 0 || record_removed(v, n, by, how, err) < 0 ||
+	    (kept(n, by) && gone_add(v, n, err) < 0))
 		return -1;
 	unlink_child(n);
 	unhash(v, n);
@@ -254,16 +325,12 @@ static int remove_subtree(struct ak_fsview *v, struct node *n, int by, enum ak_f
 /* ---- what an opaque marker keeps ----
  *
  * An opaque marker in layer L keeps the paths L's own entries created (containerd's
- * unpackedPaths) and removes everything else below its directory, the directories
- * extraction made for L's entries without naming them included. A node is clean in L
+ * unpackedPaths: kept() above, with the gone set for paths removed and made again) and
+ * removes everything else below its directory, the directories extraction made for L's
+ * entries without naming them included. A node is clean in L
  * when its whole subtree is kept. To keep repeated markers linear, every directory
  * lists its children that are not clean before those that are: a sweep then stops at
  * its first clean child, and each node costs a sweep once per change of state. */
-
-static bool kept(const struct node *n, int layer_no)
-{
-	return n->e.layer == layer_no && !n->e.implicit;
-}
 
 static bool is_clean(const struct node *n, int layer_no)
 {
@@ -342,6 +409,7 @@ struct ak_fsview *ak_fsview_new(struct ak_error **err)
 		.path = "", .type = AK_ENTRY_DIR, .implicit = true, .mode = 0755, .layer = -1};
 	v->root.live = true;
 	v->root.clean_layer = -1;
+	v->gone_layer = -1;
 	return v;
 }
 
@@ -352,6 +420,7 @@ void ak_fsview_free(struct ak_fsview *v)
 	free(v->buckets);
 	free(v->all);
 	free(v->removed);
+	free(v->gone);
 	ak_layer_arena_free(v->arena);
 	free(v);
 }
@@ -455,6 +524,7 @@ static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool cr
 			child->e.implicit = true;
 			child->e.mode = 0755;
 			child->e.layer = layer_no;
+			child->unpacked = gone_has(v, child);
 			/* an opaque marker above would remove it: not clean */
 			unlink_child(child);
 			link_first(node, child);
@@ -609,6 +679,7 @@ static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int 
 			existing->e.mode = fresh.mode;
 			existing->e.layer = layer_no;
 			existing->e.implicit = false;
+			existing->unpacked = true;
 			return 0;
 		}
 		if (existing->e.type == AK_ENTRY_DIR &&
@@ -617,6 +688,7 @@ static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int 
 		if (record_removed(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
 			return -1;
 		existing->e = fresh;
+		existing->unpacked = true;
 		existing->clean_layer = layer_no; /* new and empty: clean, so it goes last */
 		move_last(existing);
 		return 0;
@@ -625,6 +697,7 @@ static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int 
 	if (!n)
 		return -1;
 	n->e = fresh;
+	n->unpacked = true;
 	n->clean_layer = layer_no;
 	return 0;
 }
@@ -634,6 +707,7 @@ int ak_fsview_apply_layer(struct ak_fsview *view, const struct ak_layer_index *i
 {
 	/* In tar order, as containerd's archive.Apply and moby's UnpackLayer do: a
 	 * whiteout sees the filesystem as the entries before it left it. */
+	gone_reset(view, layer_no);
 	for (size_t i = 0; i < idx->count; i++) {
 		const struct ak_layer_entry *e = &idx->entries[i];
 		int r = e->type == AK_ENTRY_WHITEOUT || e->type == AK_ENTRY_OPAQUE

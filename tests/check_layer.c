@@ -811,6 +811,29 @@ START_TEST(test_opaque_after_directory_named_again)
 }
 END_TEST
 
+/* containerd's unpackedPaths never forgets a path: what the layer unpacked, removed and
+ * then made again only as a parent still counts as the layer's for an opaque marker. */
+START_TEST(test_opaque_keeps_a_path_unpacked_before)
+{
+	const struct spec l0[] = {
+		{"old", 'f', "o"},
+	};
+	const struct spec l1[] = {
+		{"a", 'l', "nowhere"}, {".wh.a", 'f', ""},	  {"a/b", 'f', "b"},
+		{"c/d", 'f', "d"},     {".wh..wh..opq", 'f', ""},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "a:dir:1:implicit\n"
+			      "a/b:regular:1\n");
+}
+END_TEST
+
 /* An entry replaces a directory with a non-directory or the other way round at once;
  * an entry below a non-directory is refused, as containerd and moby refuse it. */
 START_TEST(test_replacement_in_tar_order_and_bad_parents)
@@ -1093,6 +1116,7 @@ Suite *layer_suite(void)
 	tcase_add_test(fs, test_hardlink_outlives_whiteout_of_its_target);
 	tcase_add_test(fs, test_opaque_in_tar_order);
 	tcase_add_test(fs, test_opaque_after_directory_named_again);
+	tcase_add_test(fs, test_opaque_keeps_a_path_unpacked_before);
 	tcase_add_test(fs, test_replacement_in_tar_order_and_bad_parents);
 	tcase_add_test(fs, test_repeated_opaque_markers_stay_linear);
 	tcase_add_test(fs, test_symlink_resolution);
