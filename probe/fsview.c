@@ -14,6 +14,10 @@ struct node {
 	struct ak_fsview_entry e; /* first: entries handed out are nodes */
 	uint32_t path_len;
 	bool live;
+	bool unpacked; /* an entry of e.layer made this path (containerd's unpackedPaths) */
+	/* the layer in which an opaque sweep last left this subtree with nothing to remove
+	 * (see opaque_sweep); -1 when none */
+	int clean_layer;
 	uint64_t hash;
 	struct node *hnext;
 	struct node *parent, *first_child, *last_child, *prev, *next;
@@ -29,6 +33,18 @@ struct ak_fsview {
 	struct ak_fsview_removed *removed;
 	size_t removed_count, removed_cap;
 	struct ak_layer_arena *arena;
+	/* paths the layer being applied unpacked and then removed: an opaque marker still
+	 * keeps what is made there again, as containerd's unpackedPaths never forgets */
+	struct gone **gone;
+	size_t gone_nbuckets, gone_count;
+	int gone_layer;
+};
+
+struct gone {
+	struct gone *next;
+	uint64_t hash;
+	const char *path;
+	uint32_t len;
 };
 
 /* ---- SipHash-1-3 over the path ---- */
@@ -131,6 +147,19 @@ static void link_child(struct node *parent, struct node *n)
 	parent->last_child = n;
 }
 
+/* Put n first among its parent's children. */
+static void link_first(struct node *parent, struct node *n)
+{
+	n->parent = parent;
+	n->prev = NULL;
+	n->next = parent->first_child;
+	if (parent->first_child)
+		parent->first_child->prev = n;
+	else
+		parent->last_child = n;
+	parent->first_child = n;
+}
+
 static void unlink_child(struct node *n)
 {
 	struct node *p = n->parent;
@@ -166,7 +195,7 @@ static struct node *add_node(struct ak_fsview *v, struct node *parent, const cha
 		ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		return NULL;
 	}
-	*n = (struct node){.path_len = (uint32_t)len, .live = true};
+	*n = (struct node){.path_len = (uint32_t)len, .live = true, .clean_layer = -1};
 	n->e.path = path;
 	n->hash = path_hash(v, path, len);
 	size_t b = n->hash & (v->nbuckets - 1);
@@ -176,6 +205,62 @@ static struct node *add_node(struct ak_fsview *v, struct node *parent, const cha
 	v->all[v->all_count++] = n;
 	v->live++;
 	return n;
+}
+
+static bool gone_has(const struct ak_fsview *v, const struct node *n)
+{
+	if (!v->gone)
+		return false;
+	for (struct gone *g = v->gone[n->hash & (v->gone_nbuckets - 1)]; g; g = g->next)
+		if (g->hash == n->hash && g->len == n->path_len &&
+		    memcmp(g->path, n->e.path, g->len) == 0)
+			return true;
+	return false;
+}
+
+static int gone_add(struct ak_fsview *v, const struct node *n, struct ak_error **err)
+{
+	if (gone_has(v, n))
+		return 0;
+	if (v->gone_count + 1 > v->gone_nbuckets) {
+		size_t nb = v->gone_nbuckets ? v->gone_nbuckets * 2 : 64;
+		struct gone **b = calloc(nb, sizeof(*b));
+		if (!b)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		for (size_t i = 0; i < v->gone_nbuckets; i++)
+			for (struct gone *g = v->gone[i], *next; g; g = next) {
+				next = g->next;
+				g->next = b[g->hash & (nb - 1)];
+				b[g->hash & (nb - 1)] = g;
+			}
+		free(v->gone);
+		v->gone = b;
+		v->gone_nbuckets = nb;
+	}
+	struct gone *g = ak_layer_arena_alloc(v->arena, sizeof(*g));
+	if (!g)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	*g = (struct gone){.hash = n->hash, .path = n->e.path, .len = n->path_len};
+	g->next = v->gone[g->hash & (v->gone_nbuckets - 1)];
+	v->gone[g->hash & (v->gone_nbuckets - 1)] = g;
+	v->gone_count++;
+	return 0;
+}
+
+/* The set belongs to one layer: start afresh for the next. */
+static void gone_reset(struct ak_fsview *v, int layer_no)
+{
+	if (v->gone_layer == layer_no)
+		return;
+	free(v->gone);
+	v->gone = NULL;
+	v->gone_nbuckets = v->gone_count = 0;
+	v->gone_layer = layer_no;
+}
+
+static bool kept(const struct node *n, int layer_no)
+{
+	return n->e.layer == layer_no && n->unpacked;
 }
 
 static int record_removed(struct ak_fsview *v, const struct node *n, int by,
@@ -212,7 +297,8 @@ static int remove_children(struct ak_fsview *v, struct node *top, int by,
 		while (n->first_child)
 			n = n->first_child;
 		struct node *parent = n->parent;
-		if (record_removed(v, n, by, how, err) < 0)
+		if (record_removed(v, n, by, how, err) < 0 ||
+		    (kept(n, by) && gone_add(v, n, err) < 0))
 			return -1;
 		unlink_child(n);
 		unhash(v, n);
@@ -226,12 +312,73 @@ static int remove_children(struct ak_fsview *v, struct node *top, int by,
 static int remove_subtree(struct ak_fsview *v, struct node *n, int by, enum ak_fsview_removal how,
 			  struct ak_error **err)
 {
-	if (remove_children(v, n, by, how, err) < 0 || record_removed(v, n, by, how, err) < 0)
+	if (remove_children(v, n, by, how, err) < 0 || record_removed(v, n, by, how, err) < 0 ||
+	    (kept(n, by) && gone_add(v, n, err) < 0))
 		return -1;
 	unlink_child(n);
 	unhash(v, n);
 	n->live = false;
 	v->live--;
+	return 0;
+}
+
+/* ---- what an opaque marker keeps ----
+ *
+ * An opaque marker in layer L keeps the paths L's own entries created (containerd's
+ * unpackedPaths: kept() above, with the gone set for paths removed and made again) and
+ * removes everything else below its directory, the directories extraction made for L's
+ * entries without naming them included. A node is clean in L
+ * when its whole subtree is kept. To keep repeated markers linear, every directory
+ * lists its children that are not clean before those that are: a sweep then stops at
+ * its first clean child, and each node costs a sweep once per change of state. */
+
+static bool is_clean(const struct node *n, int layer_no)
+{
+	return kept(n, layer_no) && (n->e.type != AK_ENTRY_DIR || n->clean_layer == layer_no);
+}
+
+static void move_last(struct node *n)
+{
+	struct node *p = n->parent;
+	unlink_child(n);
+	link_child(p, n);
+}
+
+/* n's subtree has something to remove now: so have its ancestors'. */
+static void dirty_up(struct node *n, int layer_no)
+{
+	for (; n->parent && is_clean(n, layer_no); n = n->parent) {
+		n->clean_layer = -1;
+		struct node *p = n->parent;
+		unlink_child(n);
+		link_first(p, n);
+	}
+}
+
+/* Remove what top's subtree holds that layer_no did not create (top itself stays). */
+static int opaque_sweep(struct ak_fsview *v, struct node *top, int layer_no, struct ak_error **err)
+{
+	struct node *cur = top;
+	for (;;) {
+		struct node *c = cur->first_child;
+		if (c && !is_clean(c, layer_no)) {
+			if (!kept(c, layer_no)) {
+				if (remove_subtree(v, c, layer_no, AK_REMOVED_BY_OPAQUE, err) < 0)
+					return -1;
+			} else {
+				cur = c; /* a kept directory: look inside */
+			}
+			continue;
+		}
+		cur->clean_layer = layer_no;
+		if (cur == top)
+			break;
+		struct node *p = cur->parent;
+		move_last(cur);
+		cur = p;
+	}
+	if (top->parent && is_clean(top, layer_no))
+		move_last(top);
 	return 0;
 }
 
@@ -261,6 +408,8 @@ struct ak_fsview *ak_fsview_new(struct ak_error **err)
 	v->root.e = (struct ak_fsview_entry){
 		.path = "", .type = AK_ENTRY_DIR, .implicit = true, .mode = 0755, .layer = -1};
 	v->root.live = true;
+	v->root.clean_layer = -1;
+	v->gone_layer = -1;
 	return v;
 }
 
@@ -271,6 +420,7 @@ void ak_fsview_free(struct ak_fsview *v)
 	free(v->buckets);
 	free(v->all);
 	free(v->removed);
+	free(v->gone);
 	ak_layer_arena_free(v->arena);
 	free(v);
 }
@@ -279,9 +429,10 @@ void ak_fsview_free(struct ak_fsview *v)
 
 /* Walk path from the root following symlinks (a final one too when follow_last).
  * Without create: 1 with *out at the entry, 0 when nothing is there. With create (for
- * an entry's parent directory): every component becomes a directory, missing ones made
- * implicit in layer_no and non-directories in the way replaced, as extraction would;
- * returns 1 with *out at that directory (the root included) and its real path in real. */
+ * an entry's parent directory, as containerd's mkparent): missing components become
+ * implicit directories of layer_no, a non-directory in the way is an error (containerd
+ * and moby fail to unpack such a layer); returns 1 with *out at that directory (the
+ * root included) and its real path in real. */
 static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool create, int layer_no,
 		struct node **out, char real[AK_PATH_MAX], struct ak_error **err)
 {
@@ -352,15 +503,17 @@ static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool cr
 			if (!child)
 				return 0;
 			if (last) {
+				/* callers join a name onto real: it must end here */
+				cur[cand_len] = '\0';
 				*out = child;
 				return 1;
 			}
 			if (child->e.type != AK_ENTRY_DIR)
 				return 0;
-		} else if (!child || child->e.type != AK_ENTRY_DIR) {
-			if (child &&
-			    remove_subtree(v, child, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
-				return -1;
+		} else if (child && child->e.type != AK_ENTRY_DIR) {
+			return ak_error_set(err, AK_EXIT_ENV, "'%.*s' is not a directory",
+					    (int)cand_len, cur);
+		} else if (!child) {
 			char *p = ak_layer_arena_strndup(v->arena, cur, cand_len);
 			if (!p)
 				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
@@ -371,6 +524,11 @@ static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool cr
 			child->e.implicit = true;
 			child->e.mode = 0755;
 			child->e.layer = layer_no;
+			child->unpacked = gone_has(v, child);
+			/* an opaque marker above would remove it: not clean */
+			unlink_child(child);
+			link_first(node, child);
+			dirty_up(node, layer_no);
 		}
 		cur_len = cand_len;
 		node = child;
@@ -435,33 +593,31 @@ static const char *joined(struct ak_fsview *v, const char *real, const char *bas
 	return p;
 }
 
+/* A whiteout as containerd applies it when the tar reaches it: the parent resolves
+ * inside the root and is made when missing (mkparent), then ".wh.NAME" removes whatever
+ * NAME is now, this layer's own entries included, and an opaque marker removes what this
+ * layer did not create below its directory. */
 static int apply_whiteout(struct ak_fsview *v, const struct ak_layer_entry *e, int layer_no,
 			  struct ak_error **err)
 {
 	char dir[AK_PATH_MAX], real[AK_PATH_MAX];
-	const char *base;
-	if (e->type == AK_ENTRY_OPAQUE) {
+	const char *base = NULL;
+	if (e->type == AK_ENTRY_OPAQUE)
 		snprintf(dir, sizeof(dir), "%s", e->path);
-		base = NULL;
-	} else {
+	else
 		split(e->path, dir, &base);
-	}
 	struct node *d = &v->root;
 	real[0] = '\0';
-	if (dir[0]) {
-		int r = walk(v, dir, true, false, layer_no, &d, real, err);
-		if (r < 0)
-			return -1;
-		if (r == 0 || d->e.type != AK_ENTRY_DIR)
-			return 0; /* nothing below to hide */
-	}
+	if (dir[0] && walk(v, dir, true, true, layer_no, &d, real, err) < 0)
+		return base ? ak_error_prefix(err, "entry '%s/.wh.%s'", dir, base)
+			    : ak_error_prefix(err, "entry '%s/.wh..wh..opq'", dir);
 	if (!base)
-		return remove_children(v, d, layer_no, AK_REMOVED_BY_OPAQUE, err);
+		return opaque_sweep(v, d, layer_no, err);
 	char target[AK_PATH_MAX];
 	int n = real[0] ? snprintf(target, sizeof(target), "%s/%s", real, base)
 			: snprintf(target, sizeof(target), "%s", base);
 	if (n < 0 || (size_t)n >= sizeof(target))
-		return 0;
+		return 0; /* no path that long can be there */
 	struct node *victim = find(v, target, (size_t)n);
 	if (!victim)
 		return 0;
@@ -518,9 +674,12 @@ static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int 
 	if (existing) {
 		if (existing->e.type == AK_ENTRY_DIR && fresh.type == AK_ENTRY_DIR) {
 			/* a directory again: its contents stay, its metadata is the new one */
+			if (!kept(existing, layer_no))
+				existing->clean_layer = -1; /* swept while not kept: stale */
 			existing->e.mode = fresh.mode;
 			existing->e.layer = layer_no;
 			existing->e.implicit = false;
+			existing->unpacked = true;
 			return 0;
 		}
 		if (existing->e.type == AK_ENTRY_DIR &&
@@ -529,31 +688,32 @@ static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int 
 		if (record_removed(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
 			return -1;
 		existing->e = fresh;
+		existing->unpacked = true;
+		existing->clean_layer = layer_no; /* new and empty: clean, so it goes last */
+		move_last(existing);
 		return 0;
 	}
 	struct node *n = add_node(v, parent, path, len, err);
 	if (!n)
 		return -1;
 	n->e = fresh;
+	n->unpacked = true;
+	n->clean_layer = layer_no;
 	return 0;
 }
 
 int ak_fsview_apply_layer(struct ak_fsview *view, const struct ak_layer_index *idx, int layer_no,
 			  struct ak_error **err)
 {
-	/* Whiteouts first: they hide what lower layers had, never this layer's own
-	 * entries, wherever they sit in the archive (OCI image spec, "Whiteouts"). */
+	/* In tar order, as containerd's archive.Apply and moby's UnpackLayer do: a
+	 * whiteout sees the filesystem as the entries before it left it. */
+	gone_reset(view, layer_no);
 	for (size_t i = 0; i < idx->count; i++) {
 		const struct ak_layer_entry *e = &idx->entries[i];
-		if ((e->type == AK_ENTRY_WHITEOUT || e->type == AK_ENTRY_OPAQUE) &&
-		    apply_whiteout(view, e, layer_no, err) < 0)
-			return -1;
-	}
-	for (size_t i = 0; i < idx->count; i++) {
-		const struct ak_layer_entry *e = &idx->entries[i];
-		if (e->type == AK_ENTRY_WHITEOUT || e->type == AK_ENTRY_OPAQUE)
-			continue;
-		if (apply_entry(view, e, layer_no, err) < 0)
+		int r = e->type == AK_ENTRY_WHITEOUT || e->type == AK_ENTRY_OPAQUE
+				? apply_whiteout(view, e, layer_no, err)
+				: apply_entry(view, e, layer_no, err);
+		if (r < 0)
 			return -1;
 	}
 	return 0;

@@ -1,7 +1,10 @@
-/* The final filesystem of one image variant: its layers' indexes applied in order,
- * whiteouts and opaque directories honoured as the OCI image spec says (they hide
- * only what lower layers put there), and an entry placed under a symlinked parent
- * where a runtime would put it. Answers "what is at this path" with symlinks followed
+/* The final filesystem of one image variant: its layers' indexes applied in order, and
+ * each layer's entries in tar order, as containerd's archive.Apply and moby unpack them.
+ * An entry's parent resolves inside the root at the moment the entry is reached (missing
+ * directories made, a non-directory refused); ".wh.NAME" removes whatever NAME then is,
+ * this layer's own earlier entries included; an opaque marker removes below its directory
+ * what this layer's entries did not create; a hard link keeps its target's file even when
+ * the target is removed later. Answers "what is at this path" with symlinks followed
  * inside the image root, so a PT_INTERP check sees what exec would see. */
 #ifndef AK_FSVIEW_H
 #define AK_FSVIEW_H
@@ -33,10 +36,11 @@ struct ak_fsview_entry {
 enum ak_fsview_removal {
 	AK_REMOVED_BY_WHITEOUT,
 	AK_REMOVED_BY_OPAQUE,
-	AK_REMOVED_BY_REPLACEMENT, /* a later layer put another entry at that path */
+	AK_REMOVED_BY_REPLACEMENT, /* a later entry, of its own layer or above, took the path */
 };
 
-/* An entry a later layer removed (listed by --verbose; a wrong file there is no failure). */
+/* An entry removed by a later entry, of its own layer or one above (listed by --verbose; a
+ * wrong file there is no failure). */
 struct ak_fsview_removed {
 	const char *path;
 	enum ak_entry_type type;
@@ -60,7 +64,7 @@ static inline void ak_fsview_freep(struct ak_fsview **v)
 
 /* Apply one layer on top (layers in order, layer_no counting from 0). The view borrows
  * the index's strings and facts: the index must outlive the view. Errors (a symlink loop
- * under an entry's parent, out of memory) are AK_EXIT_ENV. */
+ * or a non-directory in an entry's parent path, out of memory) are AK_EXIT_ENV. */
 int ak_fsview_apply_layer(struct ak_fsview *view, const struct ak_layer_index *idx, int layer_no,
 			  struct ak_error **err);
 

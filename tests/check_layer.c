@@ -575,11 +575,13 @@ START_TEST(test_whiteouts_and_opaque_dirs)
 		{"keep", 'f', "k"},
 	};
 	const struct spec l1[] = {
-		{"c/new", 'f', "n"}, /* same layer as the opaque marker: stays */
+		{"c/new", 'f', "n"}, /* the marker's own layer, before it: stays */
 		{"a/.wh.x", 'f', ""},
 		{".wh.b", 'f', ""},
 		{"c/.wh..wh..opq", 'f', ""},
-		{"c/.wh.new", 'f', ""}, /* whiteouts never hide their own layer's entries */
+		{"c/after", 'f', "a"}, /* after it: stays */
+		{"own", 'f', "mine"},
+		{".wh.own", 'f', ""}, /* a whiteout removes its own layer's earlier entry too */
 		{".wh.nothing-there", 'f', ""},
 	};
 	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
@@ -592,9 +594,10 @@ START_TEST(test_whiteouts_and_opaque_dirs)
 	ck_assert_str_eq(got, "a:dir:0\n"
 			      "a/y:regular:0\n"
 			      "c:dir:0:implicit\n"
+			      "c/after:regular:1\n"
 			      "c/new:regular:1\n"
 			      "keep:regular:0\n");
-	ck_assert_uint_eq(ak_fsview_count(v), 5);
+	ck_assert_uint_eq(ak_fsview_count(v), 6);
 
 	size_t n;
 	const struct ak_fsview_removed *r = ak_fsview_removed(v, &n);
@@ -611,8 +614,306 @@ START_TEST(test_whiteouts_and_opaque_dirs)
 	ck_assert_str_eq((char *)b.data, "a/x:0>1:0:wrong-arch\n"
 					 "b/z:0>1:0:z\n"
 					 "c/dir/file:0>1:1:f\n"
-					 "c/old:0>1:1:o\n");
+					 "c/old:0>1:1:o\n"
+					 "own:1>1:0:mine\n");
 	free(b.data);
+}
+END_TEST
+
+/* Whiteouts below the root: a directory whiteout and the ".wh.NAME" that docker's classic
+ * builder (RUN rm -rf /opt/stray/bin), umoci insert --whiteout and umoci repack write. The
+ * deeper one comes first, so a lookup that leaves its resolved path unterminated would
+ * leak "opt/stray" into the next one. */
+START_TEST(test_whiteouts_below_a_directory)
+{
+	const struct spec l0[] = {
+		{"opt/", 'd', NULL},
+		{"opt/x86/", 'd', NULL},
+		{"opt/x86/tool", 'f', "wrong-arch"},
+		{"opt/stray/", 'd', NULL},
+		{"opt/stray/bin", 'f', "wrong-arch"},
+		{"opt/stray/keep", 'f', "k"},
+		{"lnk", 'l', "opt"},
+	};
+	const struct spec l1[] = {
+		{"opt/stray/.wh.bin", 'f', ""},
+		{"opt/.wh.x86", 'f', ""},
+	};
+	const struct spec l2[] = {
+		{"lnk/stray/.wh.keep", 'f', ""}, /* the parent resolves inside the root */
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_layer_index struct ak_layer_index *i2 = SCAN(l2);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	ck_assert_ptr_null(ak_fsview_lookup(v, "opt/stray/bin"));
+	ck_assert_ptr_null(ak_fsview_lookup(v, "opt/x86"));
+	ck_assert_ptr_null(ak_fsview_lookup(v, "opt/x86/tool"));
+	ck_assert_ptr_nonnull(ak_fsview_lookup(v, "opt/stray/keep"));
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i2, 2, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "lnk:symlink:0\n"
+			      "opt:dir:0\n"
+			      "opt/stray:dir:0\n");
+}
+END_TEST
+
+/* A layer's entries apply in tar order (containerd's archive.Apply, moby's UnpackLayer):
+ * a whiteout resolves its parent as the filesystem is when the tar reaches it. */
+START_TEST(test_whiteout_after_symlink_replaced_by_dir)
+{
+	const struct spec l0[] = {
+		{"bin/", 'd', NULL}, {"bin/evil", 'f', "wrong-arch"}, {"bin/ok", 'f', "ok"},
+		{"lnk", 'l', "bin"}, {"lnk2", 'l', "/bin"},
+	};
+	const struct spec l1[] = {
+		{"lnk/", 'd', NULL},	   /* the symlink becomes a real directory */
+		{"lnk/.wh.evil", 'f', ""}, /* so this removes nothing in bin */
+		{"lnk2/.wh.ok", 'f', ""},  /* still the symlink here: removes bin/ok */
+		{"lnk2/", 'd', NULL},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "bin:dir:0\n"
+			      "bin/evil:regular:0\n"
+			      "lnk:dir:1\n"
+			      "lnk2:dir:1\n");
+	const struct ak_fsview_entry *e = NULL;
+	ck_assert_int_eq(ak_fsview_resolve(v, "/bin/evil", &e, &err), 1);
+	ck_assert_str_eq(e->facts, "wrong-arch");
+	ck_assert_int_eq(ak_fsview_resolve(v, "/lnk/evil", &e, &err), 0);
+}
+END_TEST
+
+/* A hard link keeps the inode: what the same layer then whites out or replaces at the
+ * original path lives on at the link's path, with the original's content. */
+START_TEST(test_hardlink_outlives_whiteout_of_its_target)
+{
+	const struct spec l0[] = {
+		{"bin/", 'd', NULL},
+		{"bin/tool", 'f', "ELF-amd64"},
+		{"bin/sh", 'f', "ELF-old-sh"},
+	};
+	const struct spec l1[] = {
+		{"usr/keep", 'h', "bin/tool"},
+		{"bin/.wh.tool", 'f', ""},
+		{"sbin/sh", 'h', "bin/sh"},
+		{"bin/sh", 'f', "ELF-new-sh"},
+		{"bin/.wh.gone", 'f', ""},
+		{"late", 'h', "bin/gone"}, /* its target was removed before it: nothing to share */
+	};
+	const struct spec l0b[] = {
+		{"bin/gone", 'f', "g"},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i0b = SCAN(l0b);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0b, 1, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 2, &err), 0);
+	ck_assert_ptr_null(ak_fsview_lookup(v, "bin/tool"));
+	const struct ak_fsview_entry *keep = ak_fsview_lookup(v, "usr/keep");
+	ck_assert_ptr_nonnull(keep);
+	ck_assert_int_eq(keep->type, AK_ENTRY_REGULAR);
+	ck_assert(keep->hardlink);
+	ck_assert_str_eq(keep->facts, "ELF-amd64");
+	ck_assert_uint_eq(keep->size, strlen("ELF-amd64"));
+	ck_assert_int_eq(keep->layer, 2);
+	ck_assert_str_eq(ak_fsview_lookup(v, "sbin/sh")->facts, "ELF-old-sh");
+	ck_assert_str_eq(ak_fsview_lookup(v, "bin/sh")->facts, "ELF-new-sh");
+	const struct ak_fsview_entry *late = ak_fsview_lookup(v, "late");
+	ck_assert_ptr_nonnull(late);
+	ck_assert_int_eq(late->type, AK_ENTRY_HARDLINK);
+	ck_assert_ptr_null(late->facts);
+}
+END_TEST
+
+/* An opaque marker keeps what its layer's entries already created, and what comes after;
+ * directories made only as parents of its entries are not among them (containerd's
+ * unpackedPaths). */
+START_TEST(test_opaque_in_tar_order)
+{
+	const struct spec l0[] = {
+		{"d/old", 'f', "o"},
+		{"d/sub/", 'd', NULL},
+		{"d/sub/lower", 'f', "l"},
+		{"lnk", 'l', "d"},
+	};
+	const struct spec l1[] = {
+		{"d/sub/", 'd', NULL},	       /* named again: kept, its lower contents are not */
+		{"d/mine", 'f', "m"},	       /* before the marker: kept */
+		{"d/made/x", 'f', "x"},	       /* d/made is only a parent: removed with x */
+		{"lnk/.wh..wh..opq", 'f', ""}, /* through the symlink, like any parent */
+		{"d/after", 'f', "a"},
+		{"d/.wh..wh..opq", 'f', ""}, /* again: nothing more to remove */
+		{"d/later/y", 'f', "y"},
+		{"d/.wh..wh..opq", 'f', ""},	 /* removes d/later */
+		{"fresh/.wh..wh..opq", 'f', ""}, /* makes its directory, as mkparent does */
+		{"nodir/.wh.x", 'f', ""},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "d:dir:0:implicit\n"
+			      "d/after:regular:1\n"
+			      "d/mine:regular:1\n"
+			      "d/sub:dir:1\n"
+			      "fresh:dir:1:implicit\n"
+			      "lnk:symlink:0\n"
+			      "nodir:dir:1:implicit\n");
+	size_t n;
+	const struct ak_fsview_removed *r = ak_fsview_removed(v, &n);
+	struct buf b = {0};
+	for (size_t i = 0; i < n; i++) {
+		buf_append(&b, r[i].path, strlen(r[i].path));
+		buf_append(&b, " ", 1);
+	}
+	buf_append(&b, "", 1);
+	ck_assert_str_eq((char *)b.data, "d/made/x d/old d/sub/lower d/later/y ");
+	free(b.data);
+}
+END_TEST
+
+/* A directory swept before this layer names it, then given a parent-only subdirectory:
+ * naming it must not make it look swept, or the next marker above would skip it. */
+START_TEST(test_opaque_after_directory_named_again)
+{
+	const struct spec l0[] = {
+		{"p/d/", 'd', NULL},
+	};
+	const struct spec l1[] = {
+		{"p/", 'd', NULL},   {"p/d/.wh..wh..opq", 'f', ""}, {"p/d/m/x", 'f', "x"},
+		{"p/d/", 'd', NULL}, {"p/.wh..wh..opq", 'f', ""},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "p:dir:1\n"
+			      "p/d:dir:1\n");
+}
+END_TEST
+
+/* containerd's unpackedPaths never forgets a path: what the layer unpacked, removed and
+ * then made again only as a parent still counts as the layer's for an opaque marker. */
+START_TEST(test_opaque_keeps_a_path_unpacked_before)
+{
+	const struct spec l0[] = {
+		{"old", 'f', "o"},
+	};
+	const struct spec l1[] = {
+		{"a", 'l', "nowhere"}, {".wh.a", 'f', ""},	  {"a/b", 'f', "b"},
+		{"c/d", 'f', "d"},     {".wh..wh..opq", 'f', ""},
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "a:dir:1:implicit\n"
+			      "a/b:regular:1\n");
+}
+END_TEST
+
+/* An entry replaces a directory with a non-directory or the other way round at once;
+ * an entry below a non-directory is refused, as containerd and moby refuse it. */
+START_TEST(test_replacement_in_tar_order_and_bad_parents)
+{
+	const struct spec l0[] = {
+		{"file", 'f', "f"},
+		{"flink", 'l', "/file"},
+	};
+	const struct spec l1[] = {
+		{"x/", 'd', NULL}, {"x/a", 'f', "a"}, {"x", 'f', "now a file"},
+		{"y", 'f', "y"},   {"y/", 'd', NULL}, {"y/b", 'f', "b"},
+	};
+	const struct spec bad[][1] = {
+		{{"file/x", 'f', "x"}},
+		{{"flink/x", 'f', "x"}},
+		{{"file/.wh.x", 'f', ""}},
+		{{"flink/.wh..wh..opq", 'f', ""}},
+	};
+	const char *why[] = {
+		"entry 'file/x': 'file' is not a directory",
+		"entry 'flink/x': 'file' is not a directory",
+		"entry 'file/.wh.x': 'file' is not a directory",
+		"entry 'flink/.wh..wh..opq': 'file' is not a directory",
+	};
+	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
+	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(NULL);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, NULL), 0);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, NULL), 0);
+	cleanup_free char *got = view_text(v);
+	ck_assert_str_eq(got, "file:regular:0\n"
+			      "flink:symlink:0\n"
+			      "x:regular:1\n"
+			      "y:dir:1\n"
+			      "y/b:regular:1\n");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cleanup_layer_index struct ak_layer_index *ib = scan_specs(bad[i], 1);
+		cleanup_error struct ak_error *err = NULL;
+		ck_assert_int_eq(ak_fsview_apply_layer(v, ib, 2, &err), -1);
+		ck_assert_int_eq(err->status, AK_EXIT_ENV);
+		ck_assert_str_eq(err->msg, why[i]);
+	}
+}
+END_TEST
+
+/* A hostile layer repeating "make a directory, mark its parent opaque" must stay linear:
+ * each marker looks only at what changed since the last one. The index is built in
+ * memory: a tar this size would take longer to write than the bug takes to show. */
+START_TEST(test_repeated_opaque_markers_stay_linear)
+{
+	enum { FILES = 100000, ROUNDS = 100000 };
+	size_t count = 1 + FILES + 2 * ROUNDS;
+	struct ak_layer_entry *es = calloc(count, sizeof(*es));
+	char **names = calloc(count, sizeof(*names));
+	ck_assert(es && names);
+	size_t n = 0;
+	es[n++] = (struct ak_layer_entry){.path = "d", .type = AK_ENTRY_DIR, .mode = 0755};
+	for (int i = 0; i < FILES; i++) {
+		ck_assert_int_gt(asprintf(&names[n], "d/f%d", i), 0);
+		es[n] = (struct ak_layer_entry){.path = names[n], .type = AK_ENTRY_REGULAR};
+		n++;
+	}
+	for (int i = 0; i < ROUNDS; i++) {
+		ck_assert_int_gt(asprintf(&names[n], "d/m%d/x", i), 0);
+		es[n] = (struct ak_layer_entry){.path = names[n], .type = AK_ENTRY_REGULAR};
+		n++;
+		es[n++] = (struct ak_layer_entry){.path = "d", .type = AK_ENTRY_OPAQUE};
+	}
+	struct ak_layer_index idx = {.entries = es, .count = n};
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ck_assert_int_eq(ak_fsview_apply_layer(v, &idx, 0, &err), 0);
+	ck_assert_uint_eq(ak_fsview_count(v), 1 + FILES);
+	size_t removed;
+	ak_fsview_removed(v, &removed);
+	ck_assert_uint_eq(removed, ROUNDS);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(es);
 }
 END_TEST
 
@@ -809,7 +1110,15 @@ Suite *layer_suite(void)
 	suite_add_tcase(s, tc);
 	TCase *fs = tcase_create("fsview");
 	tcase_add_test(fs, test_whiteouts_and_opaque_dirs);
+	tcase_add_test(fs, test_whiteouts_below_a_directory);
 	tcase_add_test(fs, test_replacement_and_hardlinks);
+	tcase_add_test(fs, test_whiteout_after_symlink_replaced_by_dir);
+	tcase_add_test(fs, test_hardlink_outlives_whiteout_of_its_target);
+	tcase_add_test(fs, test_opaque_in_tar_order);
+	tcase_add_test(fs, test_opaque_after_directory_named_again);
+	tcase_add_test(fs, test_opaque_keeps_a_path_unpacked_before);
+	tcase_add_test(fs, test_replacement_in_tar_order_and_bad_parents);
+	tcase_add_test(fs, test_repeated_opaque_markers_stay_linear);
 	tcase_add_test(fs, test_symlink_resolution);
 	suite_add_tcase(s, fs);
 	return s;

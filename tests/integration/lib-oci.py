@@ -21,6 +21,7 @@ so that a test can damage exactly one thing and nothing else.
         file:NAME=TEXT     a regular file
         from:NAME=PATH     a regular file holding PATH's bytes
         link:NAME=TARGET   a symlink
+        hardlink:NAME=TARGET  a hard link to TARGET (a path in the image)
         pax:NAME=PATH      a regular file named NAME whose PAX 'path' is PATH
         dir:NAME           a directory
   lib-oci.py elf KIND OUT [PHNUM]
@@ -232,6 +233,9 @@ def cmd_tar(out, *entries):
                     info.pax_headers = {"path": value}
             elif kind == "link":
                 info.type = tarfile.SYMTYPE
+                info.linkname = value
+            elif kind == "hardlink":
+                info.type = tarfile.LNKTYPE
                 info.linkname = value
             elif kind == "dir":
                 info.type = tarfile.DIRTYPE

@@ -204,6 +204,11 @@ add_layer inner dir:a file:a/../../x=x
 probe 2 inner && expect_contains "$AK_STDERR" "entry 'a/../../x' escapes the root" &&
 	fresh inner2 && add_layer inner2 dir:a file:a/../b=x && probe 0 inner2 && ak_pass
 
+ak_test "an entry below a regular file is refused, as containerd refuses to unpack it"
+fresh notdir
+add_layer notdir file:etc=x file:etc/passwd=x
+probe 2 notdir && expect_contains "$AK_STDERR" "entry 'etc/passwd': 'etc' is not a directory" && ak_pass
+
 # --- findings, not aborts ---
 
 ak_test "a PT_INTERP into a symlink loop is a loader-missing finding"

@@ -107,6 +107,41 @@ rm -rf "$AK_TMP/opq" "$AK_TMP/opq-other" && cp -r "$IMAGES/stray-amd64-in-arm64"
   expect_contains "$AK_STDOUT" "removed /usr/local/bin/tool (layer 2, removed by layer 3)" &&
   probe 1 "$AK_TMP/opq-other" && expect_contains "$AK_STDOUT" "/usr/local/bin/tool" && ak_pass
 
+ak_test "whiteouts below a directory (opt/.wh.x86, opt/stray/.wh.bin) hide lower stray binaries"
+# opt/stray/.wh.bin is what docker's classic builder writes for RUN rm -rf /opt/stray/bin
+rm -rf "$AK_TMP/wh-deep" && cp -r "$IMAGES/stray-amd64-in-arm64" "$AK_TMP/wh-deep" &&
+  tar -xOf "$(oci layer "$AK_TMP/wh-deep" amd64 0)" bin/busybox > "$AK_TMP/amd64-tool" 2>/dev/null &&
+  oci tar "$AK_TMP/wh-lower.tar" dir:opt dir:opt/x86 from:opt/x86/tool="$AK_TMP/amd64-tool" \
+    dir:opt/stray from:opt/stray/bin="$AK_TMP/amd64-tool" &&
+  oci set-layer "$AK_TMP/wh-deep" arm64 "$AK_TMP/wh-lower.tar" --index 1 &&
+  probe 1 "$AK_TMP/wh-deep" && expect_contains "$AK_STDOUT" "/opt/stray/bin" &&
+  oci tar "$AK_TMP/wh-upper.tar" file:opt/stray/.wh.bin= file:opt/.wh.x86= &&
+  oci set-layer "$AK_TMP/wh-deep" arm64 "$AK_TMP/wh-upper.tar" --append &&
+  probe 0 --verbose "$AK_TMP/wh-deep" &&
+  expect_contains "$AK_STDOUT" "removed /opt/stray/bin (layer 2, removed by layer 3)" &&
+  expect_contains "$AK_STDOUT" "removed /opt/x86/tool (layer 2, removed by layer 3)" && ak_pass
+
+ak_test "a whiteout below a symlink its own layer already replaced by a directory removes nothing"
+# containerd and moby apply a layer in tar order: lnk is a real directory by the time
+# lnk/.wh.evil is reached, so /bin/evil stays in the container
+rm -rf "$AK_TMP/wh-lnk" && cp -r "$AK_TMP/wh-deep" "$AK_TMP/wh-lnk" &&
+  oci tar "$AK_TMP/lnk-lower.tar" dir:bin from:bin/evil="$AK_TMP/amd64-tool" link:lnk=bin &&
+  oci set-layer "$AK_TMP/wh-lnk" arm64 "$AK_TMP/lnk-lower.tar" --index 1 &&
+  oci tar "$AK_TMP/lnk-upper.tar" dir:lnk file:lnk/.wh.evil= &&
+  oci set-layer "$AK_TMP/wh-lnk" arm64 "$AK_TMP/lnk-upper.tar" --index 2 &&
+  probe 1 --json "$AK_TMP/wh-lnk" &&
+  expect_exit 0 jq -e '[.variants[] | select(.platform == "linux/arm64") | .findings[] |
+    select(.code == "wrong-machine")] | map(.path) == ["/bin/evil"]' "$AK_STDOUT" && ak_pass
+
+ak_test "a hard link to a binary the same layer then whites out keeps the binary"
+rm -rf "$AK_TMP/wh-hard" && cp -r "$AK_TMP/wh-deep" "$AK_TMP/wh-hard" &&
+  oci tar "$AK_TMP/hard-upper.tar" dir:usr/bin hardlink:usr/bin/keep=opt/stray/bin \
+    file:opt/stray/.wh.bin= file:opt/.wh.x86= &&
+  oci set-layer "$AK_TMP/wh-hard" arm64 "$AK_TMP/hard-upper.tar" --index 2 &&
+  probe 1 --json "$AK_TMP/wh-hard" &&
+  expect_exit 0 jq -e '[.variants[] | select(.platform == "linux/arm64") | .findings[] |
+    select(.code == "wrong-machine")] | map(.path) == ["/usr/bin/keep"]' "$AK_STDOUT" && ak_pass
+
 ak_test "attestation manifests are skipped and counted"
 probe 0 "$IMAGES/with-attestation" &&
   expect_contains "$AK_STDOUT" "2 variants, 2 attestation manifests skipped" &&
