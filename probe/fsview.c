@@ -28,6 +28,7 @@ struct ak_fsview {
 	size_t all_count, all_cap;
 	struct ak_fsview_removed *removed;
 	size_t removed_count, removed_cap;
+	bool record_removed; /* off unless asked: a long list nobody reads costs gigabytes */
 	struct ak_layer_arena *arena;
 };
 
@@ -181,7 +182,7 @@ static struct node *add_node(struct ak_fsview *v, struct node *parent, const cha
 static int record_removed(struct ak_fsview *v, const struct node *n, int by,
 			  enum ak_fsview_removal how, struct ak_error **err)
 {
-	if (n->e.implicit)
+	if (!v->record_removed || n->e.implicit)
 		return 0;
 	if (v->removed_count == v->removed_cap) {
 		size_t cap = v->removed_cap ? v->removed_cap * 2 : 64;
@@ -600,6 +601,11 @@ int ak_fsview_foreach(const struct ak_fsview *view, bool sorted,
 			return r;
 	}
 	return 0;
+}
+
+void ak_fsview_set_record_removed(struct ak_fsview *view, bool on)
+{
+	view->record_removed = on;
 }
 
 const struct ak_fsview_removed *ak_fsview_removed(const struct ak_fsview *view, size_t *count)

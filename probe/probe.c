@@ -484,6 +484,7 @@ static int judge_variant(const struct ak_probe_options *opt, const struct ak_var
 	struct ak_fsview *view = ak_fsview_new(err);
 	if (!view)
 		return -1;
+	ak_fsview_set_record_removed(view, opt->verbose);
 	int r = 0;
 	if (src->tree_fd >= 0) {
 		struct job *j = find_tree_job(jobs, njobs, src);

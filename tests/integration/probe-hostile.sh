@@ -303,4 +303,31 @@ ak_test "an oci-archive cut inside its first header"
 head -c 700 "$honest_archive" >"$work/cut2.tar"
 probe 2 cut2.tar && expect_contains "$AK_STDERR" "not a readable tar archive" && ak_pass
 
+# --- probe hardening: documents that cost a lot, blobs shared, platforms asked for ---
+
+# probe_rss WANT MIB ARGS...: probe (as above), and fail when the peak RSS exceeds MIB
+# MiB; sanitizer builds are not held to it (their shadow memory is not archkit's).
+rss_file=$AK_TMP/rss # made now, so the snapshot of what a run writes sees it before too
+: >"$rss_file"
+printf '#!/bin/sh\nexec /usr/bin/time -o "%s" -f %%M "%s" "$@"\n' "$rss_file" "$AK_BIN" >"$work/timed-archkit"
+chmod +x "$work/timed-archkit"
+probe_rss() {
+	local want=$1 mib=$2 kib
+	shift 2
+	if [ ! -x /usr/bin/time ]; then
+		probe "$want" "$@"
+		return
+	fi
+	AK_BIN=$work/timed-archkit probe "$want" "$@" || return 1
+	kib=$(tail -n1 "$rss_file")
+	echo "#   peak RSS ${kib} KiB, ${probe_seconds}s"
+	grep -qa __asan_init "$AK_BIN" && return 0
+	[ "$kib" -le $((mib * 1024)) ] || { ak_fail "peak RSS ${kib} KiB, more than ${mib} MiB"; return 1; }
+}
+
+ak_test "a manifest listing one 100-file layer 40,000 times stays under 64 MiB"
+oci tar "$work/f100.tar" $(for i in $(seq 100); do echo "file:etc/f$i=x"; done)
+oci make "$work/l40k" linux/arm64="$work/f100.tar" && oci repeat-layer "$work/l40k" arm64 40000
+probe_rss 0 64 l40k && expect_contains "$AK_STDOUT" "linux/arm64       40000     100" && ak_pass
+
 ak_summary
