@@ -325,9 +325,57 @@ probe_rss() {
 	[ "$kib" -le $((mib * 1024)) ] || { ak_fail "peak RSS ${kib} KiB, more than ${mib} MiB"; return 1; }
 }
 
+# jq_true FILTER: the last run's JSON report makes FILTER true. (Not `expect_exit 0 jq
+# -e F "$AK_STDOUT"`: expect_exit empties AK_STDOUT first, and jq -e on no input exits 0.)
+jq_true() {
+	cp "$AK_STDOUT" "$AK_TMP/report.json"
+	jq -e "$1" "$AK_TMP/report.json" >/dev/null && return 0
+	ak_fail "jq '$1' is not true of the report"
+	return 1
+}
+
 ak_test "a manifest listing one 100-file layer 40,000 times stays under 64 MiB"
 oci tar "$work/f100.tar" $(for i in $(seq 100); do echo "file:etc/f$i=x"; done)
 oci make "$work/l40k" linux/arm64="$work/f100.tar" && oci repeat-layer "$work/l40k" arm64 40000
 probe_rss 0 64 l40k && expect_contains "$AK_STDOUT" "linux/arm64       40000     100" && ak_pass
+
+ak_test "an index listing one 40,000-layer manifest 100 times: judged once, with a note"
+oci make "$work/r100" linux/arm64="$(oci layer "$honest" arm64)" && oci repeat-layer "$work/r100" arm64 40000 &&
+	oci repeat-manifest "$work/r100" arm64 100
+probe_rss 0 1024 --json r100 &&
+	jq_true '(.variants | length) == 1 and .variants[0].layers == 40000 and
+		any(.notes[]; test("is listed 100 times: probed once"))' && ak_pass
+
+ak_test "100,000 hard links to a stray binary: 100,001 findings, in bounded time"
+python3 - "$work/hl.tar" "$(oci layer "$honest" amd64)" <<'EOF'
+import gzip, io, sys, tarfile
+with tarfile.open(sys.argv[2]) as src:
+    busybox = src.extractfile("bin/busybox").read()
+with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT) as t:
+    info = tarfile.TarInfo("bin/tool")
+    info.size, info.mode = len(busybox), 0o755
+    t.addfile(info, io.BytesIO(busybox))
+    for i in range(100000):
+        info = tarfile.TarInfo("l/%06d" % i)
+        info.type, info.linkname = tarfile.LNKTYPE, "bin/tool"
+        t.addfile(info)
+EOF
+oci make "$work/hardlinks" linux/arm64="$work/hl.tar" && rm -f "$work/hl.tar"
+probe 1 --json hardlinks &&
+	jq_true '.variants[0].counts.error == 100001' && ak_pass
+
+ak_test "a docker-archive whose second layer file claims the first's diff_id is read and refused"
+"$top/tests/fixtures/images" "$images" honest6-arm64.docker-archive.tar >/dev/null 2>&1 &&
+	oci docker-dup-layer "$images/honest6-arm64.docker-archive.tar" "$work/dup.tar"
+probe 2 dup.tar && expect_contains "$AK_STDERR" "digest mismatch" && ak_pass
+
+ak_test "a second manifest declaring a wrong size for a shared layer: one line naming it"
+fresh shared-size
+layer=$(oci layer shared-size amd64)
+oci set-layer shared-size arm64 "$layer" --size 1000
+hex=${layer##*/}
+probe 2 shared-size && expect_contains "$AK_STDERR" "manifest 'sha256:" &&
+	expect_contains "$AK_STDERR" "layer 'sha256:${hex:0:12}…' is $(stat -c %s "$layer") bytes, its descriptor says 1000" &&
+	ak_pass
 
 ak_summary
