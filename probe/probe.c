@@ -585,6 +585,16 @@ static void plan_free(struct plan *pl)
 	free(pl->refs);
 }
 
+static bool wanted(const struct ak_probe_options *opt, const struct ak_platform *p)
+{
+	if (opt->nfilter == 0)
+		return true;
+	for (size_t i = 0; i < opt->nfilter; i++)
+		if (p && p == opt->filter[i])
+			return true;
+	return false;
+}
+
 struct vkey {
 	const struct ak_variant *v;
 	size_t order;
@@ -609,7 +619,7 @@ static int add_note(struct ak_probe_report *out, char *note)
 	return 0;
 }
 
-/* Each (manifest digest, platform) once: an index
+/* The variants --platform asks for, each (manifest digest, platform) once: an index
  * may list one manifest many times, and judging it again says nothing new. */
 static int plan_items(struct plan *pl, const struct ak_probe_options *opt,
 		      struct ak_probe_report *out, struct ak_error **err)
@@ -622,6 +632,7 @@ static int plan_items(struct plan *pl, const struct ak_probe_options *opt,
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	size_t nkeys = 0;
 	for (size_t i = 0; i < vl->n; i++) {
+		skip[i] = !wanted(opt, vl->items[i].platform);
 		if (!skip[i] && vl->items[i].manifest_digest)
 			keys[nkeys++] = (struct vkey){.v = &vl->items[i], .order = i};
 	}
@@ -788,6 +799,45 @@ static int check_identical(struct ak_probe_report *out, struct plan *pl)
 	return 0;
 }
 
+/* A platform asked for with --platform that the image lacks fails the probe, however
+ * many were asked for: a variant of its own, with no layers and one error. */
+static int add_missing(struct ak_probe_report *out, const struct ak_probe_options *opt,
+		       const struct ak_variant_list *vl, size_t *next)
+{
+	char has[1024] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < vl->n && len + 40 < sizeof(has); i++) {
+		const struct ak_variant *v = &vl->items[i];
+		const char *name = v->platform ? v->platform->name : "unknown";
+		bool again = false;
+		for (size_t k = 0; k < i && !again; k++)
+			again = vl->items[k].platform == v->platform;
+		if (!again)
+			len += (size_t)snprintf(has + len, sizeof(has) - len, "%s%s",
+						len ? ", " : "", name);
+	}
+	for (size_t i = 0; i < opt->nfilter; i++) {
+		const struct ak_platform *p = opt->filter[i];
+		bool present = false;
+		for (size_t k = 0; k < vl->n && !present; k++)
+			present = vl->items[k].platform == p;
+		for (size_t k = 0; k < i && !present; k++)
+			present = opt->filter[k] == p; /* asked twice: one finding */
+		if (present)
+			continue;
+		struct ak_probe_variant *v = &out->variants[(*next)++];
+		v->platform = p;
+		v->missing = true;
+		if (!(v->name = strdup(p->name)) ||
+		    add_new_finding(v, AK_SEV_ERROR, "platform-missing", NULL, NULL,
+				    fmt("no variant for %s in the image (it has: %s)", p->name,
+					len ? has : "none"),
+				    fmt("a %s variant, as --platform asks", p->name)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- the run ---- */
 
 static int dup_or_null(char **dst, const char *s)
@@ -817,11 +867,19 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 	struct ak_image *img = NULL;
 	if (ak_image_open(ref, &img, err) < 0)
 		return -1;
+	/* no filter here: a platform the image lacks is a finding, not an unreadable image */
 	struct ak_variant_list vl = {0};
-	int r = ak_image_variants(img, opt->filter, opt->nfilter, &vl, err);
+	int r = ak_image_variants(img, NULL, 0, &vl, err);
 	struct plan pl = {.vl = &vl};
 	if (r == 0 && vl.n == 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "'%s' holds no image", ref);
+	for (size_t i = 0; r == 0 && i < vl.n; i++) {
+		struct ak_variant *v = &vl.items[i];
+		/* an output that says nothing about its platform takes the one asked for */
+		if (!v->platform && opt->nfilter == 1 && !v->index_platform &&
+		    !v->config_platform && !v->folder_platform)
+			v->platform = opt->filter[0];
+	}
 	if (r == 0) {
 		out->kind = strdup(ak_image_kind(img));
 		out->skipped_attestations = vl.skipped_attestations;
@@ -833,7 +891,7 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 	}
 	if (r == 0)
 		r = plan_items(&pl, opt, out, err);
-	if (r == 0 && !(out->variants = calloc(pl.n + 1, sizeof(*out->variants))))
+	if (r == 0 && !(out->variants = calloc(pl.n + opt->nfilter + 1, sizeof(*out->variants))))
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	if (r == 0)
 		r = plan_jobs(&pl, err);
@@ -851,6 +909,8 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 			r = judge_variant(opt, &pl.items[i], v, err);
 	}
 	if (r == 0 && check_identical(out, &pl) < 0)
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (r == 0 && add_missing(out, opt, &vl, &out->n) < 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	plan_free(&pl);
 	ak_variant_list_free(&vl);

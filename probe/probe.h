@@ -44,6 +44,8 @@ struct ak_probe_variant {
 	size_t nfindings;
 	char **removed; /* --verbose: "path (layer N, removed by layer M): description" */
 	size_t nremoved;
+	bool missing; /* asked for with --platform, not in the image: no layers, one
+			 platform-missing error */
 };
 
 struct ak_probe_report {

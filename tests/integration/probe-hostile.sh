@@ -378,4 +378,14 @@ probe 2 shared-size && expect_contains "$AK_STDERR" "manifest 'sha256:" &&
 	expect_contains "$AK_STDERR" "layer 'sha256:${hex:0:12}…' is $(stat -c %s "$layer") bytes, its descriptor says 1000" &&
 	ak_pass
 
+ak_test "--platform names a platform the image lacks: a platform-missing error, alone or not"
+probe 1 --json --platform riscv64 --platform arm64 "$honest" &&
+	jq_true '[.variants[] | {platform, verdict}] == [{"platform": "linux/arm64", "verdict": "pass"},
+		{"platform": "linux/riscv64", "verdict": "fail"}] and
+		(.variants[1].findings | map(.code) == ["platform-missing"])' &&
+	probe 1 --platform riscv64 "$honest" && expect_contains "$AK_STDOUT" "error   platform-missing     (image)" &&
+	expect_contains "$AK_STDOUT" "found:    no variant for linux/riscv64 in the image (it has: linux/amd64, linux/arm64" &&
+	probe 1 --platform riscv64 --platform riscv64 "$honest" &&
+	expect_contains "$AK_STDOUT" "linux/riscv64         0       0      0       1" && ak_pass
+
 ak_summary
