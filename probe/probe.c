@@ -307,6 +307,7 @@ struct judge_ctx {
 	const struct ak_variant *src;
 	struct loader_memo memo[16];
 	size_t nmemo;
+	size_t code_errors; /* ELF files whose own judgement is an error */
 };
 
 static const char *layer_label(const struct judge_ctx *jc, int layer)
@@ -419,13 +420,16 @@ static int judge_entry(const struct ak_fsview_entry *e, void *ctx)
 				       what ? what : strdup("ELF file"),
 				       strdup("matched by --ignore"));
 	}
+	bool wrong = false;
 	for (int i = 0; i < n; i++) {
+		wrong |= found[i].sev == AK_SEV_ERROR;
 		if (add_finding(jc->v, &found[i], path, layer) < 0) {
 			while (++i < n)
 				ak_finding_clear(&found[i]);
 			return -1;
 		}
 	}
+	jc->code_errors += wrong;
 	/* a loader only matters for code of this machine: other findings already say more */
 	bool same_machine =
 		facts->e_machine == jc->p->e_machine && facts->elf_class == jc->p->elf_class;
@@ -468,6 +472,7 @@ struct item {
 	const struct ak_variant *src;
 	struct job **layer_jobs; /* one per layer */
 	struct job *tree_job;
+	size_t code_errors; /* ELF files whose judgement is an error: code src cannot run */
 };
 
 struct plan {
@@ -682,6 +687,7 @@ static int judge_variant(const struct ak_probe_options *opt, struct item *it,
 		ak_finding_clear(&jc.memo[i].wrong);
 	if (r == 0 && opt->verbose && note_removed(v, view, src->platform) < 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	it->code_errors = jc.code_errors;
 	ak_fsview_free(view);
 	return r;
 }
@@ -754,13 +760,17 @@ static bool same_layer_list(const struct item *x, const struct item *y)
 	return true;
 }
 
-/* Variants of different platforms whose layers are byte-identical: one finding per
- * other platform, not per other variant. */
+/* Byte-identical layers for two platforms are wrong when the code in them cannot be
+ * right for both: an ELF file of either variant is judged an error. Data, scripts, or
+ * code both platforms run (armel code as arm/v5 and arm/v6) is a fine thing to share:
+ * an info finding. One finding per other platform, not per other variant. */
 static int check_identical(struct ak_probe_report *out, struct plan *pl)
 {
 	cleanup_free struct item **order = calloc(pl->n ? pl->n : 1, sizeof(*order));
+	/* a group's platforms, each with "some variant of it holds code it cannot run" */
 	cleanup_free const struct ak_platform **plats = calloc(ak_platform_count, sizeof(*plats));
-	if (!order || !plats)
+	cleanup_free bool *wrong = calloc(ak_platform_count, sizeof(*wrong));
+	if (!order || !plats || !wrong)
 		return -1;
 	size_t n = 0;
 	for (size_t i = 0; i < pl->n; i++)
@@ -775,8 +785,12 @@ static int check_identical(struct ak_probe_report *out, struct plan *pl)
 			size_t k = 0;
 			while (k < np && plats[k] != order[a]->src->platform)
 				k++;
-			if (k == np && np < ak_platform_count)
-				plats[np++] = order[a]->src->platform;
+			if (k == np && np < ak_platform_count) {
+				plats[np] = order[a]->src->platform;
+				wrong[np++] = false;
+			}
+			if (k < np)
+				wrong[k] |= order[a]->code_errors > 0;
 		}
 		for (size_t a = g; np > 1 && a < end; a++) {
 			const struct item *x = order[a];
@@ -784,13 +798,29 @@ static int check_identical(struct ak_probe_report *out, struct plan *pl)
 			for (size_t k = 0; k < np; k++) {
 				if (plats[k] == x->src->platform)
 					continue;
-				if (add_new_finding(
-					    v, AK_SEV_ERROR, "identical-layers", NULL, NULL,
-					    fmt("the same %zu layer(s), byte for byte, as %s",
-						x->src->nlayers, plats[k]->name),
-					    fmt("layers built for %s (a build step that ignored "
-						"TARGETPLATFORM?)",
-						x->src->platform->name)) < 0)
+				size_t nl = x->src->nlayers;
+				int r;
+				if (x->code_errors > 0 || wrong[k])
+					r = add_new_finding(
+						v, AK_SEV_ERROR, "identical-layers", NULL, NULL,
+						fmt("the same %zu layer(s), byte for byte, as %s",
+						    nl, plats[k]->name),
+						fmt("layers built for %s (a build step that "
+						    "ignored "
+						    "TARGETPLATFORM?)",
+						    x->src->platform->name));
+				else
+					r = add_new_finding(
+						v, AK_SEV_INFO, "identical-layers", NULL, NULL,
+						fmt("the same %zu layer(s), byte for byte, as %s, "
+						    "%s",
+						    nl, plats[k]->name,
+						    v->elf_files ? "with ELF code that runs on both"
+								 : "with no ELF file in them"),
+						strdup("nothing to fix: content right for both "
+						       "platforms "
+						       "may be shared"));
+				if (r < 0)
 					return -1;
 			}
 		}

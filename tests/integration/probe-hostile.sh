@@ -388,4 +388,21 @@ probe 1 --json --platform riscv64 --platform arm64 "$honest" &&
 	probe 1 --platform riscv64 --platform riscv64 "$honest" &&
 	expect_contains "$AK_STDOUT" "linux/riscv64         0       0      0       1" && ak_pass
 
+ak_test "identical layers without ELF code, or with code both platforms run, are info"
+oci tar "$work/data.tar" dir:app file:app/run.sh='#!/bin/sh' file:etc/motd=hello &&
+	oci make "$work/data-only" linux/amd64="$work/data.tar" linux/arm64="$work/data.tar"
+"$top/tests/fixtures/images" "$images" honest-extra >/dev/null 2>&1 &&
+	armel=$(oci layer "$images/honest-extra" arm) &&
+	oci make "$work/armel-v5-v6" linux/arm/v5="$armel" linux/arm/v6="$armel"
+probe 0 data-only && expect_contains "$AK_STDOUT" "info    identical-layers     (image)" &&
+	expect_contains "$AK_STDOUT" "as linux/arm64, with no ELF file in them" &&
+	probe 0 armel-v5-v6 && expect_contains "$AK_STDOUT" "as linux/arm/v6, with ELF code that runs on both" &&
+	expect_contains "$AK_STDOUT" "warning arm-soft-float       /bin/busybox" &&
+	expect_not_contains "$AK_STDOUT" "error   identical-layers" && ak_pass
+
+ak_test "identical layers with code one platform cannot run stay an error"
+oci make "$work/same-amd64" linux/amd64="$(oci layer "$honest" amd64)" linux/arm64="$(oci layer "$honest" amd64)"
+probe 1 same-amd64 && expect_contains "$AK_STDOUT" "error   identical-layers     (image)" &&
+	expect_contains "$AK_STDOUT" "error   wrong-machine        /bin/busybox" && ak_pass
+
 ak_summary
