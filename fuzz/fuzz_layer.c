@@ -60,6 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct ak_fsview *v = ak_fsview_new(NULL);
 	if (v) {
+		ak_fsview_set_record_removed(v, true);
 		/* the same layer twice: whiteouts then hit what the first copy put there */
 		if (ak_fsview_apply_layer(v, idx, 0, NULL) == 0 &&
 		    ak_fsview_apply_layer(v, idx, 1, NULL) == 0) {

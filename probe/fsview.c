@@ -32,6 +32,7 @@ struct ak_fsview {
 	size_t all_count, all_cap;
 	struct ak_fsview_removed *removed;
 	size_t removed_count, removed_cap;
+	bool record_removed; /* off unless asked: a long list nobody reads costs gigabytes */
 	struct ak_layer_arena *arena;
 	/* paths the layer being applied unpacked and then removed: an opaque marker still
 	 * keeps what is made there again, as containerd's unpackedPaths never forgets */
@@ -266,7 +267,7 @@ static bool kept(const struct node *n, int layer_no)
 static int record_removed(struct ak_fsview *v, const struct node *n, int by,
 			  enum ak_fsview_removal how, struct ak_error **err)
 {
-	if (n->e.implicit)
+	if (!v->record_removed || n->e.implicit)
 		return 0;
 	if (v->removed_count == v->removed_cap) {
 		size_t cap = v->removed_cap ? v->removed_cap * 2 : 64;
@@ -760,6 +761,11 @@ int ak_fsview_foreach(const struct ak_fsview *view, bool sorted,
 			return r;
 	}
 	return 0;
+}
+
+void ak_fsview_set_record_removed(struct ak_fsview *view, bool on)
+{
+	view->record_removed = on;
 }
 
 const struct ak_fsview_removed *ak_fsview_removed(const struct ak_fsview *view, size_t *count)

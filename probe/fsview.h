@@ -89,7 +89,11 @@ int ak_fsview_foreach(const struct ak_fsview *view, bool sorted,
 		      int (*fn)(const struct ak_fsview_entry *entry, void *ctx), void *ctx,
 		      struct ak_error **err);
 
-/* What later layers removed, in the order it happened (the array belongs to the view). */
+/* Record what later layers remove (off by default: only --verbose lists it, and a
+ * layer repeated 40,000 times would record millions). Set before applying layers. */
+void ak_fsview_set_record_removed(struct ak_fsview *view, bool on);
+/* What later layers removed, in the order it happened, when recording was on (the
+ * array belongs to the view); nothing otherwise. */
 const struct ak_fsview_removed *ak_fsview_removed(const struct ak_fsview *view, size_t *count);
 
 #endif

@@ -4,6 +4,7 @@
 #include <fnmatch.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,10 @@ static void *cap_end(void *ctx, const struct ak_layer_entry *e)
 struct job {
 	const struct ak_descriptor *layer; /* or NULL for a tree */
 	const struct ak_variant *tree;
+	const struct ak_variant *owner; /* whose descriptor this is, for messages */
+	/* another file of a digest already scanned (docker save's "<id>/layer.tar" paths):
+	 * only read to check its bytes, the index is scanned's */
+	const struct job *scanned;
 	struct ak_layer_index *index;
 };
 
@@ -90,20 +95,40 @@ struct scan_state {
 	struct ak_error *err; /* the first failure; the others stop taking jobs */
 };
 
+/* "manifest 'sha256:0123…'", or what else names a variant that has no manifest digest. */
+static const char *variant_label(const struct ak_variant *v, char buf[128])
+{
+	char sb[32];
+	if (v->manifest_digest)
+		snprintf(buf, 128, "manifest '%s'", ak_digest_short(v->manifest_digest, sb));
+	else if (v->ref_name)
+		snprintf(buf, 128, "image '%.80s'", v->ref_name);
+	else
+		snprintf(buf, 128, "variant '%s'", v->platform ? v->platform->name : "unknown");
+	return buf;
+}
+
+/* Read a blob to its end through the verifying stream, keeping nothing. */
+static int drain_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_error **err)
+{
+	static __thread unsigned char buf[1 << 16];
+	struct ak_stream *s = NULL;
+	if (ak_image_open_blob(img, d, &s, err) < 0)
+		return -1;
+	ssize_t n;
+	while ((n = ak_stream_read(s, buf, sizeof(buf), err)) > 0)
+		;
+	ak_stream_close(s);
+	return n < 0 ? -1 : 0;
+}
+
 /* A layer that failed to inflate or parse may simply be corrupt: when its bytes do not
  * match its digest, that is the root cause to report, not the gzip or tar symptom. */
 static void prefer_digest_error(struct scan_state *st, const struct ak_descriptor *d,
 				struct ak_error **err)
 {
-	struct ak_stream *s = NULL;
 	struct ak_error *e2 = NULL;
-	if (ak_image_open_blob(st->img, d, &s, &e2) == 0) {
-		static __thread unsigned char buf[1 << 16];
-		ssize_t n;
-		while ((n = ak_stream_read(s, buf, sizeof(buf), &e2)) > 0)
-			;
-		ak_stream_close(s);
-	}
+	drain_blob(st->img, d, &e2);
 	if (e2 && strstr(e2->msg, "digest mismatch")) {
 		ak_error_free(*err);
 		*err = e2;
@@ -123,15 +148,23 @@ static int run_job(struct scan_state *st, struct job *j, struct ak_error **err)
 		.free_facts = facts_free,
 	};
 	struct ak_layer_options lo = {.max_bytes = st->opt->max_layer_bytes};
+	char label[128];
 	int r;
+	if (j->scanned) {
+		if (drain_blob(st->img, j->layer, err) < 0)
+			return ak_error_prefix(err, "%s", variant_label(j->owner, label));
+		return 0;
+	}
 	if (j->layer) {
 		lo.name = j->layer->digest;
 		struct ak_stream *s = NULL;
 		if (ak_image_open_blob(st->img, j->layer, &s, err) < 0)
-			return -1;
+			return ak_error_prefix(err, "%s", variant_label(j->owner, label));
 		r = ak_layer_scan(s, &lo, &consumer, &j->index, err);
 		if (r < 0 && err && *err && !strstr((*err)->msg, "digest mismatch"))
 			prefer_digest_error(st, j->layer, err);
+		if (r < 0)
+			ak_error_prefix(err, "%s", variant_label(j->owner, label));
 	} else {
 		lo.name = j->tree->folder_platform ? j->tree->folder_platform : "tree";
 		r = ak_layer_scan_dir(j->tree->tree_fd, ".", &lo, &consumer, &j->index, err);
@@ -192,31 +225,59 @@ static int scan_all(struct scan_state *st, int jobs, struct ak_error **err)
 	return 0;
 }
 
+/* ---- growing arrays ---- */
+
+/* Make room for element n of an array that grows one element at a time through here
+ * alone. Its capacity is implicit (8, then each power of two), so growth is geometric
+ * without a field to keep: 100,000 findings cost 15 reallocs, not 100,000. */
+static int grow_one(void *arrayp, size_t n, size_t size)
+{
+	void **array = arrayp;
+	if (n != 0 && (n < 8 || (n & (n - 1)) != 0))
+		return 0;
+	size_t cap = n < 8 ? 8 : 2 * n;
+	if (cap > SIZE_MAX / size)
+		return -1;
+	void *p = realloc(*array, cap * size);
+	if (!p)
+		return -1;
+	*array = p;
+	return 0;
+}
+
 /* ---- findings ---- */
 
+/* Append a finding, taking f's strings (freed on failure too); -1 when out of memory. */
 static int add_finding(struct ak_probe_variant *v, struct ak_finding *f, const char *path,
 		       const char *layer)
 {
-	struct ak_probe_finding *nf = realloc(v->findings, (v->nfindings + 1) * sizeof(*nf));
-	if (!nf) {
+	char *p = path ? strdup(path) : NULL, *l = layer ? strdup(layer) : NULL;
+	if (!f->code || (path && !p) || (layer && !l) ||
+	    grow_one(&v->findings, v->nfindings, sizeof(*v->findings)) < 0) {
 		ak_finding_clear(f);
+		free(p);
+		free(l);
 		return -1;
 	}
-	v->findings = nf;
-	struct ak_probe_finding *pf = &nf[v->nfindings++];
+	struct ak_probe_finding *pf = &v->findings[v->nfindings++];
 	pf->f = *f;
 	memset(f, 0, sizeof(*f));
-	pf->path = path ? strdup(path) : NULL;
-	pf->layer = layer ? strdup(layer) : NULL;
+	pf->path = p;
+	pf->layer = l;
 	v->count[pf->f.sev]++;
 	return 0;
 }
 
+/* found and expected are malloc'd (fmt, strdup): NULL means memory ran out. */
 static int add_new_finding(struct ak_probe_variant *v, enum ak_severity sev, const char *code,
 			   const char *path, const char *layer, char *found, char *expected)
 {
 	struct ak_finding f = {
 		.sev = sev, .code = strdup(code), .found = found, .expected = expected};
+	if (!found || !expected) {
+		ak_finding_clear(&f);
+		return -1;
+	}
 	return add_finding(v, &f, path, layer);
 }
 
@@ -246,6 +307,7 @@ struct judge_ctx {
 	const struct ak_variant *src;
 	struct loader_memo memo[16];
 	size_t nmemo;
+	size_t code_errors; /* ELF files whose own judgement is an error */
 };
 
 static const char *layer_label(const struct judge_ctx *jc, int layer)
@@ -312,9 +374,14 @@ static int check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts, 
 			.code = strdup(m->wrong.code),
 			.found = fmt("PT_INTERP '%s' is %s", facts->interp, m->wrong.found),
 			.expected = m->wrong.expected ? strdup(m->wrong.expected) : NULL};
+		bool oom = !f.found || (m->wrong.expected && !f.expected);
 		/* past 16 distinct loaders the verdict is not memoised: free it here */
 		if (m == &local)
 			ak_finding_clear(&local.wrong);
+		if (oom) {
+			ak_finding_clear(&f);
+			return -1;
+		}
 		return add_finding(jc->v, &f, path, layer);
 	}
 	default:
@@ -353,9 +420,16 @@ static int judge_entry(const struct ak_fsview_entry *e, void *ctx)
 				       what ? what : strdup("ELF file"),
 				       strdup("matched by --ignore"));
 	}
-	for (int i = 0; i < n; i++)
-		if (add_finding(jc->v, &found[i], path, layer) < 0)
+	bool wrong = false;
+	for (int i = 0; i < n; i++) {
+		wrong |= found[i].sev == AK_SEV_ERROR;
+		if (add_finding(jc->v, &found[i], path, layer) < 0) {
+			while (++i < n)
+				ak_finding_clear(&found[i]);
 			return -1;
+		}
+	}
+	jc->code_errors += wrong;
 	/* a loader only matters for code of this machine: other findings already say more */
 	bool same_machine =
 		facts->e_machine == jc->p->e_machine && facts->elf_class == jc->p->elf_class;
@@ -382,18 +456,243 @@ static int note_removed(struct ak_probe_variant *v, const struct ak_fsview *view
 			    rm[i].removed_by + 1, f[0].found ? f[0].found : f[0].code);
 		for (int j = 0; j < k; j++)
 			ak_finding_clear(&f[j]);
-		char **nr = realloc(v->removed, (v->nremoved + 1) * sizeof(*nr));
-		if (!nr || !line) {
+		if (!line || grow_one(&v->removed, v->nremoved, sizeof(*v->removed)) < 0) {
 			free(line);
 			return -1;
 		}
-		v->removed = nr;
-		nr[v->nremoved++] = line;
+		v->removed[v->nremoved++] = line;
 	}
 	return 0;
 }
 
-/* ---- platform triangulation and identical variants ---- */
+/* ---- the plan: which variants to judge, which blobs to read ---- */
+
+/* One variant to judge, with the jobs its layers (or its tree) come from. */
+struct item {
+	const struct ak_variant *src;
+	struct job **layer_jobs; /* one per layer */
+	struct job *tree_job;
+	size_t code_errors; /* ELF files whose judgement is an error: code src cannot run */
+};
+
+struct plan {
+	const struct ak_variant_list *vl;
+	struct item *items;
+	size_t n;
+	struct job *jobs;
+	size_t njobs;
+	struct layer_ref *refs; /* every layer descriptor of every item */
+	size_t nrefs;
+};
+
+struct layer_ref {
+	const struct ak_descriptor *d;
+	const struct ak_variant *v;
+	struct job **slot; /* where its item keeps the job */
+	size_t order;
+};
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct layer_ref *x = a, *y = b;
+	int c = strcmp(x->d->digest, y->d->digest);
+	if (!c)
+		c = strcmp(or_empty(x->d->path), or_empty(y->d->path));
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+/* One scan job per digest; one more job per other file of that digest (docker save
+ * names layer files by id, so two files can claim one diff_id), which only checks its
+ * bytes. Sorting, not a table keyed by digest: no digest an image chooses can make it
+ * slow, and each descriptor learns its job once, not by a search per variant. */
+static int plan_jobs(struct plan *pl, struct ak_error **err)
+{
+	size_t nrefs = 0, ntrees = 0;
+	for (size_t i = 0; i < pl->n; i++) {
+		nrefs += pl->items[i].src->nlayers;
+		ntrees += pl->items[i].src->tree_fd >= 0;
+	}
+	pl->refs = calloc(nrefs ? nrefs : 1, sizeof(*pl->refs));
+	pl->jobs = calloc(nrefs + ntrees ? nrefs + ntrees : 1, sizeof(*pl->jobs));
+	if (!pl->refs || !pl->jobs)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	for (size_t i = 0; i < pl->n; i++) {
+		struct item *it = &pl->items[i];
+		const struct ak_variant *v = it->src;
+		if (v->tree_fd >= 0) {
+			it->tree_job = &pl->jobs[pl->njobs++];
+			it->tree_job->tree = v;
+			it->tree_job->owner = v;
+		}
+		it->layer_jobs = calloc(v->nlayers ? v->nlayers : 1, sizeof(*it->layer_jobs));
+		if (!it->layer_jobs)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		for (size_t k = 0; k < v->nlayers; k++, pl->nrefs++)
+			pl->refs[pl->nrefs] = (struct layer_ref){.d = &v->layers[k],
+								 .v = v,
+								 .slot = &it->layer_jobs[k],
+								 .order = pl->nrefs};
+	}
+	qsort(pl->refs, pl->nrefs, sizeof(*pl->refs), cmp_ref);
+	struct job *scan = NULL, *cur = NULL;
+	for (size_t i = 0; i < pl->nrefs; i++) {
+		const struct layer_ref *r = &pl->refs[i], *prev = i ? &pl->refs[i - 1] : NULL;
+		bool new_digest = !prev || strcmp(r->d->digest, prev->d->digest) != 0;
+		if (new_digest || strcmp(or_empty(r->d->path), or_empty(prev->d->path)) != 0) {
+			cur = &pl->jobs[pl->njobs++];
+			*cur = (struct job){.layer = r->d, .owner = r->v};
+			if (new_digest)
+				scan = cur;
+			else
+				cur->scanned = scan;
+		}
+		*r->slot = cur;
+	}
+	return 0;
+}
+
+/* After the scan: each job's own descriptor was checked against the bytes, so a
+ * descriptor of the same blob that declares another size is wrong. */
+static int check_sizes(const struct plan *pl, struct ak_error **err)
+{
+	for (size_t i = 0; i < pl->nrefs; i++) {
+		const struct layer_ref *r = &pl->refs[i];
+		const struct ak_descriptor *real = (*r->slot)->layer;
+		if (r->d->size == real->size)
+			continue;
+		char label[128], sb[32];
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s: layer '%s' is %lld bytes, its descriptor says %lld",
+				    variant_label(r->v, label), ak_digest_short(r->d->digest, sb),
+				    (long long)real->size, (long long)r->d->size);
+	}
+	return 0;
+}
+
+static const struct ak_layer_index *job_index(const struct job *j)
+{
+	return j->scanned ? j->scanned->index : j->index;
+}
+
+static void plan_free(struct plan *pl)
+{
+	for (size_t i = 0; i < pl->njobs; i++)
+		ak_layer_index_free(pl->jobs[i].index);
+	for (size_t i = 0; i < pl->n; i++)
+		free(pl->items[i].layer_jobs);
+	free(pl->items);
+	free(pl->jobs);
+	free(pl->refs);
+}
+
+static bool wanted(const struct ak_probe_options *opt, const struct ak_platform *p)
+{
+	if (opt->nfilter == 0)
+		return true;
+	for (size_t i = 0; i < opt->nfilter; i++)
+		if (p && p == opt->filter[i])
+			return true;
+	return false;
+}
+
+struct vkey {
+	const struct ak_variant *v;
+	size_t order;
+};
+
+static int cmp_vkey(const void *a, const void *b)
+{
+	const struct vkey *x = a, *y = b;
+	int c = strcmp(x->v->manifest_digest, y->v->manifest_digest);
+	if (!c && x->v->platform != y->v->platform)
+		c = (uintptr_t)x->v->platform < (uintptr_t)y->v->platform ? -1 : 1;
+	return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+static int add_note(struct ak_probe_report *out, char *note)
+{
+	if (!note || grow_one(&out->notes, out->nnotes, sizeof(*out->notes)) < 0) {
+		free(note);
+		return -1;
+	}
+	out->notes[out->nnotes++] = note;
+	return 0;
+}
+
+/* The variants --platform asks for, each (manifest digest, platform) once: an index
+ * may list one manifest many times, and judging it again says nothing new. */
+static int plan_items(struct plan *pl, const struct ak_probe_options *opt,
+		      struct ak_probe_report *out, struct ak_error **err)
+{
+	const struct ak_variant_list *vl = pl->vl;
+	cleanup_free struct vkey *keys = calloc(vl->n ? vl->n : 1, sizeof(*keys));
+	cleanup_free bool *skip = calloc(vl->n ? vl->n : 1, sizeof(*skip));
+	pl->items = calloc(vl->n ? vl->n : 1, sizeof(*pl->items));
+	if (!keys || !skip || !pl->items)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	size_t nkeys = 0;
+	for (size_t i = 0; i < vl->n; i++) {
+		skip[i] = !wanted(opt, vl->items[i].platform);
+		if (!skip[i] && vl->items[i].manifest_digest)
+			keys[nkeys++] = (struct vkey){.v = &vl->items[i], .order = i};
+	}
+	qsort(keys, nkeys, sizeof(*keys), cmp_vkey);
+	for (size_t i = 0; i < nkeys;) {
+		size_t j = i + 1;
+		while (j < nkeys && keys[j].v->platform == keys[i].v->platform &&
+		       strcmp(keys[j].v->manifest_digest, keys[i].v->manifest_digest) == 0)
+			skip[keys[j++].order] = true;
+		char sb[32];
+		if (j - i > 1 &&
+		    add_note(out, fmt("manifest '%s' (%s) is listed %zu times: probed once",
+				      ak_digest_short(keys[i].v->manifest_digest, sb),
+				      keys[i].v->platform ? keys[i].v->platform->name : "unknown",
+				      j - i)) < 0)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		i = j;
+	}
+	for (size_t i = 0; i < vl->n; i++)
+		if (!skip[i])
+			pl->items[pl->n++].src = &vl->items[i];
+	return 0;
+}
+
+/* ---- judging ---- */
+
+static int judge_variant(const struct ak_probe_options *opt, struct item *it,
+			 struct ak_probe_variant *v, struct ak_error **err)
+{
+	const struct ak_variant *src = it->src;
+	struct ak_fsview *view = ak_fsview_new(err);
+	if (!view)
+		return -1;
+	ak_fsview_set_record_removed(view, opt->verbose);
+	int r = 0;
+	if (it->tree_job)
+		r = ak_fsview_apply_layer(view, it->tree_job->index, 0, err);
+	for (size_t i = 0; r == 0 && i < src->nlayers; i++)
+		r = ak_fsview_apply_layer(view, job_index(it->layer_jobs[i]), (int)i, err);
+	struct judge_ctx jc = {.opt = opt, .v = v, .view = view, .p = src->platform, .src = src};
+	if (r == 0) {
+		r = ak_fsview_foreach(view, true, judge_entry, &jc, err);
+		if (r > 0 || (r < 0 && err && !*err))
+			r = ak_error_set(err, AK_EXIT_ENV, "out of memory judging %s", v->name);
+	}
+	for (size_t i = 0; i < jc.nmemo; i++)
+		ak_finding_clear(&jc.memo[i].wrong);
+	if (r == 0 && opt->verbose && note_removed(v, view, src->platform) < 0)
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	it->code_errors = jc.code_errors;
+	ak_fsview_free(view);
+	return r;
+}
+
+/* ---- platform triangulation, identical variants, missing platforms ---- */
 
 static int check_platforms(struct ak_probe_variant *v, const struct ak_variant *src)
 {
@@ -429,87 +728,166 @@ static int check_platforms(struct ak_probe_variant *v, const struct ak_variant *
 	return 0;
 }
 
-static bool same_layers(const struct ak_variant *a, const struct ak_variant *b)
+/* Order items by their layer lists, so identical lists sit together. */
+static int cmp_layer_lists(const void *a, const void *b)
 {
-	if (a->nlayers == 0 || a->nlayers != b->nlayers)
+	const struct item *x = *(struct item *const *)a, *y = *(struct item *const *)b;
+	const struct ak_variant *u = x->src, *w = y->src;
+	if (u->nlayers != w->nlayers)
+		return u->nlayers < w->nlayers ? -1 : 1;
+	/* one manifest digest, one layer list: no need to read 40,000 digests again */
+	if (!u->manifest_digest || !w->manifest_digest ||
+	    strcmp(u->manifest_digest, w->manifest_digest) != 0)
+		for (size_t i = 0; i < u->nlayers; i++) {
+			int c = strcmp(u->layers[i].digest, w->layers[i].digest);
+			if (c)
+				return c;
+		}
+	return x < y ? -1 : x > y;
+}
+
+static bool same_layer_list(const struct item *x, const struct item *y)
+{
+	const struct ak_variant *u = x->src, *w = y->src;
+	if (u->nlayers != w->nlayers)
 		return false;
-	for (size_t i = 0; i < a->nlayers; i++)
-		if (strcmp(a->layers[i].digest, b->layers[i].digest) != 0)
+	if (u->manifest_digest && w->manifest_digest &&
+	    strcmp(u->manifest_digest, w->manifest_digest) == 0)
+		return true;
+	for (size_t i = 0; i < u->nlayers; i++)
+		if (strcmp(u->layers[i].digest, w->layers[i].digest) != 0)
 			return false;
 	return true;
 }
 
-static int check_identical(struct ak_probe_report *r, const struct ak_variant_list *vl)
+/* Byte-identical layers for two platforms are wrong when the code in them cannot be
+ * right for both: an ELF file of either variant is judged an error. Data, scripts, or
+ * code both platforms run (armel code as arm/v5 and arm/v6) is a fine thing to share:
+ * an info finding. One finding per other platform, not per other variant. */
+static int check_identical(struct ak_probe_report *out, struct plan *pl)
 {
-	for (size_t i = 0; i < vl->n; i++)
-		for (size_t j = 0; j < vl->n; j++) {
-			const struct ak_variant *a = &vl->items[i], *b = &vl->items[j];
-			if (i == j || !a->platform || !b->platform || a->platform == b->platform ||
-			    !same_layers(a, b))
-				continue;
-			if (add_new_finding(&r->variants[i], AK_SEV_ERROR, "identical-layers", NULL,
-					    NULL,
-					    fmt("the same %zu layer(s), byte for byte, as %s",
-						a->nlayers, b->platform->name),
-					    fmt("layers built for %s (a build step that ignored "
-						"TARGETPLATFORM?)",
-						a->platform->name)) < 0)
-				return -1;
+	cleanup_free struct item **order = calloc(pl->n ? pl->n : 1, sizeof(*order));
+	/* a group's platforms, each with "some variant of it holds code it cannot run" */
+	cleanup_free const struct ak_platform **plats = calloc(ak_platform_count, sizeof(*plats));
+	cleanup_free bool *wrong = calloc(ak_platform_count, sizeof(*wrong));
+	if (!order || !plats || !wrong)
+		return -1;
+	size_t n = 0;
+	for (size_t i = 0; i < pl->n; i++)
+		if (pl->items[i].src->platform && pl->items[i].src->nlayers > 0)
+			order[n++] = &pl->items[i];
+	qsort(order, n, sizeof(*order), cmp_layer_lists);
+	for (size_t g = 0; g < n;) {
+		size_t end = g + 1, np = 0;
+		while (end < n && same_layer_list(order[g], order[end]))
+			end++;
+		for (size_t a = g; a < end; a++) {
+			size_t k = 0;
+			while (k < np && plats[k] != order[a]->src->platform)
+				k++;
+			if (k == np && np < ak_platform_count) {
+				plats[np] = order[a]->src->platform;
+				wrong[np++] = false;
+			}
+			if (k < np)
+				wrong[k] |= order[a]->code_errors > 0;
 		}
+		for (size_t a = g; np > 1 && a < end; a++) {
+			const struct item *x = order[a];
+			struct ak_probe_variant *v = &out->variants[x - pl->items];
+			for (size_t k = 0; k < np; k++) {
+				if (plats[k] == x->src->platform)
+					continue;
+				size_t nl = x->src->nlayers;
+				int r;
+				if (x->code_errors > 0 || wrong[k])
+					r = add_new_finding(
+						v, AK_SEV_ERROR, "identical-layers", NULL, NULL,
+						fmt("the same %zu layer(s), byte for byte, as %s",
+						    nl, plats[k]->name),
+						fmt("layers built for %s (a build step that "
+						    "ignored "
+						    "TARGETPLATFORM?)",
+						    x->src->platform->name));
+				else
+					r = add_new_finding(
+						v, AK_SEV_INFO, "identical-layers", NULL, NULL,
+						fmt("the same %zu layer(s), byte for byte, as %s, "
+						    "%s",
+						    nl, plats[k]->name,
+						    v->elf_files ? "with ELF code that runs on both"
+								 : "with no ELF file in them"),
+						strdup("nothing to fix: content right for both "
+						       "platforms "
+						       "may be shared"));
+				if (r < 0)
+					return -1;
+			}
+		}
+		g = end;
+	}
+	return 0;
+}
+
+/* A platform asked for with --platform that the image lacks fails the probe, however
+ * many were asked for: a variant of its own, with no layers and one error. */
+static int add_missing(struct ak_probe_report *out, const struct ak_probe_options *opt,
+		       const struct ak_variant_list *vl, size_t *next)
+{
+	char has[1024] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < vl->n && len + 40 < sizeof(has); i++) {
+		const struct ak_variant *v = &vl->items[i];
+		const char *name = v->platform ? v->platform->name : "unknown";
+		bool again = false;
+		for (size_t k = 0; k < i && !again; k++)
+			again = vl->items[k].platform == v->platform;
+		if (!again)
+			len += (size_t)snprintf(has + len, sizeof(has) - len, "%s%s",
+						len ? ", " : "", name);
+	}
+	for (size_t i = 0; i < opt->nfilter; i++) {
+		const struct ak_platform *p = opt->filter[i];
+		bool present = false;
+		for (size_t k = 0; k < vl->n && !present; k++)
+			present = vl->items[k].platform == p;
+		for (size_t k = 0; k < i && !present; k++)
+			present = opt->filter[k] == p; /* asked twice: one finding */
+		if (present)
+			continue;
+		struct ak_probe_variant *v = &out->variants[(*next)++];
+		v->platform = p;
+		v->missing = true;
+		if (!(v->name = strdup(p->name)) ||
+		    add_new_finding(v, AK_SEV_ERROR, "platform-missing", NULL, NULL,
+				    fmt("no variant for %s in the image (it has: %s)", p->name,
+					len ? has : "none"),
+				    fmt("a %s variant, as --platform asks", p->name)) < 0)
+			return -1;
+	}
 	return 0;
 }
 
 /* ---- the run ---- */
 
-static struct job *find_layer_job(struct job *jobs, size_t n, const char *digest)
+static int dup_or_null(char **dst, const char *s)
 {
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].layer && strcmp(jobs[i].layer->digest, digest) == 0)
-			return &jobs[i];
-	return NULL;
+	*dst = s ? strdup(s) : NULL;
+	return s && !*dst ? -1 : 0;
 }
 
-static struct job *find_tree_job(struct job *jobs, size_t n, const struct ak_variant *v)
+static int fill_variant(struct ak_probe_variant *v, const struct ak_variant *src)
 {
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].tree == v)
-			return &jobs[i];
-	return NULL;
-}
-
-static int judge_variant(const struct ak_probe_options *opt, const struct ak_variant *src,
-			 struct ak_probe_variant *v, struct job *jobs, size_t njobs,
-			 struct ak_error **err)
-{
-	struct ak_fsview *view = ak_fsview_new(err);
-	if (!view)
+	v->platform = src->platform;
+	v->nlayers = src->nlayers;
+	v->name = strdup(src->platform ? src->platform->name : "unknown");
+	if (!v->name || dup_or_null(&v->index_platform, src->index_platform) < 0 ||
+	    dup_or_null(&v->config_platform, src->config_platform) < 0 ||
+	    dup_or_null(&v->folder_platform, src->folder_platform) < 0 ||
+	    dup_or_null(&v->manifest_digest, src->manifest_digest) < 0 ||
+	    dup_or_null(&v->ref_name, src->ref_name) < 0)
 		return -1;
-	int r = 0;
-	if (src->tree_fd >= 0) {
-		struct job *j = find_tree_job(jobs, njobs, src);
-		r = ak_fsview_apply_layer(view, j->index, 0, err);
-	}
-	for (size_t i = 0; r == 0 && i < src->nlayers; i++) {
-		struct job *j = find_layer_job(jobs, njobs, src->layers[i].digest);
-		r = ak_fsview_apply_layer(view, j->index, (int)i, err);
-	}
-	struct judge_ctx jc = {.opt = opt, .v = v, .view = view, .p = src->platform, .src = src};
-	if (r == 0) {
-		r = ak_fsview_foreach(view, true, judge_entry, &jc, err);
-		if (r > 0 || (r < 0 && err && !*err))
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory judging %s", v->name);
-	}
-	for (size_t i = 0; i < jc.nmemo; i++)
-		ak_finding_clear(&jc.memo[i].wrong);
-	if (r == 0 && opt->verbose && note_removed(v, view, src->platform) < 0)
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	ak_fsview_free(view);
-	return r;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
+	return check_platforms(v, src);
 }
 
 int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_probe_report *out,
@@ -519,64 +897,52 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 	struct ak_image *img = NULL;
 	if (ak_image_open(ref, &img, err) < 0)
 		return -1;
+	/* no filter here: a platform the image lacks is a finding, not an unreadable image */
 	struct ak_variant_list vl = {0};
-	int r = ak_image_variants(img, opt->filter, opt->nfilter, &vl, err);
-	struct job *jobs = NULL;
-	size_t njobs = 0;
+	int r = ak_image_variants(img, NULL, 0, &vl, err);
+	struct plan pl = {.vl = &vl};
 	if (r == 0 && vl.n == 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "'%s' holds no image", ref);
-	if (r == 0) {
-		size_t cap = 0;
-		for (size_t i = 0; i < vl.n; i++)
-			cap += vl.items[i].nlayers + 1;
-		jobs = calloc(cap, sizeof(*jobs));
-		if (!jobs)
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		for (size_t i = 0; r == 0 && i < vl.n; i++) {
-			const struct ak_variant *v = &vl.items[i];
-			if (v->tree_fd >= 0)
-				jobs[njobs++].tree = v;
-			for (size_t k = 0; k < v->nlayers; k++)
-				if (!find_layer_job(jobs, njobs, v->layers[k].digest))
-					jobs[njobs++].layer = &v->layers[k];
-		}
-	}
-	if (r == 0) {
-		struct scan_state st = {.img = img, .opt = opt, .jobs = jobs, .njobs = njobs};
-		r = scan_all(&st, opt->jobs, err);
+	for (size_t i = 0; r == 0 && i < vl.n; i++) {
+		struct ak_variant *v = &vl.items[i];
+		/* an output that says nothing about its platform takes the one asked for */
+		if (!v->platform && opt->nfilter == 1 && !v->index_platform &&
+		    !v->config_platform && !v->folder_platform)
+			v->platform = opt->filter[0];
 	}
 	if (r == 0) {
 		out->kind = strdup(ak_image_kind(img));
-		out->variants = calloc(vl.n, sizeof(*out->variants));
-		out->n = vl.n;
 		out->skipped_attestations = vl.skipped_attestations;
-		out->notes = calloc(vl.n_notes + 1, sizeof(char *));
-		for (size_t i = 0; i < vl.n_notes; i++)
-			out->notes[out->nnotes++] = strdup(vl.notes[i]);
-		if (!out->variants || !out->kind)
+		for (size_t i = 0; r == 0 && i < vl.n_notes; i++)
+			if (add_note(out, strdup(vl.notes[i])) < 0)
+				r = -1;
+		if (r < 0 || !out->kind)
 			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	}
-	for (size_t i = 0; r == 0 && i < vl.n; i++) {
-		const struct ak_variant *src = &vl.items[i];
-		struct ak_probe_variant *v = &out->variants[i];
-		v->platform = src->platform;
-		v->name = strdup(src->platform ? src->platform->name : "unknown");
-		v->index_platform = dup_or_null(src->index_platform);
-		v->config_platform = dup_or_null(src->config_platform);
-		v->folder_platform = dup_or_null(src->folder_platform);
-		v->manifest_digest = dup_or_null(src->manifest_digest);
-		v->ref_name = dup_or_null(src->ref_name);
-		v->nlayers = src->nlayers;
-		if (check_platforms(v, src) < 0)
+	if (r == 0)
+		r = plan_items(&pl, opt, out, err);
+	if (r == 0 && !(out->variants = calloc(pl.n + opt->nfilter + 1, sizeof(*out->variants))))
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (r == 0)
+		r = plan_jobs(&pl, err);
+	if (r == 0) {
+		struct scan_state st = {.img = img, .opt = opt, .jobs = pl.jobs, .njobs = pl.njobs};
+		r = scan_all(&st, opt->jobs, err);
+	}
+	if (r == 0)
+		r = check_sizes(&pl, err);
+	for (size_t i = 0; r == 0 && i < pl.n; i++) {
+		struct ak_probe_variant *v = &out->variants[out->n++];
+		if (fill_variant(v, pl.items[i].src) < 0)
 			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		else
-			r = judge_variant(opt, src, v, jobs, njobs, err);
+			r = judge_variant(opt, &pl.items[i], v, err);
 	}
-	if (r == 0 && check_identical(out, &vl) < 0)
+	if (r == 0 && check_identical(out, &pl) < 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	for (size_t i = 0; i < njobs; i++)
-		ak_layer_index_free(jobs[i].index);
-	free(jobs);
+	if (r == 0 && add_missing(out, opt, &vl, &out->n) < 0)
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	plan_free(&pl);
 	ak_variant_list_free(&vl);
 	ak_image_close(img);
 	if (r < 0)

@@ -1,7 +1,19 @@
 /* `archkit probe IMAGE`: the whole audit. Opens the image, lists its variants, scans each
  * unique layer once (in parallel), builds each variant's final filesystem and judges
  * every ELF file in it against the variant's platform, plus the image-level checks
- * (platform disagreements, byte-identical variants, missing loaders). */
+ * (platform disagreements, byte-identical variants, missing loaders).
+ *
+ * Codes of the image-level findings (path NULL), stable like elf-judge.h's:
+ *  code               severity  when
+ *  loader-missing     error     PT_INTERP names no ELF loader in the final filesystem
+ *  platform-mismatch  error     index descriptor, config and folder name disagree
+ *  unknown-platform   error     a platform archkit does not know, or none at all
+ *  platform-missing   error     --platform asks for a platform the image has no
+ *                               variant for (a variant of its own, missing set)
+ *  identical-layers   error     byte-identical layers for two platforms, and an ELF
+ *                               file in them is judged an error for either
+ *                     info      the same, holding no ELF file or only code both run
+ *  ignored            info      a file --ignore matched */
 #ifndef AK_PROBE_H
 #define AK_PROBE_H
 
@@ -44,6 +56,8 @@ struct ak_probe_variant {
 	size_t nfindings;
 	char **removed; /* --verbose: "path (layer N, removed by layer M): description" */
 	size_t nremoved;
+	bool missing; /* asked for with --platform, not in the image: no layers, one
+			 platform-missing error */
 };
 
 struct ak_probe_report {

@@ -588,6 +588,7 @@ START_TEST(test_whiteouts_and_opaque_dirs)
 	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
 	cleanup_error struct ak_error *err = NULL;
 	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ak_fsview_set_record_removed(v, true);
 	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
 	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
 	cleanup_free char *got = view_text(v);
@@ -933,6 +934,7 @@ START_TEST(test_replacement_and_hardlinks)
 	cleanup_layer_index struct ak_layer_index *i0 = SCAN(l0);
 	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
 	cleanup_fsview struct ak_fsview *v = ak_fsview_new(NULL);
+	ak_fsview_set_record_removed(v, true);
 	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, NULL), 0);
 	const struct ak_fsview_entry *sh = ak_fsview_lookup(v, "/bin/sh");
 	ck_assert_ptr_nonnull(sh);

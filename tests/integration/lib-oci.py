@@ -34,6 +34,17 @@ so that a test can damage exactly one thing and nothing else.
   lib-oci.py gzip-bomb OUT MIB [NAME]
       writes a gzip'd tar holding one file NAME ('zeros') of MIB MiB of zeros, in
       well under a second: one compressed block of zeros is repeated
+  lib-oci.py make OUT PLATFORM=FILE[,FILE...]...
+      writes a new OCI layout at OUT: one variant per PLATFORM (os/arch[/variant])
+      whose layers are the FILEs, bottom first, under one index
+  lib-oci.py repeat-layer DIR ARCH N
+      makes the ARCH variant's manifest list its layer 0 N times (layer descriptors
+      without a media type, to keep the manifest under 4 MiB)
+  lib-oci.py repeat-manifest DIR ARCH N
+      makes index.json list the ARCH variant's manifest N times, flat
+  lib-oci.py docker-dup-layer IN OUT
+      copies docker-archive IN (skopeo's form, one layer) to OUT with a second
+      layer file that claims the first one's diff_id but holds other bytes
 
 ARCH is the 'architecture' of the platform in the index (arm64, amd64...).
 Old blobs are left in place; nothing else in DIR changes.
@@ -386,10 +397,111 @@ def cmd_elf(kind, out, phnum=65535):
         f.write(data)
 
 
+def platform_json(name):
+    parts = name.split("/")
+    p = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) > 2:
+        p["variant"] = parts[2]
+    return p
+
+
+def cmd_make(out, *specs):
+    os.makedirs(os.path.join(out, "blobs", "sha256"), exist_ok=True)
+    manifests = []
+    for spec in specs:
+        name, _, files = spec.partition("=")
+        layers, diff_ids = [], []
+        for file in files.split(","):
+            with open(file, "rb") as f:
+                data = f.read()
+            digest, size = put_blob(out, data)
+            mt = "application/vnd.oci.image.layer.v1.tar"
+            if data[:2] == b"\x1f\x8b":
+                mt += "+gzip"
+            layers.append({"mediaType": mt, "digest": digest, "size": size})
+            diff_ids.append(uncompressed_digest(data) or digest)
+        plat = platform_json(name)
+        config = dict(plat, rootfs={"type": "layers", "diff_ids": diff_ids})
+        cdigest, csize = put_blob(out, dump(config))
+        manifest = {"schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                               "digest": cdigest, "size": csize},
+                    "layers": layers}
+        mdigest, msize = put_blob(out, dump(manifest))
+        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                          "digest": mdigest, "size": msize, "platform": plat})
+    index = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": manifests}
+    with open(os.path.join(out, "index.json"), "wb") as f:
+        f.write(dump(index))
+    with open(os.path.join(out, "oci-layout"), "wb") as f:
+        f.write(b'{"imageLayoutVersion":"1.0.0"}')
+
+
+def cmd_repeat_layer(top, arch, n):
+    index = json.load(open(os.path.join(top, "index.json")))
+    chain = find_manifest(top, index, arch)
+    if not chain:
+        sys.exit("lib-oci: no variant '%s'" % arch)
+    doc, i = chain[-1]
+    manifest = load_json(top, doc["manifests"][i]["digest"])
+    config = load_json(top, manifest["config"]["digest"])
+    layer = {"digest": manifest["layers"][0]["digest"], "size": manifest["layers"][0]["size"]}
+    manifest["layers"] = [layer] * int(n)
+    config["rootfs"]["diff_ids"] = config["rootfs"]["diff_ids"][:1] * int(n)
+    cdigest, csize = put_blob(top, dump(config))
+    manifest["config"]["digest"] = cdigest
+    manifest["config"]["size"] = csize
+    rewrite_chain(top, chain, manifest)
+
+
+def cmd_repeat_manifest(top, arch, n):
+    index = json.load(open(os.path.join(top, "index.json")))
+    chain = find_manifest(top, index, arch)
+    if not chain:
+        sys.exit("lib-oci: no variant '%s'" % arch)
+    doc, i = chain[-1]
+    desc = dict(doc["manifests"][i])
+    if "platform" not in desc:
+        desc["platform"] = {"os": "linux", "architecture": arch}
+    flat = {"schemaVersion": 2, "mediaType": INDEX_TYPES[0], "manifests": [desc] * int(n)}
+    with open(os.path.join(top, "index.json"), "wb") as f:
+        f.write(dump(flat))
+
+
+def cmd_docker_dup_layer(src, out):
+    with tarfile.open(src) as s:
+        files = {m.name: s.extractfile(m).read() for m in s.getmembers() if m.isfile()}
+    manifest = json.loads(files["manifest.json"])
+    entry = manifest[0]
+    config = json.loads(files[entry["Config"]])
+    first = files[entry["Layers"][0]]
+    # the same tar with one byte of its first member's name changed: other bytes, and
+    # still a tar a scanner would read happily
+    second = bytearray(first)
+    second[0] = ord("x") if second[0] != ord("x") else ord("y")
+    second[148:156] = b"%06o\0 " % (sum(second[:148]) + 8 * 32 + sum(second[156:512]))
+    name2 = hashlib.sha256(second).hexdigest() + ".tar"
+    files[name2] = bytes(second)
+    entry["Layers"].append(name2)
+    config["rootfs"]["diff_ids"].append(config["rootfs"]["diff_ids"][0])
+    cdata = dump(config)
+    del files[entry["Config"]]
+    entry["Config"] = hashlib.sha256(cdata).hexdigest() + ".json"
+    files[entry["Config"]] = cdata
+    files["manifest.json"] = dump(manifest)
+    with tarfile.open(out, "w") as d:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            d.addfile(info, io.BytesIO(data))
+
+
 def main(argv):
     cmds = {"layer": cmd_layer, "set-layer": cmd_set_layer, "tar": cmd_tar, "elf": cmd_elf,
             "gzip-bomb": cmd_gzip_bomb, "misname-layer": cmd_misname_layer,
-            "descriptor": cmd_descriptor}
+            "descriptor": cmd_descriptor, "make": cmd_make, "repeat-layer": cmd_repeat_layer,
+            "repeat-manifest": cmd_repeat_manifest, "docker-dup-layer": cmd_docker_dup_layer}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])

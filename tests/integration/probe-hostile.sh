@@ -461,5 +461,106 @@ ak_test "SIGINT and SIGTERM during a probe of stdin: the extraction dir is remov
 interrupt INT
 interrupt TERM
 ak_pass
+# --- probe hardening: documents that cost a lot, blobs shared, platforms asked for ---
+
+# probe_rss WANT MIB ARGS...: probe (as above), and fail when the peak RSS exceeds MIB
+# MiB; sanitizer builds are not held to it (their shadow memory is not archkit's).
+rss_file=$AK_TMP/rss # made now, so the snapshot of what a run writes sees it before too
+: >"$rss_file"
+printf '#!/bin/sh\nexec /usr/bin/time -o "%s" -f %%M "%s" "$@"\n' "$rss_file" "$AK_BIN" >"$work/timed-archkit"
+chmod +x "$work/timed-archkit"
+probe_rss() {
+	local want=$1 mib=$2 kib
+	shift 2
+	if [ ! -x /usr/bin/time ]; then
+		probe "$want" "$@"
+		return
+	fi
+	AK_BIN=$work/timed-archkit probe "$want" "$@" || return 1
+	kib=$(tail -n1 "$rss_file")
+	echo "#   peak RSS ${kib} KiB, ${probe_seconds}s"
+	grep -qa __asan_init "$AK_BIN" && return 0
+	[ "$kib" -le $((mib * 1024)) ] || { ak_fail "peak RSS ${kib} KiB, more than ${mib} MiB"; return 1; }
+}
+
+# jq_true FILTER: the last run's JSON report makes FILTER true. (Not `expect_exit 0 jq
+# -e F "$AK_STDOUT"`: expect_exit empties AK_STDOUT first, and jq -e on no input exits 0.)
+jq_true() {
+	cp "$AK_STDOUT" "$AK_TMP/report.json"
+	jq -e "$1" "$AK_TMP/report.json" >/dev/null && return 0
+	ak_fail "jq '$1' is not true of the report"
+	return 1
+}
+
+ak_test "a manifest listing one 100-file layer 40,000 times stays under 64 MiB"
+oci tar "$work/f100.tar" $(for i in $(seq 100); do echo "file:etc/f$i=x"; done)
+oci make "$work/l40k" linux/arm64="$work/f100.tar" && oci repeat-layer "$work/l40k" arm64 40000
+probe_rss 0 64 l40k && expect_contains "$AK_STDOUT" "linux/arm64       40000     100" && ak_pass
+
+ak_test "an index listing one 40,000-layer manifest 100 times: judged once, with a note"
+oci make "$work/r100" linux/arm64="$(oci layer "$honest" arm64)" && oci repeat-layer "$work/r100" arm64 40000 &&
+	oci repeat-manifest "$work/r100" arm64 100
+probe_rss 0 1024 --json r100 &&
+	jq_true '(.variants | length) == 1 and .variants[0].layers == 40000 and
+		any(.notes[]; test("is listed 100 times: probed once"))' && ak_pass
+
+ak_test "100,000 hard links to a stray binary: 100,001 findings, in bounded time"
+python3 - "$work/hl.tar" "$(oci layer "$honest" amd64)" <<'EOF'
+import gzip, io, sys, tarfile
+with tarfile.open(sys.argv[2]) as src:
+    busybox = src.extractfile("bin/busybox").read()
+with tarfile.open(sys.argv[1], "w", format=tarfile.GNU_FORMAT) as t:
+    info = tarfile.TarInfo("bin/tool")
+    info.size, info.mode = len(busybox), 0o755
+    t.addfile(info, io.BytesIO(busybox))
+    for i in range(100000):
+        info = tarfile.TarInfo("l/%06d" % i)
+        info.type, info.linkname = tarfile.LNKTYPE, "bin/tool"
+        t.addfile(info)
+EOF
+oci make "$work/hardlinks" linux/arm64="$work/hl.tar" && rm -f "$work/hl.tar"
+probe 1 --json hardlinks &&
+	jq_true '.variants[0].counts.error == 100001' && ak_pass
+
+ak_test "a docker-archive whose second layer file claims the first's diff_id is read and refused"
+"$top/tests/fixtures/images" "$images" honest6-arm64.docker-archive.tar >/dev/null 2>&1 &&
+	oci docker-dup-layer "$images/honest6-arm64.docker-archive.tar" "$work/dup.tar"
+probe 2 dup.tar && expect_contains "$AK_STDERR" "digest mismatch" && ak_pass
+
+ak_test "a second manifest declaring a wrong size for a shared layer: one line naming it"
+fresh shared-size
+layer=$(oci layer shared-size amd64)
+oci set-layer shared-size arm64 "$layer" --size 1000
+hex=${layer##*/}
+probe 2 shared-size && expect_contains "$AK_STDERR" "manifest 'sha256:" &&
+	expect_contains "$AK_STDERR" "layer 'sha256:${hex:0:12}…' is $(stat -c %s "$layer") bytes, its descriptor says 1000" &&
+	ak_pass
+
+ak_test "--platform names a platform the image lacks: a platform-missing error, alone or not"
+probe 1 --json --platform riscv64 --platform arm64 "$honest" &&
+	jq_true '[.variants[] | {platform, verdict}] == [{"platform": "linux/arm64", "verdict": "pass"},
+		{"platform": "linux/riscv64", "verdict": "fail"}] and
+		(.variants[1].findings | map(.code) == ["platform-missing"])' &&
+	probe 1 --platform riscv64 "$honest" && expect_contains "$AK_STDOUT" "error   platform-missing     (image)" &&
+	expect_contains "$AK_STDOUT" "found:    no variant for linux/riscv64 in the image (it has: linux/amd64, linux/arm64" &&
+	probe 1 --platform riscv64 --platform riscv64 "$honest" &&
+	expect_contains "$AK_STDOUT" "linux/riscv64         0       0      0       1" && ak_pass
+
+ak_test "identical layers without ELF code, or with code both platforms run, are info"
+oci tar "$work/data.tar" dir:app file:app/run.sh='#!/bin/sh' file:etc/motd=hello &&
+	oci make "$work/data-only" linux/amd64="$work/data.tar" linux/arm64="$work/data.tar"
+"$top/tests/fixtures/images" "$images" honest-extra >/dev/null 2>&1 &&
+	armel=$(oci layer "$images/honest-extra" arm) &&
+	oci make "$work/armel-v5-v6" linux/arm/v5="$armel" linux/arm/v6="$armel"
+probe 0 data-only && expect_contains "$AK_STDOUT" "info    identical-layers     (image)" &&
+	expect_contains "$AK_STDOUT" "as linux/arm64, with no ELF file in them" &&
+	probe 0 armel-v5-v6 && expect_contains "$AK_STDOUT" "as linux/arm/v6, with ELF code that runs on both" &&
+	expect_contains "$AK_STDOUT" "warning arm-soft-float       /bin/busybox" &&
+	expect_not_contains "$AK_STDOUT" "error   identical-layers" && ak_pass
+
+ak_test "identical layers with code one platform cannot run stay an error"
+oci make "$work/same-amd64" linux/amd64="$(oci layer "$honest" amd64)" linux/arm64="$(oci layer "$honest" amd64)"
+probe 1 same-amd64 && expect_contains "$AK_STDOUT" "error   identical-layers     (image)" &&
+	expect_contains "$AK_STDOUT" "error   wrong-machine        /bin/busybox" && ak_pass
 
 ak_summary
