@@ -560,14 +560,43 @@ int ak_layer_scan(struct ak_stream *blob, const struct ak_layer_options *opts,
 					    opts->tar_prefix);
 		w.prefix_len = strlen(prefix);
 	}
-	enum ak_compression kind;
-	w.stream = ak_decompress_open(steal_pointer(&owned), w.max_bytes, &kind, err);
+	enum ak_compression kind, declared;
+	bool has_declared = opts && ak_layer_media_type_compression(opts->media_type, &declared);
+	w.stream = ak_decompress_open(steal_pointer(&owned), w.max_bytes,
+				      has_declared ? &declared : NULL, &kind, err);
 	if (!w.stream)
 		return layer_error(opts, err);
 	w.idx->compression = kind;
 	if (walk_tar(&w, err) < 0)
 		return layer_error(opts, err);
 	*out = steal_pointer(&w.idx);
+	return 0;
+}
+
+int ak_layer_media_type_compression(const char *media_type, enum ak_compression *out)
+{
+	static const struct {
+		const char *type;
+		enum ak_compression c;
+	} known[] = {
+		{"application/vnd.oci.image.layer.v1.tar", AK_COMPRESSION_NONE},
+		{"application/vnd.oci.image.layer.v1.tar+gzip", AK_COMPRESSION_GZIP},
+		{"application/vnd.oci.image.layer.v1.tar+zstd", AK_COMPRESSION_ZSTD},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar", AK_COMPRESSION_NONE},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		 AK_COMPRESSION_GZIP},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+		 AK_COMPRESSION_ZSTD},
+		{"application/vnd.docker.image.rootfs.diff.tar.gzip", AK_COMPRESSION_GZIP},
+		{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", AK_COMPRESSION_GZIP},
+	};
+	if (!media_type)
+		return 0;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(media_type, known[i].type) == 0) {
+			*out = known[i].c;
+			return 1;
+		}
 	return 0;
 }
 

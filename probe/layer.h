@@ -74,7 +74,15 @@ struct ak_layer_options {
 				   with the prefix stripped; NULL for a whole layer */
 	bool literal_whiteouts; /* ".wh.*" names are plain files (a final filesystem, as
 				   buildx type=tar writes), not whiteouts */
+	const char *media_type; /* the descriptor's: breaks a sniffing tie; may be NULL */
 };
+
+/* The compression a layer media type declares: 1 with *out set for the OCI layer types
+ * (tar, +gzip, +zstd, nondistributable too) and Docker's tar.gzip ones; 0 for anything
+ * else, NULL included, and for Docker's plain "rootfs.diff.tar", whose compression
+ * runtimes detect (containerd: "may have been compressed but failed to use the correct
+ * media type") and which docker save sources use for layers whose type nothing names. */
+int ak_layer_media_type_compression(const char *media_type, enum ak_compression *out);
 
 /* Scan one layer blob: decompress by magic, walk the tar, record entries, feed regular
  * files to the consumer (may be NULL). opts may be NULL. Takes ownership of blob. Reads

@@ -303,4 +303,12 @@ ak_test "an oci-archive cut inside its first header"
 head -c 700 "$honest_archive" >"$work/cut2.tar"
 probe 2 cut2.tar && expect_contains "$AK_STDERR" "not a readable tar archive" && ak_pass
 
+# --- probe hardening: sniffing ties, damaged headers, bombs the cap must stop ---
+
+ak_test "a plain tar layer whose first file is named 'BZh91AY&SY' is a tar, not bzip2"
+fresh bzname
+oci tar "$work/layer.tar" "file:BZh91AY&SY=not bzip2" file:etc/motd=hi &&
+	oci set-layer bzname arm64 "$work/layer.tar" --append --media-type application/vnd.oci.image.layer.v1.tar
+probe 0 bzname && expect_contains "$AK_STDOUT" "linux/arm64           2       3" && ak_pass
+
 ak_summary
