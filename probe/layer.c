@@ -567,6 +567,10 @@ int ak_layer_scan(struct ak_stream *blob, const struct ak_layer_options *opts,
 	if (!w.stream)
 		return layer_error(opts, err);
 	w.idx->compression = kind;
+	if (has_declared && declared != kind) {
+		w.idx->media_type_mismatch = true;
+		w.idx->declared = declared;
+	}
 	if (walk_tar(&w, err) < 0)
 		return layer_error(opts, err);
 	*out = steal_pointer(&w.idx);

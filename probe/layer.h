@@ -59,6 +59,10 @@ struct ak_layer_index {
 	struct ak_layer_entry *entries;
 	size_t count;
 	enum ak_compression compression;
+	/* the layer's media type declares another compression than its bytes have
+	 * (declared says which); containerd and others pick the decompressor from it */
+	bool media_type_mismatch;
+	enum ak_compression declared;
 	uint64_t uncompressed_bytes; /* tar bytes read, trailing padding included */
 	struct ak_layer_arena *arena;
 	void (*free_facts)(void *facts);
@@ -74,7 +78,8 @@ struct ak_layer_options {
 				   with the prefix stripped; NULL for a whole layer */
 	bool literal_whiteouts; /* ".wh.*" names are plain files (a final filesystem, as
 				   buildx type=tar writes), not whiteouts */
-	const char *media_type; /* the descriptor's: breaks a sniffing tie; may be NULL */
+	const char *media_type; /* the descriptor's: breaks a sniffing tie and is checked
+				   against the bytes (idx->media_type_mismatch); may be NULL */
 };
 
 /* The compression a layer media type declares: 1 with *out set for the OCI layer types

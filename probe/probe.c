@@ -126,6 +126,7 @@ static int run_job(struct scan_state *st, struct job *j, struct ak_error **err)
 	int r;
 	if (j->layer) {
 		lo.name = j->layer->digest;
+		lo.media_type = j->layer->media_type;
 		struct ak_stream *s = NULL;
 		if (ak_image_open_blob(st->img, j->layer, &s, err) < 0)
 			return -1;
@@ -477,6 +478,42 @@ static struct job *find_tree_job(struct job *jobs, size_t n, const struct ak_var
 	return NULL;
 }
 
+static const char *compression_words(enum ak_compression c)
+{
+	switch (c) {
+	case AK_COMPRESSION_GZIP:
+		return "gzip-compressed";
+	case AK_COMPRESSION_ZSTD:
+		return "zstd-compressed";
+	default:
+		return "an uncompressed tar";
+	}
+}
+
+/* A layer whose media type names another compression than its bytes have: runtimes
+ * that pick the decompressor from the media type fail to pull it. */
+static int check_layer_media_types(struct ak_probe_variant *v, const struct ak_variant *src,
+				   struct job *jobs, size_t njobs)
+{
+	for (size_t i = 0; i < src->nlayers; i++) {
+		const struct ak_descriptor *d = &src->layers[i];
+		struct job *j = find_layer_job(jobs, njobs, d->digest);
+		const struct ak_layer_index *idx = j ? j->index : NULL;
+		if (!idx || !idx->media_type_mismatch)
+			continue;
+		const char *found = compression_words(idx->compression);
+		const char *want = compression_words(idx->declared);
+		if (add_new_finding(v, AK_SEV_ERROR, "layer-media-type-mismatch", NULL, d->digest,
+				    fmt("layer %zu is %s, but its media type is '%s'", i + 1, found,
+					d->media_type),
+				    fmt("%s, as the media type declares (a puller that "
+					"decompresses by media type fails on it)",
+					want)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int judge_variant(const struct ak_probe_options *opt, const struct ak_variant *src,
 			 struct ak_probe_variant *v, struct job *jobs, size_t njobs,
 			 struct ak_error **err)
@@ -567,7 +604,7 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 		v->manifest_digest = dup_or_null(src->manifest_digest);
 		v->ref_name = dup_or_null(src->ref_name);
 		v->nlayers = src->nlayers;
-		if (check_platforms(v, src) < 0)
+		if (check_platforms(v, src) < 0 || check_layer_media_types(v, src, jobs, njobs) < 0)
 			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		else
 			r = judge_variant(opt, src, v, jobs, njobs, err);

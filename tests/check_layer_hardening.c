@@ -203,6 +203,7 @@ START_TEST(test_tar_named_like_a_magic)
 			ck_assert_int_eq(idx->compression, AK_COMPRESSION_NONE);
 			ck_assert_uint_eq(idx->count, 2);
 			ck_assert_str_eq(idx->entries[1].path, "second");
+			ck_assert(!idx->media_type_mismatch);
 		}
 		free(b.data);
 	}
@@ -273,6 +274,56 @@ START_TEST(test_tar_header_checksum)
 }
 END_TEST
 
+/* ---- media types that lie ---- */
+
+START_TEST(test_media_type_mismatch_is_recorded)
+{
+	static const char *const names[] = {"etc/hostname"};
+	static const char *const data[] = {"box\n"};
+	const char *filters[] = {NULL, "gzip", "zstd"};
+	const enum ak_compression kinds[] = {AK_COMPRESSION_NONE, AK_COMPRESSION_GZIP,
+					     AK_COMPRESSION_ZSTD};
+	const char *mts[] = {MT_TAR, MT_GZIP, MT_ZSTD};
+	for (size_t f = 0; f < 3; f++) {
+		struct buf b = {0};
+		make_tar(&b, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, names, data, 1, filters[f]);
+		for (size_t m = 0; m < 3; m++) {
+			struct ak_layer_options o = {.name = "sha256:abc", .media_type = mts[m]};
+			cleanup_error struct ak_error *err = NULL;
+			cleanup_layer_index struct ak_layer_index *idx = scan(&b, &o, &err);
+			ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+			ck_assert_int_eq(idx->compression, kinds[f]);
+			ck_assert_msg(idx->media_type_mismatch == (f != m), "bytes %zu, type %s", f,
+				      mts[m]);
+			if (f != m)
+				ck_assert_int_eq(idx->declared, kinds[m]);
+		}
+		/* nothing declared, or Docker's plain type (docker save names no media type,
+		 * and runtimes detect the compression of that type): nothing to report */
+		const char *silent[] = {NULL, MT_DOCKER_TAR, "application/octet-stream",
+					MT_GZIP "+encrypted"};
+		for (size_t m = 0; m < 4; m++) {
+			struct ak_layer_options o = {.name = "sha256:abc", .media_type = silent[m]};
+			cleanup_error struct ak_error *err = NULL;
+			cleanup_layer_index struct ak_layer_index *idx = scan(&b, &o, &err);
+			ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+			ck_assert(!idx->media_type_mismatch);
+		}
+		struct ak_layer_options o = {.name = "sha256:abc", .media_type = MT_DOCKER_GZIP};
+		cleanup_error struct ak_error *err = NULL;
+		cleanup_layer_index struct ak_layer_index *idx = scan(&b, &o, &err);
+		ck_assert_ptr_nonnull(idx);
+		ck_assert(idx->media_type_mismatch == (f != 1));
+		free(b.data);
+	}
+	enum ak_compression c;
+	ck_assert_int_eq(ak_layer_media_type_compression(MT_ZSTD, &c), 1);
+	ck_assert_int_eq(c, AK_COMPRESSION_ZSTD);
+	ck_assert_int_eq(ak_layer_media_type_compression(MT_DOCKER_TAR, &c), 0);
+	ck_assert_int_eq(ak_layer_media_type_compression(NULL, &c), 0);
+}
+END_TEST
+
 Suite *layer_hardening_suite(void)
 {
 	Suite *s = suite_create("layer-hardening");
@@ -281,6 +332,7 @@ Suite *layer_hardening_suite(void)
 	tcase_add_test(tc, test_tar_named_like_a_magic);
 	tcase_add_test(tc, test_gzip_that_looks_like_tar_follows_media_type);
 	tcase_add_test(tc, test_tar_header_checksum);
+	tcase_add_test(tc, test_media_type_mismatch_is_recorded);
 	suite_add_tcase(s, tc);
 	return s;
 }

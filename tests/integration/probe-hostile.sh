@@ -145,24 +145,31 @@ head -c 300000 "$(oci layer truncgz arm64)" >"$work/cut.gz"
 oci set-layer truncgz arm64 "$work/cut.gz"
 probe 2 truncgz && expect_contains "$AK_STDERR" "truncated gzip stream" && ak_pass
 
-# --- media types that lie: compression is told by magic, so these are clean ---
+# --- media types that lie: the bytes are read by magic, and the lie is an error finding ---
 
-ak_test "a zstd layer labelled tar+gzip is read as zstd"
+mismatch=layer-media-type-mismatch
+ak_test "a zstd layer labelled tar+gzip is read as zstd, and the label is an error"
 fresh zstd
 gzip -dc "$(oci layer zstd arm64)" | zstd -q -c >"$work/layer.zst"
 oci set-layer zstd arm64 "$work/layer.zst" --media-type application/vnd.oci.image.layer.v1.tar+gzip
-probe 0 zstd && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       0" && ak_pass
+layer=$(oci layer zstd arm64)
+probe 1 zstd && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       1" &&
+	expect_contains "$AK_STDOUT" "$mismatch" &&
+	expect_contains "$AK_STDOUT" "layer 1 is zstd-compressed, but its media type is 'application/vnd.oci.image.layer.v1.tar+gzip'" &&
+	expect_contains "$AK_STDOUT" "sha256:${layer##*/}" && ak_pass
 
-ak_test "a plain tar layer labelled tar+gzip is read as tar"
+ak_test "a plain tar layer labelled tar+gzip is read as tar, and the label is an error"
 fresh plain
 gzip -dc "$(oci layer plain arm64)" >"$work/layer.tar"
 oci set-layer plain arm64 "$work/layer.tar" --media-type application/vnd.oci.image.layer.v1.tar+gzip
-probe 0 plain && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       0" && ak_pass
+probe 1 plain && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       1" &&
+	expect_contains "$AK_STDOUT" "layer 1 is an uncompressed tar, but its media type is 'application/vnd.oci.image.layer.v1.tar+gzip'" && ak_pass
 
-ak_test "a gzip layer labelled plain tar is read as gzip"
+ak_test "a gzip layer labelled plain tar is read as gzip, and the label is an error"
 fresh gzplain
 oci set-layer gzplain arm64 "$(oci layer gzplain arm64)" --media-type application/vnd.oci.image.layer.v1.tar
-probe 0 gzplain && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       0" && ak_pass
+probe 1 gzplain --json && expect_contains "$AK_STDOUT" '"code": "layer-media-type-mismatch"' &&
+	expect_contains "$AK_STDOUT" "layer 1 is gzip-compressed, but its media type is 'application/vnd.oci.image.layer.v1.tar'" && ak_pass
 
 # --- bombs ---
 
@@ -310,5 +317,9 @@ fresh bzname
 oci tar "$work/layer.tar" "file:BZh91AY&SY=not bzip2" file:etc/motd=hi &&
 	oci set-layer bzname arm64 "$work/layer.tar" --append --media-type application/vnd.oci.image.layer.v1.tar
 probe 0 bzname && expect_contains "$AK_STDOUT" "linux/arm64           2       3" && ak_pass
+
+ak_test "a docker-archive (no layer media types) raises no media type finding"
+"$top/tests/fixtures/images" "$images" honest6-arm64.docker-archive.tar >/dev/null 2>"$AK_STDERR" &&
+	probe 0 "$images/honest6-arm64.docker-archive.tar" && expect_not_contains "$AK_STDOUT" "$mismatch" && ak_pass
 
 ak_summary
