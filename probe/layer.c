@@ -334,8 +334,11 @@ static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 	return n;
 }
 
-/* The error for a failed libarchive call: the stream's own when it caused it. */
-static int tar_error(struct walk *w, struct archive *a, const char *what, struct ak_error **err)
+/* The error for a failed libarchive call at offset (in the tar stream): the stream's
+ * own when it caused it. libarchive sometimes fails without a message (a long name or
+ * link cut short): say what is known instead. */
+static int tar_error(struct walk *w, struct archive *a, const char *what, int64_t offset,
+		     struct ak_error **err)
 {
 	if (w->stream_err) {
 		struct ak_error *e = w->stream_err;
@@ -347,7 +350,25 @@ static int tar_error(struct walk *w, struct archive *a, const char *what, struct
 		return -1;
 	}
 	const char *msg = archive_error_string(a);
-	return ak_error_set(err, AK_EXIT_ENV, "%s: %s", what, msg ? msg : "unknown error");
+	/* libarchive read into the zeros served past the end, or failed wordlessly
+	 * after the end: the layer was cut short */
+	if (w->at_eof &&
+	    (!msg || archive_filter_bytes(a, 0) > (la_int64_t)w->idx->uncompressed_bytes))
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s at offset %" PRId64 ": the layer ends after %" PRIu64
+				    " bytes, inside this entry (truncated)%s%s%s",
+				    what, offset, w->idx->uncompressed_bytes,
+				    msg ? " (libarchive: " : "", msg ? msg : "", msg ? ")" : "");
+	if (msg)
+		return ak_error_set(err, AK_EXIT_ENV, "%s at offset %" PRId64 ": %s", what, offset,
+				    msg);
+	int e = archive_errno(a);
+	if (e > 0)
+		return ak_error_errno(err, AK_EXIT_ENV, e,
+				      "%s at offset %" PRId64 " (libarchive gave no reason)", what,
+				      offset);
+	return ak_error_set(err, AK_EXIT_ENV,
+			    "%s at offset %" PRId64 " (libarchive gave no reason)", what, offset);
 }
 
 static int tar_chunk(struct walk *w, void *src, const void **buf, size_t *len, uint64_t *offset,
@@ -359,7 +380,7 @@ static int tar_chunk(struct walk *w, void *src, const void **buf, size_t *len, u
 	if (r == ARCHIVE_EOF)
 		return 0;
 	if (r < ARCHIVE_WARN)
-		return tar_error(w, a, "bad tar data", err);
+		return tar_error(w, a, "bad tar data", archive_filter_bytes(a, 0), err);
 	if (off < 0)
 		return ak_error_set(err, AK_EXIT_ENV, "bad tar data: negative offset");
 	*offset = (uint64_t)off;
@@ -481,19 +502,37 @@ static int walk_tar(struct walk *w, struct ak_error **err)
 	archive_read_support_format_gnutar(a);
 	archive_read_support_format_empty(a);
 	if (archive_read_open(a, w, NULL, tar_read_cb, NULL) != ARCHIVE_OK)
-		return tar_error(w, a, "not a tar archive", err);
-	unsigned retries = 0;
+		return tar_error(w, a, "not a tar archive", 0, err);
 	for (;;) {
+		/* where the next header starts, for messages (libarchive's own
+		 * archive_read_header_position() is gone once a read has failed) */
+		int64_t at = archive_filter_bytes(a, 0);
 		struct archive_entry *ae;
 		int r = archive_read_next_header(a, &ae);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r == ARCHIVE_RETRY && ++retries < 64)
-			continue;
+		if (r == ARCHIVE_RETRY) {
+			/* a header whose checksum fails: libarchive would scan on for the next
+			 * good one, Go's archive/tar (containerd, moby) fails the layer */
+			if (w->stream_err)
+				return tar_error(w, a, "bad tar archive", at, err);
+			if (w->at_eof && (uint64_t)at + 512 > w->idx->uncompressed_bytes)
+				return ak_error_set(err, AK_EXIT_ENV,
+						    "truncated tar archive: the layer ends inside "
+						    "the header at offset %" PRId64,
+						    at);
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "damaged tar header at offset %" PRId64
+					    " (its checksum does not match)",
+					    at);
+		}
 		if (r < ARCHIVE_WARN)
-			return tar_error(w, a, "bad tar archive", err);
+			return tar_error(w, a, "bad tar archive", at, err);
 		if (tar_entry(w, a, ae, err) < 0)
 			return -1;
+		/* what the entry left unread, so the next header's offset is known */
+		if (archive_read_data_skip(a) < ARCHIVE_OK)
+			return tar_error(w, a, "bad tar data", archive_filter_bytes(a, 0), err);
 	}
 	/* Drain what follows the end-of-archive blocks: a verifying stream checks the
 	 * digest at its end, and trailing garbage in a compressed stream is an error. */

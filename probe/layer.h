@@ -91,9 +91,10 @@ int ak_layer_media_type_compression(const char *media_type, enum ak_compression 
 
 /* Scan one layer blob: decompress by magic, walk the tar, record entries, feed regular
  * files to the consumer (may be NULL). opts may be NULL. Takes ownership of blob. Reads
- * the blob to its end, so a verifying stream gets to check the digest. Errors are
- * prefixed "layer 'NAME': " (AK_EXIT_ENV for bad input; a consumer's error keeps its
- * status). */
+ * the blob to its end, so a verifying stream gets to check the digest. A damaged tar
+ * header fails the layer, as Go's archive/tar does, instead of being skipped. Errors
+ * are prefixed "layer 'NAME': " (AK_EXIT_ENV for bad input; a consumer's error keeps
+ * its status). */
 int ak_layer_scan(struct ak_stream *blob, const struct ak_layer_options *opts,
 		  const struct ak_layer_consumer *consumer, struct ak_layer_index **out,
 		  struct ak_error **err);

@@ -324,6 +324,73 @@ START_TEST(test_media_type_mismatch_is_recorded)
 }
 END_TEST
 
+/* ---- a damaged header fails the layer ---- */
+
+START_TEST(test_damaged_header_fails)
+{
+	struct buf b = {0};
+	raw_file(&b, "first", "1");
+	size_t second = b.len;
+	raw_file(&b, "second", "2");
+	raw_file(&b, "third", "3");
+	buf_zeros(&b, 1024);
+	b.data[second + 3] ^= 0x20; /* a name byte: the checksum no longer matches */
+	char want[64];
+	snprintf(want, sizeof(want), "layer 'sha256:abc': damaged tar header at offset %zu",
+		 second);
+	expect_error(&b, &named, want);
+	/* the same through gzip */
+	struct buf gz = {0};
+	compress_raw(&gz, b.data, b.len, "gzip");
+	expect_error(&gz, &named, want);
+	/* a header cut short at the end of the layer says so */
+	b.len = second + 200;
+	snprintf(want, sizeof(want), "the layer ends inside the header at offset %zu", second);
+	expect_error(&b, &named, want);
+	free(b.data);
+	free(gz.data);
+}
+END_TEST
+
+/* ---- errors that say what is known ---- */
+
+START_TEST(test_truncated_long_link_message)
+{
+	char target[300];
+	memset(target, 't', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	struct buf b = {0};
+	struct archive *a = archive_write_new();
+	ck_assert_int_eq(archive_write_set_format_gnutar(a), ARCHIVE_OK);
+	ck_assert_int_eq(archive_write_open(a, &b, NULL, buf_write, NULL), ARCHIVE_OK);
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, "first");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_mode(e, AE_IFREG | 0644);
+	archive_entry_set_size(e, 0);
+	ck_assert_int_eq(archive_write_header(a, e), ARCHIVE_OK);
+	archive_entry_clear(e);
+	archive_entry_set_pathname(e, "lib/link");
+	archive_entry_set_filetype(e, AE_IFLNK);
+	archive_entry_set_mode(e, AE_IFLNK | 0777);
+	archive_entry_set_symlink(e, target);
+	ck_assert_int_eq(archive_write_header(a, e), ARCHIVE_OK);
+	archive_entry_free(e);
+	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	ck_assert_int_eq(b.data[512 + 156], 'K'); /* the GNU long link header */
+	b.len = 512 + 512 + 100;		  /* cut inside the long link's data */
+	expect_error(&b, &named,
+		     "bad tar archive at offset 512: the layer ends after 1124 bytes, inside "
+		     "this entry (truncated)");
+	b.len = 512 + 512; /* cut right after the long link's header: libarchive says nothing */
+	expect_error(&b, &named,
+		     "bad tar archive at offset 512: the layer ends after 1024 bytes, inside "
+		     "this entry (truncated)");
+	free(b.data);
+}
+END_TEST
+
 Suite *layer_hardening_suite(void)
 {
 	Suite *s = suite_create("layer-hardening");
@@ -333,6 +400,8 @@ Suite *layer_hardening_suite(void)
 	tcase_add_test(tc, test_gzip_that_looks_like_tar_follows_media_type);
 	tcase_add_test(tc, test_tar_header_checksum);
 	tcase_add_test(tc, test_media_type_mismatch_is_recorded);
+	tcase_add_test(tc, test_damaged_header_fails);
+	tcase_add_test(tc, test_truncated_long_link_message);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -9,8 +9,9 @@ so that a test can damage exactly one thing and nothing else.
       stores FILE as a blob and makes it layer N of the ARCH variant (or a new
       last layer), with its real digest and size (or SIZE, to lie), and
       rewrites the config (diff_ids), manifest and indexes above it
-  lib-oci.py tar OUT ENTRY...
-      writes an uncompressed tar; ENTRY is one of
+  lib-oci.py tar OUT [--gnu] ENTRY...
+      writes an uncompressed tar (PAX, or GNU with --gnu: long names and link
+      targets then take ././@LongLink headers); ENTRY is one of
         file:NAME=TEXT     a regular file
         from:NAME=PATH     a regular file holding PATH's bytes
         link:NAME=TARGET   a symlink
@@ -162,7 +163,10 @@ def cmd_set_layer(top, arch, file, *opts):
 
 
 def cmd_tar(out, *entries):
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+    fmt = tarfile.PAX_FORMAT
+    if entries and entries[0] == "--gnu":
+        fmt, entries = tarfile.GNU_FORMAT, entries[1:]
+    with tarfile.open(out, "w", format=fmt) as tar:
         for e in entries:
             kind, _, rest = e.partition(":")
             name, _, value = rest.partition("=")

@@ -322,4 +322,22 @@ ak_test "a docker-archive (no layer media types) raises no media type finding"
 "$top/tests/fixtures/images" "$images" honest6-arm64.docker-archive.tar >/dev/null 2>"$AK_STDERR" &&
 	probe 0 "$images/honest6-arm64.docker-archive.tar" && expect_not_contains "$AK_STDOUT" "$mismatch" && ak_pass
 
+ak_test "a damaged tar header fails the layer with its offset, not skipped"
+fresh damaged
+oci tar "$work/layer.tar" file:one=1 file:two=2 file:three=3 &&
+	off=$(python3 -c 'import sys, tarfile
+with tarfile.open(sys.argv[1]) as t: print([m.offset for m in t.getmembers() if m.name == "two"][0])' "$work/layer.tar") &&
+	flip "$work/layer.tar" $((off + 1)) && gzip -n -f "$work/layer.tar" &&
+	oci set-layer damaged arm64 "$work/layer.tar.gz" --append
+layer=$(oci layer damaged arm64 1)
+probe 2 damaged && expect_contains "$AK_STDERR" "layer 'sha256:${layer##*/}': damaged tar header at offset $off" && ak_pass
+
+ak_test "a GNU long link cut short says where, not 'unknown error'"
+fresh longlink
+oci tar "$work/layer.tar" --gnu file:first=1 "link:lib/link=$(printf 't%.0s' $(seq 300))" &&
+	head -c 1536 "$work/layer.tar" >"$work/cut.tar" && gzip -n -f "$work/cut.tar" &&
+	oci set-layer longlink arm64 "$work/cut.tar.gz" --append
+probe 2 longlink && expect_contains "$AK_STDERR" "bad tar archive at offset 1024: the layer ends after 1536 bytes, inside this entry (truncated)" &&
+	expect_not_contains "$AK_STDERR" "unknown error" && expect_not_contains "$AK_STDERR" "(null)" && ak_pass
+
 ak_summary
