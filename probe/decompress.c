@@ -47,6 +47,7 @@ struct decompress_stream {
 	struct ak_stream *inner;
 	enum ak_compression kind;
 	uint64_t max_out, total_out;
+	uint64_t total_in; /* compressed bytes taken from inner, also capped by max_out */
 	unsigned char *in; /* IN_BUF_SIZE bytes: own_in, or a read-ahead buffer */
 	unsigned char *own_in;
 	size_t in_pos, in_len;
@@ -201,17 +202,32 @@ static ssize_t fill_input(struct decompress_stream *s, struct ak_error **err)
 	if (n == 0)
 		s->inner_eof = true;
 	s->in_len = (size_t)n;
+	/* Zero padding after a gzip member and zstd skippable frames inflate to nothing
+	 * but still cost reading and hashing: the compressed side is capped too (no
+	 * honest layer is larger compressed than inflated). */
+	s->total_in += (uint64_t)n;
+	if (s->total_in > s->max_out)
+		return ak_decompress_cap_error(err, "compressed size", s->max_out);
 	return n;
+}
+
+int ak_decompress_cap_error(struct ak_error **err, const char *what, uint64_t max)
+{
+	bool fresh = err && !*err;
+	ak_error_set(err, AK_EXIT_ENV,
+		     "%s exceeds the limit of %" PRIu64
+		     " bytes (a decompression bomb? see --max-layer-bytes)",
+		     what, max);
+	if (fresh && *err)
+		(*err)->errnum = EFBIG;
+	return -1;
 }
 
 static int check_cap(struct decompress_stream *s, size_t produced, struct ak_error **err)
 {
 	s->total_out += produced;
 	if (s->total_out > s->max_out)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "uncompressed size exceeds the limit of %" PRIu64
-				    " bytes (a decompression bomb? see --max-layer-bytes)",
-				    s->max_out);
+		return ak_decompress_cap_error(err, "uncompressed size", s->max_out);
 	return 0;
 }
 
@@ -493,6 +509,7 @@ struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
 			s->inner_eof = true;
 		s->in_len += (size_t)n;
 	}
+	s->total_in = s->in_len;
 	const char *bad;
 	s->kind = sniff(s->in, s->in_len, declared, &bad);
 	if (bad) {

@@ -188,7 +188,28 @@ struct walk {
 	bool literal_whiteouts;
 	bool at_eof; /* the stream ended; serving the end-of-archive padding */
 	size_t eof_padding_left;
+	/* sparse holes charged against max_bytes along with the inflated bytes, and
+	 * what of them the current file has yet to feed as zeros */
+	uint64_t hole_bytes;
+	uint64_t holes_prepaid;
 };
+
+/* Charge n more bytes that exist only once expanded (sparse holes) to the layer. */
+static int charge_holes(struct walk *w, uint64_t n, struct ak_error **err)
+{
+	uint64_t used = w->idx->uncompressed_bytes + w->hole_bytes;
+	if (used > w->max_bytes || n > w->max_bytes - used) {
+		ak_error_set(err, AK_EXIT_ENV,
+			     "sparse file expands the layer beyond the limit of %" PRIu64
+			     " bytes (see --max-layer-bytes)",
+			     w->max_bytes);
+		if (err && *err)
+			(*err)->errnum = EFBIG;
+		return -1;
+	}
+	w->hole_bytes += n;
+	return 0;
+}
 
 /* Append an entry; strings are copied into the arena. Returns the entry or NULL. */
 static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type, const char *path,
@@ -225,15 +246,15 @@ static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type,
 
 static const unsigned char zeros[4096];
 
-/* Feed a run of zeros (a sparse hole); counts against the byte cap like real data. */
-static int feed_zeros(struct walk *w, uint64_t n, uint64_t *budget, int *stop,
-		      struct ak_error **err)
+/* Feed a run of zeros (a sparse hole). The entry's holes were charged to the layer
+ * when its header was read; zeros beyond them (a sparse map reaching past the file's
+ * size, a file that shrank while read) are charged here. */
+static int feed_zeros(struct walk *w, uint64_t n, int *stop, struct ak_error **err)
 {
-	if (n > *budget)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "sparse file expands beyond the limit of %" PRIu64 " bytes",
-				    w->max_bytes);
-	*budget -= n;
+	uint64_t prepaid = n < w->holes_prepaid ? n : w->holes_prepaid;
+	w->holes_prepaid -= prepaid;
+	if (n > prepaid && charge_holes(w, n - prepaid, err) < 0)
+		return -1;
 	while (n > 0 && !*stop) {
 		size_t chunk = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
 		int r = w->consumer->data(w->consumer->ctx, zeros, chunk, err);
@@ -257,7 +278,7 @@ static int deliver_file(struct walk *w, struct ak_layer_entry *e, chunk_reader r
 		return 0;
 	int ret = 0;
 	if (c->data) {
-		uint64_t pos = 0, budget = w->max_bytes;
+		uint64_t pos = 0;
 		int stop = 0;
 		while (!stop) {
 			const void *buf;
@@ -274,7 +295,7 @@ static int deliver_file(struct walk *w, struct ak_layer_entry *e, chunk_reader r
 				ret = ak_error_set(err, AK_EXIT_ENV, "overlapping sparse data");
 				break;
 			}
-			if (offset > pos && feed_zeros(w, offset - pos, &budget, &stop, err) < 0) {
+			if (offset > pos && feed_zeros(w, offset - pos, &stop, err) < 0) {
 				ret = -1;
 				break;
 			}
@@ -289,7 +310,7 @@ static int deliver_file(struct walk *w, struct ak_layer_entry *e, chunk_reader r
 			stop = r > 0;
 		}
 		if (ret == 0 && !stop && pos < e->size &&
-		    feed_zeros(w, e->size - pos, &budget, &stop, err) < 0)
+		    feed_zeros(w, e->size - pos, &stop, err) < 0)
 			ret = -1;
 	}
 	void *facts = c->end ? c->end(c->ctx, e) : NULL;
@@ -331,6 +352,11 @@ static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 	}
 	*buf = w->buf;
 	w->idx->uncompressed_bytes += (uint64_t)n;
+	if (w->hole_bytes && w->idx->uncompressed_bytes + w->hole_bytes > w->max_bytes) {
+		ak_decompress_cap_error(&w->stream_err, "uncompressed size", w->max_bytes);
+		archive_set_error(a, EFBIG, "%s", w->stream_err ? w->stream_err->msg : "too big");
+		return -1;
+	}
 	return n;
 }
 
@@ -460,6 +486,21 @@ static int tar_entry(struct walk *w, struct archive *a, struct archive_entry *ae
 	switch (archive_entry_filetype(ae)) {
 	case AE_IFREG: {
 		la_int64_t size = archive_entry_size(ae);
+		/* holes count whether or not the consumer reads the file: a runtime
+		 * extracting the layer writes them out */
+		w->holes_prepaid = 0;
+		if (size > 0 && archive_entry_sparse_count(ae) > 0) {
+			uint64_t data = 0;
+			la_int64_t off, len;
+			archive_entry_sparse_reset(ae);
+			while (archive_entry_sparse_next(ae, &off, &len) == ARCHIVE_OK)
+				if (len > 0)
+					data += (uint64_t)len;
+			uint64_t holes = data < (uint64_t)size ? (uint64_t)size - data : 0;
+			if (charge_holes(w, holes, err) < 0)
+				return ak_error_prefix(err, "entry '%s'", raw);
+			w->holes_prepaid = holes;
+		}
 		struct ak_layer_entry *e = add_entry(w, AK_ENTRY_REGULAR, w->path, NULL,
 						     size > 0 ? (uint64_t)size : 0, mode, err);
 		if (!e)
@@ -535,7 +576,8 @@ static int walk_tar(struct walk *w, struct ak_error **err)
 			return tar_error(w, a, "bad tar data", archive_filter_bytes(a, 0), err);
 	}
 	/* Drain what follows the end-of-archive blocks: a verifying stream checks the
-	 * digest at its end, and trailing garbage in a compressed stream is an error. */
+	 * digest at its end, and trailing garbage in a compressed stream is an error.
+	 * These bytes count against the cap like any others. */
 	for (;;) {
 		ssize_t n = ak_stream_read(w->stream, w->buf, READ_BUF_SIZE, err);
 		if (n < 0)
@@ -543,6 +585,8 @@ static int walk_tar(struct walk *w, struct ak_error **err)
 		if (n == 0)
 			break;
 		w->idx->uncompressed_bytes += (uint64_t)n;
+		if (w->idx->uncompressed_bytes + w->hole_bytes > w->max_bytes)
+			return ak_decompress_cap_error(err, "uncompressed size", w->max_bytes);
 	}
 	return 0;
 }

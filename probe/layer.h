@@ -91,10 +91,12 @@ int ak_layer_media_type_compression(const char *media_type, enum ak_compression 
 
 /* Scan one layer blob: decompress by magic, walk the tar, record entries, feed regular
  * files to the consumer (may be NULL). opts may be NULL. Takes ownership of blob. Reads
- * the blob to its end, so a verifying stream gets to check the digest. A damaged tar
- * header fails the layer, as Go's archive/tar does, instead of being skipped. Errors
- * are prefixed "layer 'NAME': " (AK_EXIT_ENV for bad input; a consumer's error keeps
- * its status). */
+ * the blob to its end, so a verifying stream gets to check the digest. max_bytes caps
+ * the layer's total: every byte inflated (what follows the tar's end too), every
+ * compressed byte, and the holes of sparse files, which a runtime writes out as zeros
+ * (cap errors have errnum EFBIG). A damaged tar header fails the layer, as Go's
+ * archive/tar does, instead of being skipped. Errors are prefixed "layer 'NAME': "
+ * (AK_EXIT_ENV for bad input; a consumer's error keeps its status). */
 int ak_layer_scan(struct ak_stream *blob, const struct ak_layer_options *opts,
 		  const struct ak_layer_consumer *consumer, struct ak_layer_index **out,
 		  struct ak_error **err);

@@ -4,6 +4,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,119 @@ START_TEST(test_damaged_header_fails)
 }
 END_TEST
 
+/* ---- bombs ---- */
+
+/* gzip zero padding after the member inflates to nothing: the cap still counts it. */
+START_TEST(test_gzip_zero_padding_is_capped)
+{
+	static const char *const names[] = {"a"};
+	static const char *const data[] = {"a"};
+	struct buf b = {0};
+	make_tar(&b, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, names, data, 1, "gzip");
+	buf_zeros(&b, 4u << 20);
+	struct ak_layer_options o = {.name = "sha256:pad", .max_bytes = 1u << 20};
+	expect_error(&b, &o,
+		     "layer 'sha256:pad': compressed size exceeds the limit of 1048576 bytes");
+	o.max_bytes = 8u << 20; /* under the cap it is fine padding */
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan(&b, &o, &err);
+	ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+	free(b.data);
+}
+END_TEST
+
+START_TEST(test_zstd_skippable_frame_is_capped)
+{
+	static const char *const names[] = {"a"};
+	static const char *const data[] = {"a"};
+	struct buf b = {0};
+	make_tar(&b, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED, names, data, 1, "zstd");
+	uint32_t n = 4u << 20;
+	unsigned char hdr[8] = {
+		0x50, 0x2a, 0x4d, 0x18, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >> 24};
+	buf_append(&b, hdr, sizeof(hdr));
+	buf_zeros(&b, n);
+	struct ak_layer_options o = {.name = "sha256:skip", .max_bytes = 1u << 20};
+	expect_error(&b, &o, "compressed size exceeds the limit of 1048576 bytes");
+	free(b.data);
+}
+END_TEST
+
+/* What follows the tar's end is inflated and read to the end (for the digest): it
+ * counts against the cap like the entries do. */
+START_TEST(test_inflated_tail_after_tar_end_is_capped)
+{
+	struct buf tar = {0}, b = {0};
+	raw_file(&tar, "a", "a");
+	buf_zeros(&tar, 4u << 20);
+	compress_raw(&b, tar.data, tar.len, "gzip");
+	ck_assert_uint_lt(b.len, 64u << 10);
+	struct ak_layer_options o = {.name = "sha256:tail", .max_bytes = 1u << 20};
+	expect_error(&b, &o, "uncompressed size exceeds the limit of 1048576 bytes");
+	free(tar.data);
+	free(b.data);
+}
+END_TEST
+
+/* A sparse pax entry (GNU.sparse 1.0) of logical size `size` with `data` at offset 0. */
+static void sparse_entry(struct archive *a, const char *name, la_int64_t size, const char *data)
+{
+	struct archive_entry *e = archive_entry_new();
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_mode(e, AE_IFREG | 0755);
+	archive_entry_set_size(e, size);
+	archive_entry_sparse_add_entry(e, 0, (la_int64_t)strlen(data));
+	ck_assert_int_ge(archive_write_header(a, e), ARCHIVE_WARN);
+	archive_write_data(a, data, strlen(data));
+	archive_entry_free(e);
+}
+
+/* Each sparse file stays under the cap; together they do not: the cap is the layer's. */
+START_TEST(test_sparse_holes_capped_per_layer)
+{
+	struct buf b = {0};
+	struct archive *a = archive_write_new();
+	ck_assert_int_eq(archive_write_set_format_pax(a), ARCHIVE_OK);
+	ck_assert_int_eq(archive_write_open(a, &b, NULL, buf_write, NULL), ARCHIVE_OK);
+	char name[32];
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "bin/sparse%d", i);
+		sparse_entry(a, name, 600 << 10,
+			     "\x7f"
+			     "ELF");
+	}
+	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	ck_assert_uint_lt(b.len, 64u << 10);
+
+	struct ak_layer_options o = {.name = "sha256:sparse", .max_bytes = 8u << 20};
+	cleanup_error struct ak_error *err = NULL;
+	cleanup_layer_index struct ak_layer_index *idx = scan(&b, &o, &err);
+	ck_assert_msg(idx != NULL, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(idx->count, 8);
+	ck_assert_uint_eq(idx->entries[0].size, 600u << 10);
+	ck_assert_uint_eq(fed, 8ull * (600u << 10)); /* the holes arrive as zeros */
+
+	o.max_bytes = 1u << 20; /* two files' holes already pass it */
+	cleanup_error struct ak_error *err2 = NULL;
+	ck_assert_ptr_null(scan(&b, &o, &err2));
+	ck_assert_ptr_nonnull(strstr(err2->msg, "layer 'sha256:sparse': entry 'bin/sparse1': "
+						"sparse file expands the layer beyond the limit "
+						"of 1048576 bytes"));
+	ck_assert_int_eq(err2->errnum, EFBIG);
+	ck_assert_uint_lt(fed, 1u << 20);
+
+	/* holes count even when nobody reads the file: a runtime writes them out */
+	struct ak_layer_index *none = NULL;
+	cleanup_error struct ak_error *err3 = NULL;
+	struct ak_stream *s = ak_memory_stream_open(b.data, b.len, &err3);
+	ck_assert_int_eq(ak_layer_scan(s, &o, NULL, &none, &err3), -1);
+	ck_assert_ptr_nonnull(strstr(err3->msg, "sparse file expands the layer beyond"));
+	free(b.data);
+}
+END_TEST
+
 /* ---- errors that say what is known ---- */
 
 START_TEST(test_truncated_long_link_message)
@@ -401,6 +515,10 @@ Suite *layer_hardening_suite(void)
 	tcase_add_test(tc, test_tar_header_checksum);
 	tcase_add_test(tc, test_media_type_mismatch_is_recorded);
 	tcase_add_test(tc, test_damaged_header_fails);
+	tcase_add_test(tc, test_gzip_zero_padding_is_capped);
+	tcase_add_test(tc, test_zstd_skippable_frame_is_capped);
+	tcase_add_test(tc, test_inflated_tail_after_tar_end_is_capped);
+	tcase_add_test(tc, test_sparse_holes_capped_per_layer);
 	tcase_add_test(tc, test_truncated_long_link_message);
 	suite_add_tcase(s, tc);
 	return s;

@@ -5,10 +5,12 @@ so that a test can damage exactly one thing and nothing else.
   lib-oci.py layer DIR ARCH [N]
       prints the path of layer N (default 0) of the ARCH variant's blob
   lib-oci.py set-layer DIR ARCH FILE [--index N | --append]
-                 [--media-type MT] [--size SIZE]
+                 [--media-type MT] [--size SIZE] [--pad-zeros N]
       stores FILE as a blob and makes it layer N of the ARCH variant (or a new
       last layer), with its real digest and size (or SIZE, to lie), and
-      rewrites the config (diff_ids), manifest and indexes above it
+      rewrites the config (diff_ids), manifest and indexes above it;
+      --pad-zeros appends N zero bytes to the blob (a sparse file on disk, so
+      gigabytes cost nothing but hashing them)
   lib-oci.py tar OUT [--gnu] ENTRY...
       writes an uncompressed tar (PAX, or GNU with --gnu: long names and link
       targets then take ././@LongLink headers); ENTRY is one of
@@ -56,6 +58,24 @@ def put_blob(top, data):
     with open(path, "wb") as f:
         f.write(data)
     return digest, len(data)
+
+
+def put_padded_blob(top, data, pad):
+    """data then pad zero bytes, written as a sparse file."""
+    h = hashlib.sha256(data)
+    chunk = bytes(1 << 20)
+    left = pad
+    while left:
+        n = min(left, len(chunk))
+        h.update(chunk[:n])
+        left -= n
+    digest = "sha256:" + h.hexdigest()
+    path = blob_path(top, digest)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.truncate(len(data) + pad)
+    return digest, len(data) + pad
 
 
 def load_json(top, digest):
@@ -120,7 +140,7 @@ def cmd_layer(top, arch, n=0):
 
 def cmd_set_layer(top, arch, file, *opts):
     opts = list(opts)
-    where, media_type, size = 0, None, None
+    where, media_type, size, pad = 0, None, None, 0
     while opts:
         o = opts.pop(0)
         if o == "--index":
@@ -131,11 +151,16 @@ def cmd_set_layer(top, arch, file, *opts):
             media_type = opts.pop(0)
         elif o == "--size":
             size = int(opts.pop(0))
+        elif o == "--pad-zeros":
+            pad = int(opts.pop(0))
         else:
             sys.exit("lib-oci: unknown option '%s'" % o)
     with open(file, "rb") as f:
         data = f.read()
-    digest, real_size = put_blob(top, data)
+    if pad:
+        digest, real_size = put_padded_blob(top, data, pad)
+    else:
+        digest, real_size = put_blob(top, data)
     index = json.load(open(os.path.join(top, "index.json")))
     chain = find_manifest(top, index, arch)
     if not chain:

@@ -186,7 +186,7 @@ mkdir -p "$work/sparse-root/bin" && oci elf aarch64-dynamic "$work/sparse-root/b
 	truncate -s 100G "$work/sparse-root/bin/big" &&
 	tar --sparse -C "$work/sparse-root" -cf - bin | gzip -n >"$work/sparse.tar.gz" &&
 	oci set-layer sparse arm64 "$work/sparse.tar.gz" --append
-probe 2 sparse && expect_contains "$AK_STDERR" "entry 'bin/big': sparse file expands beyond the limit" && ak_pass
+probe 2 sparse && expect_contains "$AK_STDERR" "entry 'bin/big': sparse file expands the layer beyond the limit" && ak_pass
 
 # --- tar entries that leave the root ---
 
@@ -339,5 +339,25 @@ oci tar "$work/layer.tar" --gnu file:first=1 "link:lib/link=$(printf 't%.0s' $(s
 	oci set-layer longlink arm64 "$work/cut.tar.gz" --append
 probe 2 longlink && expect_contains "$AK_STDERR" "bad tar archive at offset 1024: the layer ends after 1536 bytes, inside this entry (truncated)" &&
 	expect_not_contains "$AK_STDERR" "unknown error" && expect_not_contains "$AK_STDERR" "(null)" && ak_pass
+
+ak_test "4 GiB of gzip zero padding after the tar end stops at --max-layer-bytes, quickly"
+fresh padbomb
+oci tar "$work/layer.tar" file:small=x && gzip -n -f "$work/layer.tar" &&
+	oci set-layer padbomb arm64 "$work/layer.tar.gz" --append --pad-zeros $((4 << 30))
+probe 2 padbomb --max-layer-bytes 16M &&
+	expect_contains "$AK_STDERR" "compressed size exceeds the limit of 16777216 bytes (a decompression bomb?" &&
+	{ [ "$probe_seconds" -le 20 ] || ak_fail "took ${probe_seconds}s to stop"; } && ak_pass
+rm -rf "${work:?}/padbomb"
+
+ak_test "sparse files each under --max-layer-bytes, together over it, stop the layer"
+fresh sparse8
+rm -rf "$work/sparse8-root" && mkdir -p "$work/sparse8-root/bin" &&
+	for i in 1 2 3 4 5 6 7 8; do
+		oci elf aarch64-dynamic "$work/sparse8-root/bin/big$i" && truncate -s 100M "$work/sparse8-root/bin/big$i"
+	done &&
+	tar --sparse -C "$work/sparse8-root" -cf - bin | gzip -n >"$work/sparse8.tar.gz" &&
+	oci set-layer sparse8 arm64 "$work/sparse8.tar.gz" --append
+probe 2 sparse8 --max-layer-bytes 512M &&
+	expect_contains "$AK_STDERR" "sparse file expands the layer beyond the limit of 536870912 bytes" && ak_pass
 
 ak_summary
