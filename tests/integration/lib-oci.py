@@ -8,7 +8,9 @@ so that a test can damage exactly one thing and nothing else.
                  [--media-type MT] [--size SIZE] [--pad-zeros N]
       stores FILE as a blob and makes it layer N of the ARCH variant (or a new
       last layer), with its real digest and size (or SIZE, to lie), and
-      rewrites the config (diff_ids), manifest and indexes above it;
+      rewrites the config (diff_ids), manifest and indexes above it; without
+      --media-type, an OCI layer type is set to match FILE's compression (tar,
+      tar+gzip, tar+zstd), so that an honest layer stays honest;
       --pad-zeros appends N zero bytes to the blob (a sparse file on disk, so
       gigabytes cost nothing but hashing them)
   lib-oci.py tar OUT [--gnu] ENTRY...
@@ -42,6 +44,7 @@ import sys
 import tarfile
 import zlib
 
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -179,6 +182,9 @@ def cmd_set_layer(top, arch, file, *opts):
         diff_ids[where] = diff_id
     layers[where]["digest"] = digest
     layers[where]["size"] = real_size if size is None else size
+    if media_type is None and layers[where].get("mediaType", "").startswith(OCI_LAYER):
+        media_type = OCI_LAYER + ("+gzip" if data[:2] == b"\x1f\x8b" else
+                                  "+zstd" if data[:4] == b"\x28\xb5\x2f\xfd" else "")
     if media_type:
         layers[where]["mediaType"] = media_type
     cdigest, csize = put_blob(top, dump(config))
