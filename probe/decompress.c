@@ -21,6 +21,7 @@
 #include "common/cleanup.h"
 
 #define IN_BUF_SIZE (256u << 10)
+#define TAR_BLOCK 512
 /* Blobs that end within this many synchronous reads never start a thread. */
 #define READAHEAD_AFTER_READS 2
 #define READAHEAD_BUFS 3
@@ -46,6 +47,7 @@ struct decompress_stream {
 	struct ak_stream *inner;
 	enum ak_compression kind;
 	uint64_t max_out, total_out;
+	uint64_t total_in; /* compressed bytes taken from inner, also capped by max_out */
 	unsigned char *in; /* IN_BUF_SIZE bytes: own_in, or a read-ahead buffer */
 	unsigned char *own_in;
 	size_t in_pos, in_len;
@@ -200,17 +202,32 @@ static ssize_t fill_input(struct decompress_stream *s, struct ak_error **err)
 	if (n == 0)
 		s->inner_eof = true;
 	s->in_len = (size_t)n;
+	/* Zero padding after a gzip member and zstd skippable frames inflate to nothing
+	 * but still cost reading and hashing: the compressed side is capped too (no
+	 * honest layer is larger compressed than inflated). */
+	s->total_in += (uint64_t)n;
+	if (s->total_in > s->max_out)
+		return ak_decompress_cap_error(err, "compressed size", s->max_out);
 	return n;
+}
+
+int ak_decompress_cap_error(struct ak_error **err, const char *what, uint64_t max)
+{
+	bool fresh = err && !*err;
+	ak_error_set(err, AK_EXIT_ENV,
+		     "%s exceeds the limit of %" PRIu64
+		     " bytes (a decompression bomb? see --max-layer-bytes)",
+		     what, max);
+	if (fresh && *err)
+		(*err)->errnum = EFBIG;
+	return -1;
 }
 
 static int check_cap(struct decompress_stream *s, size_t produced, struct ak_error **err)
 {
 	s->total_out += produced;
 	if (s->total_out > s->max_out)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "uncompressed size exceeds the limit of %" PRIu64
-				    " bytes (a decompression bomb? see --max-layer-bytes)",
-				    s->max_out);
+		return ak_decompress_cap_error(err, "uncompressed size", s->max_out);
 	return 0;
 }
 
@@ -398,7 +415,36 @@ static const struct {
 	{"compress", (const unsigned char *)"\x1f\x9d", 2},
 };
 
-static enum ak_compression sniff(const unsigned char *p, size_t n, const char **bad)
+bool ak_tar_header_valid(const unsigned char *h, size_t n)
+{
+	if (n < TAR_BLOCK)
+		return false;
+	/* the checksum field: octal digits, optionally led by spaces and ended by NUL or
+	 * space, as both libarchive and Go's archive/tar read it */
+	const unsigned char *f = h + 148, *end = f + 8;
+	while (f < end && *f == ' ')
+		f++;
+	if (f == end || *f < '0' || *f > '7')
+		return false;
+	unsigned long want = 0;
+	for (; f < end && *f >= '0' && *f <= '7'; f++)
+		want = want * 8 + (unsigned)(*f - '0');
+	for (; f < end; f++)
+		if (*f != ' ' && *f != '\0')
+			return false;
+	/* the sum of the block with the field read as spaces; old tars summed signed bytes */
+	unsigned long sum = 8 * ' ';
+	long ssum = 8 * ' ';
+	for (size_t i = 0; i < TAR_BLOCK; i++) {
+		if (i >= 148 && i < 156)
+			continue;
+		sum += h[i];
+		ssum += (signed char)h[i];
+	}
+	return want == sum || (ssum >= 0 && want == (unsigned long)ssum);
+}
+
+static enum ak_compression magic(const unsigned char *p, size_t n, const char **bad)
 {
 	*bad = NULL;
 	if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
@@ -415,8 +461,26 @@ static enum ak_compression sniff(const unsigned char *p, size_t n, const char **
 	return AK_COMPRESSION_NONE;
 }
 
+/* A tar's first bytes are its first file name, which may begin like any magic ("BZh",
+ * "LZIP"): a block whose checksum matches is a tar, unless the media type declares the
+ * compression the magic shows (a gzip header's file name can be made to look like a tar
+ * header; the runtime follows the media type, and so do we). */
+static enum ak_compression sniff(const unsigned char *p, size_t n,
+				 const enum ak_compression *declared, const char **bad)
+{
+	enum ak_compression kind = magic(p, n, bad);
+	if ((kind == AK_COMPRESSION_NONE && !*bad) || (declared && *declared == kind && !*bad))
+		return kind;
+	if (ak_tar_header_valid(p, n)) {
+		*bad = NULL;
+		return AK_COMPRESSION_NONE;
+	}
+	return kind;
+}
+
 struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
-				     enum ak_compression *kind, struct ak_error **err)
+				     const enum ak_compression *declared, enum ak_compression *kind,
+				     struct ak_error **err)
 {
 	cleanup_stream struct ak_stream *owned = inner;
 	struct decompress_stream *s = calloc(1, sizeof(*s));
@@ -435,17 +499,19 @@ struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
 		return NULL;
 	}
 	memset(s->in, 0, 8);
-	/* Sniff: the first 6 bytes (fewer when the blob is shorter) decide. */
-	while (s->in_len < 6 && !s->inner_eof) {
-		ssize_t n = ak_stream_read(s->inner, s->in + s->in_len, 6 - s->in_len, err);
+	/* Sniff: the magic of the first bytes, and whether the first 512 (fewer when the
+	 * blob is shorter) are a tar header. */
+	while (s->in_len < TAR_BLOCK && !s->inner_eof) {
+		ssize_t n = ak_stream_read(s->inner, s->in + s->in_len, TAR_BLOCK - s->in_len, err);
 		if (n < 0)
 			return NULL;
 		if (n == 0)
 			s->inner_eof = true;
 		s->in_len += (size_t)n;
 	}
+	s->total_in = s->in_len;
 	const char *bad;
-	s->kind = sniff(s->in, s->in_len, &bad);
+	s->kind = sniff(s->in, s->in_len, declared, &bad);
 	if (bad) {
 		ak_error_set(err, AK_EXIT_ENV, "unsupported compression '%s'", bad);
 		return NULL;

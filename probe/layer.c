@@ -188,7 +188,29 @@ struct walk {
 	bool literal_whiteouts;
 	bool at_eof; /* the stream ended; serving the end-of-archive padding */
 	size_t eof_padding_left;
+	/* sparse holes charged against max_bytes along with the inflated bytes, and
+	 * what of them the current file has yet to feed as zeros */
+	uint64_t hole_bytes;
+	uint64_t holes_prepaid;
 };
+
+/* Charge n more bytes that exist only once expanded (sparse holes) to the layer. */
+static int charge_holes(struct walk *w, uint64_t n, struct ak_error **err)
+{
+	uint64_t used = w->idx->uncompressed_bytes + w->hole_bytes;
+	if (used > w->max_bytes || n > w->max_bytes - used) {
+		bool fresh = err && !*err;
+		ak_error_set(err, AK_EXIT_ENV,
+			     "sparse file expands the layer beyond the limit of %" PRIu64
+			     " bytes (see --max-layer-bytes)",
+			     w->max_bytes);
+		if (fresh && *err)
+			(*err)->errnum = EFBIG;
+		return -1;
+	}
+	w->hole_bytes += n;
+	return 0;
+}
 
 /* Append an entry; strings are copied into the arena. Returns the entry or NULL. */
 static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type, const char *path,
@@ -225,15 +247,15 @@ static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type,
 
 static const unsigned char zeros[4096];
 
-/* Feed a run of zeros (a sparse hole); counts against the byte cap like real data. */
-static int feed_zeros(struct walk *w, uint64_t n, uint64_t *budget, int *stop,
-		      struct ak_error **err)
+/* Feed a run of zeros (a sparse hole). The entry's holes were charged to the layer
+ * when its header was read; zeros beyond them (a sparse map reaching past the file's
+ * size, a file that shrank while read) are charged here. */
+static int feed_zeros(struct walk *w, uint64_t n, int *stop, struct ak_error **err)
 {
-	if (n > *budget)
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "sparse file expands beyond the limit of %" PRIu64 " bytes",
-				    w->max_bytes);
-	*budget -= n;
+	uint64_t prepaid = n < w->holes_prepaid ? n : w->holes_prepaid;
+	w->holes_prepaid -= prepaid;
+	if (n > prepaid && charge_holes(w, n - prepaid, err) < 0)
+		return -1;
 	while (n > 0 && !*stop) {
 		size_t chunk = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
 		int r = w->consumer->data(w->consumer->ctx, zeros, chunk, err);
@@ -257,7 +279,7 @@ static int deliver_file(struct walk *w, struct ak_layer_entry *e, chunk_reader r
 		return 0;
 	int ret = 0;
 	if (c->data) {
-		uint64_t pos = 0, budget = w->max_bytes;
+		uint64_t pos = 0;
 		int stop = 0;
 		while (!stop) {
 			const void *buf;
@@ -274,7 +296,7 @@ static int deliver_file(struct walk *w, struct ak_layer_entry *e, chunk_reader r
 				ret = ak_error_set(err, AK_EXIT_ENV, "overlapping sparse data");
 				break;
 			}
-			if (offset > pos && feed_zeros(w, offset - pos, &budget, &stop, err) < 0) {
+			if (offset > pos && feed_zeros(w, offset - pos, &stop, err) < 0) {
 				ret = -1;
 				break;
 			}
@@ -289,7 +311,7 @@ static int deliver_file(struct walk *w, struct ak_layer_entry *e, chunk_reader r
 			stop = r > 0;
 		}
 		if (ret == 0 && !stop && pos < e->size &&
-		    feed_zeros(w, e->size - pos, &budget, &stop, err) < 0)
+		    feed_zeros(w, e->size - pos, &stop, err) < 0)
 			ret = -1;
 	}
 	void *facts = c->end ? c->end(c->ctx, e) : NULL;
@@ -331,11 +353,19 @@ static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 	}
 	*buf = w->buf;
 	w->idx->uncompressed_bytes += (uint64_t)n;
+	if (w->hole_bytes && w->idx->uncompressed_bytes + w->hole_bytes > w->max_bytes) {
+		ak_decompress_cap_error(&w->stream_err, "uncompressed size", w->max_bytes);
+		archive_set_error(a, EFBIG, "%s", w->stream_err ? w->stream_err->msg : "too big");
+		return -1;
+	}
 	return n;
 }
 
-/* The error for a failed libarchive call: the stream's own when it caused it. */
-static int tar_error(struct walk *w, struct archive *a, const char *what, struct ak_error **err)
+/* The error for a failed libarchive call at offset (in the tar stream): the stream's
+ * own when it caused it. libarchive sometimes fails without a message (a long name or
+ * link cut short): say what is known instead. */
+static int tar_error(struct walk *w, struct archive *a, const char *what, int64_t offset,
+		     struct ak_error **err)
 {
 	if (w->stream_err) {
 		struct ak_error *e = w->stream_err;
@@ -347,7 +377,25 @@ static int tar_error(struct walk *w, struct archive *a, const char *what, struct
 		return -1;
 	}
 	const char *msg = archive_error_string(a);
-	return ak_error_set(err, AK_EXIT_ENV, "%s: %s", what, msg ? msg : "unknown error");
+	/* libarchive read into the zeros served past the end, or failed wordlessly
+	 * after the end: the layer was cut short */
+	if (w->at_eof &&
+	    (!msg || archive_filter_bytes(a, 0) > (la_int64_t)w->idx->uncompressed_bytes))
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "%s at offset %" PRId64 ": the layer ends after %" PRIu64
+				    " bytes, inside this entry (truncated)%s%s%s",
+				    what, offset, w->idx->uncompressed_bytes,
+				    msg ? " (libarchive: " : "", msg ? msg : "", msg ? ")" : "");
+	if (msg)
+		return ak_error_set(err, AK_EXIT_ENV, "%s at offset %" PRId64 ": %s", what, offset,
+				    msg);
+	int e = archive_errno(a);
+	if (e > 0)
+		return ak_error_errno(err, AK_EXIT_ENV, e,
+				      "%s at offset %" PRId64 " (libarchive gave no reason)", what,
+				      offset);
+	return ak_error_set(err, AK_EXIT_ENV,
+			    "%s at offset %" PRId64 " (libarchive gave no reason)", what, offset);
 }
 
 static int tar_chunk(struct walk *w, void *src, const void **buf, size_t *len, uint64_t *offset,
@@ -359,7 +407,7 @@ static int tar_chunk(struct walk *w, void *src, const void **buf, size_t *len, u
 	if (r == ARCHIVE_EOF)
 		return 0;
 	if (r < ARCHIVE_WARN)
-		return tar_error(w, a, "bad tar data", err);
+		return tar_error(w, a, "bad tar data", archive_filter_bytes(a, 0), err);
 	if (off < 0)
 		return ak_error_set(err, AK_EXIT_ENV, "bad tar data: negative offset");
 	*offset = (uint64_t)off;
@@ -439,6 +487,21 @@ static int tar_entry(struct walk *w, struct archive *a, struct archive_entry *ae
 	switch (archive_entry_filetype(ae)) {
 	case AE_IFREG: {
 		la_int64_t size = archive_entry_size(ae);
+		/* holes count whether or not the consumer reads the file: a runtime
+		 * extracting the layer writes them out */
+		w->holes_prepaid = 0;
+		if (size > 0 && archive_entry_sparse_count(ae) > 0) {
+			uint64_t data = 0;
+			la_int64_t off, len;
+			archive_entry_sparse_reset(ae);
+			while (archive_entry_sparse_next(ae, &off, &len) == ARCHIVE_OK)
+				if (len > 0)
+					data += (uint64_t)len;
+			uint64_t holes = data < (uint64_t)size ? (uint64_t)size - data : 0;
+			if (charge_holes(w, holes, err) < 0)
+				return ak_error_prefix(err, "entry '%s'", raw);
+			w->holes_prepaid = holes;
+		}
 		struct ak_layer_entry *e = add_entry(w, AK_ENTRY_REGULAR, w->path, NULL,
 						     size > 0 ? (uint64_t)size : 0, mode, err);
 		if (!e)
@@ -481,22 +544,41 @@ static int walk_tar(struct walk *w, struct ak_error **err)
 	archive_read_support_format_gnutar(a);
 	archive_read_support_format_empty(a);
 	if (archive_read_open(a, w, NULL, tar_read_cb, NULL) != ARCHIVE_OK)
-		return tar_error(w, a, "not a tar archive", err);
-	unsigned retries = 0;
+		return tar_error(w, a, "not a tar archive", 0, err);
 	for (;;) {
+		/* where the next header starts, for messages (libarchive's own
+		 * archive_read_header_position() is gone once a read has failed) */
+		int64_t at = archive_filter_bytes(a, 0);
 		struct archive_entry *ae;
 		int r = archive_read_next_header(a, &ae);
 		if (r == ARCHIVE_EOF)
 			break;
-		if (r == ARCHIVE_RETRY && ++retries < 64)
-			continue;
+		if (r == ARCHIVE_RETRY) {
+			/* a header whose checksum fails: libarchive would scan on for the next
+			 * good one, Go's archive/tar (containerd, moby) fails the layer */
+			if (w->stream_err)
+				return tar_error(w, a, "bad tar archive", at, err);
+			if (w->at_eof && (uint64_t)at + 512 > w->idx->uncompressed_bytes)
+				return ak_error_set(err, AK_EXIT_ENV,
+						    "truncated tar archive: the layer ends inside "
+						    "the header at offset %" PRId64,
+						    at);
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "damaged tar header at offset %" PRId64
+					    " (its checksum does not match)",
+					    at);
+		}
 		if (r < ARCHIVE_WARN)
-			return tar_error(w, a, "bad tar archive", err);
+			return tar_error(w, a, "bad tar archive", at, err);
 		if (tar_entry(w, a, ae, err) < 0)
 			return -1;
+		/* what the entry left unread, so the next header's offset is known */
+		if (archive_read_data_skip(a) < ARCHIVE_OK)
+			return tar_error(w, a, "bad tar data", archive_filter_bytes(a, 0), err);
 	}
 	/* Drain what follows the end-of-archive blocks: a verifying stream checks the
-	 * digest at its end, and trailing garbage in a compressed stream is an error. */
+	 * digest at its end, and trailing garbage in a compressed stream is an error.
+	 * These bytes count against the cap like any others. */
 	for (;;) {
 		ssize_t n = ak_stream_read(w->stream, w->buf, READ_BUF_SIZE, err);
 		if (n < 0)
@@ -504,6 +586,8 @@ static int walk_tar(struct walk *w, struct ak_error **err)
 		if (n == 0)
 			break;
 		w->idx->uncompressed_bytes += (uint64_t)n;
+		if (w->idx->uncompressed_bytes + w->hole_bytes > w->max_bytes)
+			return ak_decompress_cap_error(err, "uncompressed size", w->max_bytes);
 	}
 	return 0;
 }
@@ -560,14 +644,47 @@ int ak_layer_scan(struct ak_stream *blob, const struct ak_layer_options *opts,
 					    opts->tar_prefix);
 		w.prefix_len = strlen(prefix);
 	}
-	enum ak_compression kind;
-	w.stream = ak_decompress_open(steal_pointer(&owned), w.max_bytes, &kind, err);
+	enum ak_compression kind, declared;
+	bool has_declared = opts && ak_layer_media_type_compression(opts->media_type, &declared);
+	w.stream = ak_decompress_open(steal_pointer(&owned), w.max_bytes,
+				      has_declared ? &declared : NULL, &kind, err);
 	if (!w.stream)
 		return layer_error(opts, err);
 	w.idx->compression = kind;
+	if (has_declared && declared != kind) {
+		w.idx->media_type_mismatch = true;
+		w.idx->declared = declared;
+	}
 	if (walk_tar(&w, err) < 0)
 		return layer_error(opts, err);
 	*out = steal_pointer(&w.idx);
+	return 0;
+}
+
+int ak_layer_media_type_compression(const char *media_type, enum ak_compression *out)
+{
+	static const struct {
+		const char *type;
+		enum ak_compression c;
+	} known[] = {
+		{"application/vnd.oci.image.layer.v1.tar", AK_COMPRESSION_NONE},
+		{"application/vnd.oci.image.layer.v1.tar+gzip", AK_COMPRESSION_GZIP},
+		{"application/vnd.oci.image.layer.v1.tar+zstd", AK_COMPRESSION_ZSTD},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar", AK_COMPRESSION_NONE},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+		 AK_COMPRESSION_GZIP},
+		{"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+		 AK_COMPRESSION_ZSTD},
+		{"application/vnd.docker.image.rootfs.diff.tar.gzip", AK_COMPRESSION_GZIP},
+		{"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", AK_COMPRESSION_GZIP},
+	};
+	if (!media_type)
+		return 0;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(media_type, known[i].type) == 0) {
+			*out = known[i].c;
+			return 1;
+		}
 	return 0;
 }
 

@@ -59,6 +59,10 @@ struct ak_layer_index {
 	struct ak_layer_entry *entries;
 	size_t count;
 	enum ak_compression compression;
+	/* the layer's media type declares another compression than its bytes have
+	 * (declared says which); containerd and others pick the decompressor from it */
+	bool media_type_mismatch;
+	enum ak_compression declared;
 	uint64_t uncompressed_bytes; /* tar bytes read, trailing padding included */
 	struct ak_layer_arena *arena;
 	void (*free_facts)(void *facts);
@@ -74,13 +78,25 @@ struct ak_layer_options {
 				   with the prefix stripped; NULL for a whole layer */
 	bool literal_whiteouts; /* ".wh.*" names are plain files (a final filesystem, as
 				   buildx type=tar writes), not whiteouts */
+	const char *media_type; /* the descriptor's: breaks a sniffing tie and is checked
+				   against the bytes (idx->media_type_mismatch); may be NULL */
 };
+
+/* The compression a layer media type declares: 1 with *out set for the OCI layer types
+ * (tar, +gzip, +zstd, nondistributable too) and Docker's tar.gzip ones; 0 for anything
+ * else, NULL included, and for Docker's plain "rootfs.diff.tar", whose compression
+ * runtimes detect (containerd: "may have been compressed but failed to use the correct
+ * media type") and which docker save sources use for layers whose type nothing names. */
+int ak_layer_media_type_compression(const char *media_type, enum ak_compression *out);
 
 /* Scan one layer blob: decompress by magic, walk the tar, record entries, feed regular
  * files to the consumer (may be NULL). opts may be NULL. Takes ownership of blob. Reads
- * the blob to its end, so a verifying stream gets to check the digest. Errors are
- * prefixed "layer 'NAME': " (AK_EXIT_ENV for bad input; a consumer's error keeps its
- * status). */
+ * the blob to its end, so a verifying stream gets to check the digest. max_bytes caps
+ * the layer's total: every byte inflated (what follows the tar's end too), every
+ * compressed byte, and the holes of sparse files, which a runtime writes out as zeros
+ * (cap errors have errnum EFBIG). A damaged tar header fails the layer, as Go's
+ * archive/tar does, instead of being skipped. Errors are prefixed "layer 'NAME': "
+ * (AK_EXIT_ENV for bad input; a consumer's error keeps its status). */
 int ak_layer_scan(struct ak_stream *blob, const struct ak_layer_options *opts,
 		  const struct ak_layer_consumer *consumer, struct ak_layer_index **out,
 		  struct ak_error **err);

@@ -157,11 +157,15 @@ static int run_job(struct scan_state *st, struct job *j, struct ak_error **err)
 	}
 	if (j->layer) {
 		lo.name = j->layer->digest;
+		lo.media_type = j->layer->media_type;
 		struct ak_stream *s = NULL;
 		if (ak_image_open_blob(st->img, j->layer, &s, err) < 0)
 			return ak_error_prefix(err, "%s", variant_label(j->owner, label));
 		r = ak_layer_scan(s, &lo, &consumer, &j->index, err);
-		if (r < 0 && err && *err && !strstr((*err)->msg, "digest mismatch"))
+		/* a layer stopped at --max-layer-bytes (EFBIG) is not re-read to the end
+		 * for its digest: that read is the cost the cap is there to avoid */
+		if (r < 0 && err && *err && (*err)->errnum != EFBIG &&
+		    !strstr((*err)->msg, "digest mismatch"))
 			prefer_digest_error(st, j->layer, err);
 		if (r < 0)
 			ak_error_prefix(err, "%s", variant_label(j->owner, label));
@@ -876,6 +880,41 @@ static int dup_or_null(char **dst, const char *s)
 	return s && !*dst ? -1 : 0;
 }
 
+static const char *compression_words(enum ak_compression c)
+{
+	switch (c) {
+	case AK_COMPRESSION_GZIP:
+		return "gzip-compressed";
+	case AK_COMPRESSION_ZSTD:
+		return "zstd-compressed";
+	default:
+		return "an uncompressed tar";
+	}
+}
+
+/* A layer whose media type names another compression than its bytes have: runtimes
+ * that pick the decompressor from the media type fail to pull it. Checked for every
+ * descriptor, since two manifests may name one blob with different media types. */
+static int check_layer_media_types(struct ak_probe_variant *v, const struct item *it)
+{
+	for (size_t i = 0; i < it->src->nlayers; i++) {
+		const struct ak_descriptor *d = &it->src->layers[i];
+		const struct ak_layer_index *idx = job_index(it->layer_jobs[i]);
+		enum ak_compression declared;
+		if (!idx || !ak_layer_media_type_compression(d->media_type, &declared) ||
+		    declared == idx->compression)
+			continue;
+		if (add_new_finding(v, AK_SEV_ERROR, "layer-media-type-mismatch", NULL, d->digest,
+				    fmt("layer %zu is %s, but its media type is '%s'", i + 1,
+					compression_words(idx->compression), d->media_type),
+				    fmt("%s, as the media type declares (a puller that "
+					"decompresses by media type fails on it)",
+					compression_words(declared))) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int fill_variant(struct ak_probe_variant *v, const struct ak_variant *src)
 {
 	v->platform = src->platform;
@@ -933,7 +972,8 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 		r = check_sizes(&pl, err);
 	for (size_t i = 0; r == 0 && i < pl.n; i++) {
 		struct ak_probe_variant *v = &out->variants[out->n++];
-		if (fill_variant(v, pl.items[i].src) < 0)
+		if (fill_variant(v, pl.items[i].src) < 0 ||
+		    check_layer_media_types(v, &pl.items[i]) < 0)
 			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		else
 			r = judge_variant(opt, &pl.items[i], v, err);

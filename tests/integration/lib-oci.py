@@ -5,10 +5,14 @@ so that a test can damage exactly one thing and nothing else.
   lib-oci.py layer DIR ARCH [N]
       prints the path of layer N (default 0) of the ARCH variant's blob
   lib-oci.py set-layer DIR ARCH FILE [--index N | --append]
-                 [--media-type MT] [--size SIZE]
+                 [--media-type MT] [--size SIZE] [--pad-zeros N]
       stores FILE as a blob and makes it layer N of the ARCH variant (or a new
       last layer), with its real digest and size (or SIZE, to lie), and
-      rewrites the config (diff_ids), manifest and indexes above it
+      rewrites the config (diff_ids), manifest and indexes above it; without
+      --media-type, an OCI layer type is set to match FILE's compression (tar,
+      tar+gzip, tar+zstd), so that an honest layer stays honest;
+      --pad-zeros appends N zero bytes to the blob (a sparse file on disk, so
+      gigabytes cost nothing but hashing them)
   lib-oci.py misname-layer DIR ARCH [N]
       moves layer N (default 0) of the ARCH variant to a blob named by its
       digest with the last hex digit changed, and points the descriptor there:
@@ -16,8 +20,9 @@ so that a test can damage exactly one thing and nothing else.
   lib-oci.py descriptor DIR ARCH [--annotate KEY=VALUE] [--platform OS/ARCH]
       edits the index descriptor of the ARCH variant (an annotation, another
       platform) and rewrites the indexes above it
-  lib-oci.py tar OUT ENTRY...
-      writes an uncompressed tar; ENTRY is one of
+  lib-oci.py tar OUT [--gnu] ENTRY...
+      writes an uncompressed tar (PAX, or GNU with --gnu: long names and link
+      targets then take ././@LongLink headers); ENTRY is one of
         file:NAME=TEXT     a regular file
         from:NAME=PATH     a regular file holding PATH's bytes
         link:NAME=TARGET   a symlink
@@ -60,6 +65,7 @@ import sys
 import tarfile
 import zlib
 
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json")
 
@@ -76,6 +82,24 @@ def put_blob(top, data):
     with open(path, "wb") as f:
         f.write(data)
     return digest, len(data)
+
+
+def put_padded_blob(top, data, pad):
+    """data then pad zero bytes, written as a sparse file."""
+    h = hashlib.sha256(data)
+    chunk = bytes(1 << 20)
+    left = pad
+    while left:
+        n = min(left, len(chunk))
+        h.update(chunk[:n])
+        left -= n
+    digest = "sha256:" + h.hexdigest()
+    path = blob_path(top, digest)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.truncate(len(data) + pad)
+    return digest, len(data) + pad
 
 
 def load_json(top, digest):
@@ -140,7 +164,7 @@ def cmd_layer(top, arch, n=0):
 
 def cmd_set_layer(top, arch, file, *opts):
     opts = list(opts)
-    where, media_type, size = 0, None, None
+    where, media_type, size, pad = 0, None, None, 0
     while opts:
         o = opts.pop(0)
         if o == "--index":
@@ -151,11 +175,16 @@ def cmd_set_layer(top, arch, file, *opts):
             media_type = opts.pop(0)
         elif o == "--size":
             size = int(opts.pop(0))
+        elif o == "--pad-zeros":
+            pad = int(opts.pop(0))
         else:
             sys.exit("lib-oci: unknown option '%s'" % o)
     with open(file, "rb") as f:
         data = f.read()
-    digest, real_size = put_blob(top, data)
+    if pad:
+        digest, real_size = put_padded_blob(top, data, pad)
+    else:
+        digest, real_size = put_blob(top, data)
     index = json.load(open(os.path.join(top, "index.json")))
     chain = find_manifest(top, index, arch)
     if not chain:
@@ -174,6 +203,9 @@ def cmd_set_layer(top, arch, file, *opts):
         diff_ids[where] = diff_id
     layers[where]["digest"] = digest
     layers[where]["size"] = real_size if size is None else size
+    if media_type is None and layers[where].get("mediaType", "").startswith(OCI_LAYER):
+        media_type = OCI_LAYER + ("+gzip" if data[:2] == b"\x1f\x8b" else
+                                  "+zstd" if data[:4] == b"\x28\xb5\x2f\xfd" else "")
     if media_type:
         layers[where]["mediaType"] = media_type
     cdigest, csize = put_blob(top, dump(config))
@@ -225,7 +257,10 @@ def cmd_descriptor(top, arch, *opts):
 
 
 def cmd_tar(out, *entries):
-    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+    fmt = tarfile.PAX_FORMAT
+    if entries and entries[0] == "--gnu":
+        fmt, entries = tarfile.GNU_FORMAT, entries[1:]
+    with tarfile.open(out, "w", format=fmt) as tar:
         for e in entries:
             kind, _, rest = e.partition(":")
             name, _, value = rest.partition("=")

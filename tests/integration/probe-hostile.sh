@@ -145,24 +145,31 @@ head -c 300000 "$(oci layer truncgz arm64)" >"$work/cut.gz"
 oci set-layer truncgz arm64 "$work/cut.gz"
 probe 2 truncgz && expect_contains "$AK_STDERR" "truncated gzip stream" && ak_pass
 
-# --- media types that lie: compression is told by magic, so these are clean ---
+# --- media types that lie: the bytes are read by magic, and the lie is an error finding ---
 
-ak_test "a zstd layer labelled tar+gzip is read as zstd"
+mismatch=layer-media-type-mismatch
+ak_test "a zstd layer labelled tar+gzip is read as zstd, and the label is an error"
 fresh zstd
 gzip -dc "$(oci layer zstd arm64)" | zstd -q -c >"$work/layer.zst"
 oci set-layer zstd arm64 "$work/layer.zst" --media-type application/vnd.oci.image.layer.v1.tar+gzip
-probe 0 zstd && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       0" && ak_pass
+layer=$(oci layer zstd arm64)
+probe 1 zstd && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       1" &&
+	expect_contains "$AK_STDOUT" "$mismatch" &&
+	expect_contains "$AK_STDOUT" "layer 1 is zstd-compressed, but its media type is 'application/vnd.oci.image.layer.v1.tar+gzip'" &&
+	expect_contains "$AK_STDOUT" "sha256:${layer##*/}" && ak_pass
 
-ak_test "a plain tar layer labelled tar+gzip is read as tar"
+ak_test "a plain tar layer labelled tar+gzip is read as tar, and the label is an error"
 fresh plain
 gzip -dc "$(oci layer plain arm64)" >"$work/layer.tar"
 oci set-layer plain arm64 "$work/layer.tar" --media-type application/vnd.oci.image.layer.v1.tar+gzip
-probe 0 plain && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       0" && ak_pass
+probe 1 plain && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       1" &&
+	expect_contains "$AK_STDOUT" "layer 1 is an uncompressed tar, but its media type is 'application/vnd.oci.image.layer.v1.tar+gzip'" && ak_pass
 
-ak_test "a gzip layer labelled plain tar is read as gzip"
+ak_test "a gzip layer labelled plain tar is read as gzip, and the label is an error"
 fresh gzplain
 oci set-layer gzplain arm64 "$(oci layer gzplain arm64)" --media-type application/vnd.oci.image.layer.v1.tar
-probe 0 gzplain && expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       0" && ak_pass
+probe 1 gzplain --json && expect_contains "$AK_STDOUT" '"code": "layer-media-type-mismatch"' &&
+	expect_contains "$AK_STDOUT" "layer 1 is gzip-compressed, but its media type is 'application/vnd.oci.image.layer.v1.tar'" && ak_pass
 
 # --- bombs ---
 
@@ -179,7 +186,7 @@ mkdir -p "$work/sparse-root/bin" && oci elf aarch64-dynamic "$work/sparse-root/b
 	truncate -s 100G "$work/sparse-root/bin/big" &&
 	tar --sparse -C "$work/sparse-root" -cf - bin | gzip -n >"$work/sparse.tar.gz" &&
 	oci set-layer sparse arm64 "$work/sparse.tar.gz" --append
-probe 2 sparse && expect_contains "$AK_STDERR" "entry 'bin/big': sparse file expands beyond the limit" && ak_pass
+probe 2 sparse && expect_contains "$AK_STDERR" "entry 'bin/big': sparse file expands the layer beyond the limit" && ak_pass
 
 # --- tar entries that leave the root ---
 
@@ -562,5 +569,54 @@ ak_test "identical layers with code one platform cannot run stay an error"
 oci make "$work/same-amd64" linux/amd64="$(oci layer "$honest" amd64)" linux/arm64="$(oci layer "$honest" amd64)"
 probe 1 same-amd64 && expect_contains "$AK_STDOUT" "error   identical-layers     (image)" &&
 	expect_contains "$AK_STDOUT" "error   wrong-machine        /bin/busybox" && ak_pass
+# --- probe hardening: sniffing ties, damaged headers, bombs the cap must stop ---
+
+ak_test "a plain tar layer whose first file is named 'BZh91AY&SY' is a tar, not bzip2"
+fresh bzname
+oci tar "$work/layer.tar" "file:BZh91AY&SY=not bzip2" file:etc/motd=hi &&
+	oci set-layer bzname arm64 "$work/layer.tar" --append --media-type application/vnd.oci.image.layer.v1.tar
+probe 0 bzname && expect_contains "$AK_STDOUT" "linux/arm64           2       3" && ak_pass
+
+ak_test "a docker-archive (no layer media types) raises no media type finding"
+"$top/tests/fixtures/images" "$images" honest6-arm64.docker-archive.tar >/dev/null 2>"$AK_STDERR" &&
+	probe 0 "$images/honest6-arm64.docker-archive.tar" && expect_not_contains "$AK_STDOUT" "$mismatch" && ak_pass
+
+ak_test "a damaged tar header fails the layer with its offset, not skipped"
+fresh damaged
+oci tar "$work/layer.tar" file:one=1 file:two=2 file:three=3 &&
+	off=$(python3 -c 'import sys, tarfile
+with tarfile.open(sys.argv[1]) as t: print([m.offset for m in t.getmembers() if m.name == "two"][0])' "$work/layer.tar") &&
+	flip "$work/layer.tar" $((off + 1)) && gzip -n -f "$work/layer.tar" &&
+	oci set-layer damaged arm64 "$work/layer.tar.gz" --append
+layer=$(oci layer damaged arm64 1)
+probe 2 damaged && expect_contains "$AK_STDERR" "layer 'sha256:${layer##*/}': damaged tar header at offset $off" && ak_pass
+
+ak_test "a GNU long link cut short says where, not 'unknown error'"
+fresh longlink
+oci tar "$work/layer.tar" --gnu file:first=1 "link:lib/link=$(printf 't%.0s' $(seq 300))" &&
+	head -c 1536 "$work/layer.tar" >"$work/cut.tar" && gzip -n -f "$work/cut.tar" &&
+	oci set-layer longlink arm64 "$work/cut.tar.gz" --append
+probe 2 longlink && expect_contains "$AK_STDERR" "bad tar archive at offset 1024: the layer ends after 1536 bytes, inside this entry (truncated)" &&
+	expect_not_contains "$AK_STDERR" "unknown error" && expect_not_contains "$AK_STDERR" "(null)" && ak_pass
+
+ak_test "4 GiB of gzip zero padding after the tar end stops at --max-layer-bytes, quickly"
+fresh padbomb
+oci tar "$work/layer.tar" file:small=x && gzip -n -f "$work/layer.tar" &&
+	oci set-layer padbomb arm64 "$work/layer.tar.gz" --append --pad-zeros $((4 << 30))
+probe 2 padbomb --max-layer-bytes 16M &&
+	expect_contains "$AK_STDERR" "compressed size exceeds the limit of 16777216 bytes (a decompression bomb?" &&
+	{ [ "$probe_seconds" -le 20 ] || ak_fail "took ${probe_seconds}s to stop"; } && ak_pass
+rm -rf "${work:?}/padbomb"
+
+ak_test "sparse files each under --max-layer-bytes, together over it, stop the layer"
+fresh sparse8
+rm -rf "$work/sparse8-root" && mkdir -p "$work/sparse8-root/bin" &&
+	for i in 1 2 3 4 5 6 7 8; do
+		oci elf aarch64-dynamic "$work/sparse8-root/bin/big$i" && truncate -s 100M "$work/sparse8-root/bin/big$i"
+	done &&
+	tar --sparse -C "$work/sparse8-root" -cf - bin | gzip -n >"$work/sparse8.tar.gz" &&
+	oci set-layer sparse8 arm64 "$work/sparse8.tar.gz" --append
+probe 2 sparse8 --max-layer-bytes 512M &&
+	expect_contains "$AK_STDERR" "sparse file expands the layer beyond the limit of 536870912 bytes" && ak_pass
 
 ak_summary
