@@ -4,9 +4,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "common/cleanup.h"
+#include "common/hash.h"
 
 #define AK_PATH_MAX 4096
 
@@ -26,7 +26,7 @@ struct node {
 struct ak_fsview {
 	struct node **buckets;
 	size_t nbuckets, live;
-	uint64_t k0, k1;
+	struct ak_hash_key key; /* per view: crafted paths cannot be made to collide */
 	struct node root;
 	struct node **all; /* every node ever made, in creation order */
 	size_t all_count, all_cap;
@@ -48,51 +48,9 @@ struct gone {
 	uint32_t len;
 };
 
-/* ---- SipHash-1-3 over the path ---- */
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND                                                                                   \
-	do {                                                                                       \
-		v0 += v1;                                                                          \
-		v1 = ROTL(v1, 13);                                                                 \
-		v1 ^= v0;                                                                          \
-		v0 = ROTL(v0, 32);                                                                 \
-		v2 += v3;                                                                          \
-		v3 = ROTL(v3, 16);                                                                 \
-		v3 ^= v2;                                                                          \
-		v0 += v3;                                                                          \
-		v3 = ROTL(v3, 21);                                                                 \
-		v3 ^= v0;                                                                          \
-		v2 += v1;                                                                          \
-		v1 = ROTL(v1, 17);                                                                 \
-		v1 ^= v2;                                                                          \
-		v2 = ROTL(v2, 32);                                                                 \
-	} while (0)
-
 static uint64_t path_hash(const struct ak_fsview *v, const char *s, size_t len)
 {
-	uint64_t v0 = 0x736f6d6570736575ull ^ v->k0, v1 = 0x646f72616e646f6dull ^ v->k1;
-	uint64_t v2 = 0x6c7967656e657261ull ^ v->k0, v3 = 0x7465646279746573ull ^ v->k1;
-	uint64_t b = (uint64_t)len << 56;
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t m;
-		memcpy(&m, p + i, 8);
-		v3 ^= m;
-		SIPROUND;
-		v0 ^= m;
-	}
-	for (size_t j = 0; i + j < len; j++)
-		b |= (uint64_t)p[i + j] << (8 * j);
-	v3 ^= b;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	return ak_siphash13(&v->key, s, len);
 }
 
 /* ---- table ---- */
@@ -400,12 +358,7 @@ struct ak_fsview *ak_fsview_new(struct ak_error **err)
 		ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		return NULL;
 	}
-	uint64_t key[2] = {0x0123456789abcdefull, 0xfedcba9876543210ull};
-	if (getrandom(key, sizeof(key), GRND_NONBLOCK) != sizeof(key)) {
-		/* no entropy yet: a fixed key still works, it is only less hardened */
-	}
-	v->k0 = key[0];
-	v->k1 = key[1];
+	ak_hash_key_random(&v->key);
 	v->root.e = (struct ak_fsview_entry){
 		.path = "", .type = AK_ENTRY_DIR, .implicit = true, .mode = 0755, .layer = -1};
 	v->root.live = true;
