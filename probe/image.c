@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "common/cleanup.h"
+#include "common/hash.h"
 #include "common/util.h"
 #include "probe/source.h"
 
@@ -535,7 +536,19 @@ struct memo {
 	struct ak_config_doc cfg;   /* MEMO_CONFIG */
 };
 
+#define SEEN_NOTES 4 /* repeated variants named in notes; the rest are counted */
 #define MEMO_SLOTS (2 * AK_IMAGE_DOCS_MAX) /* power of two, never more than half full */
+
+/* A variant already made: a manifest listed again with the same platform claim and name
+ * is the same container, so it is probed once (an index listing one 40,000-layer
+ * manifest 300 times must not cost 300 layer lists). */
+struct seen {
+	char *key; /* seen_key() */
+	size_t len;
+	uint64_t hash;
+	size_t count;
+	size_t note; /* 1 + its index in walk.repeated, 0 when not named */
+};
 
 struct walk {
 	struct ak_image *img;
@@ -546,6 +559,12 @@ struct walk {
 	const char *stack[AK_IMAGE_DEPTH_MAX + 2]; /* digests of the indexes above */
 	size_t depth;
 	struct memo **memo; /* MEMO_SLOTS, open addressing */
+	struct ak_hash_key key;
+	struct seen *seen; /* variants made, by seen_key(): an index may list one many times */
+	size_t nseen, seen_cap;
+	size_t repeats;		    /* listings that made no new variant */
+	size_t nrepeated;	    /* distinct variants listed more than once */
+	char *repeated[SEEN_NOTES]; /* the first few of them, as "'sha256:…' (linux/arm64)" */
 	size_t skipped[SKIP_NREASONS];
 	char examples[SKIP_NREASONS][SKIP_EXAMPLES][32];
 };
@@ -587,6 +606,13 @@ static void memo_free(struct memo *m)
 
 static void walk_free(struct walk *w)
 {
+	for (size_t i = 0; i < w->seen_cap; i++)
+		free(w->seen[i].key);
+	free(w->seen);
+	w->seen = NULL;
+	w->seen_cap = w->nseen = 0;
+	for (size_t i = 0; i < SEEN_NOTES; i++)
+		free(w->repeated[i]);
 	if (!w->memo)
 		return;
 	for (size_t i = 0; i < MEMO_SLOTS; i++)
@@ -595,18 +621,16 @@ static void walk_free(struct walk *w)
 	w->memo = NULL;
 }
 
-static size_t memo_hash(const char *digest, enum memo_kind kind)
+static size_t memo_hash(const struct walk *w, const char *digest, enum memo_kind kind)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)kind;
-	for (const char *p = digest; *p; p++)
-		h = (h ^ (unsigned char)*p) * 1099511628211ull;
-	return (size_t)h & (MEMO_SLOTS - 1);
+	return (size_t)(ak_siphash13(&w->key, digest, strlen(digest)) ^ (uint64_t)kind) &
+	       (MEMO_SLOTS - 1);
 }
 
 /* The slot for (digest, kind): the memo there, or an empty slot to fill. */
 static struct memo **memo_slot(struct walk *w, const char *digest, enum memo_kind kind)
 {
-	for (size_t i = memo_hash(digest, kind);; i = (i + 1) & (MEMO_SLOTS - 1)) {
+	for (size_t i = memo_hash(w, digest, kind);; i = (i + 1) & (MEMO_SLOTS - 1)) {
 		struct memo *m = w->memo[i];
 		if (!m || (m->kind == kind && !strcmp(m->digest, digest)))
 			return &w->memo[i];
@@ -705,6 +729,84 @@ static bool is_unknown(const char *os, const char *arch)
 	return os && arch && !strcmp(os, "unknown") && !strcmp(arch, "unknown");
 }
 
+/* digest, os, arch, variant and name, each with a byte saying whether it is there */
+static char *seen_key(const char *digest, const struct claim *c, size_t *len)
+{
+	const char *parts[] = {digest, c->os, c->arch, c->variant, c->ref_name};
+	size_t n = 0;
+	for (size_t i = 0; i < 5; i++)
+		n += 2 + (parts[i] ? strlen(parts[i]) : 0);
+	char *k = malloc(n), *p = k;
+	if (!k)
+		return NULL;
+	for (size_t i = 0; i < 5; i++) {
+		*p++ = parts[i] ? '+' : '-';
+		size_t l = parts[i] ? strlen(parts[i]) : 0;
+		memcpy(p, parts[i] ? parts[i] : "", l);
+		p += l;
+		*p++ = '\0';
+	}
+	*len = n;
+	return k;
+}
+
+static int seen_grow(struct walk *w)
+{
+	size_t cap = w->seen_cap ? w->seen_cap * 2 : 64;
+	struct seen *t = calloc(cap, sizeof(*t));
+	if (!t)
+		return -1;
+	for (size_t i = 0; i < w->seen_cap; i++) {
+		if (!w->seen[i].key)
+			continue;
+		size_t j = w->seen[i].hash & (cap - 1);
+		while (t[j].key)
+			j = (j + 1) & (cap - 1);
+		t[j] = w->seen[i];
+	}
+	free(w->seen);
+	w->seen = t;
+	w->seen_cap = cap;
+	return 0;
+}
+
+/* 1 when (digest, claim) made a variant before (counted), 0 when it is new (recorded). */
+static int seen_check(struct walk *w, const char *digest, const struct claim *c,
+		      struct ak_error **err)
+{
+	size_t len;
+	char *key = seen_key(digest, c, &len);
+	if (!key || ((w->nseen + 1) * 2 > w->seen_cap && seen_grow(w) < 0)) {
+		free(key);
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
+	uint64_t h = ak_siphash13(&w->key, key, len);
+	size_t i = h & (w->seen_cap - 1);
+	for (; w->seen[i].key; i = (i + 1) & (w->seen_cap - 1)) {
+		struct seen *e = &w->seen[i];
+		if (e->hash == h && e->len == len && !memcmp(e->key, key, len)) {
+			free(key);
+			if (e->count++ == 1 && w->nrepeated++ < SEEN_NOTES) {
+				char sb[32];
+				cleanup_free char *p = platform_string(c->os, c->arch, c->variant);
+				if (asprintf(&w->repeated[w->nrepeated - 1], "'%s' (%s%s%s)",
+					     ak_digest_short(digest, sb), p ? p : "no platform",
+					     c->ref_name ? ", " : "",
+					     c->ref_name ? c->ref_name : "") < 0) {
+					w->repeated[w->nrepeated - 1] = NULL;
+					return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+				}
+				e->note = w->nrepeated;
+			}
+			w->repeats++;
+			return 1;
+		}
+	}
+	w->seen[i] = (struct seen){.key = key, .len = len, .hash = h, .count = 1};
+	w->nseen++;
+	return 0;
+}
+
 /* One variant from a manifest (memo'd or the root document itself). */
 static int walk_manifest(struct walk *w, const struct ak_manifest_doc *man, const char *artifact_mt,
 			 const char *what, const char *manifest_digest, const struct claim *c,
@@ -735,6 +837,9 @@ static int walk_manifest(struct walk *w, const struct ak_manifest_doc *man, cons
 		walk_skip(w, SKIP_NO_PLATFORM, manifest_digest);
 		return 0;
 	}
+	int dup = manifest_digest ? seen_check(w, manifest_digest, c, err) : 0;
+	if (dup)
+		return dup < 0 ? -1 : 0;
 	if (walk_count_descriptors(w, man->nlayers, err) < 0)
 		return -1;
 	struct ak_variant *v = ak_variant_list_add(w->out);
@@ -873,8 +978,8 @@ static int walk_notes(struct walk *w, struct ak_error **err)
 	static const char *const why[SKIP_NREASONS] = {
 		[SKIP_INDEX_UNKNOWN] = "platform unknown/unknown in the index",
 		[SKIP_CONFIG_UNKNOWN] = "platform unknown/unknown in the config",
-		[SKIP_NO_PLATFORM] = "annotated vnd.docker.reference.type=attestation-manifest, "
-				     "with no platform in the index or the config",
+		[SKIP_NO_PLATFORM] = ("annotated vnd.docker.reference.type=attestation-manifest, "
+				      "with no platform in the index or the config"),
 	};
 	for (int r = 0; r < SKIP_NREASONS; r++) {
 		size_t n = w->skipped[r];
@@ -893,6 +998,18 @@ static int walk_notes(struct walk *w, struct ak_error **err)
 					 n, n == 1 ? "" : "s", list, why[r]) < 0)
 			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	}
+	for (size_t n = 1; n <= SEEN_NOTES && n <= w->nrepeated; n++)
+		for (size_t i = 0; i < w->seen_cap; i++)
+			if (w->seen[i].note == n && w->repeated[n - 1] &&
+			    ak_variant_list_note(w->out,
+						 "manifest %s is listed %zu times: probed once",
+						 w->repeated[n - 1], w->seen[i].count) < 0)
+				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (w->nrepeated > SEEN_NOTES &&
+	    ak_variant_list_note(w->out,
+				 "%zu more manifests are listed more than once: each probed once",
+				 w->nrepeated - SEEN_NOTES) < 0)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	return 0;
 }
 
@@ -911,6 +1028,7 @@ int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct
 	if (!root)
 		return -1;
 	struct walk w = {.img = img, .out = out};
+	ak_hash_key_random(&w.key);
 	struct claim none = {0};
 	int r;
 	if (json_is_object(root) && json_object_get(root, "layers") &&
@@ -1155,6 +1273,21 @@ int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err)
 		ak_image_close(img);
 		return -1;
 	}
+	*out = img;
+	return 0;
+}
+
+int ak_image_open_source(struct ak_source *src, const char *ref, struct ak_image **out,
+			 struct ak_error **err)
+{
+	struct ak_image *img = calloc(1, sizeof(*img));
+	if (!img || !(img->ref = strdup(ref))) {
+		free(img);
+		ak_source_close(src);
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
+	img->src = src;
+	img->kind = src->ops->kind;
 	*out = img;
 	return 0;
 }
