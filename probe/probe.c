@@ -615,6 +615,9 @@ static int cmp_vkey(const void *a, const void *b)
 	int c = strcmp(x->v->manifest_digest, y->v->manifest_digest);
 	if (!c && x->v->platform != y->v->platform)
 		c = (uintptr_t)x->v->platform < (uintptr_t)y->v->platform ? -1 : 1;
+	/* two tags of one manifest are two images a user pulls: a row each */
+	if (!c)
+		c = strcmp(or_empty(x->v->ref_name), or_empty(y->v->ref_name));
 	return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
@@ -649,7 +652,8 @@ static int plan_items(struct plan *pl, const struct ak_probe_options *opt,
 	for (size_t i = 0; i < nkeys;) {
 		size_t j = i + 1;
 		while (j < nkeys && keys[j].v->platform == keys[i].v->platform &&
-		       strcmp(keys[j].v->manifest_digest, keys[i].v->manifest_digest) == 0)
+		       strcmp(keys[j].v->manifest_digest, keys[i].v->manifest_digest) == 0 &&
+		       strcmp(or_empty(keys[j].v->ref_name), or_empty(keys[i].v->ref_name)) == 0)
 			skip[keys[j++].order] = true;
 		char sb[32];
 		if (j - i > 1 &&
@@ -936,6 +940,15 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 	struct ak_image *img = NULL;
 	if (ak_image_open(ref, &img, err) < 0)
 		return -1;
+	int r = ak_probe_run_image(img, ref, opt, out, err);
+	ak_image_close(img);
+	return r;
+}
+
+int ak_probe_run_image(struct ak_image *img, const char *ref, const struct ak_probe_options *opt,
+		       struct ak_probe_report *out, struct ak_error **err)
+{
+	memset(out, 0, sizeof(*out));
 	/* no filter here: a platform the image lacks is a finding, not an unreadable image */
 	struct ak_variant_list vl = {0};
 	int r = ak_image_variants(img, NULL, 0, &vl, err);
@@ -984,7 +997,6 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	plan_free(&pl);
 	ak_variant_list_free(&vl);
-	ak_image_close(img);
 	if (r < 0)
 		ak_probe_report_free(out);
 	return r;
