@@ -766,6 +766,7 @@ START_TEST(test_opaque_in_tar_order)
 	cleanup_layer_index struct ak_layer_index *i1 = SCAN(l1);
 	cleanup_error struct ak_error *err = NULL;
 	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ak_fsview_set_record_removed(v, true);
 	ck_assert_int_eq(ak_fsview_apply_layer(v, i0, 0, &err), 0);
 	ck_assert_int_eq(ak_fsview_apply_layer(v, i1, 1, &err), 0);
 	cleanup_free char *got = view_text(v);
@@ -906,6 +907,7 @@ START_TEST(test_repeated_opaque_markers_stay_linear)
 	struct ak_layer_index idx = {.entries = es, .count = n};
 	cleanup_error struct ak_error *err = NULL;
 	cleanup_fsview struct ak_fsview *v = ak_fsview_new(&err);
+	ak_fsview_set_record_removed(v, true);
 	ck_assert_int_eq(ak_fsview_apply_layer(v, &idx, 0, &err), 0);
 	ck_assert_uint_eq(ak_fsview_count(v), 1 + FILES);
 	size_t removed;

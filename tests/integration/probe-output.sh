@@ -335,7 +335,7 @@ probe 1 --fail-on info --ignore '/usr/local/bin/*' "$IMAGES/stray-amd64-in-arm64
 
 ak_test "--fail-on warning: a warning fails only when asked"
 warn=$work/warn
-cp -r "$IMAGES/stray-amd64-in-arm64" "$warn" && oci elf bad-phoff "$work/bad" 4 &&
+cp -r "$IMAGES/stray-amd64-in-arm64" "$warn" && oci elf magic "$work/bad" &&
 	oci tar "$work/warn.tar" dir:bin "from:bin/bad=$work/bad" &&
 	oci set-layer "$warn" amd64 "$work/warn.tar" --append &&
 	"$AK_BIN" probe --json "$warn" >"$work/warn.json"
