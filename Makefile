@@ -126,7 +126,7 @@ clean:
 FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BUILD := $(BUILD)/fuzz-build
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_SECONDS ?= 120
+FUZZ_SECONDS ?= 600
 fuzz:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libarchkit.a

@@ -68,6 +68,11 @@ struct ak_variant_list {
  * type=tar included). Archives are extracted into a private directory under $TMPDIR that
  * ak_image_close() removes. `docker://` is refused until a registry source exists. */
 int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err);
+/* An image read through a source the caller made (an in-memory layout, say); takes
+ * ownership of src, even on failure. ref names the image in messages. */
+struct ak_source;
+int ak_image_open_source(struct ak_source *src, const char *ref, struct ak_image **out,
+			 struct ak_error **err);
 /* Kind of source: "oci", "oci-archive", "docker-save", "docker-archive", "dir", "local",
  * "local-tar". */
 const char *ak_image_kind(const struct ak_image *img);

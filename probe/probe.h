@@ -73,6 +73,10 @@ struct ak_probe_report {
  * error with status AK_EXIT_ENV (2); findings are not errors. */
 int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_probe_report *out,
 		 struct ak_error **err);
+/* The same for an image already open (borrowed: the caller closes it); ref names it. */
+struct ak_image;
+int ak_probe_run_image(struct ak_image *img, const char *ref, const struct ak_probe_options *opt,
+		       struct ak_probe_report *out, struct ak_error **err);
 void ak_probe_report_free(struct ak_probe_report *r);
 /* The worst severity in the report, -1 when there are no findings. */
 int ak_probe_worst(const struct ak_probe_report *r);

@@ -41,6 +41,8 @@ struct ak_source {
 /* OCI image layout directory (oci-layout, index.json, blobs/ALG/HEX). */
 int ak_source_oci_new(const char *dir, const char *tag, struct ak_source **out,
 		      struct ak_error **err);
+/* Check an oci-layout file's bytes (JSON, imageLayoutVersion 1.x); what names the layout. */
+int ak_oci_layout_parse(const char *buf, size_t len, const char *what, struct ak_error **err);
 /* Check a layout's oci-layout file: a JSON object whose imageLayoutVersion is 1.x. When
  * required (an OCI layout), its absence is an error; otherwise (docker save 25+) only a
  * present file is checked. Messages name src->path. */
@@ -52,6 +54,16 @@ int ak_source_docker_new(const char *dir, const char *tag, struct ak_source **ou
 			 struct ak_error **err);
 /* buildx type=local output: linux_ARCH[_VARIANT]/ folders, or one root filesystem. */
 int ak_source_local_new(const char *dir, struct ak_source **out, struct ak_error **err);
+/* One file of an OCI layout held in memory, its path relative to the layout's root. */
+struct ak_mem_file {
+	const char *path;
+	const void *data;
+	size_t len;
+};
+/* An OCI layout held in memory (files borrowed: they must outlive the source); name is
+ * for messages. Serves what the oci source serves, with no file system in between. */
+int ak_source_mem_new(const struct ak_mem_file *files, size_t n, const char *name,
+		      struct ak_source **out, struct ak_error **err);
 void ak_source_close(struct ak_source *src);
 
 /* Open path below dirfd without leaving it (RESOLVE_BENEATH, no magic links). */

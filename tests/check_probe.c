@@ -18,6 +18,7 @@
 #include "common/platform.h"
 #include "common/util.h"
 #include "probe/fsview.h"
+#include "probe/image.h"
 #include "probe/layer.h"
 #include "probe/probe.h"
 #include "probe/source.h"
@@ -292,6 +293,73 @@ START_TEST(test_fsview_records_removed_only_when_asked)
 }
 END_TEST
 
+/* The in-memory layout (what fuzz_probe reads through) reports what oci:DIR reports. */
+START_TEST(test_memory_layout_probes_as_the_directory)
+{
+	char layer[72];
+	size_t len = put_data_layer(layer);
+	char *a = put_manifest("amd64", layer, (long long)len);
+	char *b = put_manifest("arm64", layer, (long long)len);
+	put_index(a, b, NULL);
+	free(a);
+	free(b);
+	/* every file of root/img, read into memory */
+	struct ak_mem_file files[16];
+	char *names[16], *bufs[16];
+	size_t n = 0;
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "cd '%s/img' && find . -type f", root);
+	FILE *f = popen(cmd, "r");
+	char line[PATH_MAX];
+	while (f && n < 16 && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char path[2 * PATH_MAX + 16];
+		snprintf(path, sizeof(path), "%s/img/%s", root, line + 2);
+		size_t blen = 0;
+		ck_assert_int_eq(ak_read_file(path, 1 << 20, &bufs[n], &blen, NULL), 0);
+		names[n] = strdup(line + 2);
+		files[n] = (struct ak_mem_file){.path = names[n], .data = bufs[n], .len = blen};
+		n++;
+	}
+	pclose(f);
+	ck_assert_uint_ge(n, 5); /* oci-layout, index.json, 2 manifests, config, layer */
+	struct ak_probe_options opt = {0};
+	struct ak_probe_report disk, mem;
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_msg(run(&opt, &disk, &err) == 0, "%s", err ? err->msg : "");
+	struct ak_source *src = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_source_mem_new(files, n, "mem", &src, &err), 0);
+	ck_assert_int_eq(ak_image_open_source(src, "mem", &img, &err), 0);
+	ck_assert_msg(ak_probe_run_image(img, "mem", &opt, &mem, &err) == 0, "%s",
+		      err ? err->msg : "");
+	ck_assert_uint_eq(mem.n, disk.n);
+	for (size_t i = 0; i < mem.n; i++) {
+		ck_assert_str_eq(mem.variants[i].name, disk.variants[i].name);
+		ck_assert_uint_eq(mem.variants[i].nfindings, disk.variants[i].nfindings);
+		ck_assert_uint_eq(mem.variants[i].files, disk.variants[i].files);
+	}
+	ak_probe_report_free(&mem);
+	ak_probe_report_free(&disk);
+
+	/* without its oci-layout file the memory layout is refused as the directory is */
+	ak_image_close(img);
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(files[i].path, "oci-layout"))
+			files[i].path = "not-oci-layout";
+	ck_assert_int_eq(ak_source_mem_new(files, n, "mem", &src, &err), 0);
+	ck_assert_int_eq(ak_image_open_source(src, "mem", &img, &err), 0);
+	ck_assert_int_eq(ak_probe_run_image(img, "mem", &opt, &mem, &err), -1);
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	ck_assert_msg(strstr(err->msg, "no 'oci-layout' file"), "%s", err->msg);
+	ak_image_close(img);
+	for (size_t i = 0; i < n; i++) {
+		free(names[i]);
+		free(bufs[i]);
+	}
+}
+END_TEST
+
 Suite *probe_suite(void)
 {
 	Suite *s = suite_create("probe");
@@ -302,6 +370,7 @@ Suite *probe_suite(void)
 	tcase_add_test(tc, test_repeated_manifest_judged_once);
 	tcase_add_test(tc, test_shared_layer_wrong_size);
 	tcase_add_test(tc, test_fsview_records_removed_only_when_asked);
+	tcase_add_test(tc, test_memory_layout_probes_as_the_directory);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,133 @@
+/* An OCI image layout held in memory: its files (oci-layout, index.json, blobs/ALG/HEX)
+ * given as path and bytes, served with no file system in between. The fuzz target for
+ * the whole probe reads through it, so every document, blob and layer path of the real
+ * OCI source is exercised at memory speed. */
+#include "probe/source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+
+struct mem_source {
+	struct ak_source base;
+	const struct ak_mem_file *files; /* borrowed */
+	size_t n;
+};
+
+struct mem_stream {
+	struct ak_stream base;
+	const unsigned char *p;
+	size_t left;
+};
+
+static ssize_t mem_stream_read(struct ak_stream *s, void *buf, size_t len, struct ak_error **err)
+{
+	struct mem_stream *m = (struct mem_stream *)s;
+	size_t k = len < m->left ? len : m->left;
+	memcpy(buf, m->p, k);
+	m->p += k;
+	m->left -= k;
+	return (ssize_t)k;
+}
+
+static void mem_stream_close(struct ak_stream *s)
+{
+	free(s);
+}
+
+static const struct ak_mem_file *mem_find(const struct mem_source *m, const char *path)
+{
+	/* the last of two files with one name wins, as a later tar entry would */
+	for (size_t i = m->n; i-- > 0;)
+		if (!strcmp(m->files[i].path, path))
+			return &m->files[i];
+	return NULL;
+}
+
+static int mem_open(const struct mem_source *m, const char *path, struct ak_stream **out,
+		    int64_t *size, struct ak_error **err)
+{
+	const struct ak_mem_file *f = mem_find(m, path);
+	if (!f)
+		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is missing from '%s'", path,
+				    m->base.path);
+	struct mem_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	s->base.read = mem_stream_read;
+	s->base.close = mem_stream_close;
+	s->p = f->data;
+	s->left = f->len;
+	*size = (int64_t)f->len;
+	*out = &s->base;
+	return 0;
+}
+
+static int mem_read_root(struct ak_source *src, char **doc, size_t *len, struct ak_error **err)
+{
+	const struct mem_source *m = (const struct mem_source *)src;
+	const struct ak_mem_file *layout = mem_find(m, "oci-layout");
+	if (!layout)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'%s' is not an OCI layout: no 'oci-layout' file", src->path);
+	if (ak_oci_layout_parse(layout->data, layout->len, src->path, err) < 0)
+		return -1;
+	cleanup_stream struct ak_stream *s = NULL;
+	int64_t size;
+	if (mem_open(m, "index.json", &s, &size, err) < 0)
+		return -1;
+	if (ak_stream_read_all(s, AK_JSON_MAX, doc, len, err) < 0)
+		return ak_error_prefix(err, "'index.json'");
+	return 0;
+}
+
+static int mem_open_blob(struct ak_source *src, const struct ak_descriptor *d,
+			 struct ak_stream **out, struct ak_error **err)
+{
+	const struct mem_source *m = (const struct mem_source *)src;
+	/* the digest is validated before a source sees it: "alg:hex", no '/' */
+	char path[16 + 8 + 128 + 1];
+	const char *colon = strchr(d->digest, ':');
+	snprintf(path, sizeof(path), "blobs/%.*s/%s", (int)(colon - d->digest), d->digest,
+		 colon + 1);
+	cleanup_stream struct ak_stream *s = NULL;
+	int64_t size;
+	if (mem_open(m, path, &s, &size, err) < 0)
+		return -1;
+	if (size != d->size)
+		return ak_error_set(err, AK_EXIT_ENV, "'%s': %lld bytes, its descriptor says %lld",
+				    path, (long long)size, (long long)d->size);
+	*out = steal_pointer(&s);
+	return 0;
+}
+
+static void mem_close(struct ak_source *src)
+{
+	free(src->path);
+	free(src->tag);
+	free(src);
+}
+
+static const struct ak_source_ops mem_ops = {
+	.kind = "oci",
+	.read_root = mem_read_root,
+	.open_blob = mem_open_blob,
+	.close = mem_close,
+};
+
+int ak_source_mem_new(const struct ak_mem_file *files, size_t n, const char *name,
+		      struct ak_source **out, struct ak_error **err)
+{
+	struct mem_source *m = calloc(1, sizeof(*m));
+	if (!m || !(m->base.path = strdup(name))) {
+		free(m);
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
+	m->base.ops = &mem_ops;
+	m->base.dirfd = -1;
+	m->files = files;
+	m->n = n;
+	*out = &m->base;
+	return 0;
+}
