@@ -344,7 +344,7 @@ START_TEST(test_memory_layout_probes_as_the_directory)
 
 	/* without its oci-layout file the memory layout is refused as the directory is */
 	ak_image_close(img);
-	for (size_t i = 1; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!strcmp(files[i].path, "oci-layout"))
 			files[i].path = "not-oci-layout";
 	ck_assert_int_eq(ak_source_mem_new(files, n, "mem", &src, &err), 0);
