@@ -88,6 +88,22 @@ expect_exit() {
 	return 1
 }
 
+# expect_jq FILTER [FILE]: FILE's JSON (default: the last command's stdout) makes FILTER
+# true. Not `expect_exit 0 jq -e F "$AK_STDOUT"`: expect_exit empties AK_STDOUT before
+# jq reads it, and jq -e on no input exits 0, so such a check can never fail.
+expect_jq() {
+	local file=${2:-$AK_STDOUT} copy=$AK_TMP/expect_jq.json
+	cp "$file" "$copy" 2>/dev/null || { ak_fail "no '${file##*/}' to check"; return 1; }
+	if [ ! -s "$copy" ]; then
+		ak_fail "'${file##*/}' is empty: nothing to check with jq '$1'"
+		return 1
+	fi
+	jq -e "$1" "$copy" >/dev/null 2>&1 && return 0
+	ak_fail "jq '$1' is not true of ${file##*/}"
+	_ak_show "${file##*/}" "$copy"
+	return 1
+}
+
 # expect_contains FILE TEXT: FILE holds TEXT (a fixed string).
 expect_contains() {
 	grep -qF -- "$2" "$1" && return 0

@@ -251,12 +251,12 @@ expect_exit 0 sb '$AK_BIN binfmt install all >/tmp/a.out 2>&1 & a=$!
 
 ak_test "--json output is valid JSON with the verdict"
 expect_exit 0 sb '$AK_BIN binfmt install --json linux/arm64 linux/s390x' &&
-  expect_exit 0 jq -e '.ok == true and (.handlers | length) == 2 and .handlers[0].verify[0].outcome == "emulated"' "$AK_STDOUT" &&
+  expect_jq '.ok == true and (.handlers | length) == 2 and .handlers[0].verify[0].outcome == "emulated"' &&
   expect_exit 0 sb '$AK_BIN binfmt install linux/arm64 >/dev/null && $AK_BIN binfmt status --json' &&
-  expect_exit 0 jq -e '.mounted == true and .enabled == true and .entries[0].name == "qemu-aarch64" and
-    .entries[0].flags == "F" and (.entries[0].qemu_version | test("^[0-9]+\\.[0-9]+")) and (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' "$AK_STDOUT" &&
+  expect_jq '.mounted == true and .enabled == true and .entries[0].name == "qemu-aarch64" and
+    .entries[0].flags == "F" and (.entries[0].qemu_version | test("^[0-9]+\\.[0-9]+")) and (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' &&
   expect_exit 1 sb '$AK_BIN verify --json --platform arm64' &&
-  expect_exit 0 jq -e '.ok == false and .results[0].outcome == "no handler"' "$AK_STDOUT" && ak_pass
+  expect_jq '.ok == false and .results[0].outcome == "no handler"' && ak_pass
 
 # Interpreters that never answer --version: status --json must not wait on them.
 qslow=$AK_TMP/qslow
@@ -272,11 +272,11 @@ expect_exit 0 timeout 20 "$AK_BIN" sandbox --platform none -- bash -c 'set -u
   i=0; for n in sleep1 sleep2 sleep3 drip bg; do i=$((i + 1))
     printf "%s" ":qemu-$n:M::\x7fELFslow$i::$qslow/qemu-$n:" > '$BM'/register || exit 8; done
   $AK_BIN binfmt status --json' &&
-  expect_exit 0 jq -e '(.entries | length) == 6 and
+  expect_jq '(.entries | length) == 6 and
     (.entries[] | select(.name == "qemu-aarch64") | (.qemu_version | test("^[0-9]+\\.[0-9]+")) and .qemu_version_error == null) and
     ([.entries[] | select(.name | test("^qemu-(sleep|drip)")) | select(.qemu_version == null and .qemu_version_error == "timed out")] | length) == 4 and
     (.entries[] | select(.name == "qemu-bg") | .qemu_version == "1.0") and
-    (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' "$AK_STDOUT" &&
+    (.platforms[] | select(.name == "qemu-aarch64") | .state == "in place")' &&
   for f in "$qslow"/*.pid; do
     # killed with the process group archkit started, not left to sleep on
     st=$(awk '{print $3}' "/proc/$(cat "$f")/stat" 2>/dev/null)

@@ -229,7 +229,7 @@ ak_test "the 65th --platform is not dropped"
 args=()
 for i in $(seq 64); do args+=(--platform linux/amd64); done
 probe 0 --json "${args[@]}" --platform arm64 "$IMAGES/honest6" &&
-	expect_exit 0 jq -e '[.variants[].platform] | sort == ["linux/amd64", "linux/arm64"]' "$OUT" && ak_pass
+	expect_jq '[.variants[].platform] | sort == ["linux/amd64", "linux/arm64"]' "$OUT" && ak_pass
 
 ak_test "--max-layer-bytes: 2^64 or more is a usage error, in bytes and with a suffix"
 probe 64 --max-layer-bytes 18446744073709551616 "$IMAGES/honest6" &&
@@ -253,7 +253,7 @@ probe 2 --max-layer-bytes 64K "$IMAGES/honest6" && [ "$(wc -l <"$AK_STDERR")" = 
 ak_test "--jobs: 1 and 64 give the same report; 0, 65, -1 and junk are usage errors"
 "$AK_BIN" probe --json --jobs 1 "$IMAGES/honest6" >"$work/j1.json"
 "$AK_BIN" probe --json --jobs 64 "$IMAGES/honest6" >"$work/j64.json"
-cmp -s "$work/j1.json" "$work/j64.json" && expect_exit 0 jq -e '.ok' "$work/j1.json" &&
+cmp -s "$work/j1.json" "$work/j64.json" && expect_jq '.ok' "$work/j1.json" &&
 	for bad in 0 65 -1 ' 2' 2x '' 99999999999999999999; do
 		probe 64 --jobs "$bad" "$IMAGES/honest6" && expect_contains "$AK_STDERR" "invalid --jobs" || break
 	done && ak_pass || ak_fail "--jobs 1 and --jobs 64 differ"
@@ -282,7 +282,7 @@ two_images "$work/two.tar" "$IMAGES/stray-amd64-in-arm64-arm64.docker-archive.ta
 	expect_contains "$OUT" $'\nlinux/arm64 (app:1):\n' &&
 	expect_contains "$OUT" $'\nlinux/arm64 (app:2):\n' &&
 	probe 1 --json "$work/two.tar" &&
-	expect_exit 0 jq -e '[.variants[] | .ref_name] == ["app:1", "app:2"]' "$OUT" &&
+	expect_jq '[.variants[] | .ref_name] == ["app:1", "app:2"]' "$OUT" &&
 	probe 1 --format junit "$work/two.tar" &&
 	expect_exit 0 python3 -c 'import sys, xml.etree.ElementTree as E
 names = [c.get("name") for c in E.parse(sys.argv[1]).getroot().findall(".//testcase")]
@@ -321,7 +321,7 @@ ak_test "--format text is the default report; --format json is --json"
 "$AK_BIN" probe --json "$IMAGES/stray-amd64-in-arm64" >"$work/json.txt"
 probe 1 --format text "$IMAGES/stray-amd64-in-arm64" && cmp -s "$OUT" "$work/default.txt" &&
 	probe 1 --format json "$IMAGES/stray-amd64-in-arm64" && cmp -s "$OUT" "$work/json.txt" &&
-	expect_exit 0 jq -e '.schema == "archkit.probe/v1" and .ok == false' "$work/json.txt" &&
+	expect_jq '.schema == "archkit.probe/v1" and .ok == false' "$work/json.txt" &&
 	probe 64 --format xml "$IMAGES/honest6" && expect_contains "$AK_STDERR" "unknown --format 'xml'" &&
 	ak_pass || ak_fail "the formats disagree"
 
@@ -331,7 +331,7 @@ probe 1 --fail-on info --ignore '/usr/local/bin/*' "$IMAGES/stray-amd64-in-arm64
 	probe 0 --fail-on warning --ignore '/usr/local/bin/*' "$IMAGES/stray-amd64-in-arm64" &&
 	probe 0 --fail-on error --ignore '/usr/local/bin/*' "$IMAGES/stray-amd64-in-arm64" &&
 	probe 1 --fail-on info --ignore '/usr/local/bin/*' --json "$IMAGES/stray-amd64-in-arm64" &&
-	expect_exit 0 jq -e '.fail_on == "info" and .ok == false' "$OUT" && ak_pass
+	expect_jq '.fail_on == "info" and .ok == false' "$OUT" && ak_pass
 
 ak_test "--fail-on warning: a warning fails only when asked"
 warn=$work/warn
@@ -339,7 +339,7 @@ cp -r "$IMAGES/stray-amd64-in-arm64" "$warn" && oci elf magic "$work/bad" &&
 	oci tar "$work/warn.tar" dir:bin "from:bin/bad=$work/bad" &&
 	oci set-layer "$warn" amd64 "$work/warn.tar" --append &&
 	"$AK_BIN" probe --json "$warn" >"$work/warn.json"
-expect_exit 0 jq -e '.variants[] | select(.platform == "linux/amd64") | .counts == {"error": 0, "warning": 1, "info": 0}' "$work/warn.json" &&
+expect_jq '.variants[] | select(.platform == "linux/amd64") | .counts == {"error": 0, "warning": 1, "info": 0}' "$work/warn.json" &&
 	probe 1 --platform amd64 --fail-on warning "$warn" && probe 0 --platform amd64 "$warn" && ak_pass
 
 ak_test "-v is --verbose"
@@ -383,7 +383,7 @@ elif ! skopeo copy --override-arch arm64 "oci:$IMAGES/honest6:latest" "dir:$work
 	ak_fail "skopeo copy failed: $(tail -1 "$AK_TMP/skopeo.log")"
 else
 	probe 0 --json "dir:$work/skopeo-dir" &&
-		expect_exit 0 jq -e '.kind == "dir" and [.variants[].platform] == ["linux/arm64"]' "$OUT" &&
+		expect_jq '.kind == "dir" and [.variants[].platform] == ["linux/arm64"]' "$OUT" &&
 		probe 0 "$work/skopeo-dir" && ak_pass
 fi
 
