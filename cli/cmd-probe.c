@@ -37,8 +37,9 @@ static const char probe_help[] =
 	"  --format FORMAT       text (default), json, junit or github (workflow annotations)\n"
 	"  --jobs N              layers read at once, each with a read-ahead thread\n"
 	"                        (default: the CPU count)\n"
-	"  --max-layer-bytes N   stop a layer that inflates past N bytes (K, M, G: powers\n"
-	"                        of 1024; at most 2^64-1; default 8G): decompression bombs\n"
+	"  --max-layer-bytes N   stop a layer that costs more than N bytes to read: what it\n"
+	"                        inflates to, sparse holes and compressed bytes, all counted\n"
+	"                        (K, M, G: powers of 1024; at most 2^64-1; default 8G)\n"
 	"  -v, --verbose         also list wrong files that a later layer removed\n"
 	"  -h, --help            this help\n"
 	"\n"
@@ -135,6 +136,13 @@ static char *variant_label(const struct ak_probe_variant *v, bool refs)
 }
 
 /* One indented "found:"/"expected:"/"layer:" line of a finding, when s is set. */
+/* Where a finding is: its file, else "(layer)" for a finding about a layer as a whole,
+ * else "(image)". */
+static const char *finding_where(const struct ak_probe_finding *f)
+{
+	return f->path ? f->path : f->layer ? "(layer)" : "(image)";
+}
+
 static void print_detail(const char *label, const char *s)
 {
 	if (!s)
@@ -188,7 +196,7 @@ static void print_text(const char *ref, const struct ak_probe_report *r, int fai
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
 			printf("  %-7s %-20s ", ak_severity_name(f->f.sev), f->f.code);
-			cli_put_text(stdout, f->path ? f->path : "(image)");
+			cli_put_text(stdout, finding_where(f));
 			print_detail("found:    ", f->f.found);
 			print_detail("expected: ", f->f.expected);
 			print_detail("layer:    ", f->layer);
@@ -324,7 +332,7 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 		for (size_t k = 0; k < v->nfindings; k++) {
 			const struct ak_probe_finding *f = &v->findings[k];
 			printf("%s %s ", ak_severity_name(f->f.sev), f->f.code);
-			xml_put(f->path ? f->path : "(image)");
+			xml_put(finding_where(f));
 			printf(": found ");
 			xml_put(f->f.found);
 			printf("; expected ");
@@ -377,7 +385,7 @@ static void print_github(const struct ak_probe_report *r)
 			gh_put(": ", true);
 			gh_put(f->f.code, true);
 			printf("::");
-			gh_put(f->path ? f->path : "(image)", false);
+			gh_put(finding_where(f), false);
 			printf(": found ");
 			gh_put(f->f.found, false);
 			printf(", expected ");

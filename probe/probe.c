@@ -681,10 +681,15 @@ static int judge_variant(const struct ak_probe_options *opt, struct item *it,
 		return -1;
 	ak_fsview_set_record_removed(view, opt->verbose);
 	int r = 0;
-	if (it->tree_job)
-		r = ak_fsview_apply_layer(view, it->tree_job->index, 0, err);
-	for (size_t i = 0; r == 0 && i < src->nlayers; i++)
-		r = ak_fsview_apply_layer(view, job_index(it->layer_jobs[i]), (int)i, err);
+	if (it->tree_job && ak_fsview_apply_layer(view, it->tree_job->index, 0, err) < 0)
+		r = ak_error_prefix(err, "%s", v->name);
+	for (size_t i = 0; r == 0 && i < src->nlayers; i++) {
+		char sb[32];
+		/* "entry 'x/y': 'x' is not a directory" alone does not say where */
+		if (ak_fsview_apply_layer(view, job_index(it->layer_jobs[i]), (int)i, err) < 0)
+			r = ak_error_prefix(err, "%s: layer %zu '%s'", v->name, i + 1,
+					    ak_digest_short(src->layers[i].digest, sb));
+	}
 	struct judge_ctx jc = {.opt = opt, .v = v, .view = view, .p = src->platform, .src = src};
 	if (r == 0) {
 		r = ak_fsview_foreach(view, true, judge_entry, &jc, err);
