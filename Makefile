@@ -44,7 +44,7 @@ endif
 LIB_DIRS := common binfmt sandbox verify probe
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRCS := $(wildcard cli/*.c)
-TEST_SRCS := $(wildcard tests/check_*.c) tests/runner.c
+TEST_SRCS := $(wildcard tests/check_*.c) tests/runner.c tests/testlib.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)

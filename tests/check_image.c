@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "probe/image.h"
 #include "probe/source.h"
+#include "tests/testlib.h"
 
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -76,27 +77,6 @@ static size_t count_entries(const char *dir)
 			n++;
 	closedir(d);
 	return n;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	ck_assert_int_eq(ak_mkdir_p(dir), 0);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ak_write_all(fd, data, len), 0);
-	close(fd);
-}
-
-static void sha256_hex(const void *data, size_t len, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int n;
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
 /* Write a blob into layout dir "img" (or another), returning its descriptor JSON. */

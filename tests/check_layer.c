@@ -16,31 +16,9 @@
 #include "probe/decompress.h"
 #include "probe/fsview.h"
 #include "probe/layer.h"
+#include "tests/testlib.h"
 
 /* ---- building layers ---- */
-
-struct buf {
-	unsigned char *data;
-	size_t len, cap;
-};
-
-static la_ssize_t buf_write(struct archive *a, void *ctx, const void *p, size_t n)
-{
-	struct buf *b = ctx;
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2;
-		b->data = realloc(b->data, b->cap);
-		ck_assert_ptr_nonnull(b->data);
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return (la_ssize_t)n;
-}
-
-static void buf_append(struct buf *b, const void *p, size_t n)
-{
-	buf_write(NULL, b, p, n);
-}
 
 /* One entry: type 'f' file (data), 'd' dir, 'l' symlink (target), 'h' hard link (target). */
 struct spec {
@@ -1042,7 +1020,7 @@ START_TEST(test_buildx_tar_subtree)
 }
 END_TEST
 
-static void write_file(int dfd, const char *path, const char *data)
+static void write_file_at(int dfd, const char *path, const char *data)
 {
 	int fd = openat(dfd, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	ck_assert_int_ge(fd, 0);
@@ -1058,8 +1036,8 @@ START_TEST(test_directory_tree_walk)
 	ck_assert_int_eq(mkdirat(dfd, "rootfs", 0755), 0);
 	ck_assert_int_eq(mkdirat(dfd, "rootfs/bin", 0755), 0);
 	ck_assert_int_eq(mkdirat(dfd, "outside", 0755), 0);
-	write_file(dfd, "outside/secret", "do not read");
-	write_file(dfd, "rootfs/bin/sh", "ELF-sh");
+	write_file_at(dfd, "outside/secret", "do not read");
+	write_file_at(dfd, "rootfs/bin/sh", "ELF-sh");
 	ck_assert_int_eq(linkat(dfd, "rootfs/bin/sh", dfd, "rootfs/bin/sh2", 0), 0);
 	char target[512];
 	snprintf(target, sizeof(target), "%s/outside", tmpl);

@@ -12,35 +12,13 @@
 #include "common/cleanup.h"
 #include "probe/decompress.h"
 #include "probe/layer.h"
+#include "tests/testlib.h"
 
 #define MT_TAR "application/vnd.oci.image.layer.v1.tar"
 #define MT_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
 #define MT_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 #define MT_DOCKER_TAR "application/vnd.docker.image.rootfs.diff.tar"
 #define MT_DOCKER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
-
-struct buf {
-	unsigned char *data;
-	size_t len, cap;
-};
-
-static la_ssize_t buf_write(struct archive *a, void *ctx, const void *p, size_t n)
-{
-	struct buf *b = ctx;
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2;
-		b->data = realloc(b->data, b->cap);
-		ck_assert_ptr_nonnull(b->data);
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-	return (la_ssize_t)n;
-}
-
-static void buf_append(struct buf *b, const void *p, size_t n)
-{
-	buf_write(NULL, b, p, n);
-}
 
 static void buf_zeros(struct buf *b, size_t n)
 {

@@ -22,6 +22,7 @@
 #include "probe/layer.h"
 #include "probe/probe.h"
 #include "probe/source.h"
+#include "tests/testlib.h"
 
 static char root[PATH_MAX]; /* per test: root/img is the layout, root/tmp $TMPDIR */
 
@@ -40,27 +41,11 @@ static void teardown(void)
 	ak_tmpdir_remove(root);
 }
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	ck_assert_int_eq(ak_mkdir_p(dir), 0);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ak_write_all(fd, data, len), 0);
-	close(fd);
-}
-
 /* Store data as a blob of root/img; its digest goes to digest. */
 static void put_blob(const void *data, size_t len, char digest[72])
 {
-	unsigned char md[32];
-	unsigned int n;
-	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
 	char hex[65];
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	sha256_hex(data, len, hex);
 	snprintf(digest, 72, "sha256:%s", hex);
 	char path[PATH_MAX + 100];
 	snprintf(path, sizeof(path), "%s/img/blobs/sha256/%s", root, hex);

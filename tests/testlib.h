@@ -1,0 +1,21 @@
+/* Helpers the unit suites share: a growing byte buffer that libarchive writes into,
+ * files written under a test's temp dir, sha256 in hex. Each aborts the test on failure. */
+#ifndef AK_TESTLIB_H
+#define AK_TESTLIB_H
+
+#include <archive.h>
+#include <stddef.h>
+
+struct buf {
+	unsigned char *data;
+	size_t len, cap;
+};
+
+/* An archive_write_open callback appending to the struct buf in ctx. */
+la_ssize_t buf_write(struct archive *a, void *ctx, const void *p, size_t n);
+void buf_append(struct buf *b, const void *p, size_t n);
+/* Write path (its parent directories made), replacing what is there. */
+void write_file(const char *path, const void *data, size_t len);
+void sha256_hex(const void *data, size_t len, char hex[65]);
+
+#endif
