@@ -612,8 +612,11 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 		return r;
 	}
 	/* decide every name first, so a usage error writes nothing */
-	char *names[256];
+	/* every argument and every qemu-* entry: no name is dropped for want of room */
+	cleanup_free char **names = calloc((size_t)argc + table.count + 1, sizeof(*names));
 	size_t n = 0;
+	if (!names)
+		cli_oom();
 	for (int i = 0; i < argc && !r; i++) {
 		struct ak_error *err = NULL;
 		const char *arg = argv[i];
@@ -637,12 +640,13 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 				arg);
 			break;
 		}
-		if (n < 256)
-			names[n++] = strdup(arg);
+		if (!(names[n++] = strdup(arg)))
+			cli_oom();
 	}
-	for (size_t i = 0; a->all_qemu && i < table.count && n < 256; i++)
-		if (ak_str_has_prefix(table.entries[i].name, "qemu-"))
-			names[n++] = strdup(table.entries[i].name);
+	for (size_t i = 0; !r && a->all_qemu && i < table.count; i++)
+		if (ak_str_has_prefix(table.entries[i].name, "qemu-") &&
+		    !(names[n++] = strdup(table.entries[i].name)))
+			cli_oom();
 	int failed = 0;
 	for (size_t i = 0; !r && i < n; i++) {
 		struct ak_error *err = NULL;

@@ -175,6 +175,13 @@ expect_exit 0 sb 'for n in "$long" "${long:0:70}-a" "${long:0:70}-b"; do
   expect_not_contains "$AK_STDERR" "invalid handler name" &&
   expect_contains "$AK_STDOUT" "left: register status " && ak_pass
 
+ak_test "remove --all-qemu takes every entry, 300 of them, none dropped"
+expect_exit 0 sb 'for i in $(seq 1 300); do
+    printf "%s" ":qemu-many$i:M::\x7fELFm$i::/bin/true:" > '$BM'/register || exit 9; done
+  $AK_BIN binfmt remove --all-qemu >/dev/null || exit 1
+  echo "left: $(ls '$BM' | tr "\n" " ")"' &&
+  expect_contains "$AK_STDOUT" "left: register status " && ak_pass
+
 qsome=$AK_TMP/qsome
 mkdir -p "$qsome" && ln -s /usr/bin/qemu-aarch64-static /usr/bin/qemu-arm-static "$qsome/"
 export qsome
