@@ -8,13 +8,14 @@
 #   V=1                  show the commands
 # BUILD=DIR builds out of tree, so several builds can share one checkout.
 
-BUILD ?= build
+SANITIZE ?=
+# A sanitizer build gets its own folder: objects built without the flags are never reused.
+BUILD ?= $(if $(SANITIZE),build-sanitize,build)
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 CC ?= cc
 PKG_CONFIG ?= pkg-config
-SANITIZE ?=
 
 PKGS := libelf libcap jansson libarchive libcrypto libzstd libisal libcurl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
