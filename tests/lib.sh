@@ -78,8 +78,15 @@ _ak_show() {
 
 # expect_exit CODE CMD...: runs CMD with stdout in $AK_STDOUT, stderr in $AK_STDERR.
 expect_exit() {
-	local want=$1 got=0
+	local want=$1 got=0 arg
 	shift
+	# the redirections below empty these files before CMD could read them
+	for arg in "$@"; do
+		if [ "$arg" = "$AK_STDOUT" ] || [ "$arg" = "$AK_STDERR" ]; then
+			ak_fail "expect_exit would empty '${arg##*/}' before '$1' reads it: use expect_contains or expect_jq"
+			return 1
+		fi
+	done
 	"$@" >"$AK_STDOUT" 2>"$AK_STDERR" </dev/null || got=$?
 	[ "$got" = "$want" ] && return 0
 	ak_fail "'$*' exited $got, expected $want"

@@ -215,7 +215,7 @@ ak_test "an entry below a regular file is refused, as containerd refuses to unpa
 fresh notdir
 add_layer notdir file:etc=x file:etc/passwd=x
 probe 2 notdir && expect_contains "$AK_STDERR" "entry 'etc/passwd': 'etc' is not a directory" &&
-	expect_exit 0 grep -qE "^archkit: linux/arm64: layer 2 'sha256:[0-9a-f]+" "$AK_STDERR" && ak_pass
+	expect_contains "$AK_STDERR" "archkit: linux/arm64: layer 2 'sha256:" && ak_pass
 
 # --- findings, not aborts ---
 
