@@ -8,7 +8,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
-#include "probe/decompress.h"
+#include "image/decompress.h"
 #include "probe/probe.h"
 
 static const char probe_help[] =

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 
 #include "common/platform.h"
-#include "probe/elf-capture.h"
-#include "probe/elf-classify.h"
-#include "probe/elf-judge.h"
+#include "elf/capture.h"
+#include "elf/classify.h"
+#include "elf/judge.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "common/cleanup.h"
-#include "probe/image.h"
+#include "image/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probe/decompress.h"
-#include "probe/fsview.h"
-#include "probe/layer.h"
+#include "image/decompress.h"
+#include "image/fsview.h"
+#include "image/layer.h"
 
 struct count {
 	size_t seen;

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "probe/image.h"
+#include "image/image.h"
 #include "probe/probe.h"
-#include "probe/source.h"
+#include "image/source.h"
 
 #define MAX_FILES 64
 #define MAX_BYTES (8u << 20)

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "probe/elf-capture.h"
-#include "probe/elf-classify.h"
-#include "probe/fsview.h"
-#include "probe/image.h"
-#include "probe/layer.h"
+#include "elf/capture.h"
+#include "elf/classify.h"
+#include "image/fsview.h"
+#include "image/image.h"
+#include "image/layer.h"
 
 /* ---- scanning: one consumer per scan turns ELF files into facts ---- */
 

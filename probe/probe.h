@@ -3,7 +3,7 @@
  * every ELF file in it against the variant's platform, plus the image-level checks
  * (platform disagreements, byte-identical variants, missing loaders).
  *
- * Codes of the image-level findings (path NULL), stable like elf-judge.h's:
+ * Codes of the image-level findings (path NULL), stable like elf/judge.h's:
  *  code               severity  when
  *  loader-missing     error     PT_INTERP names no ELF loader in the final filesystem
  *  platform-mismatch  error     index descriptor, config and folder name disagree
@@ -23,7 +23,7 @@
 
 #include "common/error.h"
 #include "common/platform.h"
-#include "probe/elf-judge.h"
+#include "elf/judge.h"
 
 struct ak_probe_options {
 	const struct ak_platform **filter; /* --platform, repeatable */

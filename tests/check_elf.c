@@ -11,9 +11,9 @@
 #include "common/cleanup.h"
 #include "common/platform.h"
 #include "common/util.h"
-#include "probe/elf-capture.h"
-#include "probe/elf-classify.h"
-#include "probe/elf-judge.h"
+#include "elf/capture.h"
+#include "elf/classify.h"
+#include "elf/judge.h"
 #include "verify/smoke-run.h"
 
 /* ---- an ELF writer ---- */

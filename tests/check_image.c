@@ -24,8 +24,8 @@
 #include "common/platform.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
-#include "probe/image.h"
-#include "probe/source.h"
+#include "image/image.h"
+#include "image/source.h"
 #include "tests/testlib.h"
 
 #define MT_INDEX "application/vnd.oci.image.index.v1+json"

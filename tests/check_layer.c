@@ -12,10 +12,10 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "probe/blob.h"
-#include "probe/decompress.h"
-#include "probe/fsview.h"
-#include "probe/layer.h"
+#include "image/blob.h"
+#include "image/decompress.h"
+#include "image/fsview.h"
+#include "image/layer.h"
 #include "tests/testlib.h"
 
 /* ---- building layers ---- */

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "common/cleanup.h"
-#include "probe/decompress.h"
-#include "probe/layer.h"
+#include "image/decompress.h"
+#include "image/layer.h"
 #include "tests/testlib.h"
 
 #define MT_TAR "application/vnd.oci.image.layer.v1.tar"

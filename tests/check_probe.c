@@ -17,11 +17,11 @@
 #include "common/cleanup.h"
 #include "common/platform.h"
 #include "common/util.h"
-#include "probe/fsview.h"
-#include "probe/image.h"
-#include "probe/layer.h"
+#include "image/fsview.h"
+#include "image/image.h"
+#include "image/layer.h"
 #include "probe/probe.h"
-#include "probe/source.h"
+#include "image/source.h"
 #include "tests/testlib.h"
 
 static char root[PATH_MAX]; /* per test: root/img is the layout, root/tmp $TMPDIR */

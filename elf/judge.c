@@ -1,4 +1,4 @@
-#include "probe/elf-judge.h"
+#include "elf/judge.h"
 
 #include <elf.h>
 #include <errno.h>

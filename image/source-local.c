@@ -2,7 +2,7 @@
  * root filesystem per folder named os_arch[_variant] ("linux_arm_v7"); with one
  * platform, the directory is the root filesystem itself and says nothing of its
  * platform. There is no config and there are no blobs: variants carry a tree. */
-#include "probe/source.h"
+#include "image/source.h"
 
 #include <dirent.h>
 #include <errno.h>

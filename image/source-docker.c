@@ -3,7 +3,7 @@
  * whose index.json carries no platform, plus manifest.json pointing into blobs/). The
  * variants come from manifest.json, whose layer order docker itself uses; the platform
  * comes from each config; index.json, when there, adds manifest digests. */
-#include "probe/source.h"
+#include "image/source.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "probe/blob.h"
+#include "image/blob.h"
 
 #include <errno.h>
 #include <stdbool.h>

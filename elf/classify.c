@@ -1,4 +1,4 @@
-#include "probe/elf-classify.h"
+#include "elf/classify.h"
 
 #include <errno.h>
 #include <gelf.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
-#include "probe/elf-capture.h"
+#include "elf/capture.h"
 
 /* More sections than this is no real file: libelf would allocate per section, so a
  * hostile header could make it allocate gigabytes; analyse without sections instead. */

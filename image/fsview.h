@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "probe/layer.h"
+#include "image/layer.h"
 
 /* Symlinks followed in one resolution before "symlink loop" (Linux's own limit). */
 #define AK_FSVIEW_MAX_LINKS 40

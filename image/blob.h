@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "probe/stream.h"
+#include "image/stream.h"
 
 /* Largest blob size accepted in a descriptor (2^62); larger or negative is refused. */
 #define AK_BLOB_SIZE_MAX ((int64_t)1 << 62)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "probe/stream.h"
+#include "image/stream.h"
 
 /* Default cap on the uncompressed size of one layer (--max-layer-bytes). */
 #define AK_MAX_LAYER_BYTES_DEFAULT (8ull << 30)

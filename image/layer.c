@@ -1,7 +1,7 @@
 /* Layer walker: tar via libarchive fed from an inflating ak_stream, and the same
  * recording over a directory tree. libarchive only parses: we never extract, so a
  * hostile entry can at worst be refused, never written anywhere. */
-#include "probe/layer.h"
+#include "image/layer.h"
 
 #include <archive.h>
 #include <archive_entry.h>

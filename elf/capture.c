@@ -1,4 +1,4 @@
-#include "probe/elf-capture.h"
+#include "elf/capture.h"
 
 #include <errno.h>
 #include <stdlib.h>

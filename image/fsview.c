@@ -1,6 +1,6 @@
 /* fsview: a tree of nodes (for removing a whole subtree in one walk) indexed by a
  * keyed hash of the full path (so a hostile layer cannot pick colliding names). */
-#include "probe/fsview.h"
+#include "image/fsview.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -50,7 +50,7 @@
 
 #include "common/error.h"
 #include "common/platform.h"
-#include "probe/elf-classify.h"
+#include "elf/classify.h"
 
 enum ak_severity { AK_SEV_INFO, AK_SEV_WARNING, AK_SEV_ERROR };
 

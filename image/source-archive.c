@@ -3,7 +3,7 @@
  * normalised and refused when absolute or with "..", every directory is walked with
  * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS so no entry lands outside, only regular files,
  * directories and links that stay inside are created, and nothing keeps setuid bits. */
-#include "probe/source.h"
+#include "image/source.h"
 
 #include <archive.h>
 #include <archive_entry.h>

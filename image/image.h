@@ -11,7 +11,7 @@
 
 #include "common/error.h"
 #include "common/platform.h"
-#include "probe/blob.h"
+#include "image/blob.h"
 
 #define AK_IMAGE_DEPTH_MAX 8		    /* nested indexes below the root document */
 #define AK_IMAGE_DOCS_MAX 4096		    /* unique documents one walk may read */

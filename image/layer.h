@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "probe/decompress.h"
-#include "probe/stream.h"
+#include "image/decompress.h"
+#include "image/stream.h"
 
 enum ak_entry_type {
 	AK_ENTRY_REGULAR,

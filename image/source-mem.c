@@ -2,7 +2,7 @@
  * given as path and bytes, served with no file system in between. The fuzz target for
  * the whole probe reads through it, so every document, blob and layer path of the real
  * OCI source is exercised at memory speed. */
-#include "probe/source.h"
+#include "image/source.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* File sources shared helpers, the OCI image layout and skopeo's dir: transport. */
-#include "probe/source.h"
+#include "image/source.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,9 +10,9 @@
 #include <stddef.h>
 
 #include "common/error.h"
-#include "probe/blob.h"
-#include "probe/image.h"
-#include "probe/stream.h"
+#include "image/blob.h"
+#include "image/image.h"
+#include "image/stream.h"
 
 struct ak_source;
 

@@ -1,4 +1,4 @@
-#include "probe/image.h"
+#include "image/image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include "common/cleanup.h"
 #include "common/hash.h"
 #include "common/util.h"
-#include "probe/source.h"
+#include "image/source.h"
 
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"

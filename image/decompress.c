@@ -7,7 +7,7 @@
  * than a few buffers, a read-ahead thread pulls it in while this one inflates, as
  * pigz -d does with its reader and checker threads. Errors still surface in order:
  * after every byte read before them. */
-#include "probe/decompress.h"
+#include "image/decompress.h"
 
 #include <errno.h>
 #include <inttypes.h>
