@@ -1,5 +1,6 @@
 #include "common/error.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,20 @@ static int set_message(struct ak_error **err, int status, int errnum, char *msg)
 	e->errnum = errnum;
 	e->msg = msg ? msg : strdup("out of memory");
 	*err = e;
+	return -1;
+}
+
+int ak_error_set_kind(struct ak_error **err, int status, enum ak_error_kind kind, int errnum,
+		      const char *fmt, ...)
+{
+	bool fresh = err && !*err;
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = vformat(fmt, ap);
+	va_end(ap);
+	set_message(err, status, errnum, msg);
+	if (fresh && *err)
+		(*err)->kind = kind;
 	return -1;
 }
 

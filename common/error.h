@@ -14,15 +14,27 @@ enum ak_exit {
 	AK_EXIT_USAGE = 64 /* wrong flag or argument */
 };
 
+/* What went wrong, for callers that act on it: code never matches message text. */
+enum ak_error_kind {
+	AK_ERR_OTHER = 0,
+	AK_ERR_DIGEST_MISMATCH, /* a blob's bytes are not what its digest names */
+	AK_ERR_TRUNCATED,	/* a blob or stream ended before its size */
+	AK_ERR_LIMIT,		/* a cap was reached (--max-layer-bytes, a document bound) */
+};
+
 struct ak_error {
 	int status; /* one of enum ak_exit: what the CLI should exit with */
 	int errnum; /* errno behind the failure, or 0 */
+	enum ak_error_kind kind;
 	char *msg;
 };
 
 /* Set *err (when err is not NULL and *err is NULL) and return -1. */
 int ak_error_set(struct ak_error **err, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Like ak_error_set, with a kind (and errnum, 0 for none) for callers that act on it. */
+int ak_error_set_kind(struct ak_error **err, int status, enum ak_error_kind kind, int errnum,
+		      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Like ak_error_set, appending ": strerror(errnum)". */
 int ak_error_errno(struct ak_error **err, int status, int errnum, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -155,9 +155,10 @@ static int blob_finish(struct blob_stream *b, struct ak_error **err)
 {
 	char sb[32];
 	if (b->seen != b->size)
-		return ak_error_set(err, AK_EXIT_ENV, "blob '%s': truncated: %lld of %lld bytes",
-				    ak_digest_short(b->digest, sb), (long long)b->seen,
-				    (long long)b->size);
+		return ak_error_set_kind(err, AK_EXIT_ENV, AK_ERR_TRUNCATED, 0,
+					 "blob '%s': truncated: %lld of %lld bytes",
+					 ak_digest_short(b->digest, sb), (long long)b->seen,
+					 (long long)b->size);
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	if (EVP_DigestFinal_ex(b->ctx, md, &mdlen) != 1)
@@ -170,8 +171,9 @@ static int blob_finish(struct blob_stream *b, struct ak_error **err)
 	for (unsigned int i = 0; i < mdlen; i++)
 		snprintf(got + alg + 2 * i, 3, "%02x", md[i]);
 	if (strcmp(got, b->digest) != 0)
-		return ak_error_set(err, AK_EXIT_ENV, "blob '%s': digest mismatch (got %s)",
-				    ak_digest_short(b->digest, sb), got);
+		return ak_error_set_kind(err, AK_EXIT_ENV, AK_ERR_DIGEST_MISMATCH, 0,
+					 "blob '%s': digest mismatch (got %s)",
+					 ak_digest_short(b->digest, sb), got);
 	return 0;
 }
 

@@ -213,14 +213,10 @@ static ssize_t fill_input(struct decompress_stream *s, struct ak_error **err)
 
 int ak_decompress_cap_error(struct ak_error **err, const char *what, uint64_t max)
 {
-	bool fresh = err && !*err;
-	ak_error_set(err, AK_EXIT_ENV,
-		     "%s exceeds the limit of %" PRIu64
-		     " bytes (a decompression bomb? see --max-layer-bytes)",
-		     what, max);
-	if (fresh && *err)
-		(*err)->errnum = EFBIG;
-	return -1;
+	return ak_error_set_kind(err, AK_EXIT_ENV, AK_ERR_LIMIT, EFBIG,
+				 "%s exceeds the limit of %" PRIu64
+				 " bytes (a decompression bomb? see --max-layer-bytes)",
+				 what, max);
 }
 
 static int check_cap(struct decompress_stream *s, size_t produced, struct ak_error **err)

@@ -199,14 +199,11 @@ static int charge_holes(struct walk *w, uint64_t n, struct ak_error **err)
 {
 	uint64_t used = w->idx->uncompressed_bytes + w->hole_bytes;
 	if (used > w->max_bytes || n > w->max_bytes - used) {
-		bool fresh = err && !*err;
-		ak_error_set(err, AK_EXIT_ENV,
-			     "sparse file expands the layer beyond the limit of %" PRIu64
-			     " bytes (see --max-layer-bytes)",
-			     w->max_bytes);
-		if (fresh && *err)
-			(*err)->errnum = EFBIG;
-		return -1;
+		return ak_error_set_kind(
+			err, AK_EXIT_ENV, AK_ERR_LIMIT, EFBIG,
+			"sparse file expands the layer beyond the limit of %" PRIu64
+			" bytes (see --max-layer-bytes)",
+			w->max_bytes);
 	}
 	w->hole_bytes += n;
 	return 0;

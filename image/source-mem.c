@@ -8,33 +8,13 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "image/decompress.h"
 
 struct mem_source {
 	struct ak_source base;
 	const struct ak_mem_file *files; /* borrowed */
 	size_t n;
 };
-
-struct mem_stream {
-	struct ak_stream base;
-	const unsigned char *p;
-	size_t left;
-};
-
-static ssize_t mem_stream_read(struct ak_stream *s, void *buf, size_t len, struct ak_error **err)
-{
-	struct mem_stream *m = (struct mem_stream *)s;
-	size_t k = len < m->left ? len : m->left;
-	memcpy(buf, m->p, k);
-	m->p += k;
-	m->left -= k;
-	return (ssize_t)k;
-}
-
-static void mem_stream_close(struct ak_stream *s)
-{
-	free(s);
-}
 
 static const struct ak_mem_file *mem_find(const struct mem_source *m, const char *path)
 {
@@ -52,15 +32,10 @@ static int mem_open(const struct mem_source *m, const char *path, struct ak_stre
 	if (!f)
 		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is missing from '%s'", path,
 				    m->base.path);
-	struct mem_stream *s = calloc(1, sizeof(*s));
-	if (!s)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	s->base.read = mem_stream_read;
-	s->base.close = mem_stream_close;
-	s->p = f->data;
-	s->left = f->len;
+	*out = ak_memory_stream_open(f->data, f->len, err);
+	if (!*out)
+		return -1;
 	*size = (int64_t)f->len;
-	*out = &s->base;
 	return 0;
 }
 

@@ -129,7 +129,7 @@ static void prefer_digest_error(struct scan_state *st, const struct ak_descripto
 {
 	struct ak_error *e2 = NULL;
 	drain_blob(st->img, d, &e2);
-	if (e2 && strstr(e2->msg, "digest mismatch")) {
+	if (e2 && e2->kind == AK_ERR_DIGEST_MISMATCH) {
 		ak_error_free(*err);
 		*err = e2;
 		return;
@@ -162,10 +162,10 @@ static int run_job(struct scan_state *st, struct job *j, struct ak_error **err)
 		if (ak_image_open_blob(st->img, j->layer, &s, err) < 0)
 			return ak_error_prefix(err, "%s", variant_label(j->owner, label));
 		r = ak_layer_scan(s, &lo, &consumer, &j->index, err);
-		/* a layer stopped at --max-layer-bytes (EFBIG) is not re-read to the end
-		 * for its digest: that read is the cost the cap is there to avoid */
-		if (r < 0 && err && *err && (*err)->errnum != EFBIG &&
-		    !strstr((*err)->msg, "digest mismatch"))
+		/* a layer stopped at --max-layer-bytes is not re-read to the end for its
+		 * digest: that read is the cost the cap is there to avoid */
+		if (r < 0 && err && *err && (*err)->kind != AK_ERR_LIMIT &&
+		    (*err)->kind != AK_ERR_DIGEST_MISMATCH)
 			prefer_digest_error(st, j->layer, err);
 		if (r < 0)
 			ak_error_prefix(err, "%s", variant_label(j->owner, label));

@@ -430,6 +430,56 @@ START_TEST(test_bomb_stops_at_cap)
 }
 END_TEST
 
+/* Errors carry a kind, so callers branch on it and never on the words. */
+START_TEST(test_error_kinds)
+{
+	static const char data[] = "hello";
+	struct ak_descriptor good = {
+		.digest = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e"
+			  "73043362938b9824",
+		.size = 5};
+	struct ak_descriptor wrong = good, longer = good;
+	wrong.digest = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9825";
+	longer.size = 6;
+	struct {
+		const struct ak_descriptor *d;
+		enum ak_error_kind kind;
+	} cases[] = {{&good, AK_ERR_OTHER},
+		     {&wrong, AK_ERR_DIGEST_MISMATCH},
+		     {&longer, AK_ERR_TRUNCATED}};
+	for (size_t i = 0; i < 3; i++) {
+		cleanup_error struct ak_error *err = NULL;
+		struct ak_stream *s = NULL;
+		ck_assert_int_eq(ak_blob_stream_new(ak_memory_stream_open(data, 5, NULL),
+						    cases[i].d, &s, &err),
+				 0);
+		char buf[16];
+		ssize_t n;
+		while ((n = ak_stream_read(s, buf, sizeof(buf), &err)) > 0)
+			;
+		ak_stream_close(s);
+		if (cases[i].kind == AK_ERR_OTHER) {
+			ck_assert_int_eq(n, 0);
+			continue;
+		}
+		ck_assert_int_lt(n, 0);
+		ck_assert_int_eq(err->kind, cases[i].kind);
+	}
+	/* a layer past --max-layer-bytes */
+	char *zeros = calloc(1, 1u << 20);
+	struct spec sp[] = {{"bomb", 'f', zeros}};
+	memset(zeros, 'z', (1u << 20) - 1);
+	struct buf b = {0};
+	make_tar(&b, sp, 1, "gzip");
+	struct ak_layer_options opts = {.name = "sha256:bomb", .max_bytes = 256 << 10};
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_ptr_null(scan_buf(&b, &opts, &err));
+	ck_assert_int_eq(err->kind, AK_ERR_LIMIT);
+	free(b.data);
+	free(zeros);
+}
+END_TEST
+
 START_TEST(test_not_a_tar)
 {
 	struct buf b = {0};
@@ -1084,6 +1134,7 @@ Suite *layer_suite(void)
 	tcase_add_test(tc, test_truncated_gzip);
 	tcase_add_test(tc, test_truncated_zstd_and_garbage);
 	tcase_add_test(tc, test_bomb_stops_at_cap);
+	tcase_add_test(tc, test_error_kinds);
 	tcase_add_test(tc, test_not_a_tar);
 	tcase_add_test(tc, test_escaping_entries);
 	tcase_add_test(tc, test_pax_path_hiding_traversal);
