@@ -19,6 +19,11 @@ int ak_write_all(int fd, const void *buf, size_t len);
 long ak_read_full(int fd, void *buf, size_t len);
 /* Render bytes as \xNN escapes (binfmt_misc and systemd syntax); caller frees. */
 char *ak_hex_escape(const unsigned char *buf, size_t len);
+/* Lowercase hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). */
+void ak_hex_encode(const unsigned char *buf, size_t len, char *out);
+/* openat2 below dirfd: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS plus resolve_extra (say
+ * RESOLVE_NO_SYMLINKS), O_CLOEXEC added; the fd, or -1 with errno (EXDEV: it leads out). */
+int ak_openat_beneath(int dirfd, const char *path, int flags, uint64_t resolve_extra);
 /* Parse \xNN escapes and plain characters; returns length or -1 when malformed. */
 long ak_hex_unescape(const char *s, unsigned char *out, size_t max);
 bool ak_str_has_prefix(const char *s, const char *prefix);

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 
 static const EVP_MD *digest_md(const char *digest, size_t *hexlen)
 {
@@ -168,8 +169,7 @@ static int blob_finish(struct blob_stream *b, struct ak_error **err)
 	char got[8 + 2 * EVP_MAX_MD_SIZE + 1];
 	size_t alg = (size_t)(colon - b->digest) + 1;
 	memcpy(got, b->digest, alg);
-	for (unsigned int i = 0; i < mdlen; i++)
-		snprintf(got + alg + 2 * i, 3, "%02x", md[i]);
+	ak_hex_encode(md, mdlen, got + alg);
 	if (strcmp(got, b->digest) != 0)
 		return ak_error_set_kind(err, AK_EXIT_ENV, AK_ERR_DIGEST_MISMATCH, 0,
 					 "blob '%s': digest mismatch (got %s)",

@@ -1039,8 +1039,7 @@ int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct
 		char digest[8 + 64 + 1] = "sha256:";
 		if (EVP_Digest(doc, len, md, &mdlen, EVP_sha256(), NULL) != 1)
 			return ak_error_set(err, AK_EXIT_ENV, "cannot compute digest");
-		for (unsigned int i = 0; i < mdlen && i < 32; i++)
-			snprintf(digest + 7 + 2 * i, 3, "%02x", md[i]);
+		ak_hex_encode(md, mdlen < 32 ? mdlen : 32, digest + 7);
 		struct memo m = {0};
 		r = manifest_from_json(root, what, &m.man, err);
 		if (r == 0)

@@ -82,11 +82,7 @@ static int normalise(const char *file, const char *name, char *out, size_t outsz
 
 static int open_dir_beneath(int dirfd, const char *name)
 {
-	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	return (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	return ak_openat_beneath(dirfd, name, O_RDONLY | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
 }
 
 /* Open (creating as needed) the directory holding clean's last component. */

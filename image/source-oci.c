@@ -18,11 +18,7 @@
 
 int ak_source_openat(int dirfd, const char *path, int flags, struct ak_error **err)
 {
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	int fd = ak_openat_beneath(dirfd, path, flags, 0);
 	if (fd >= 0)
 		return fd;
 	if (errno == EXDEV)
