@@ -27,17 +27,6 @@ struct spec {
 	const char *data;
 };
 
-static void add_filter(struct archive *a, const char *filter)
-{
-	if (!filter)
-		return;
-	int r = strcmp(filter, "gzip") == 0   ? archive_write_add_filter_gzip(a)
-		: strcmp(filter, "zstd") == 0 ? archive_write_add_filter_zstd(a)
-		: strcmp(filter, "xz") == 0   ? archive_write_add_filter_xz(a)
-					      : ARCHIVE_FATAL;
-	ck_assert_int_eq(r, ARCHIVE_OK);
-}
-
 /* A pax tar of specs, compressed with filter (NULL: plain); appended to out. */
 static void make_tar(struct buf *out, const struct spec *specs, size_t n, const char *filter)
 {
@@ -73,25 +62,6 @@ static void make_tar(struct buf *out, const struct spec *specs, size_t n, const 
 			archive_write_data(a, specs[i].data, strlen(specs[i].data));
 		archive_entry_free(e);
 	}
-	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
-	archive_write_free(a);
-}
-
-/* Compress raw bytes as one gzip member / zstd frame (libarchive's "raw" format). */
-static void compress_raw(struct buf *out, const void *data, size_t len, const char *filter)
-{
-	struct archive *a = archive_write_new();
-	ck_assert_int_eq(archive_write_set_format_raw(a), ARCHIVE_OK);
-	add_filter(a, filter);
-	archive_write_set_bytes_in_last_block(a, 1);
-	ck_assert_int_eq(archive_write_open(a, out, NULL, buf_write, NULL), ARCHIVE_OK);
-	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, "raw");
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_size(e, (la_int64_t)len);
-	ck_assert_int_eq(archive_write_header(e ? a : a, e), ARCHIVE_OK);
-	ck_assert_int_eq(archive_write_data(a, data, len), (la_ssize_t)len);
-	archive_entry_free(e);
 	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
 	archive_write_free(a);
 }

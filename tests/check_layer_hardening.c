@@ -31,15 +31,6 @@ static void buf_zeros(struct buf *b, size_t n)
 	b->len += n;
 }
 
-static void add_filter(struct archive *a, const char *filter)
-{
-	if (!filter)
-		return;
-	int r = strcmp(filter, "gzip") == 0 ? archive_write_add_filter_gzip(a)
-					    : archive_write_add_filter_zstd(a);
-	ck_assert_int_eq(r, ARCHIVE_OK);
-}
-
 /* A tar (format: an ARCHIVE_FORMAT_TAR_* writer) of files named names[i] holding
  * data[i], compressed with filter (NULL: plain). */
 static void make_tar(struct buf *out, int format, const char *const *names, const char *const *data,
@@ -60,25 +51,6 @@ static void make_tar(struct buf *out, int format, const char *const *names, cons
 		archive_write_data(a, data[i], strlen(data[i]));
 		archive_entry_free(e);
 	}
-	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
-	archive_write_free(a);
-}
-
-/* One gzip member or zstd frame of raw bytes. */
-static void compress_raw(struct buf *out, const void *p, size_t n, const char *filter)
-{
-	struct archive *a = archive_write_new();
-	ck_assert_int_eq(archive_write_set_format_raw(a), ARCHIVE_OK);
-	add_filter(a, filter);
-	archive_write_set_bytes_in_last_block(a, 1);
-	ck_assert_int_eq(archive_write_open(a, out, NULL, buf_write, NULL), ARCHIVE_OK);
-	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, "raw");
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_size(e, (la_int64_t)n);
-	ck_assert_int_eq(archive_write_header(a, e), ARCHIVE_OK);
-	ck_assert_int_eq(archive_write_data(a, p, n), (la_ssize_t)n);
-	archive_entry_free(e);
 	ck_assert_int_eq(archive_write_close(a), ARCHIVE_OK);
 	archive_write_free(a);
 }
