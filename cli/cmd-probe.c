@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
+#include "common/util.h"
 #include "image/decompress.h"
 #include "probe/probe.h"
 
@@ -409,12 +410,9 @@ static int probe_fail(struct ak_error *err)
 /* Append to a growing array: no option is ever dropped for want of room. */
 static int push(void *arrayp, size_t *n, size_t size, const void *item)
 {
-	void **array = arrayp;
-	void *grown = realloc(*array, (*n + 1) * size);
-	if (!grown)
+	if (ak_grow_one(arrayp, *n, size) < 0)
 		return -1;
-	memcpy((char *)grown + *n * size, item, size);
-	*array = grown;
+	memcpy((char *)*(void **)arrayp + *n * size, item, size);
 	(*n)++;
 	return 0;
 }

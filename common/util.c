@@ -4,6 +4,7 @@
 #include <linux/openat2.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,4 +183,19 @@ int ak_openat_beneath(int dirfd, const char *path, int flags, uint64_t resolve_e
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | resolve_extra,
 	};
 	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int ak_grow_one(void *arrayp, size_t n, size_t size)
+{
+	void **array = arrayp;
+	if (n != 0 && (n < 8 || (n & (n - 1)) != 0))
+		return 0;
+	size_t cap = n < 8 ? 8 : 2 * n;
+	if (cap > SIZE_MAX / size)
+		return -1;
+	void *p = realloc(*array, cap * size);
+	if (!p)
+		return -1;
+	*array = p;
+	return 0;
 }

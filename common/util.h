@@ -27,6 +27,10 @@ int ak_openat_beneath(int dirfd, const char *path, int flags, uint64_t resolve_e
 /* Parse \xNN escapes and plain characters; returns length or -1 when malformed. */
 long ak_hex_unescape(const char *s, unsigned char *out, size_t max);
 bool ak_str_has_prefix(const char *s, const char *prefix);
+/* Make room for element n of an array that grows one element at a time through here
+ * alone: its capacity is implicit (8, then each power of two), so growth is geometric
+ * with no field to keep. 0, or -1 when out of memory (the array is untouched). */
+int ak_grow_one(void *arrayp, size_t n, size_t size);
 /* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
 int64_t ak_monotonic_ms(void);
 /* Make a directory and its parents (mode 0755); 0 or -errno. */

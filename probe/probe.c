@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/util.h"
 #include "elf/capture.h"
 #include "elf/classify.h"
 #include "image/fsview.h"
@@ -229,26 +230,6 @@ static int scan_all(struct scan_state *st, int jobs, struct ak_error **err)
 	return 0;
 }
 
-/* ---- growing arrays ---- */
-
-/* Make room for element n of an array that grows one element at a time through here
- * alone. Its capacity is implicit (8, then each power of two), so growth is geometric
- * without a field to keep: 100,000 findings cost 15 reallocs, not 100,000. */
-static int grow_one(void *arrayp, size_t n, size_t size)
-{
-	void **array = arrayp;
-	if (n != 0 && (n < 8 || (n & (n - 1)) != 0))
-		return 0;
-	size_t cap = n < 8 ? 8 : 2 * n;
-	if (cap > SIZE_MAX / size)
-		return -1;
-	void *p = realloc(*array, cap * size);
-	if (!p)
-		return -1;
-	*array = p;
-	return 0;
-}
-
 /* ---- findings ---- */
 
 /* Append a finding, taking f's strings (freed on failure too); -1 when out of memory. */
@@ -257,7 +238,7 @@ static int add_finding(struct ak_probe_variant *v, struct ak_finding *f, const c
 {
 	char *p = path ? strdup(path) : NULL, *l = layer ? strdup(layer) : NULL;
 	if (!f->code || (path && !p) || (layer && !l) ||
-	    grow_one(&v->findings, v->nfindings, sizeof(*v->findings)) < 0) {
+	    ak_grow_one(&v->findings, v->nfindings, sizeof(*v->findings)) < 0) {
 		ak_finding_clear(f);
 		free(p);
 		free(l);
@@ -460,7 +441,7 @@ static int note_removed(struct ak_probe_variant *v, const struct ak_fsview *view
 			    rm[i].removed_by + 1, f[0].found ? f[0].found : f[0].code);
 		for (int j = 0; j < k; j++)
 			ak_finding_clear(&f[j]);
-		if (!line || grow_one(&v->removed, v->nremoved, sizeof(*v->removed)) < 0) {
+		if (!line || ak_grow_one(&v->removed, v->nremoved, sizeof(*v->removed)) < 0) {
 			free(line);
 			return -1;
 		}
@@ -623,7 +604,7 @@ static int cmp_vkey(const void *a, const void *b)
 
 static int add_note(struct ak_probe_report *out, char *note)
 {
-	if (!note || grow_one(&out->notes, out->nnotes, sizeof(*out->notes)) < 0) {
+	if (!note || ak_grow_one(&out->notes, out->nnotes, sizeof(*out->notes)) < 0) {
 		free(note);
 		return -1;
 	}
