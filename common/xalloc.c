@@ -1,0 +1,73 @@
+#include "common/xalloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/error.h"
+
+static void __attribute__((noreturn)) out_of_memory(size_t n)
+{
+	/* no stdio buffers: they may need the memory that just ran out */
+	char msg[96];
+	int len = snprintf(msg, sizeof(msg), "archkit: out of memory (allocating %zu bytes)\n", n);
+	if (len > 0 && write(STDERR_FILENO, msg, (size_t)len) < 0)
+		_exit(AK_EXIT_ENV);
+	_exit(AK_EXIT_ENV);
+}
+
+void *ak_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		out_of_memory(n);
+	return p;
+}
+
+void *ak_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		out_of_memory(n * size);
+	return p;
+}
+
+void *ak_xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q)
+		out_of_memory(n);
+	return q;
+}
+
+char *ak_xstrdup(const char *s)
+{
+	if (!s)
+		return NULL;
+	char *p = strdup(s);
+	if (!p)
+		out_of_memory(strlen(s) + 1);
+	return p;
+}
+
+char *ak_xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+	if (!p)
+		out_of_memory(n + 1);
+	return p;
+}
+
+char *ak_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = NULL;
+	int r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		out_of_memory(0);
+	return s;
+}
