@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,6 +30,17 @@ struct linux_dirent64 {
 	unsigned char d_type;
 	char d_name[];
 };
+
+/* fchmodat2(AT_SYMLINK_NOFOLLOW) (Linux 6.6+): a name swapped for a symlink by a
+ * process still running in the tree never makes archkit chmod what it points to;
+ * older kernels refuse, and the directory stays. */
+static void chmod_nofollow(int dirfd, const char *name)
+{
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+	syscall(SYS_fchmodat2, dirfd, name, S_IRWXU, AT_SYMLINK_NOFOLLOW);
+}
 
 /* Empty the tree under dirfd, one directory level at a time: descend into a
  * non-empty subdirectory by fd, and when a directory is done go back up through ".."
@@ -55,10 +67,17 @@ int ak_rmtree_signal_safe(const char *path)
 				continue;
 			if (de->d_type != DT_DIR && (unlinkat(fd, nm, 0) == 0 || errno == ENOENT))
 				continue;
+			/* an unpacked image may hold 0555 directories: make this one writable
+			 * and try again */
+			if (errno == EACCES && fchmod(fd, S_IRWXU) == 0 && de->d_type != DT_DIR &&
+			    (unlinkat(fd, nm, 0) == 0 || errno == ENOENT))
+				continue;
 			if (unlinkat(fd, nm, AT_REMOVEDIR) == 0 || errno == ENOENT)
 				continue;
 			if (errno != ENOTEMPTY && errno != EEXIST)
 				continue; /* left; the budget ends the rescans */
+			/* a 0000 or 0555 directory: opened and emptied only once it is ours */
+			chmod_nofollow(fd, nm);
 			int child = openat(fd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (child < 0)
 				continue;

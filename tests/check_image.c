@@ -1280,6 +1280,27 @@ START_TEST(test_tmpdir_removed_on_signal)
 	ck_assert_uint_eq(count_entries(path_in("keep")), 1);
 	ak_tmpdir_forget_remove(tmpl);
 
+	/* an unpacked image's 0555 and 0000 directories (root bypasses modes, so this
+	 * counts when the suite runs unprivileged) */
+	char q[PATH_MAX + 32];
+	snprintf(tmpl, sizeof(tmpl), "%s/archkit-image-XXXXXX", path_in("tmp"));
+	ck_assert_ptr_nonnull(ak_tmpdir_create(tmpl));
+	snprintf(q, sizeof(q), "%s/ro", tmpl);
+	ck_assert_int_eq(mkdir(q, 0700), 0);
+	snprintf(q, sizeof(q), "%s/ro/none", tmpl);
+	ck_assert_int_eq(mkdir(q, 0700), 0);
+	snprintf(q, sizeof(q), "%s/ro/none/f", tmpl);
+	write_file(q, "x", 1);
+	snprintf(q, sizeof(q), "%s/ro/g", tmpl);
+	write_file(q, "x", 1);
+	snprintf(q, sizeof(q), "%s/ro/none", tmpl);
+	ck_assert_int_eq(chmod(q, 0), 0);
+	snprintf(q, sizeof(q), "%s/ro", tmpl);
+	ck_assert_int_eq(chmod(q, 0555), 0);
+	ck_assert_int_eq(ak_rmtree_signal_safe(tmpl), 0);
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	ak_tmpdir_forget_remove(tmpl);
+
 	const int sigs[] = {SIGINT, SIGTERM};
 	for (size_t k = 0; k < 2; k++) {
 		pid_t pid = fork();
