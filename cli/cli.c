@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,4 +185,66 @@ int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **e
 			    "unknown platform '%s' (known: %s, all, or a QEMU target such as "
 			    "'sparc64')",
 			    arg, ak_platform_known_list());
+}
+
+/* A decimal number at s, digits only (no sign, no blanks, no silent wrap); *end is set
+ * past it. -EINVAL without digits, -ERANGE when it does not fit in 64 bits. */
+int cli_parse_u64(const char *s, uint64_t *out, const char **end)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	if (p == s)
+		return -EINVAL;
+	*out = v;
+	*end = p;
+	return 0;
+}
+
+/* N with an optional K, M or G suffix (powers of 1024), more than 0 and at most 2^64-1. */
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v, mul = 1;
+	const char *p;
+	int r = cli_parse_u64(s, &v, &p);
+	if (r < 0)
+		return r;
+	switch (*p) {
+	case 'K':
+	case 'k':
+		mul = 1ULL << 10;
+		p++;
+		break;
+	case 'M':
+	case 'm':
+		mul = 1ULL << 20;
+		p++;
+		break;
+	case 'G':
+	case 'g':
+		mul = 1ULL << 30;
+		p++;
+		break;
+	}
+	if (*p || v == 0)
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+int cli_fail_text(struct ak_error *err)
+{
+	int status = err && err->status ? err->status : AK_EXIT_ENV;
+	fputs("archkit: ", stderr);
+	cli_put_text(stderr, err && err->msg ? err->msg : "unknown error");
+	fputc('\n', stderr);
+	ak_error_free(err);
+	return status;
 }

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "common/error.h"
@@ -11,6 +12,14 @@
 
 /* Print "archkit: MSG" to stderr and return the error's exit status. */
 int cli_fail(struct ak_error *err);
+/* cli_fail for errors that may quote a name from an image: printed escaped, on one line. */
+int cli_fail_text(struct ak_error *err);
+/* A decimal number at s, digits only (no sign, no blanks, no silent wrap); *end is set
+ * past it. -EINVAL without digits, -ERANGE when it does not fit in 64 bits. */
+int cli_parse_u64(const char *s, uint64_t *out, const char **end);
+/* N with an optional K, M or G suffix (powers of 1024), more than 0 and at most 2^64-1;
+ * -EINVAL or -ERANGE. */
+int cli_parse_size(const char *s, uint64_t *out);
 /* Print "archkit: FMT" to stderr and return status. */
 int cli_failf(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print "archkit: warning: FMT" to stderr. */

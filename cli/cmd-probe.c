@@ -53,58 +53,6 @@ static const char probe_help[] =
 
 enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB };
 
-/* A decimal number at s, digits only (no sign, no blanks, no silent wrap); *end is set
- * past it. -EINVAL without digits, -ERANGE when it does not fit in 64 bits. */
-static int parse_u64(const char *s, uint64_t *out, const char **end)
-{
-	uint64_t v = 0;
-	const char *p = s;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		unsigned d = (unsigned)(*p - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -ERANGE;
-		v = v * 10 + d;
-	}
-	if (p == s)
-		return -EINVAL;
-	*out = v;
-	*end = p;
-	return 0;
-}
-
-/* N with an optional K, M or G suffix (powers of 1024), more than 0 and at most 2^64-1. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	uint64_t v, mul = 1;
-	const char *p;
-	int r = parse_u64(s, &v, &p);
-	if (r < 0)
-		return r;
-	switch (*p) {
-	case 'K':
-	case 'k':
-		mul = 1ULL << 10;
-		p++;
-		break;
-	case 'M':
-	case 'm':
-		mul = 1ULL << 20;
-		p++;
-		break;
-	case 'G':
-	case 'g':
-		mul = 1ULL << 30;
-		p++;
-		break;
-	}
-	if (*p || v == 0)
-		return -EINVAL;
-	if (v > UINT64_MAX / mul)
-		return -ERANGE;
-	*out = v * mul;
-	return 0;
-}
-
 static bool failed(const struct ak_probe_variant *v, int fail_on)
 {
 	for (int s = AK_SEV_ERROR; s >= fail_on; s--)
@@ -396,17 +344,6 @@ static void print_github(const struct ak_probe_report *r)
 	}
 }
 
-/* Errors may quote a name from the image: printed escaped, on one line. */
-static int probe_fail(struct ak_error *err)
-{
-	int status = err && err->status ? err->status : AK_EXIT_ENV;
-	fputs("archkit: ", stderr);
-	cli_put_text(stderr, err && err->msg ? err->msg : "unknown error");
-	fputc('\n', stderr);
-	ak_error_free(err);
-	return status;
-}
-
 /* Append to a growing array: no option is ever dropped for want of room. */
 static int push(void *arrayp, size_t *n, size_t size, const void *item)
 {
@@ -492,13 +429,13 @@ int cmd_probe(int argc, char **argv)
 		case 'j': {
 			uint64_t v = 0;
 			const char *end;
-			if (parse_u64(optarg, &v, &end) < 0 || *end || v < 1 || v > 64)
+			if (cli_parse_u64(optarg, &v, &end) < 0 || *end || v < 1 || v > 64)
 				return cli_usage("probe", "invalid --jobs '%s' (1 to 64)", optarg);
 			opt.jobs = (int)v;
 			break;
 		}
 		case 'm': {
-			int r = parse_size(optarg, &opt.max_layer_bytes);
+			int r = cli_parse_size(optarg, &opt.max_layer_bytes);
 			if (r == -ERANGE)
 				return cli_usage("probe",
 						 "--max-layer-bytes '%s' is too large (at most "
@@ -529,7 +466,7 @@ int cmd_probe(int argc, char **argv)
 	opt.ignore = ignore;
 	ak_tmpdirs_catch_signals(); /* ^C must not leave an extracted archive in $TMPDIR */
 	if (ak_probe_run(ref, &opt, &r, &err) < 0)
-		return probe_fail(err);
+		return cli_fail_text(err);
 	switch (format) {
 	case FMT_TEXT:
 		print_text(ref, &r, fail_on, opt.verbose);
