@@ -47,13 +47,14 @@ static void chmod_nofollow(int dirfd, const char *name)
  * and read the parent again from its start. Only one fd is open at a time and the
  * stack holds one buffer, so depth costs nothing; a budget stops it on a tree that
  * cannot be removed. */
-int ak_rmtree_signal_safe(const char *path)
+int ak_rmtree_at(int dirfd, const char *path)
 {
 	if (!path)
 		return 0;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : (unlink(path) == 0 || errno == ENOENT ? 0 : -1);
+		return errno == ENOENT ? 0
+				       : (unlinkat(dirfd, path, 0) == 0 || errno == ENOENT ? 0 : -1);
 	char buf[4096] __attribute__((aligned(8)));
 	long depth = 0, budget = 1L << 22;
 	while (fd >= 0 && budget-- > 0) {
@@ -99,7 +100,12 @@ int ak_rmtree_signal_safe(const char *path)
 	}
 	if (fd >= 0)
 		close(fd);
-	return rmdir(path) == 0 || errno == ENOENT ? 0 : -1;
+	return unlinkat(dirfd, path, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int ak_rmtree_signal_safe(const char *path)
+{
+	return ak_rmtree_at(AT_FDCWD, path);
 }
 
 static void on_signal(int sig)

@@ -20,5 +20,7 @@ void ak_tmpdirs_catch_signals(void);
  * unlinkat, close): the handler's remover, usable anywhere. 0, or -1 when something
  * stayed. */
 int ak_rmtree_signal_safe(const char *path);
+/* The same for path below dirfd (AT_FDCWD allowed), for trees made with *at calls. */
+int ak_rmtree_at(int dirfd, const char *path);
 
 #endif
