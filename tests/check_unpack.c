@@ -95,10 +95,25 @@ static void set_dac_caps(cap_flag_value_t v)
 	cap_free(c);
 }
 
-static void setup(void)
+/* Every test's directory lives in one made for the test case, which the runner removes
+ * even when a test fails (a failed test ends its process before its own teardown). */
+static char base[200];
+
+static void base_setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	snprintf(top, sizeof(top), "%s/ak-unpack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	snprintf(base, sizeof(base), "%s/ak-unpack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static void base_teardown(void)
+{
+	ak_rmtree_signal_safe(base);
+}
+
+static void setup(void)
+{
+	snprintf(top, sizeof(top), "%s/t-XXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(top));
 	top_fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(top_fd, 0);
@@ -896,6 +911,7 @@ Suite *unpack_suite(void)
 {
 	Suite *s = suite_create("unpack");
 	TCase *tc = tcase_create("materialise");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_final_tree_bytes_and_modes);
 	tcase_add_test(tc, test_shared_layer_copied_then_moved);
