@@ -98,17 +98,26 @@ static void set_dac_caps(cap_flag_value_t v)
 /* Every test's directory lives in one made for the test case, which the runner removes
  * even when a test fails (a failed test ends its process before its own teardown). */
 static char base[200];
+/* the same on another filesystem (tmpfs), when there is one: "" otherwise */
+static char shm_base[64];
 
 static void base_setup(void)
 {
 	const char *tmp = getenv("TMPDIR");
 	snprintf(base, sizeof(base), "%s/ak-unpack-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	ck_assert_ptr_nonnull(mkdtemp(base));
+	struct stat shm, here;
+	snprintf(shm_base, sizeof(shm_base), "/dev/shm/ak-unpack-XXXXXX");
+	if (stat("/dev/shm", &shm) < 0 || stat(base, &here) < 0 || shm.st_dev == here.st_dev ||
+	    !mkdtemp(shm_base))
+		shm_base[0] = '\0';
 }
 
 static void base_teardown(void)
 {
 	ak_rmtree_signal_safe(base);
+	if (shm_base[0])
+		ak_rmtree_signal_safe(shm_base);
 }
 
 static void setup(void)
@@ -817,6 +826,37 @@ START_TEST(test_foreign_facts_refused)
 }
 END_TEST
 
+/* A root on another filesystem than the store: rename cannot move, so it copies (and
+ * the copy still counts against the cap). */
+START_TEST(test_root_on_another_filesystem)
+{
+	if (!shm_base[0]) {
+		fprintf(stderr, "skip: no writable /dev/shm on another filesystem\n");
+		return;
+	}
+	struct ak_unpack_store *st = new_store(0);
+	const struct spec l0[] = {{"bin/sh", 'f', "#!sh", 04755}, {"big", 'f', "0123456789", 0600}};
+	struct ak_layer_index *idx = SCAN(st, 0, l0);
+	struct ak_fsview *v = view_of(&idx, 1);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/t-XXXXXX", shm_base);
+	ck_assert_ptr_nonnull(mkdtemp(path));
+	cleanup_fd int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(root, 0);
+	struct ak_unpack_stats stats;
+	materialise_ok(st, v, root, &stats);
+	expect_bytes(root, "bin/sh", "#!sh");
+	expect_mode(root, "bin/sh", S_IFREG, 0755);
+	expect_bytes(root, "big", "0123456789");
+	expect_mode(root, "big", S_IFREG, 0600);
+	ck_assert_uint_eq(stats.files, 2);
+	ck_assert_uint_eq(stats.dropped_setid, 1);
+	ak_fsview_free(v);
+	ak_layer_index_free(idx);
+	ak_unpack_store_free(st);
+}
+END_TEST
+
 /* Consumers on several threads at once share the cap: the store never holds more. */
 struct job {
 	struct ak_unpack_store *st;
@@ -929,6 +969,7 @@ Suite *unpack_suite(void)
 	tcase_add_test(tc, test_dot_names_refused);
 	tcase_add_test(tc, test_store_errors_reported);
 	tcase_add_test(tc, test_foreign_facts_refused);
+	tcase_add_test(tc, test_root_on_another_filesystem);
 	tcase_add_test(tc, test_parallel_consumers);
 	suite_add_tcase(s, tc);
 	return s;
