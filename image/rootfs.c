@@ -217,7 +217,7 @@ static int run_job(struct ak_rootfs *rs, struct job *j, struct ak_error **err)
 	int r = scan_job(rs, j, cs->make ? &c : NULL, err);
 	struct ak_error *e2 = NULL;
 	/* the consumer's own error (out of memory, say) fails a scan that went well */
-	if (cs->finish && cs->finish(cs->ctx, no, &c, r == 0, &e2) < 0 && r == 0) {
+	if (cs->make && cs->finish && cs->finish(cs->ctx, no, &c, r == 0, &e2) < 0 && r == 0) {
 		*err = e2;
 		return -1;
 	}
