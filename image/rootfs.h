@@ -19,13 +19,16 @@
 struct ak_rootfs_consumers {
 	void *ctx;
 	/* Fill *out for job number job (0 .. njobs-1, unique per scanned blob or tree;
-	 * layer is the descriptor scanned, NULL for a tree). Return < 0 with *err to fail
-	 * the scan. May be NULL: no consumer, entries only. */
+	 * layer is the descriptor scanned, NULL for a tree). Not called for a job that only
+	 * reads another file of a digest already scanned to check its bytes. Return < 0
+	 * with *err to fail the scan. May be NULL: no consumer, entries only. */
 	int (*make)(void *ctx, size_t job, const struct ak_descriptor *layer,
 		    struct ak_layer_consumer *out, struct ak_error **err);
 	/* The job ended (ok says whether its scan succeeded): release what make() made.
-	 * Return < 0 with *err to fail a scan that succeeded (an error the consumer kept,
-	 * such as out of memory). May be NULL. */
+	 * Called once for each make() that returned 0, with the consumer it filled (the
+	 * facts it made stay in the index and are freed with it). Return < 0 with *err to
+	 * fail a scan that succeeded (an error the consumer kept, such as out of memory);
+	 * unused when ok is false. May be NULL. */
 	int (*finish)(void *ctx, size_t job, struct ak_layer_consumer *c, bool ok,
 		      struct ak_error **err);
 };
@@ -40,7 +43,8 @@ struct ak_rootfs;
 /* Scan every unique layer (and tree) of variants[0..n-1] once, in parallel. Each
  * descriptor's size is checked against its blob, deduplicated ones too. Errors name the
  * variant and the layer; a layer that fails to inflate and whose bytes do not match its
- * digest reports the digest mismatch. */
+ * digest reports the digest mismatch. The variants are borrowed and must outlive *out;
+ * img is only used during the call. opt and consumers may be NULL. */
 int ak_rootfs_scan(struct ak_image *img, const struct ak_variant *const *variants, size_t n,
 		   const struct ak_rootfs_options *opt, const struct ak_rootfs_consumers *consumers,
 		   struct ak_rootfs **out, struct ak_error **err);
@@ -55,8 +59,10 @@ const struct ak_layer_index *ak_rootfs_layer(const struct ak_rootfs *rs, size_t 
 /* Layers of variant i as ak_rootfs_layer counts them (1 for a tree). */
 size_t ak_rootfs_nlayers(const struct ak_rootfs *rs, size_t i);
 
-/* Build variant i's final filesystem (record_removed: ak_fsview_set_record_removed).
- * The view borrows from rs: free it first. Errors name the variant and the layer. */
+/* Build the final filesystem of variant i, i < n (record_removed:
+ * ak_fsview_set_record_removed). The view borrows from rs: free it first. Errors name
+ * the variant (its platform, or "unknown") and the layer: "linux/arm64: layer 2
+ * 'sha256:0123…': entry 'x/y': 'x' is not a directory". */
 struct ak_fsview *ak_rootfs_view(const struct ak_rootfs *rs, size_t i, bool record_removed,
 				 struct ak_error **err);
 

@@ -2,13 +2,11 @@
 
 #include <errno.h>
 #include <fnmatch.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -17,6 +15,7 @@
 #include "image/fsview.h"
 #include "image/image.h"
 #include "image/layer.h"
+#include "image/rootfs.h"
 
 /* ---- scanning: one consumer per scan turns ELF files into facts ---- */
 
@@ -74,160 +73,37 @@ static void *cap_end(void *ctx, const struct ak_layer_entry *e)
 	return facts;
 }
 
-/* ---- jobs: each unique layer, and each local tree, scanned once ---- */
-
-struct job {
-	const struct ak_descriptor *layer; /* or NULL for a tree */
-	const struct ak_variant *tree;
-	const struct ak_variant *owner; /* whose descriptor this is, for messages */
-	/* another file of a digest already scanned (docker save's "<id>/layer.tar" paths):
-	 * only read to check its bytes, the index is scanned's */
-	const struct job *scanned;
-	struct ak_layer_index *index;
-};
-
-struct scan_state {
-	struct ak_image *img;
-	const struct ak_probe_options *opt;
-	struct job *jobs;
-	size_t njobs;
-	size_t next;
-	pthread_mutex_t lock;
-	struct ak_error *err; /* the first failure; the others stop taking jobs */
-};
-
-/* "manifest 'sha256:0123…'", or what else names a variant that has no manifest digest. */
-static const char *variant_label(const struct ak_variant *v, char buf[128])
+/* One capture context per scan job: jobs run on several threads at once. */
+static int cap_make(void *ctx, size_t job, const struct ak_descriptor *layer,
+		    struct ak_layer_consumer *out, struct ak_error **err)
 {
-	char sb[32];
-	if (v->manifest_digest)
-		snprintf(buf, 128, "manifest '%s'", ak_digest_short(v->manifest_digest, sb));
-	else if (v->ref_name)
-		snprintf(buf, 128, "image '%.80s'", v->ref_name);
-	else
-		snprintf(buf, 128, "variant '%s'", v->platform ? v->platform->name : "unknown");
-	return buf;
-}
-
-/* Read a blob to its end through the verifying stream, keeping nothing. */
-static int drain_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_error **err)
-{
-	static __thread unsigned char buf[1 << 16];
-	struct ak_stream *s = NULL;
-	if (ak_image_open_blob(img, d, &s, err) < 0)
-		return -1;
-	ssize_t n;
-	while ((n = ak_stream_read(s, buf, sizeof(buf), err)) > 0)
-		;
-	ak_stream_close(s);
-	return n < 0 ? -1 : 0;
-}
-
-/* A layer that failed to inflate or parse may simply be corrupt: when its bytes do not
- * match its digest, that is the root cause to report, not the gzip or tar symptom. */
-static void prefer_digest_error(struct scan_state *st, const struct ak_descriptor *d,
-				struct ak_error **err)
-{
-	struct ak_error *e2 = NULL;
-	drain_blob(st->img, d, &e2);
-	if (e2 && e2->kind == AK_ERR_DIGEST_MISMATCH) {
-		ak_error_free(*err);
-		*err = e2;
-		return;
-	}
-	ak_error_free(e2);
-}
-
-static int run_job(struct scan_state *st, struct job *j, struct ak_error **err)
-{
-	struct capture_ctx cc = {0};
-	struct ak_layer_consumer consumer = {
-		.ctx = &cc,
+	struct capture_ctx *cc = calloc(1, sizeof(*cc));
+	if (!cc)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	*out = (struct ak_layer_consumer){
+		.ctx = cc,
 		.begin = cap_begin,
 		.data = cap_data,
 		.end = cap_end,
 		.free_facts = facts_free,
 	};
-	struct ak_layer_options lo = {.max_bytes = st->opt->max_layer_bytes};
-	char label[128];
-	int r;
-	if (j->scanned) {
-		if (drain_blob(st->img, j->layer, err) < 0)
-			return ak_error_prefix(err, "%s", variant_label(j->owner, label));
-		return 0;
-	}
-	if (j->layer) {
-		lo.name = j->layer->digest;
-		lo.media_type = j->layer->media_type;
-		struct ak_stream *s = NULL;
-		if (ak_image_open_blob(st->img, j->layer, &s, err) < 0)
-			return ak_error_prefix(err, "%s", variant_label(j->owner, label));
-		r = ak_layer_scan(s, &lo, &consumer, &j->index, err);
-		/* a layer stopped at --max-layer-bytes is not re-read to the end for its
-		 * digest: that read is the cost the cap is there to avoid */
-		if (r < 0 && err && *err && (*err)->kind != AK_ERR_LIMIT &&
-		    (*err)->kind != AK_ERR_DIGEST_MISMATCH)
-			prefer_digest_error(st, j->layer, err);
-		if (r < 0)
-			ak_error_prefix(err, "%s", variant_label(j->owner, label));
-	} else {
-		lo.name = j->tree->folder_platform ? j->tree->folder_platform : "tree";
-		r = ak_layer_scan_dir(j->tree->tree_fd, ".", &lo, &consumer, &j->index, err);
-	}
-	if (r == 0 && cc.err) {
-		*err = cc.err;
-		cc.err = NULL;
+	return 0;
+}
+
+static int cap_finish(void *ctx, size_t job, struct ak_layer_consumer *c, bool ok,
+		      struct ak_error **err)
+{
+	struct capture_ctx *cc = c->ctx;
+	int r = 0;
+	if (ok && cc->err) {
+		*err = cc->err;
+		cc->err = NULL;
 		r = -1;
 	}
-	ak_error_free(cc.err);
+	ak_error_free(cc->err);
+	ak_elf_capture_free(cc->cap);
+	free(cc);
 	return r;
-}
-
-static void *worker(void *arg)
-{
-	struct scan_state *st = arg;
-	for (;;) {
-		pthread_mutex_lock(&st->lock);
-		struct job *j = st->err || st->next >= st->njobs ? NULL : &st->jobs[st->next++];
-		pthread_mutex_unlock(&st->lock);
-		if (!j)
-			return NULL;
-		struct ak_error *err = NULL;
-		if (run_job(st, j, &err) < 0) {
-			pthread_mutex_lock(&st->lock);
-			if (!st->err)
-				st->err = err;
-			else
-				ak_error_free(err);
-			pthread_mutex_unlock(&st->lock);
-		}
-	}
-}
-
-static int scan_all(struct scan_state *st, int jobs, struct ak_error **err)
-{
-	if (jobs <= 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		jobs = n > 0 ? (int)n : 1;
-	}
-	if ((size_t)jobs > st->njobs)
-		jobs = (int)st->njobs;
-	pthread_mutex_init(&st->lock, NULL);
-	pthread_t tids[64];
-	int started = 0;
-	for (int i = 1; i < jobs && i < 64; i++) /* this thread is worker 0 */
-		if (pthread_create(&tids[started], NULL, worker, st) == 0)
-			started++;
-	worker(st);
-	for (int i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	pthread_mutex_destroy(&st->lock);
-	if (st->err) {
-		*err = st->err;
-		st->err = NULL;
-		return -1;
-	}
-	return 0;
 }
 
 /* ---- findings ---- */
@@ -452,11 +328,9 @@ static int note_removed(struct ak_probe_variant *v, const struct ak_fsview *view
 
 /* ---- the plan: which variants to judge, which blobs to read ---- */
 
-/* One variant to judge, with the jobs its layers (or its tree) come from. */
+/* One variant to judge; items[i] is variant i of the scan. */
 struct item {
 	const struct ak_variant *src;
-	struct job **layer_jobs; /* one per layer */
-	struct job *tree_job;
 	size_t code_errors; /* ELF files whose judgement is an error: code src cannot run */
 };
 
@@ -464,17 +338,7 @@ struct plan {
 	const struct ak_variant_list *vl;
 	struct item *items;
 	size_t n;
-	struct job *jobs;
-	size_t njobs;
-	struct layer_ref *refs; /* every layer descriptor of every item */
-	size_t nrefs;
-};
-
-struct layer_ref {
-	const struct ak_descriptor *d;
-	const struct ak_variant *v;
-	struct job **slot; /* where its item keeps the job */
-	size_t order;
+	struct ak_rootfs *rs;
 };
 
 static const char *or_empty(const char *s)
@@ -482,97 +346,23 @@ static const char *or_empty(const char *s)
 	return s ? s : "";
 }
 
-static int cmp_ref(const void *a, const void *b)
+static int plan_scan(struct plan *pl, struct ak_image *img, const struct ak_probe_options *opt,
+		     struct ak_error **err)
 {
-	const struct layer_ref *x = a, *y = b;
-	int c = strcmp(x->d->digest, y->d->digest);
-	if (!c)
-		c = strcmp(or_empty(x->d->path), or_empty(y->d->path));
-	return c ? c : (x->order > y->order) - (x->order < y->order);
-}
-
-/* One scan job per digest; one more job per other file of that digest (docker save
- * names layer files by id, so two files can claim one diff_id), which only checks its
- * bytes. Sorting, not a table keyed by digest: no digest an image chooses can make it
- * slow, and each descriptor learns its job once, not by a search per variant. */
-static int plan_jobs(struct plan *pl, struct ak_error **err)
-{
-	size_t nrefs = 0, ntrees = 0;
-	for (size_t i = 0; i < pl->n; i++) {
-		nrefs += pl->items[i].src->nlayers;
-		ntrees += pl->items[i].src->tree_fd >= 0;
-	}
-	pl->refs = calloc(nrefs ? nrefs : 1, sizeof(*pl->refs));
-	pl->jobs = calloc(nrefs + ntrees ? nrefs + ntrees : 1, sizeof(*pl->jobs));
-	if (!pl->refs || !pl->jobs)
+	cleanup_free const struct ak_variant **vars = calloc(pl->n ? pl->n : 1, sizeof(*vars));
+	if (!vars)
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	for (size_t i = 0; i < pl->n; i++) {
-		struct item *it = &pl->items[i];
-		const struct ak_variant *v = it->src;
-		if (v->tree_fd >= 0) {
-			it->tree_job = &pl->jobs[pl->njobs++];
-			it->tree_job->tree = v;
-			it->tree_job->owner = v;
-		}
-		it->layer_jobs = calloc(v->nlayers ? v->nlayers : 1, sizeof(*it->layer_jobs));
-		if (!it->layer_jobs)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		for (size_t k = 0; k < v->nlayers; k++, pl->nrefs++)
-			pl->refs[pl->nrefs] = (struct layer_ref){.d = &v->layers[k],
-								 .v = v,
-								 .slot = &it->layer_jobs[k],
-								 .order = pl->nrefs};
-	}
-	qsort(pl->refs, pl->nrefs, sizeof(*pl->refs), cmp_ref);
-	struct job *scan = NULL, *cur = NULL;
-	for (size_t i = 0; i < pl->nrefs; i++) {
-		const struct layer_ref *r = &pl->refs[i], *prev = i ? &pl->refs[i - 1] : NULL;
-		bool new_digest = !prev || strcmp(r->d->digest, prev->d->digest) != 0;
-		if (new_digest || strcmp(or_empty(r->d->path), or_empty(prev->d->path)) != 0) {
-			cur = &pl->jobs[pl->njobs++];
-			*cur = (struct job){.layer = r->d, .owner = r->v};
-			if (new_digest)
-				scan = cur;
-			else
-				cur->scanned = scan;
-		}
-		*r->slot = cur;
-	}
-	return 0;
-}
-
-/* After the scan: each job's own descriptor was checked against the bytes, so a
- * descriptor of the same blob that declares another size is wrong. */
-static int check_sizes(const struct plan *pl, struct ak_error **err)
-{
-	for (size_t i = 0; i < pl->nrefs; i++) {
-		const struct layer_ref *r = &pl->refs[i];
-		const struct ak_descriptor *real = (*r->slot)->layer;
-		if (r->d->size == real->size)
-			continue;
-		char label[128], sb[32];
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "%s: layer '%s' is %lld bytes, its descriptor says %lld",
-				    variant_label(r->v, label), ak_digest_short(r->d->digest, sb),
-				    (long long)real->size, (long long)r->d->size);
-	}
-	return 0;
-}
-
-static const struct ak_layer_index *job_index(const struct job *j)
-{
-	return j->scanned ? j->scanned->index : j->index;
+	for (size_t i = 0; i < pl->n; i++)
+		vars[i] = pl->items[i].src;
+	struct ak_rootfs_options ro = {.max_layer_bytes = opt->max_layer_bytes, .jobs = opt->jobs};
+	struct ak_rootfs_consumers cs = {.make = cap_make, .finish = cap_finish};
+	return ak_rootfs_scan(img, vars, pl->n, &ro, &cs, &pl->rs, err);
 }
 
 static void plan_free(struct plan *pl)
 {
-	for (size_t i = 0; i < pl->njobs; i++)
-		ak_layer_index_free(pl->jobs[i].index);
-	for (size_t i = 0; i < pl->n; i++)
-		free(pl->items[i].layer_jobs);
+	ak_rootfs_free(pl->rs);
 	free(pl->items);
-	free(pl->jobs);
-	free(pl->refs);
 }
 
 static bool wanted(const struct ak_probe_options *opt, const struct ak_platform *p)
@@ -653,32 +443,20 @@ static int plan_items(struct plan *pl, const struct ak_probe_options *opt,
 
 /* ---- judging ---- */
 
-static int judge_variant(const struct ak_probe_options *opt, struct item *it,
+static int judge_variant(const struct ak_probe_options *opt, const struct plan *pl, size_t i,
 			 struct ak_probe_variant *v, struct ak_error **err)
 {
+	struct item *it = &pl->items[i];
 	const struct ak_variant *src = it->src;
-	struct ak_fsview *view = ak_fsview_new(err);
+	struct ak_fsview *view = ak_rootfs_view(pl->rs, i, opt->verbose, err);
 	if (!view)
 		return -1;
-	ak_fsview_set_record_removed(view, opt->verbose);
-	int r = 0;
-	if (it->tree_job && ak_fsview_apply_layer(view, it->tree_job->index, 0, err) < 0)
-		r = ak_error_prefix(err, "%s", v->name);
-	for (size_t i = 0; r == 0 && i < src->nlayers; i++) {
-		char sb[32];
-		/* "entry 'x/y': 'x' is not a directory" alone does not say where */
-		if (ak_fsview_apply_layer(view, job_index(it->layer_jobs[i]), (int)i, err) < 0)
-			r = ak_error_prefix(err, "%s: layer %zu '%s'", v->name, i + 1,
-					    ak_digest_short(src->layers[i].digest, sb));
-	}
 	struct judge_ctx jc = {.opt = opt, .v = v, .view = view, .p = src->platform, .src = src};
-	if (r == 0) {
-		r = ak_fsview_foreach(view, true, judge_entry, &jc, err);
-		if (r > 0 || (r < 0 && err && !*err))
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory judging %s", v->name);
-	}
-	for (size_t i = 0; i < jc.nmemo; i++)
-		ak_finding_clear(&jc.memo[i].wrong);
+	int r = ak_fsview_foreach(view, true, judge_entry, &jc, err);
+	if (r > 0 || (r < 0 && err && !*err))
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory judging %s", v->name);
+	for (size_t m = 0; m < jc.nmemo; m++)
+		ak_finding_clear(&jc.memo[m].wrong);
 	if (r == 0 && opt->verbose && note_removed(v, view, src->platform) < 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	it->code_errors = jc.code_errors;
@@ -885,11 +663,12 @@ static const char *compression_words(enum ak_compression c)
 /* A layer whose media type names another compression than its bytes have: runtimes
  * that pick the decompressor from the media type fail to pull it. Checked for every
  * descriptor, since two manifests may name one blob with different media types. */
-static int check_layer_media_types(struct ak_probe_variant *v, const struct item *it)
+static int check_layer_media_types(struct ak_probe_variant *v, const struct plan *pl, size_t k)
 {
-	for (size_t i = 0; i < it->src->nlayers; i++) {
-		const struct ak_descriptor *d = &it->src->layers[i];
-		const struct ak_layer_index *idx = job_index(it->layer_jobs[i]);
+	const struct ak_variant *src = pl->items[k].src;
+	for (size_t i = 0; i < src->nlayers; i++) {
+		const struct ak_descriptor *d = &src->layers[i];
+		const struct ak_layer_index *idx = ak_rootfs_layer(pl->rs, k, i, NULL);
 		enum ak_compression declared;
 		if (!idx || !ak_layer_media_type_compression(d->media_type, &declared) ||
 		    declared == idx->compression)
@@ -962,20 +741,13 @@ int ak_probe_run_image(struct ak_image *img, const char *ref, const struct ak_pr
 	if (r == 0 && !(out->variants = calloc(pl.n + opt->nfilter + 1, sizeof(*out->variants))))
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	if (r == 0)
-		r = plan_jobs(&pl, err);
-	if (r == 0) {
-		struct scan_state st = {.img = img, .opt = opt, .jobs = pl.jobs, .njobs = pl.njobs};
-		r = scan_all(&st, opt->jobs, err);
-	}
-	if (r == 0)
-		r = check_sizes(&pl, err);
+		r = plan_scan(&pl, img, opt, err);
 	for (size_t i = 0; r == 0 && i < pl.n; i++) {
 		struct ak_probe_variant *v = &out->variants[out->n++];
-		if (fill_variant(v, pl.items[i].src) < 0 ||
-		    check_layer_media_types(v, &pl.items[i]) < 0)
+		if (fill_variant(v, pl.items[i].src) < 0 || check_layer_media_types(v, &pl, i) < 0)
 			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		else
-			r = judge_variant(opt, &pl.items[i], v, err);
+			r = judge_variant(opt, &pl, i, v, err);
 	}
 	if (r == 0 && check_identical(out, &pl) < 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");

@@ -278,7 +278,7 @@ START_TEST(test_fsview_records_removed_only_when_asked)
 }
 END_TEST
 
-/* The in-memory layout (what fuzz_probe reads through) reports what oci:DIR reports. */
+/* The in-memory layout (what fuzz_image reads through) reports what oci:DIR reports. */
 START_TEST(test_memory_layout_probes_as_the_directory)
 {
 	char layer[72];

@@ -1,12 +1,12 @@
 #!/bin/sh
-# Generate seeds for fuzz/fuzz_probe.c into fuzz/seeds/fuzz_probe/ (binary seeds are
+# Generate seeds for fuzz/fuzz_image.c into fuzz/seeds/fuzz_image/ (binary seeds are
 # never committed). Each seed is an uncompressed tar of a small, consistent OCI layout:
 # a two-platform index with an attestation, nested indexes, gzip and plain layers,
 # whiteouts, opaque dirs, symlinks, hard links, dynamic ELF files with loaders, and a
-# wrong-machine binary, so the fuzzer starts from images the probe reads all the way.
+# wrong-machine binary, so the fuzzer starts from images read all the way through.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-out=${1:-$here/fuzz_probe}
+out=${1:-$here/fuzz_image}
 mkdir -p "$out"
 python3 - "$out" <<'PY'
 import gzip, hashlib, io, json, struct, sys, tarfile
