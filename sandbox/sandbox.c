@@ -25,8 +25,7 @@ static long read_sysctl(const char *path)
 	return strtol(s, NULL, 10);
 }
 
-/* Name the knob that forbids user namespaces here, if any. */
-static int explain_userns(int e, const char *step, struct ak_error **err)
+int ak_sandbox_userns_error(int e, const char *step, struct ak_error **err)
 {
 	if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
 		return ak_error_set(
@@ -62,18 +61,14 @@ static int write_proc(const char *path, const char *text, struct ak_error **err)
 {
 	cleanup_fd int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || ak_write_all(fd, text, strlen(text)) < 0)
-		return explain_userns(errno, "cannot set up the user namespace", err);
+		return ak_sandbox_userns_error(errno, "cannot set up the user namespace", err);
 	return 0;
 }
 
-int ak_sandbox_enter(const char *dir, struct ak_error **err)
+int ak_sandbox_setup(uid_t uid, gid_t gid, const char *dir, struct ak_error **err)
 {
 	if (!dir)
 		dir = AK_BINFMT_DEFAULT_DIR;
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
-		return explain_userns(errno, "cannot create a user namespace", err);
 	char map[64];
 	if (write_proc("/proc/self/setgroups", "deny", err) < 0)
 		return -1;
@@ -85,7 +80,7 @@ int ak_sandbox_enter(const char *dir, struct ak_error **err)
 		return -1;
 	/* nothing mounted here may reach the host's mount table */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return explain_userns(errno, "cannot make mounts private", err);
+		return ak_sandbox_userns_error(errno, "cannot make mounts private", err);
 	if (mount("binfmt_misc", dir, "binfmt_misc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
 		int e = errno;
 		struct utsname u;
@@ -104,6 +99,15 @@ int ak_sandbox_enter(const char *dir, struct ak_error **err)
 				      "cannot mount a private binfmt_misc at '%s'", dir);
 	}
 	return 0;
+}
+
+int ak_sandbox_enter(const char *dir, struct ak_error **err)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		return ak_sandbox_userns_error(errno, "cannot create a user namespace", err);
+	return ak_sandbox_setup(uid, gid, dir, err);
 }
 
 static int wait_status(pid_t pid)

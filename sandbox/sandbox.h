@@ -4,12 +4,21 @@
 #ifndef AK_SANDBOX_H
 #define AK_SANDBOX_H
 
+#include <sys/types.h>
+
 #include "common/error.h"
 
 /* Move the calling (single-threaded) process into a new user + mount namespace, map its
  * uid and gid to root there, make mounts private and mount a fresh binfmt_misc at dir
  * (AK_BINFMT_DEFAULT_DIR when NULL). Errors name the kernel or policy that forbids it. */
 int ak_sandbox_enter(const char *dir, struct ak_error **err);
+/* The second half of ak_sandbox_enter, for a process that has just been made in new user +
+ * mount namespaces some other way (clone, or unshare with more namespaces): map uid and
+ * gid (its ids outside) to root, make mounts private, mount binfmt_misc at dir. */
+int ak_sandbox_setup(uid_t uid, gid_t gid, const char *dir, struct ak_error **err);
+/* Set *err for a user namespace that could not be made (errnum from unshare or clone, or
+ * from writing its maps), naming the sysctl or policy that forbids it; returns -1. */
+int ak_sandbox_userns_error(int errnum, const char *step, struct ak_error **err);
 /* What ak_sandbox_run tells its caller while the command runs (each may be NULL). */
 struct ak_sandbox_hooks {
 	/* the command stopped itself (signal sig) and was continued with SIGCONT */
