@@ -11,8 +11,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -151,32 +149,6 @@ int ak_source_layout_open_blob(struct ak_source *src, const struct ak_descriptor
 	snprintf(path, sizeof(path), "blobs/%.*s/%s", (int)(colon - d->digest), d->digest,
 		 colon + 1);
 	return open_sized(src, path, d, out, err);
-}
-
-int ak_oci_layout_parse(const char *buf, size_t len, const char *what, struct ak_error **err)
-{
-	json_error_t jerr;
-	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j)
-		return ak_error_set(err, AK_EXIT_ENV, "'%s': 'oci-layout': invalid JSON: %s", what,
-				    jerr.text);
-	json_t *v = json_is_object(j) ? json_object_get(j, "imageLayoutVersion") : NULL;
-	int r = 0;
-	if (!json_is_string(v)) {
-		r = ak_error_set(err, AK_EXIT_ENV,
-				 "'%s': 'oci-layout' has no 'imageLayoutVersion' string", what);
-	} else {
-		/* 1.x.y: the layout has not changed incompatibly since 1.0.0; a 2.x layout
-		 * would not be read right */
-		const char *ver = json_string_value(v);
-		if (strncmp(ver, "1.", 2) != 0 || ver[2] < '0' || ver[2] > '9')
-			r = ak_error_set(err, AK_EXIT_ENV,
-					 "'%s': 'oci-layout': imageLayoutVersion '%.40s' is not "
-					 "supported (archkit reads 1.x)",
-					 what, ver);
-	}
-	json_decref(j);
-	return r;
 }
 
 int ak_source_oci_layout_check(struct ak_source *src, bool required, struct ak_error **err)

@@ -41,8 +41,6 @@ struct ak_source {
 /* OCI image layout directory (oci-layout, index.json, blobs/ALG/HEX). */
 int ak_source_oci_new(const char *dir, const char *tag, struct ak_source **out,
 		      struct ak_error **err);
-/* Check an oci-layout file's bytes (JSON, imageLayoutVersion 1.x); what names the layout. */
-int ak_oci_layout_parse(const char *buf, size_t len, const char *what, struct ak_error **err);
 /* Check a layout's oci-layout file: a JSON object whose imageLayoutVersion is 1.x. When
  * required (an OCI layout), its absence is an error; otherwise (docker save 25+) only a
  * present file is checked. Messages name src->path. */
@@ -97,6 +95,8 @@ int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err);
  * fine. */
 void ak_tmpdir_remove(const char *path);
 
+/* The source an image reads from. */
+struct ak_source *ak_image_source(struct ak_image *img);
 /* For sources: walk the root document of img's source as a generic OCI graph. */
 int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct ak_error **err);
 /* For sources: read a (verified) JSON blob with the AK_JSON_MAX cap. */

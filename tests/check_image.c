@@ -24,6 +24,7 @@
 #include "common/platform.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "image/doc.h"
 #include "image/image.h"
 #include "image/source.h"
 #include "tests/testlib.h"
