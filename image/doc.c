@@ -10,14 +10,6 @@
 
 #include "common/cleanup.h"
 
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
-#define MT_DOCKER_V1 "application/vnd.docker.distribution.manifest.v1+json"
-#define MT_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
 #define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
 /* jansson ships json_decrefp for json_auto_t */
@@ -25,17 +17,17 @@
 
 bool ak_media_type_is_index(const char *mt)
 {
-	return mt && (!strcmp(mt, MT_OCI_INDEX) || !strcmp(mt, MT_DOCKER_LIST));
+	return mt && (!strcmp(mt, AK_MT_OCI_INDEX) || !strcmp(mt, AK_MT_DOCKER_LIST));
 }
 
 bool ak_media_type_is_manifest(const char *mt)
 {
-	return mt && (!strcmp(mt, MT_OCI_MANIFEST) || !strcmp(mt, MT_DOCKER_MANIFEST));
+	return mt && (!strcmp(mt, AK_MT_OCI_MANIFEST) || !strcmp(mt, AK_MT_DOCKER_MANIFEST));
 }
 
 bool ak_media_type_is_config(const char *mt)
 {
-	return mt && (!strcmp(mt, MT_OCI_CONFIG) || !strcmp(mt, MT_DOCKER_CONFIG));
+	return mt && (!strcmp(mt, AK_MT_OCI_CONFIG) || !strcmp(mt, AK_MT_DOCKER_CONFIG));
 }
 
 /* --- JSON helpers --- */
@@ -111,7 +103,7 @@ static int descriptor_from_json(json_t *o, const char *what, struct ak_descripto
 
 bool ak_media_type_is_schema1(const char *mt)
 {
-	return mt && (!strcmp(mt, MT_DOCKER_V1) || !strcmp(mt, MT_DOCKER_V1_SIGNED));
+	return mt && (!strcmp(mt, AK_MT_DOCKER_V1) || !strcmp(mt, AK_MT_DOCKER_V1_SIGNED));
 }
 
 /* Schema 1 (2015, deprecated) has schemaVersion 1 and fsLayers instead of layers. */

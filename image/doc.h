@@ -12,6 +12,16 @@
 
 #define AK_IMAGE_ENTRIES_MAX 65536 /* descriptors in one index or layers in one manifest */
 
+#define AK_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define AK_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define AK_MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define AK_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define AK_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define AK_MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define AK_MT_DOCKER_LAYER_TAR "application/vnd.docker.image.rootfs.diff.tar"
+#define AK_MT_DOCKER_V1 "application/vnd.docker.distribution.manifest.v1+json"
+#define AK_MT_DOCKER_V1_SIGNED "application/vnd.docker.distribution.manifest.v1+prettyjws"
+
 struct ak_index_entry {
 	struct ak_descriptor d;
 	char *os, *arch, *variant; /* from "platform", NULL when absent */

@@ -9,23 +9,22 @@
 #include "image/ref.h"
 #include "image/source.h"
 #include "image/variant.h"
+#include "image/walk.h"
 
 struct ak_image {
 	struct ak_source *src;
 	char *tmpdir; /* private extraction directory, removed on close */
 	const char *kind;
 	char *ref;
+	char *tag; /* TAG of the reference, NULL for all */
 };
-
-struct ak_source *ak_image_source(struct ak_image *img)
-{
-	return img->src;
-}
 
 /* Open dir as layout k; display (NULL: dir) is the name messages give it. */
 static int open_layout(enum ak_layout k, const char *dir, const char *display, const char *tag,
 		       struct ak_image *img, struct ak_error **err)
 {
+	if (tag && !(img->tag = strdup(tag)))
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	static const char *const names[] = {[AK_LAYOUT_OCI] = "oci",
 					    [AK_LAYOUT_DOCKER] = "docker-save",
 					    [AK_LAYOUT_DIR] = "dir",
@@ -33,10 +32,10 @@ static int open_layout(enum ak_layout k, const char *dir, const char *display, c
 	int r;
 	switch (k) {
 	case AK_LAYOUT_OCI:
-		r = ak_source_oci_new(dir, tag, &img->src, err);
+		r = ak_source_oci_new(dir, &img->src, err);
 		break;
 	case AK_LAYOUT_DOCKER:
-		r = ak_source_docker_new(dir, tag, &img->src, err);
+		r = ak_source_docker_new(dir, &img->src, err);
 		break;
 	case AK_LAYOUT_DIR:
 		r = ak_source_skopeo_dir_new(dir, &img->src, err);
@@ -186,24 +185,18 @@ void ak_image_close(struct ak_image *img)
 		ak_tmpdir_remove(img->tmpdir);
 	free(img->tmpdir);
 	free(img->ref);
+	free(img->tag);
 	free(img);
 }
 
 int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_stream **out,
 		       struct ak_error **err)
 {
-	if (!d->digest)
-		return ak_error_set(err, AK_EXIT_ENV, "blob without a digest");
-	if (ak_digest_validate(d->digest, err) < 0 ||
-	    ak_blob_size_validate(d->size, d->digest, err) < 0)
-		return -1;
+	/* named by the image's kind: "local-tar" says more than its source's "local" */
 	if (!img->src->ops->open_blob)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s' has no blobs (%s output)",
 				    img->src->path, img->kind);
-	struct ak_stream *raw = NULL;
-	if (img->src->ops->open_blob(img->src, d, &raw, err) < 0)
-		return -1;
-	return ak_blob_stream_new(raw, d, out, err);
+	return ak_source_open_blob(img->src, d, out, err);
 }
 
 int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, size_t nfilter,
@@ -211,10 +204,7 @@ int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, s
 {
 	struct ak_variant_list all = {0};
 	*out = (struct ak_variant_list){0};
-	int r = img->src->ops->list_variants
-			? img->src->ops->list_variants(img->src, img, &all, err)
-			: ak_image_walk_root(img, &all, err);
-	if (r < 0) {
+	if (ak_walk(img->src, img->tag, &all, err) < 0) {
 		ak_variant_list_free(&all);
 		return ak_error_prefix(err, "'%s'", img->ref);
 	}

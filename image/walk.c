@@ -1,9 +1,11 @@
-/* The graph walk from a root document: nested indexes and manifests down to one variant
- * per image manifest, attestations and artifacts skipped with notes, each document read
- * and verified once however often it is listed, and bounds on depth, documents, bytes
- * and descriptors, so a hostile index costs little. */
-#include "image/image.h"
+/* The walk from a source's root. A graph: nested indexes and manifests down to one
+ * variant per image manifest, attestations and artifacts skipped with notes, each
+ * document read and verified once however often it is listed, and bounds on depth,
+ * documents, bytes and descriptors, so a hostile index costs little. Docker save's
+ * manifest.json and buildx local trees are read here too, from what the source found. */
+#include "image/walk.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +15,6 @@
 #include "common/cleanup.h"
 #include "common/hash.h"
 #include "common/util.h"
-#include "image/source.h"
 #include "image/variant.h"
 
 /* Why a manifest was skipped as an attestation: no runtime would run it. */
@@ -41,7 +42,7 @@ struct memo {
 #define MEMO_SLOTS (2 * AK_IMAGE_DOCS_MAX) /* power of two, never more than half full */
 
 struct walk {
-	struct ak_image *img;
+	struct ak_source *src;
 	struct ak_variant_list *out;
 	size_t docs;	    /* unique documents read */
 	size_t doc_bytes;   /* their bytes */
@@ -60,23 +61,6 @@ struct claim {
 	const char *os, *arch, *variant, *ref_name;
 	bool annotated; /* this very descriptor carries the attestation annotation */
 };
-
-int ak_image_read_blob(struct ak_image *img, const struct ak_descriptor *d, char **out, size_t *len,
-		       struct ak_error **err)
-{
-	char sb[32];
-	if (d->size > (int64_t)AK_JSON_MAX)
-		return ak_error_set(
-			err, AK_EXIT_ENV,
-			"blob '%s': %lld bytes, more than the %u allowed for a document",
-			ak_digest_short(d->digest, sb), (long long)d->size, AK_JSON_MAX);
-	cleanup_stream struct ak_stream *s = NULL;
-	if (ak_image_open_blob(img, d, &s, err) < 0)
-		return -1;
-	if (ak_stream_read_all(s, AK_JSON_MAX, out, len, err) < 0)
-		return ak_error_prefix(err, "blob '%s'", ak_digest_short(d->digest, sb));
-	return 0;
-}
 
 static void memo_free(struct memo *m)
 {
@@ -153,7 +137,7 @@ static int walk_read_doc(struct walk *w, const struct ak_descriptor *d, enum mem
 				    AK_IMAGE_DOCS_MAX);
 	cleanup_free char *buf = NULL;
 	size_t len = 0;
-	if (ak_image_read_blob(w->img, d, &buf, &len, err) < 0)
+	if (ak_source_read_doc(w->src, d, &buf, &len, err) < 0)
 		return -1;
 	w->doc_bytes += len;
 	if (w->doc_bytes > AK_IMAGE_DOC_BYTES_MAX)
@@ -390,21 +374,14 @@ static int walk_notes(struct walk *w, struct ak_error **err)
 	return ak_variant_dedup_notes(&w->seen, w->out, err);
 }
 
-int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct ak_error **err)
+/* Walk the graph whose root document (named what) is doc. */
+static int walk_graph(struct ak_source *src, const char *doc, size_t len, const char *what,
+		      const char *tag, struct ak_variant_list *out, struct ak_error **err)
 {
-	struct ak_source *src = ak_image_source(img);
-	if (!src->ops->read_root)
-		return ak_error_set(err, AK_EXIT_ENV, "'%s' has no index", src->path);
-	cleanup_free char *doc = NULL;
-	size_t len = 0;
-	if (src->ops->read_root(src, &doc, &len, err) < 0)
-		return -1;
-	/* name the document, not the image: the caller prefixes the image's name */
-	const char *what = strcmp(src->ops->kind, "dir") == 0 ? "manifest.json" : "index.json";
 	struct ak_doc root;
 	if (ak_doc_parse_root(doc, len, what, &root, err) < 0)
 		return -1;
-	struct walk w = {.img = img, .out = out};
+	struct walk w = {.src = src, .out = out};
 	ak_hash_key_random(&w.key);
 	ak_variant_dedup_init(&w.seen);
 	struct claim none = {0};
@@ -424,11 +401,285 @@ int ak_image_walk_root(struct ak_image *img, struct ak_variant_list *out, struct
 			r = walk_manifest(&w, &root.man, artifact_mt, what, digest, &none, err);
 		}
 	} else {
-		r = walk_index(&w, &root.idx, what, &none, src->tag, err);
+		r = walk_index(&w, &root.idx, what, &none, tag, err);
 	}
 	if (r == 0)
 		r = walk_notes(&w, err);
 	ak_doc_free(&root);
 	walk_free(&w);
+	return r;
+}
+
+/* --- docker save's manifest.json --- */
+
+/* "blobs/sha256/HEX" or ".../HEX.json" or "HEX.json" name their own digest. */
+static char *digest_from_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t n = strlen(base);
+	if (n > 5 && !strcmp(base + n - 5, ".json"))
+		n -= 5;
+	if (!ak_str_has_prefix(path, "blobs/") && strchr(path, '/'))
+		return NULL; /* <id>/layer.tar-style: the id is not a content digest */
+	char *d = NULL;
+	if (n != 64 || asprintf(&d, "sha256:%.64s", base) < 0)
+		return NULL;
+	if (ak_digest_validate(d, NULL) < 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* The size the source found for a file, or the error it met opening it. */
+static int file_size(const struct ak_source_file *f, int64_t *size, struct ak_error **err)
+{
+	if (f->error)
+		return ak_error_set_kind(err, f->error->status, f->error->kind, f->error->errnum,
+					 "%s", f->error->msg);
+	*size = f->size;
+	return 0;
+}
+
+/* Docker writes "docker.io/library/x:1" where users type "x:1". */
+static const char *short_name(const char *t)
+{
+	if (ak_str_has_prefix(t, "docker.io/library/"))
+		return t + 18;
+	if (ak_str_has_prefix(t, "docker.io/"))
+		return t + 10;
+	return t;
+}
+
+/* A RepoTag matches by full name, by short name or by its tag alone ("1.0"). */
+static bool tag_matches(const struct ak_docker_entry *e, const char *tag)
+{
+	for (size_t i = 0; i < e->nrepo_tags; i++) {
+		const char *t = e->repo_tags[i];
+		const char *colon = strrchr(t, ':');
+		if (!strcmp(t, tag) || !strcmp(short_name(t), short_name(tag)) ||
+		    (colon && !strchr(colon, '/') && !strcmp(colon + 1, tag)))
+			return true;
+	}
+	return false;
+}
+
+static int docker_tag_error(const struct ak_docker_manifest *m, const char *tag,
+			    struct ak_error **err)
+{
+	char list[1024] = "";
+	size_t n = 0;
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = 0; j < m->entries[i].nrepo_tags && n + 80 < sizeof(list); j++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s'%.64s'",
+					      n ? ", " : "", m->entries[i].repo_tags[j]);
+	return ak_error_set(err, AK_EXIT_ENV,
+			    "tag '%s' not found in 'manifest.json' (available: %s)", tag,
+			    n ? list : "no tags");
+}
+
+/* Fill v from manifest.json's entry i. */
+static int entry_variant(struct ak_source *src, const struct ak_source_root *root, size_t i,
+			 struct ak_variant *v, size_t *doc_bytes, struct ak_error **err)
+{
+	const struct ak_docker_entry *e = &root->docker.entries[i];
+	const struct ak_source_docker_files *f = &root->files[i];
+	v->config.digest = digest_from_path(e->config);
+	if (!v->config.digest)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'manifest.json': cannot tell the digest of config '%.200s'",
+				    e->config);
+	if (!(v->config.path = strdup(e->config)) ||
+	    !(v->config.media_type = strdup(AK_MT_DOCKER_CONFIG)))
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (file_size(&f->config, &v->config.size, err) < 0)
+		return -1;
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	if (ak_source_read_doc(src, &v->config, &buf, &len, err) < 0)
+		return -1;
+	/* thousands of entries naming one 4 MiB config would read gigabytes */
+	if ((*doc_bytes += len) > AK_IMAGE_DOC_BYTES_MAX)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "'manifest.json': its configs exceed %u bytes in all",
+				    AK_IMAGE_DOC_BYTES_MAX);
+	struct ak_config_doc cfg;
+	if (ak_config_parse(buf, len, e->config, &cfg, err) < 0)
+		return -1;
+	v->config_platform = ak_platform_string(cfg.os, cfg.arch, cfg.variant);
+	v->config_parsed = ak_platform_from_oci(cfg.os, cfg.arch, cfg.variant);
+	int r = 0;
+	v->layers = calloc(e->nlayers ? e->nlayers : 1, sizeof(*v->layers));
+	if (!v->layers)
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	for (size_t j = 0; r == 0 && j < e->nlayers; j++) {
+		struct ak_descriptor *d = &v->layers[j];
+		v->nlayers = j + 1;
+		d->digest = digest_from_path(e->layers[j]);
+		if (!d->digest) {
+			/* old form: the layer tar is the uncompressed diff named by diff_ids */
+			if (cfg.ndiff_ids != e->nlayers) {
+				r = ak_error_set(err, AK_EXIT_ENV,
+						 "'%s': %zu layers but %zu diff_ids in config",
+						 src->path, e->nlayers, cfg.ndiff_ids);
+				break;
+			}
+			d->digest = strdup(cfg.diff_ids[j]);
+		}
+		d->path = strdup(e->layers[j]);
+		d->media_type = strdup(AK_MT_DOCKER_LAYER_TAR);
+		if (!d->digest || !d->path || !d->media_type)
+			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		else
+			r = file_size(&f->layers[j], &d->size, err);
+	}
+	ak_config_doc_free(&cfg);
+	if (r == 0 && e->nrepo_tags && !(v->ref_name = strdup(e->repo_tags[0])))
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	return r;
+}
+
+/* Are v's layers in the source? Only a missing blob says no: any other failure is
+ * reported when the layer is read. */
+static bool blobs_present(struct ak_source *src, const struct ak_variant *v)
+{
+	for (size_t i = 0; i < v->nlayers; i++) {
+		struct ak_stream *s = NULL;
+		cleanup_error struct ak_error *e = NULL;
+		if (src->ops->open_blob(src, &v->layers[i], &s, &e) == 0)
+			ak_stream_close(s);
+		else if (e && e->errnum == ENOENT)
+			return false;
+	}
+	return true;
+}
+
+static void move_variant(struct ak_variant *dst, struct ak_variant *src)
+{
+	*dst = *src;
+	*src = (struct ak_variant){.tree_fd = -1};
+}
+
+/* The variants come from manifest.json, whose layer order docker itself uses; the
+ * platform from each config; index.json, when there (Docker 25+), adds manifest digests
+ * and the platforms manifest.json does not list (a containerd store). */
+static int walk_docker(struct ak_source *src, const struct ak_source_root *root, const char *tag,
+		       struct ak_variant_list *out, struct ak_error **err)
+{
+	const struct ak_docker_manifest *m = &root->docker;
+	int r = 0;
+	struct ak_variant_list walked = {0};
+	if (root->doc) {
+		/* index.json's tags are ref.names, not RepoTags: it is walked whole */
+		r = walk_graph(src, root->doc, root->len, "index.json", NULL, &walked, err);
+		if (r < 0)
+			goto out;
+		out->skipped_attestations += walked.skipped_attestations;
+		for (size_t i = 0; i < walked.n_notes; i++)
+			ak_variant_list_note(out, "%s", walked.notes[i]);
+	}
+	bool any = false;
+	size_t doc_bytes = 0, layers = 0;
+	for (size_t i = 0; i < m->n && r == 0; i++) {
+		const struct ak_docker_entry *e = &m->entries[i];
+		if (tag && !tag_matches(e, tag))
+			continue;
+		any = true;
+		if ((layers += e->nlayers) > AK_IMAGE_DESCRIPTORS_MAX) {
+			r = ak_error_set(err, AK_EXIT_ENV,
+					 "'manifest.json' lists more than %d layers in all",
+					 AK_IMAGE_DESCRIPTORS_MAX);
+			break;
+		}
+		struct ak_variant *v = ak_variant_list_add(out);
+		if (!v) {
+			r = ak_error_set(err, AK_EXIT_ENV, "too many variants");
+			break;
+		}
+		if ((r = entry_variant(src, root, i, v, &doc_bytes, err)) < 0)
+			break;
+		for (size_t j = 0; j < walked.n; j++) {
+			struct ak_variant *w = &walked.items[j];
+			if (!w->config.digest || strcmp(w->config.digest, v->config.digest) != 0)
+				continue;
+			v->manifest_digest = w->manifest_digest;
+			v->index_platform = w->index_platform;
+			v->index_parsed = w->index_parsed;
+			w->manifest_digest = w->index_platform = NULL;
+			free(w->config.digest);
+			w->config.digest = NULL; /* used */
+			break;
+		}
+	}
+	if (r == 0 && tag && !any)
+		r = docker_tag_error(m, tag, err);
+	for (size_t j = 0; j < walked.n && r == 0 && !tag; j++) {
+		struct ak_variant *w = &walked.items[j];
+		if (!w->config.digest)
+			continue;
+		char sb[32];
+		if (!blobs_present(src, w)) {
+			ak_variant_list_note(out,
+					     "skipped manifest '%s': its layers are not in '%s'",
+					     ak_digest_short(w->manifest_digest, sb), src->path);
+			continue;
+		}
+		struct ak_variant *v = ak_variant_list_add(out);
+		if (!v) {
+			r = ak_error_set(err, AK_EXIT_ENV, "too many variants");
+			break;
+		}
+		move_variant(v, w);
+		/* named as manifest.json names its images */
+		if (v->ref_name && short_name(v->ref_name) != v->ref_name)
+			memmove(v->ref_name, short_name(v->ref_name),
+				strlen(short_name(v->ref_name)) + 1);
+	}
+out:
+	ak_variant_list_free(&walked);
+	return r;
+}
+
+/* --- buildx local trees --- */
+
+static int walk_trees(struct ak_source_root *root, struct ak_variant_list *out,
+		      struct ak_error **err)
+{
+	for (size_t i = 0; i < root->ntrees; i++) {
+		struct ak_source_tree *t = &root->trees[i];
+		struct ak_variant *v = ak_variant_list_add(out);
+		if (!v)
+			return ak_error_set(err, AK_EXIT_ENV, "too many variants");
+		v->tree_fd = steal_fd(&t->fd);
+		v->tree_path = steal_pointer(&t->path);
+		if (!t->os)
+			continue; /* one root filesystem: nothing says its platform */
+		if (!(v->folder_platform = ak_platform_string(t->os, t->arch, t->variant)))
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		v->folder_parsed = ak_platform_from_oci(t->os, t->arch, t->variant);
+	}
+	return 0;
+}
+
+int ak_walk(struct ak_source *src, const char *tag, struct ak_variant_list *out,
+	    struct ak_error **err)
+{
+	struct ak_source_root root = {0};
+	int r = src->ops->read_root(src, &root, err);
+	if (r == 0) {
+		switch (root.form) {
+		case AK_ROOT_GRAPH:
+			r = walk_graph(src, root.doc, root.len, root.name, tag, out, err);
+			break;
+		case AK_ROOT_DOCKER:
+			r = walk_docker(src, &root, tag, out, err);
+			break;
+		case AK_ROOT_TREES:
+			r = walk_trees(&root, out, err);
+			break;
+		}
+	}
+	ak_source_root_clear(&root);
 	return r;
 }

@@ -1346,6 +1346,20 @@ START_TEST(test_docker_save_two_images_named)
 	ak_variant_list_free(&l);
 	ak_image_close(img);
 
+	/* a file missing from an image the tag leaves out does not matter */
+	ck_assert_int_eq(unlink(path_in("img/1/layer.tar")), 0);
+	tar_dir(path_in("img"), path_in("save.tar"));
+	char ref[2 * PATH_MAX + 32];
+	snprintf(ref, sizeof(ref), "docker-archive:%s:app:1", path_in("save.tar"));
+	ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.items[0].ref_name, "app:1");
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+	snprintf(ref, sizeof(ref), "docker-archive:%s", path_in("save.tar"));
+	expect_error(ref, "'1/layer.tar': No such file or directory");
+
 	/* Docker 25+: a platform only index.json lists is named as manifest.json would */
 	ak_tmpdir_remove(path_in("img"));
 	struct blob a = put_image("img", "amd64", NULL, NULL);
