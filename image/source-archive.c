@@ -15,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "image/layer.h"
 
 #define ENTRIES_MAX 4000000
 #define NAME_MAX_LEN 3000
@@ -45,16 +45,15 @@ static const char *archive_why(struct archive *a, const char *fallback)
 	return msg && *msg ? msg : fallback;
 }
 
-/* Normalise an entry name into out: drop "." and empty components. "" means the root. */
+/* Normalise an entry name into out ("" means the root), refusing what could lead
+ * outside: an absolute name, any ".." (even one that stays inside). */
 static int normalise(const char *file, const char *name, char *out, size_t outsz,
 		     struct ak_error **err)
 {
 	if (name[0] == '/')
 		return ak_error_set(err, AK_EXIT_ENV,
 				    "'%s': archive entry '%.200s' is an absolute path", file, name);
-	size_t n = 0;
-	const char *p = name;
-	while (*p) {
+	for (const char *p = name; *p;) {
 		const char *end = strchrnul(p, '/');
 		size_t len = (size_t)(end - p);
 		if (len == 2 && p[0] == '.' && p[1] == '.')
@@ -65,18 +64,10 @@ static int normalise(const char *file, const char *name, char *out, size_t outsz
 		if (len > NAME_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry name too long",
 					    file);
-		if (len > 0 && !(len == 1 && p[0] == '.')) {
-			if (n + len + 2 > outsz)
-				return ak_error_set(err, AK_EXIT_ENV,
-						    "'%s': archive entry name too long", file);
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, len);
-			n += len;
-		}
 		p = *end ? end + 1 : end;
 	}
-	out[n] = '\0';
+	if (ak_layer_path_normalise(name, out, outsz) < 0)
+		return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry name too long", file);
 	return 0;
 }
 
@@ -125,22 +116,11 @@ static int open_parent(int rootfd, const char *file, char *clean, const char **b
  * kernel's RESOLVE_BENEATH guards every later open anyway. */
 static bool link_stays_inside(const char *clean, const char *target)
 {
-	int depth = 0;
-	for (const char *p = clean; *p; p++)
-		if (*p == '/')
-			depth++;
-	for (const char *p = target; *p;) {
-		const char *end = strchrnul(p, '/');
-		size_t len = (size_t)(end - p);
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (--depth < 0)
-				return false;
-		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
-			depth++;
-		}
-		p = *end ? end + 1 : end;
-	}
-	return true;
+	char joined[NAME_MAX_LEN + PATH_MAX + 2], norm[sizeof(joined)];
+	const char *slash = strrchr(clean, '/');
+	snprintf(joined, sizeof(joined), "%.*s/%s", slash ? (int)(slash - clean) : 0, clean,
+		 target);
+	return ak_layer_path_normalise(joined, norm, sizeof(norm)) == 0;
 }
 
 static int extract_symlink(int rootfd, const char *file, char *clean, const char *target,

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "common/cleanup.h"
 #include "common/hash.h"
 #include "common/util.h"
@@ -388,18 +386,14 @@ static int walk_graph(struct ak_source *src, const char *doc, size_t len, const 
 	int r;
 	if (!root.is_index) {
 		/* the root is a single manifest (skopeo dir, a registry tag) */
-		unsigned char md[EVP_MAX_MD_SIZE];
-		unsigned int mdlen = 0;
-		char digest[8 + 64 + 1] = "sha256:";
+		char digest[AK_DIGEST_MAX];
 		cleanup_free char *artifact_mt = NULL;
-		if (EVP_Digest(doc, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		if (ak_digest_sha256(doc, len, digest) < 0)
 			r = ak_error_set(err, AK_EXIT_ENV, "cannot compute digest");
 		else
 			r = manifest_artifact_mt(&root.man, &artifact_mt, err);
-		if (r == 0) {
-			ak_hex_encode(md, mdlen < 32 ? mdlen : 32, digest + 7);
+		if (r == 0)
 			r = walk_manifest(&w, &root.man, artifact_mt, what, digest, &none, err);
-		}
 	} else {
 		r = walk_index(&w, &root.idx, what, &none, tag, err);
 	}
