@@ -2,6 +2,8 @@
  * then its variants (walk.c, variant.c) and its blobs, verified. */
 #include "image/image.h"
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,21 +77,47 @@ static int open_dir(const char *path, struct ak_image *img, struct ak_error **er
 	return open_layout(k, path, NULL, NULL, img, err);
 }
 
+static void ak_archive_linksp(struct ak_archive_links **l)
+{
+	ak_archive_links_free(*l);
+}
+
+static bool dir_is_empty(const char *path)
+{
+	cleanup_dir DIR *d = opendir(path);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			return false;
+	return true;
+}
+
 /* Extract file and open what it holds; want (AK_LAYOUT_NONE: anything) is what the
- * reference said it is. */
+ * reference said it is. An archive that holds no image (tar:FILE, `-` or a bare path)
+ * is one root filesystem, as buildx and buildah type=tar write for one platform: a
+ * variant that only --platform names. */
 static int open_extracted(struct ak_image *img, const char *file, enum ak_layout want,
 			  const char *tag, struct ak_error **err)
 {
-	if (ak_archive_extract(file, &img->tmpdir, err) < 0)
+	__attribute__((cleanup(ak_archive_linksp))) struct ak_archive_links *held = NULL;
+	if (ak_archive_extract(file, &img->tmpdir, &held, err) < 0)
 		return -1;
 	enum ak_layout k;
 	if (ak_ref_sniff(img->tmpdir, &k, err) < 0)
 		return -1;
-	if (k == AK_LAYOUT_NONE)
+	if (k == AK_LAYOUT_NONE && want != AK_LAYOUT_NONE)
 		return ak_error_set(err, AK_EXIT_ENV,
 				    "'%s': archive holds no index.json, manifest.json or linux_* "
 				    "folders",
 				    file);
+	if (k == AK_LAYOUT_NONE) {
+		/* a root filesystem: its absolute links mean its root */
+		if (ak_archive_links_make(img->tmpdir, held, err) < 0)
+			return -1;
+		if (dir_is_empty(img->tmpdir))
+			return ak_error_set(err, AK_EXIT_ENV, "'%s': the archive is empty", file);
+		k = AK_LAYOUT_LOCAL;
+	}
 	if (want == AK_LAYOUT_OCI && k != AK_LAYOUT_OCI && k != AK_LAYOUT_DOCKER)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': not an oci-archive (no index.json)",
 				    file);
@@ -122,6 +150,7 @@ static int image_open(struct ak_image *img, const struct ak_ref *ref, struct ak_
 		return open_layout(AK_LAYOUT_LOCAL, ref->path, NULL, NULL, img, err);
 	case AK_REF_PATH_DIR:
 		return open_dir(ref->path, img, err);
+	case AK_REF_TAR:
 	case AK_REF_STDIN:
 	case AK_REF_PATH_FILE:
 		return open_extracted(img, ref->path, AK_LAYOUT_NONE, NULL, err);

@@ -61,12 +61,15 @@ struct ak_variant_list {
 	size_t n_notes;
 };
 
-/* Open an image by reference: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+/* Open an image by reference (image/ref.h): `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
  * `docker-archive:FILE[:NAME:TAG]`, `dir:DIR` (skopeo), `local:DIR` (buildx type=local,
- * also a single root filesystem), `-` (any archive on stdin), or a bare path, sniffed: a
- * docker save dir, an OCI layout, buildx local output, or a tar of any of them (buildx
- * type=tar included). Archives are extracted into a private directory under $TMPDIR that
- * ak_image_close() removes. `docker://` is refused until a registry source exists. */
+ * also a single root filesystem), `tar:FILE` and `-` (a tar of any form, on stdin for
+ * `-`), or a bare path, sniffed: a docker save dir, an OCI layout, buildx local output,
+ * or a tar of any of them. A tar that holds none of them (`tar:FILE`, `-`, a bare path)
+ * is one root filesystem, as buildx and buildah type=tar write for one platform: one
+ * variant whose platform only a one-platform filter gives. Archives are extracted into a
+ * private directory under $TMPDIR that ak_image_close() removes. `docker://` is refused
+ * until a registry source exists. */
 int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err);
 /* An image read through a source the caller made (an in-memory layout, say); takes
  * ownership of src, even on failure. ref names the image in messages. */

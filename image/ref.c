@@ -50,6 +50,7 @@ static const struct {
 	{"docker-archive:", AK_REF_DOCKER_ARCHIVE},
 	{"dir:", AK_REF_DIR},
 	{"local:", AK_REF_LOCAL},
+	{"tar:", AK_REF_TAR},
 };
 
 static int parse(const char *ref, struct ak_ref *out, struct ak_error **err)
@@ -74,7 +75,12 @@ static int parse(const char *ref, struct ak_ref *out, struct ak_error **err)
 			r = split_docker(rest, &out->path, &out->tag);
 		else
 			r = (out->path = strdup(rest)) ? 0 : -1;
-		return r < 0 ? ak_error_set(err, AK_EXIT_ENV, "out of memory") : 0;
+		if (r < 0)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		/* an empty name would make libarchive read stdin */
+		if (!out->path[0])
+			return ak_error_set(err, AK_EXIT_ENV, "'%s' names no path", ref);
+		return 0;
 	}
 	struct stat st;
 	if (stat(ref, &st) < 0)

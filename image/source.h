@@ -139,12 +139,22 @@ void ak_source_file_close(struct ak_source *src);
 int ak_source_layout_open_blob(struct ak_source *src, const struct ak_descriptor *d,
 			       struct ak_stream **out, struct ak_error **err);
 
+/* Absolute symlinks outside buildx linux_* folders that an extraction held back: they
+ * mean nothing in an image layout, and the root itself in a root filesystem tar. */
+struct ak_archive_links;
 /* Extract a tar archive (any compression; "-" reads stdin) into a new private
  * directory under $TMPDIR (returned in *tmpdir). Only regular files, directories and
  * links that stay inside are created; an entry named with ".." or an absolute path is an
  * error. Absolute symlinks in buildx linux_ARCH folders are rewritten relative to the
- * folder; elsewhere they are dropped. */
-int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err);
+ * folder; the others are left out, and listed in *held when held is not NULL. */
+int ak_archive_extract(const char *file, char **tmpdir, struct ak_archive_links **held,
+		       struct ak_error **err);
+/* Make the held links in the extraction directory dir, relative to its root, for an
+ * archive that is one root filesystem. Where a later entry took a link's path, that
+ * entry wins. */
+int ak_archive_links_make(const char *dir, const struct ak_archive_links *held,
+			  struct ak_error **err);
+void ak_archive_links_free(struct ak_archive_links *held);
 /* Remove a directory tree without following symlinks, and forget it if it was an
  * extraction directory (see common/tmpdirs.h: removed on a fatal signal too); NULL is
  * fine. */
