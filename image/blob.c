@@ -49,6 +49,17 @@ int ak_digest_validate(const char *digest, struct ak_error **err)
 	return 0;
 }
 
+int ak_digest_sha256(const void *buf, size_t len, char out[AK_DIGEST_MAX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+		return -1;
+	memcpy(out, "sha256:", 7);
+	ak_hex_encode(md, mdlen, out + 7);
+	return 0;
+}
+
 const char *ak_digest_short(const char *digest, char buf[32])
 {
 	if (!digest)

@@ -27,6 +27,10 @@ struct ak_descriptor {
 int ak_digest_validate(const char *digest, struct ak_error **err);
 /* Refuse negative sizes and sizes above AK_BLOB_SIZE_MAX, naming the blob. */
 int ak_blob_size_validate(int64_t size, const char *digest, struct ak_error **err);
+#define AK_DIGEST_MAX (8 + 128 + 1) /* "sha512:" and 128 hex digits, NUL */
+/* The sha256 digest of len bytes at buf, "sha256:<64 hex>", into out; -1 when it cannot
+ * be computed. */
+int ak_digest_sha256(const void *buf, size_t len, char out[AK_DIGEST_MAX]);
 /* Short form of a digest for messages ("sha256:0123456789ab…"), in buf. */
 const char *ak_digest_short(const char *digest, char buf[32]);
 

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/platform.h"
 #include "image/blob.h"
+#include "image/doc.h"
 
 #define AK_IMAGE_DEPTH_MAX 8		    /* nested indexes below the root document */
 #define AK_IMAGE_DOCS_MAX 4096		    /* unique documents one walk may read */
@@ -19,7 +20,6 @@
 /* index entries walked plus layers listed, repeats counted: an index naming one 40k-layer
  * manifest 300 times reads it once, but would list 12M layers */
 #define AK_IMAGE_DESCRIPTORS_MAX (1 << 18)
-#define AK_IMAGE_ENTRIES_MAX 65536 /* descriptors in one index or layers in one manifest */
 
 struct ak_image;
 
@@ -61,12 +61,15 @@ struct ak_variant_list {
 	size_t n_notes;
 };
 
-/* Open an image by reference: `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+/* Open an image by reference (image/ref.h): `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
  * `docker-archive:FILE[:NAME:TAG]`, `dir:DIR` (skopeo), `local:DIR` (buildx type=local,
- * also a single root filesystem), `-` (any archive on stdin), or a bare path, sniffed: a
- * docker save dir, an OCI layout, buildx local output, or a tar of any of them (buildx
- * type=tar included). Archives are extracted into a private directory under $TMPDIR that
- * ak_image_close() removes. `docker://` is refused until a registry source exists. */
+ * also a single root filesystem), `tar:FILE` and `-` (a tar of any form, on stdin for
+ * `-`), or a bare path, sniffed: a docker save dir, an OCI layout, buildx local output,
+ * or a tar of any of them. A tar that holds none of them (`tar:FILE`, `-`, a bare path)
+ * is one root filesystem, as buildx and buildah type=tar write for one platform: one
+ * variant whose platform only a one-platform filter gives. Archives are extracted into a
+ * private directory under $TMPDIR that ak_image_close() removes. `docker://` is refused
+ * until a registry source exists. */
 int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err);
 /* An image read through a source the caller made (an in-memory layout, say); takes
  * ownership of src, even on failure. ref names the image in messages. */
@@ -92,64 +95,6 @@ void ak_variant_list_free(struct ak_variant_list *l);
 /* A stream of the blob d names, verified against its digest and size as it is read. */
 int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_stream **out,
 		       struct ak_error **err);
-
-/* --- document parsers (pure; used by the walk, by sources, and by fuzz_index) --- */
-
-struct ak_index_entry {
-	struct ak_descriptor d;
-	char *os, *arch, *variant; /* from "platform", NULL when absent */
-	char *ref_name;		   /* org.opencontainers.image.ref.name */
-	char *image_name;	   /* io.containerd.image.name (docker save 25+, ctr export) */
-	bool unknown_platform;	   /* platform unknown/unknown: no runtime runs it */
-	/* vnd.docker.reference.type=attestation-manifest: what buildx marks attestations
-	 * with, but runtimes match platforms only, so alone it skips nothing */
-	bool attestation_annotation;
-};
-struct ak_index_doc {
-	struct ak_index_entry *entries;
-	size_t n;
-};
-struct ak_manifest_doc {
-	struct ak_descriptor config;
-	struct ak_descriptor *layers;
-	size_t nlayers;
-};
-struct ak_config_doc {
-	char *os, *arch, *variant;
-	char **diff_ids;
-	size_t ndiff_ids;
-};
-/* docker save's manifest.json: one entry per saved image */
-struct ak_docker_entry {
-	char *config; /* path of the config file */
-	char **repo_tags;
-	size_t nrepo_tags;
-	char **layers; /* paths of the layer tars, bottom first */
-	size_t nlayers;
-};
-struct ak_docker_manifest {
-	struct ak_docker_entry *entries;
-	size_t n;
-};
-
-/* Is mt an image index (OCI) or manifest list (Docker)? An image manifest? A config? */
-bool ak_media_type_is_index(const char *mt);
-bool ak_media_type_is_manifest(const char *mt);
-bool ak_media_type_is_config(const char *mt);
-
-/* Parse a document (what names it goes in error messages). */
-int ak_index_parse(const char *buf, size_t len, const char *what, struct ak_index_doc *out,
-		   struct ak_error **err);
-int ak_manifest_parse(const char *buf, size_t len, const char *what, struct ak_manifest_doc *out,
-		      struct ak_error **err);
-int ak_config_parse(const char *buf, size_t len, const char *what, struct ak_config_doc *out,
-		    struct ak_error **err);
-int ak_docker_manifest_parse(const char *buf, size_t len, struct ak_docker_manifest *out,
-			     struct ak_error **err);
-void ak_index_doc_free(struct ak_index_doc *d);
-void ak_manifest_doc_free(struct ak_manifest_doc *d);
-void ak_config_doc_free(struct ak_config_doc *d);
-void ak_docker_manifest_free(struct ak_docker_manifest *m);
 
 /* Append a printf-formatted note to a list; -1 on no memory. */
 int ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)

@@ -2,7 +2,10 @@
  * private directory and then read as directories. Extraction trusts nothing: names are
  * normalised and refused when absolute or with "..", every directory is walked with
  * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS so no entry lands outside, only regular files,
- * directories and links that stay inside are created, and nothing keeps setuid bits. */
+ * directories and links that stay inside are created, and nothing keeps setuid bits.
+ * An absolute symlink in a buildx linux_* folder means that folder's root; elsewhere it
+ * is held back, to be dropped (an image layout) or made relative to the archive's root
+ * (a root filesystem tar), so no link points out. */
 #include "image/source.h"
 
 #include <archive.h>
@@ -15,12 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "image/layer.h"
 
 #define ENTRIES_MAX 4000000
 #define NAME_MAX_LEN 3000
@@ -45,16 +48,15 @@ static const char *archive_why(struct archive *a, const char *fallback)
 	return msg && *msg ? msg : fallback;
 }
 
-/* Normalise an entry name into out: drop "." and empty components. "" means the root. */
+/* Normalise an entry name into out ("" means the root), refusing what could lead
+ * outside: an absolute name, any ".." (even one that stays inside). */
 static int normalise(const char *file, const char *name, char *out, size_t outsz,
 		     struct ak_error **err)
 {
 	if (name[0] == '/')
 		return ak_error_set(err, AK_EXIT_ENV,
 				    "'%s': archive entry '%.200s' is an absolute path", file, name);
-	size_t n = 0;
-	const char *p = name;
-	while (*p) {
+	for (const char *p = name; *p;) {
 		const char *end = strchrnul(p, '/');
 		size_t len = (size_t)(end - p);
 		if (len == 2 && p[0] == '.' && p[1] == '.')
@@ -65,18 +67,10 @@ static int normalise(const char *file, const char *name, char *out, size_t outsz
 		if (len > NAME_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry name too long",
 					    file);
-		if (len > 0 && !(len == 1 && p[0] == '.')) {
-			if (n + len + 2 > outsz)
-				return ak_error_set(err, AK_EXIT_ENV,
-						    "'%s': archive entry name too long", file);
-			if (n)
-				out[n++] = '/';
-			memcpy(out + n, p, len);
-			n += len;
-		}
 		p = *end ? end + 1 : end;
 	}
-	out[n] = '\0';
+	if (ak_layer_path_normalise(name, out, outsz) < 0)
+		return ak_error_set(err, AK_EXIT_ENV, "'%s': archive entry name too long", file);
 	return 0;
 }
 
@@ -125,58 +119,150 @@ static int open_parent(int rootfd, const char *file, char *clean, const char **b
  * kernel's RESOLVE_BENEATH guards every later open anyway. */
 static bool link_stays_inside(const char *clean, const char *target)
 {
+	char joined[NAME_MAX_LEN + PATH_MAX + 2], norm[sizeof(joined)];
+	const char *slash = strrchr(clean, '/');
+	snprintf(joined, sizeof(joined), "%.*s/%s", slash ? (int)(slash - clean) : 0, clean,
+		 target);
+	return ak_layer_path_normalise(joined, norm, sizeof(norm)) == 0;
+}
+
+/* target, absolute, made relative to the root whose subtree in_tree is (a path below
+ * that root); false when it does not fit. */
+static bool relative_to_root(const char *in_tree, const char *target, char *out, size_t outsz)
+{
 	int depth = 0;
-	for (const char *p = clean; *p; p++)
+	for (const char *p = in_tree; *p; p++)
 		if (*p == '/')
 			depth++;
-	for (const char *p = target; *p;) {
-		const char *end = strchrnul(p, '/');
-		size_t len = (size_t)(end - p);
-		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			if (--depth < 0)
-				return false;
-		} else if (len > 0 && !(len == 1 && p[0] == '.')) {
-			depth++;
-		}
-		p = *end ? end + 1 : end;
-	}
+	size_t n = 0;
+	out[0] = '\0';
+	for (int i = 0; i < depth && n + 4 < outsz; i++)
+		n += (size_t)snprintf(out + n, outsz - n, "../");
+	while (*target == '/')
+		target++;
+	if (n + strlen(target) + 2 >= outsz)
+		return false;
+	snprintf(out + n, outsz - n, "%s", *target ? target : ".");
 	return true;
 }
 
-static int extract_symlink(int rootfd, const char *file, char *clean, const char *target,
-			   struct ak_error **err)
+/* Make the link clean -> target below rootfd; one that would point outside is dropped.
+ * replace: it replaces what an earlier entry put there, as tar does. */
+static int make_link(int rootfd, const char *file, char *clean, const char *target, bool replace,
+		     struct ak_error **err)
 {
-	char rewritten[PATH_MAX];
-	if (target[0] == '/') {
-		/* inside a buildx linux_* folder an absolute link means that folder's root */
-		if (!ak_str_has_prefix(clean, "linux_") || !strchr(clean, '/'))
-			return 0;
-		int depth = 0;
-		for (const char *p = strchr(clean, '/') + 1; *p; p++)
-			if (*p == '/')
-				depth++;
-		size_t n = 0;
-		rewritten[0] = '\0';
-		for (int i = 0; i < depth && n + 4 < sizeof(rewritten); i++)
-			n += (size_t)snprintf(rewritten + n, sizeof(rewritten) - n, "../");
-		while (*target == '/')
-			target++;
-		if (n + strlen(target) + 2 >= sizeof(rewritten))
-			return 0;
-		snprintf(rewritten + n, sizeof(rewritten) - n, "%s", *target ? target : ".");
-		target = rewritten;
-	}
 	if (!link_stays_inside(clean, target))
 		return 0; /* dropped: it would point outside */
 	const char *base;
 	cleanup_fd int parent = open_parent(rootfd, file, clean, &base, err);
 	if (parent < 0)
 		return -1;
-	unlinkat(parent, base, 0);
+	if (replace)
+		unlinkat(parent, base, 0);
 	if (symlinkat(target, parent, base) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "'%s': cannot create link '%.200s'",
 				      file, clean);
 	return 0;
+}
+
+/* Absolute symlinks outside linux_* folders, in archive order as "path\0target\0". */
+struct ak_archive_links {
+	char *buf;
+	size_t len, cap;
+};
+#define HELD_BYTES_MAX (64u << 20) /* past it, further ones are dropped */
+
+/* Hold an absolute link back until the archive is known to be a root filesystem; what
+ * an earlier entry put at its path goes now, as the link would replace it. */
+static int hold_link(int rootfd, const char *file, char *clean, const char *target,
+		     struct ak_archive_links *held, struct ak_error **err)
+{
+	size_t a = strlen(clean) + 1, b = strlen(target) + 1;
+	if (!held || held->len + a + b > HELD_BYTES_MAX)
+		return 0; /* dropped */
+	struct stat st;
+	cleanup_fd int fd =
+		ak_openat_beneath(rootfd, clean, O_PATH | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+	if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		const char *base;
+		cleanup_fd int parent = open_parent(rootfd, file, clean, &base, NULL);
+		if (parent >= 0)
+			unlinkat(parent, base, 0);
+	}
+	if (held->len + a + b > held->cap) {
+		size_t cap = held->cap ? held->cap : 4096;
+		while (cap < held->len + a + b)
+			cap *= 2;
+		char *nb = realloc(held->buf, cap);
+		if (!nb)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		held->buf = nb;
+		held->cap = cap;
+	}
+	memcpy(held->buf + held->len, clean, a);
+	memcpy(held->buf + held->len + a, target, b);
+	held->len += a + b;
+	return 0;
+}
+
+static int extract_symlink(int rootfd, const char *file, char *clean, const char *target,
+			   struct ak_archive_links *held, struct ak_error **err)
+{
+	char rewritten[PATH_MAX];
+	if (target[0] == '/') {
+		/* inside a buildx linux_* folder it means that folder's root */
+		if (!ak_str_has_prefix(clean, "linux_") || !strchr(clean, '/'))
+			return hold_link(rootfd, file, clean, target, held, err);
+		if (!relative_to_root(strchr(clean, '/') + 1, target, rewritten, sizeof(rewritten)))
+			return 0;
+		target = rewritten;
+	}
+	return make_link(rootfd, file, clean, target, true, err);
+}
+
+int ak_archive_links_make(const char *dir, const struct ak_archive_links *held,
+			  struct ak_error **err)
+{
+	if (!held || !held->len)
+		return 0;
+	cleanup_fd int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", dir);
+	size_t n = 0;
+	cleanup_free size_t *at = NULL;
+	for (size_t off = 0; off < held->len; n++) {
+		if (ak_grow_one(&at, n, sizeof(*at)) < 0)
+			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		at[n] = off;
+		off += strlen(held->buf + off) + 1;
+		off += strlen(held->buf + off) + 1;
+	}
+	/* last first: of two links at one path, the later wins */
+	while (n-- > 0) {
+		char clean[NAME_MAX_LEN], rewritten[PATH_MAX];
+		snprintf(clean, sizeof(clean), "%s", held->buf + at[n]);
+		const char *target = held->buf + at[n] + strlen(clean) + 1;
+		/* a later entry that took the path, or a link among its parents, wins */
+		struct ak_error *e = NULL;
+		const char *base;
+		struct stat st;
+		cleanup_fd int parent = open_parent(rootfd, dir, clean, &base, &e);
+		ak_error_free(e);
+		if (parent < 0 || fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    !relative_to_root(clean, target, rewritten, sizeof(rewritten)))
+			continue;
+		if (make_link(rootfd, dir, clean, rewritten, false, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void ak_archive_links_free(struct ak_archive_links *held)
+{
+	if (!held)
+		return;
+	free(held->buf);
+	free(held);
 }
 
 static int create_file(int rootfd, const char *file, char *clean, mode_t mode,
@@ -203,7 +289,8 @@ static int create_file(int rootfd, const char *file, char *clean, mode_t mode,
 	return fd;
 }
 
-/* Add n to the bytes the extraction wrote; refuse past EXTRACT_RATIO times what was read. */
+/* Add n to the bytes the extraction wrote; refuse past EXTRACT_RATIO times what was read.
+ */
 static int count_written(struct archive *a, int64_t *written, int64_t n, const char *file,
 			 struct ak_error **err)
 {
@@ -245,7 +332,7 @@ static int copy_data(struct archive *a, struct archive_entry *e, int fd, const c
 }
 
 static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd, const char *file,
-			 int64_t *written, struct ak_error **err)
+			 int64_t *written, struct ak_archive_links *held, struct ak_error **err)
 {
 	const char *name = archive_entry_pathname(e);
 	char clean[NAME_MAX_LEN];
@@ -258,9 +345,10 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 	const char *hardlink = archive_entry_hardlink(e);
 	mode_t type = archive_entry_filetype(e);
 	if (hardlink) {
-		/* The target is opened beneath the root first (a plain linkat would resolve it
-		 * without the RESOLVE_BENEATH guard), then linked through /proc/self/fd, so a
-		 * thousand links to one big file cost no space; a copy is the fallback. */
+		/* The target is opened beneath the root first (a plain linkat would resolve
+		 * it without the RESOLVE_BENEATH guard), then linked through /proc/self/fd,
+		 * so a thousand links to one big file cost no space; a copy is the
+		 * fallback. */
 		char target[NAME_MAX_LEN];
 		if (normalise(file, hardlink, target, sizeof(target), err) < 0)
 			return -1;
@@ -302,7 +390,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 	}
 	if (type == AE_IFLNK) {
 		const char *target = archive_entry_symlink(e);
-		return target ? extract_symlink(rootfd, file, clean, target, err) : 0;
+		return target ? extract_symlink(rootfd, file, clean, target, held, err) : 0;
 	}
 	if (type != AE_IFREG)
 		return 0; /* devices, fifos, sockets: nothing probe needs */
@@ -312,7 +400,8 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int rootfd,
 	return copy_data(a, e, fd, file, clean, written, err);
 }
 
-static int extract(const char *file, int rootfd, struct ak_error **err)
+static int extract(const char *file, int rootfd, struct ak_archive_links *held,
+		   struct ak_error **err)
 {
 	cleanup_archive struct archive *a = archive_read_new();
 	if (!a)
@@ -338,14 +427,17 @@ static int extract(const char *file, int rootfd, struct ak_error **err)
 		if (n >= ENTRIES_MAX)
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d entries", file,
 					    ENTRIES_MAX);
-		if (extract_entry(a, e, rootfd, file, &written, err) < 0)
+		if (extract_entry(a, e, rootfd, file, &written, held, err) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err)
+int ak_archive_extract(const char *file, char **tmpdir, struct ak_archive_links **held,
+		       struct ak_error **err)
 {
+	if (held && !(*held = calloc(1, sizeof(**held))))
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	const char *base = getenv("TMPDIR");
 	cleanup_free char *dir = NULL;
 	if (asprintf(&dir, "%s/archkit-image-XXXXXX", base && *base ? base : "/tmp") < 0)
@@ -356,11 +448,15 @@ int ak_archive_extract(const char *file, char **tmpdir, struct ak_error **err)
 				      base && *base ? base : "/tmp");
 	int rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int r = rootfd < 0 ? ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", dir)
-			   : extract(file, rootfd, err);
+			   : extract(file, rootfd, held ? *held : NULL, err);
 	if (rootfd >= 0)
 		close(rootfd);
 	if (r < 0) {
 		ak_tmpdir_remove(dir);
+		if (held) {
+			ak_archive_links_free(*held);
+			*held = NULL;
+		}
 		return -1;
 	}
 	*tmpdir = steal_pointer(&dir);

@@ -1,7 +1,7 @@
 /* buildx type=local output (and type=tar, once extracted): with several platforms, one
  * root filesystem per folder named os_arch[_variant] ("linux_arm_v7"); with one
  * platform, the directory is the root filesystem itself and says nothing of its
- * platform. There is no config and there are no blobs: variants carry a tree. */
+ * platform. There is no config and there are no blobs: the root is the list of trees. */
 #include "image/source.h"
 
 #include <dirent.h>
@@ -16,6 +16,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "image/image.h" /* AK_IMAGE_DOCS_MAX */
 
 /* "linux_arm_v7" -> os "linux", arch "arm", variant "v7"; false when not that shape. */
 static bool parse_folder(const char *name, char parts[3][32], int *nparts)
@@ -41,23 +42,25 @@ static bool parse_folder(const char *name, char parts[3][32], int *nparts)
 	return *nparts >= 2;
 }
 
-static int add_tree(struct ak_source *src, const char *name, struct ak_variant_list *out,
-		    struct ak_variant **vout, struct ak_error **err)
+/* Add the tree at name (a folder, or "." for the directory itself). */
+static int add_tree(struct ak_source *src, const char *name, struct ak_source_root *out,
+		    struct ak_source_tree **tout, struct ak_error **err)
 {
-	struct ak_variant *v = ak_variant_list_add(out);
-	if (!v)
-		return ak_error_set(err, AK_EXIT_ENV, "too many variants");
-	v->tree_fd = ak_source_openat(src->dirfd, name, O_RDONLY | O_DIRECTORY, err);
-	if (v->tree_fd < 0)
+	if (ak_grow_one(&out->trees, out->ntrees, sizeof(*out->trees)) < 0)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	struct ak_source_tree *t = &out->trees[out->ntrees++];
+	*t = (struct ak_source_tree){.fd = -1};
+	t->fd = ak_source_openat(src->dirfd, name, O_RDONLY | O_DIRECTORY, err);
+	if (t->fd < 0)
 		return -1;
 	char link[64], buf[PATH_MAX];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", v->tree_fd);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", t->fd);
 	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
 	if (n > 0) {
 		buf[n] = '\0';
-		v->tree_path = strdup(buf);
+		t->path = strdup(buf);
 	}
-	*vout = v;
+	*tout = t;
 	return 0;
 }
 
@@ -66,9 +69,9 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int local_list_variants(struct ak_source *src, struct ak_image *img,
-			       struct ak_variant_list *out, struct ak_error **err)
+static int local_read_root(struct ak_source *src, struct ak_source_root *out, struct ak_error **err)
 {
+	out->form = AK_ROOT_TREES;
 	int fd = dup(src->dirfd);
 	if (fd < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot read '%s'", src->path);
@@ -105,25 +108,21 @@ static int local_list_variants(struct ak_source *src, struct ak_image *img,
 	}
 	if (r == 0 && n == 0) {
 		/* one platform: the directory is the root filesystem */
-		struct ak_variant *v;
-		r = add_tree(src, ".", out, &v, err);
+		struct ak_source_tree *t;
+		r = add_tree(src, ".", out, &t, err);
 	}
 	if (names)
 		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		char parts[3][32];
 		int np;
-		struct ak_variant *v;
+		struct ak_source_tree *t;
 		parse_folder(names[i], parts, &np);
-		if ((r = add_tree(src, names[i], out, &v, err)) < 0)
+		if ((r = add_tree(src, names[i], out, &t, err)) < 0)
 			break;
-		if (asprintf(&v->folder_platform, "%s/%s%s%s", parts[0], parts[1],
-			     np > 2 ? "/" : "", np > 2 ? parts[2] : "") < 0) {
-			v->folder_platform = NULL;
+		if (!(t->os = strdup(parts[0])) || !(t->arch = strdup(parts[1])) ||
+		    (np > 2 && !(t->variant = strdup(parts[2]))))
 			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		}
-		v->folder_parsed =
-			ak_platform_from_oci(parts[0], parts[1], np > 2 ? parts[2] : NULL);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -133,11 +132,11 @@ static int local_list_variants(struct ak_source *src, struct ak_image *img,
 
 static const struct ak_source_ops local_ops = {
 	.kind = "local",
-	.list_variants = local_list_variants,
+	.read_root = local_read_root,
 	.close = ak_source_file_close,
 };
 
 int ak_source_local_new(const char *dir, struct ak_source **out, struct ak_error **err)
 {
-	return ak_source_file_new(&local_ops, dir, NULL, out, err);
+	return ak_source_file_new(&local_ops, dir, out, err);
 }

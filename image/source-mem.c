@@ -39,7 +39,7 @@ static int mem_open(const struct mem_source *m, const char *path, struct ak_stre
 	return 0;
 }
 
-static int mem_read_root(struct ak_source *src, char **doc, size_t *len, struct ak_error **err)
+static int mem_read_root(struct ak_source *src, struct ak_source_root *out, struct ak_error **err)
 {
 	const struct mem_source *m = (const struct mem_source *)src;
 	const struct ak_mem_file *layout = mem_find(m, "oci-layout");
@@ -52,20 +52,17 @@ static int mem_read_root(struct ak_source *src, char **doc, size_t *len, struct 
 	int64_t size;
 	if (mem_open(m, "index.json", &s, &size, err) < 0)
 		return -1;
-	if (ak_stream_read_all(s, AK_JSON_MAX, doc, len, err) < 0)
-		return ak_error_prefix(err, "'index.json'");
-	return 0;
+	out->form = AK_ROOT_GRAPH;
+	out->name = "index.json";
+	return ak_source_read_json_stream(s, out->name, &out->doc, &out->len, err);
 }
 
 static int mem_open_blob(struct ak_source *src, const struct ak_descriptor *d,
 			 struct ak_stream **out, struct ak_error **err)
 {
 	const struct mem_source *m = (const struct mem_source *)src;
-	/* the digest is validated before a source sees it: "alg:hex", no '/' */
-	char path[16 + 8 + 128 + 1];
-	const char *colon = strchr(d->digest, ':');
-	snprintf(path, sizeof(path), "blobs/%.*s/%s", (int)(colon - d->digest), d->digest,
-		 colon + 1);
+	char path[AK_BLOB_PATH_MAX];
+	ak_source_blob_path(d->digest, path);
 	cleanup_stream struct ak_stream *s = NULL;
 	int64_t size;
 	if (mem_open(m, path, &s, &size, err) < 0)
@@ -80,7 +77,6 @@ static int mem_open_blob(struct ak_source *src, const struct ak_descriptor *d,
 static void mem_close(struct ak_source *src)
 {
 	free(src->path);
-	free(src->tag);
 	free(src);
 }
 

@@ -24,6 +24,7 @@
 #include "common/platform.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "image/doc.h"
 #include "image/image.h"
 #include "image/source.h"
 #include "tests/testlib.h"
@@ -657,6 +658,11 @@ START_TEST(test_docker_save_old_format)
 	ck_assert_str_eq(ak_image_kind(img), "docker-archive");
 	check_docker_old_variants(img);
 	ak_image_close(img);
+	snprintf(ref, sizeof(ref), "tar:%s", path_in("save.tar"));
+	ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "docker-archive");
+	check_docker_old_variants(img);
+	ak_image_close(img);
 	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
 	snprintf(ref, sizeof(ref), "docker-archive:%s:other:2", path_in("save.tar"));
 	expect_error(ref,
@@ -771,6 +777,11 @@ START_TEST(test_buildx_type_tar)
 	tar_entries(path_in("out.tar"), e, sizeof(e) / sizeof(e[0]));
 	cleanup_error struct ak_error *err = NULL;
 	struct ak_image *img = NULL;
+	char ref[2 * PATH_MAX + 8];
+	snprintf(ref, sizeof(ref), "tar:%s", path_in("out.tar"));
+	ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_str_eq(ak_image_kind(img), "local-tar");
+	ak_image_close(img);
 	ck_assert_msg(ak_image_open(path_in("out.tar"), &img, &err) == 0, "%s",
 		      err ? err->msg : "");
 	ck_assert_str_eq(ak_image_kind(img), "local-tar");
@@ -796,15 +807,106 @@ START_TEST(test_buildx_type_tar)
 }
 END_TEST
 
+/* buildx and buildah type=tar of one platform: a bare root filesystem in a tar */
+START_TEST(test_rootfs_tar)
+{
+	const struct tar_entry e[] = {
+		{"./", 'd', NULL},
+		{"bin/sh", 'f', "arm64 sh"},
+		{"usr/bin/sh", 'l', "/bin/sh"},
+		{"lib", 'l', "/"},
+		/* a later entry replaces an earlier one, held-back links included */
+		{"a", 'f', "replaced"},
+		{"a", 'l', "/bin/sh"},
+		{"b", 'l', "/bin/sh"},
+		{"b", 'f', "kept"},
+		{"c", 'l', "/nowhere"},
+		{"c", 'l', "/bin/sh"},
+		/* nothing leaves the root */
+		{"etc", 'l', "/etc"},
+		{"etc/evil", 'f', "x"},
+		{"up", 'l', "/../../../.."},
+	};
+	tar_entries(path_in("rootfs.tar"), e, sizeof(e) / sizeof(e[0]));
+	const struct ak_platform *arm64 = ak_platform_parse("linux/arm64", NULL);
+	char ref[2 * PATH_MAX + 8];
+	snprintf(ref, sizeof(ref), "tar:%s", path_in("rootfs.tar"));
+	const char *refs[] = {ref, path_in("rootfs.tar")};
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_error struct ak_error *err = NULL;
+		struct ak_image *img = NULL;
+		ck_assert_msg(ak_image_open(refs[i], &img, &err) == 0, "%s: %s", refs[i],
+			      err ? err->msg : "");
+		ck_assert_str_eq(ak_image_kind(img), "local-tar");
+		struct ak_variant_list l;
+		ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s",
+			      err ? err->msg : "");
+		ck_assert_uint_eq(l.n, 1);
+		const struct ak_variant *v = &l.items[0];
+		/* nothing names its platform: --platform has to */
+		ck_assert_ptr_null(v->platform);
+		ck_assert_ptr_null(v->folder_platform);
+		ck_assert_uint_eq(v->nlayers, 0);
+		ck_assert_int_ge(v->tree_fd, 0);
+		char target[64] = "";
+		/* absolute links mean the archive's root: rewritten relative to it */
+		ck_assert_int_eq(readlinkat(v->tree_fd, "usr/bin/sh", target, sizeof(target) - 1),
+				 12);
+		ck_assert_str_eq(target, "../../bin/sh");
+		memset(target, 0, sizeof(target));
+		ck_assert_int_eq(readlinkat(v->tree_fd, "lib", target, sizeof(target) - 1), 1);
+		ck_assert_str_eq(target, ".");
+		char *data = NULL;
+		ck_assert_int_eq(ak_read_file_at(v->tree_fd, "bin/sh", 100, &data, NULL, NULL), 0);
+		ck_assert_str_eq(data, "arm64 sh");
+		free(data);
+		memset(target, 0, sizeof(target));
+		ck_assert_int_eq(readlinkat(v->tree_fd, "a", target, sizeof(target) - 1), 6);
+		ck_assert_str_eq(target, "bin/sh");
+		ck_assert_int_eq(ak_read_file_at(v->tree_fd, "b", 100, &data, NULL, NULL), 0);
+		ck_assert_str_eq(data, "kept");
+		free(data);
+		memset(target, 0, sizeof(target));
+		ck_assert_int_eq(readlinkat(v->tree_fd, "c", target, sizeof(target) - 1), 6);
+		ck_assert_str_eq(target, "bin/sh");
+		struct stat st;
+		ck_assert_int_eq(fstatat(v->tree_fd, "etc/evil", &st, AT_SYMLINK_NOFOLLOW), 0);
+		ck_assert_int_ne(stat("/etc/evil", &st), 0);
+		ck_assert_int_ne(fstatat(v->tree_fd, "up", &st, AT_SYMLINK_NOFOLLOW), 0);
+		ak_variant_list_free(&l);
+		ck_assert_int_eq(ak_image_variants(img, &arm64, 1, &l, &err), 0);
+		ck_assert_uint_eq(l.n, 1);
+		ck_assert_ptr_eq(l.items[0].platform, arm64);
+		ak_variant_list_free(&l);
+		ak_image_close(img);
+		ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+	}
+	/* what names an archive form still has to be that form */
+	snprintf(ref, sizeof(ref), "oci-archive:%s", path_in("rootfs.tar"));
+	expect_error(ref, "archive holds no index.json, manifest.json or linux_* folders");
+	/* an archive with nothing in it is no image */
+	const struct tar_entry dot[] = {{"./", 'd', NULL}};
+	tar_entries(path_in("empty.tar"), dot, 1);
+	snprintf(ref, sizeof(ref), "tar:%s", path_in("empty.tar"));
+	expect_error(ref, "the archive is empty");
+	expect_error(path_in("empty.tar"), "the archive is empty");
+	snprintf(ref, sizeof(ref), "tar:%s", path_in("missing.tar"));
+	expect_error(ref, "cannot open archive");
+	expect_error("tar:", "'tar:' names no path");
+	expect_error("oci-archive:", "'oci-archive:' names no path");
+	ck_assert_uint_eq(count_entries(path_in("tmp")), 0);
+}
+END_TEST
+
 /* --- archives --- */
 
 START_TEST(test_oci_archive)
 {
 	build_buildx_layout("lay");
 	tar_dir(path_in("lay"), path_in("oci.tar"));
-	const char *prefix[] = {"oci-archive:", "", "oci-archive:"};
-	const char *suffix[] = {"", "", ":latest"};
-	for (size_t i = 0; i < 3; i++) {
+	const char *prefix[] = {"oci-archive:", "", "oci-archive:", "tar:"};
+	const char *suffix[] = {"", "", ":latest", ""};
+	for (size_t i = 0; i < 4; i++) {
 		char ref[2 * PATH_MAX + 32];
 		snprintf(ref, sizeof(ref), "%s%s%s", prefix[i], path_in("oci.tar"), suffix[i]);
 		cleanup_error struct ak_error *err = NULL;
@@ -1366,6 +1468,20 @@ START_TEST(test_docker_save_two_images_named)
 	ak_variant_list_free(&l);
 	ak_image_close(img);
 
+	/* a file missing from an image the tag leaves out does not matter */
+	ck_assert_int_eq(unlink(path_in("img/1/layer.tar")), 0);
+	tar_dir(path_in("img"), path_in("save.tar"));
+	char ref[2 * PATH_MAX + 32];
+	snprintf(ref, sizeof(ref), "docker-archive:%s:app:1", path_in("save.tar"));
+	ck_assert_msg(ak_image_open(ref, &img, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_msg(ak_image_variants(img, NULL, 0, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.items[0].ref_name, "app:1");
+	ak_variant_list_free(&l);
+	ak_image_close(img);
+	snprintf(ref, sizeof(ref), "docker-archive:%s", path_in("save.tar"));
+	expect_error(ref, "'1/layer.tar': No such file or directory");
+
 	/* Docker 25+: a platform only index.json lists is named as manifest.json would */
 	ak_tmpdir_remove(path_in("img"));
 	struct blob a = put_image("img", "amd64", NULL, NULL);
@@ -1490,6 +1606,7 @@ Suite *image_suite(void)
 	tcase_add_test(tc, test_docker_save_25);
 	tcase_add_test(tc, test_local_output);
 	tcase_add_test(tc, test_buildx_type_tar);
+	tcase_add_test(tc, test_rootfs_tar);
 	tcase_add_test(tc, test_oci_archive);
 	tcase_add_test(tc, test_archive_from_stdin);
 	tcase_add_test(tc, test_archive_escapes);

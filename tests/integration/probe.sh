@@ -162,6 +162,54 @@ got_prefixed=$(verdicts "oci-archive:$IMAGES/honest6.oci-archive.tar")
   [ "$got_prefixed" = "$want" ] && ak_pass ||
   ak_fail "oci '$want', oci-archive '$got_archive', local '$got_local', tar '$got_tar'"
 
+ak_test "tar:FILE of an OCI layout, a buildx type=tar and a docker save get the image's verdict"
+tar -C "$IMAGES/honest6" -cf "$AK_TMP/layout.tar" . &&
+  [ "$(verdicts "tar:$AK_TMP/layout.tar")" = "$want" ] &&
+  [ "$(verdicts "tar:$IMAGES/honest6.buildx.tar")" = "$want" ] &&
+  probe 0 --json "tar:$AK_TMP/layout.tar" && expect_jq '.kind == "oci-archive"' &&
+  probe 0 --json "tar:$IMAGES/honest6-arm64.docker-archive.tar" &&
+  expect_jq '.kind == "docker-archive" and [.variants[].platform] == ["linux/arm64"]' && ak_pass ||
+  ak_fail "tar:FILE gave '$(verdicts "tar:$AK_TMP/layout.tar")'"
+
+# A single-platform buildx or buildah type=tar: the root filesystem itself, no index.
+tar -C "$IMAGES/honest6.local/linux_arm64" -cf "$AK_TMP/rootfs-arm64.tar" .
+# elf_files, files and verdict of a variant, for comparing a tar with its layout
+facts() { "$AK_BIN" probe --json "$@" | jq -c '[.variants[] | {platform, verdict, files, elf_files, counts}]'; }
+
+ak_test "tar:FILE of a bare root filesystem with --platform: the layout's verdict for it"
+layout_facts=$(facts --platform linux/arm64 "$IMAGES/honest6")
+probe 0 --platform linux/arm64 "tar:$AK_TMP/rootfs-arm64.tar" &&
+  expect_contains "$AK_STDOUT" "(local-tar), 1 variant" &&
+  [ "$(facts --platform linux/arm64 "tar:$AK_TMP/rootfs-arm64.tar")" = "$layout_facts" ] &&
+  [ "$(facts --platform aarch64 "$AK_TMP/rootfs-arm64.tar")" = "$layout_facts" ] &&
+  expect_exit 0 sh -c "'$AK_BIN' probe --platform arm64 - < '$AK_TMP/rootfs-arm64.tar'" &&
+  probe 1 --platform linux/amd64 "tar:$AK_TMP/rootfs-arm64.tar" &&
+  expect_contains "$AK_STDOUT" "wrong-machine" && ak_pass ||
+  ak_fail "layout '$layout_facts', tar '$(facts --platform linux/arm64 "tar:$AK_TMP/rootfs-arm64.tar")'"
+
+ak_test "a bare root filesystem tar without --platform: unknown-platform says to pass --platform"
+probe 1 "tar:$AK_TMP/rootfs-arm64.tar" &&
+  expect_contains "$AK_STDOUT" "unknown-platform" &&
+  expect_contains "$AK_STDOUT" "nothing in the image names this variant's platform" &&
+  expect_contains "$AK_STDOUT" "pass --platform" &&
+  probe 1 "$AK_TMP/rootfs-arm64.tar" && expect_contains "$AK_STDOUT" "pass --platform" && ak_pass
+
+ak_test "a root filesystem tar's absolute symlinks mean its root: the amd64 loader link is found"
+rm -rf "$AK_TMP/dynamic.local" &&
+  "$top/tests/fixtures/convert" "$IMAGES/dynamic" local "$AK_TMP/dynamic.local" &&
+  [ "$(readlink "$AK_TMP/dynamic.local/linux_amd64/lib64/ld-linux-x86-64.so.2")" = /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 ] &&
+  tar -C "$AK_TMP/dynamic.local/linux_amd64" -cf "$AK_TMP/rootfs-dynamic-amd64.tar" . &&
+  probe 0 --json --platform linux/amd64 "tar:$AK_TMP/rootfs-dynamic-amd64.tar" &&
+  expect_jq '.variants[0].verdict == "pass" and .variants[0].elf_files > 5' && ak_pass
+
+ak_test "tar:FILE of a missing file, or of an empty tar, exits 2 with one line"
+probe 2 "tar:$AK_TMP/no-such.tar" && [ "$(wc -l < "$AK_STDERR")" -eq 1 ] &&
+  expect_contains "$AK_STDERR" "archkit: cannot open archive '$AK_TMP/no-such.tar'" &&
+  tar -C "$AK_TMP" -cf "$AK_TMP/empty.tar" -T /dev/null &&
+  probe 2 "tar:$AK_TMP/empty.tar" && [ "$(wc -l < "$AK_STDERR")" -eq 1 ] &&
+  expect_contains "$AK_STDERR" "the archive is empty" &&
+  probe 2 "tar:" && [ "$(wc -l < "$AK_STDERR")" -eq 1 ] && ak_pass
+
 ak_test "docker-archive (docker save) of the arm64 image passes; of the stray one fails"
 probe 0 "$IMAGES/honest6-arm64.docker-archive.tar" && expect_contains "$AK_STDOUT" "linux/arm64" &&
   probe 1 "docker-archive:$IMAGES/stray-amd64-in-arm64-arm64.docker-archive.tar" &&
