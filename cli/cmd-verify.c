@@ -1,32 +1,234 @@
-/* archkit verify: does code for each platform really run here? */
+/* archkit verify: does code for each platform really run here, and does each variant of
+ * an image? */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binfmt/instance.h"
 #include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/tmpdirs.h"
+#include "common/util.h"
+#include "verify/image.h"
 #include "verify/verify.h"
 
 static const char verify_help[] =
 	"Usage: archkit verify [OPTIONS]\n"
+	"       archkit verify IMAGE [OPTIONS] [-- CMD ARGS...]\n"
 	"\n"
-	"Run archkit's built-in smoke binary for each platform through the kernel (a real\n"
-	"execve, as a container's process would be started) and check that it ran, exited 0\n"
-	"and reported a machine of that platform from uname. Each platform is: native,\n"
-	"emulated by a named binfmt_misc entry, failed (why), or has no handler.\n"
+	"Without IMAGE: run archkit's built-in smoke binary for each platform through the\n"
+	"kernel (a real execve, as a container's process would be started) and check that it\n"
+	"ran, exited 0 and reported a machine of that platform from uname. Each platform is:\n"
+	"native, emulated by a named binfmt_misc entry, failed (why), or has no handler.\n"
+	"\n"
+	"With IMAGE: docker run --platform for every variant, with no daemon and no root.\n"
+	"Each variant's final filesystem is unpacked into a private directory under $TMPDIR\n"
+	"(no path leaves it, no device nodes, setuid/setgid bits and file capabilities\n"
+	"dropped, everything owned by the caller) and CMD runs there in a user namespace\n"
+	"with private QEMU handlers (flag F), after pivot_root, with a read-only /proc and a\n"
+	"minimal /dev. CMD defaults to 'uname -m' through the variant's /bin/sh (else\n"
+	"/bin/busybox, else the entrypoint with --version), and then the machine it prints\n"
+	"must be one of the variant's platform. Each variant: passed, failed (exit status or\n"
+	"signal, and the end of its stderr), timed out, or not runnable here (no QEMU).\n"
+	"IMAGE is any form 'archkit probe' reads.\n"
 	"\n"
 	"Options:\n"
-	"  --platform P       check P (repeatable; default: one platform per architecture:\n"
-	"                     amd64, 386, arm64, arm/v7, ppc64le, ppc64, s390x, riscv64,\n"
-	"                     mips64le, mips64, loong64)\n"
-	"  --timeout SECONDS  per smoke run (default 10)\n"
-	"  --mount-dir DIR    the binfmt_misc instance to name handlers from\n"
-	"  --json             machine-readable output\n"
-	"  -h, --help         this help\n"
+	"  --platform P          check P (repeatable). Smoke mode default: one platform per\n"
+	"                        architecture (amd64, 386, arm64, arm/v7, ppc64le, ppc64,\n"
+	"                        s390x, riscv64, mips64le, mips64, loong64); with IMAGE:\n"
+	"                        every variant, and a P the image lacks is an error\n"
+	"  --timeout SECONDS     per run (1 to 3600; default 10, with IMAGE 30)\n"
+	"  --json                machine-readable output (with IMAGE: archkit.verify-image/v1)\n"
+	"  --mount-dir DIR       smoke mode: the binfmt_misc instance to name handlers from\n"
+	"  --qemu-path DIR       with IMAGE: look for qemu-ARCH-static in DIR first\n"
+	"  --jobs N              with IMAGE: layers read at once (default: the CPU count)\n"
+	"  --max-layer-bytes N   with IMAGE: as for probe (K, M, G suffixes; default 8G)\n"
+	"  --max-unpack-bytes N  with IMAGE: bytes all unpacked files may hold (default 8G)\n"
+	"  -h, --help            this help\n"
 	"\n"
-	"Exit status: 0 every requested platform ran; 1 some did not; 2 environment; 64 usage.\n"
+	"Exit status: 0 every platform or variant ran (and passed); 1 some did not; 2 the\n"
+	"environment or an unreadable image; 64 usage.\n"
 	"\nSee archkit(1).\n";
+
+/* ---- verify IMAGE ---- */
+
+static const char *status_words(enum ak_vi_status s)
+{
+	switch (s) {
+	case AK_VI_PASSED:
+		return "passed";
+	case AK_VI_FAILED:
+		return "failed";
+	case AK_VI_TIMED_OUT:
+		return "timed out";
+	case AK_VI_NOT_RUNNABLE:
+		return "not runnable";
+	}
+	return "?";
+}
+
+/* Whether the variants come from more than one image: then rows show the tag too. */
+static bool several_refs(const struct ak_vi_report *r)
+{
+	for (size_t i = 1; i < r->n; i++) {
+		const char *a = r->variants[0].ref_name, *b = r->variants[i].ref_name;
+		if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+			return true;
+	}
+	return false;
+}
+
+/* The last lines of stderr, indented under the row; what came from the image escaped. */
+static void print_stderr_tail(const char *tail)
+{
+	const char *end = tail + strlen(tail);
+	while (end > tail && (end[-1] == '\n' || end[-1] == '\r'))
+		end--;
+	const char *start = end;
+	for (int lines = 0; start > tail && lines < 5; start--)
+		if (start[-1] == '\n' && ++lines == 5)
+			break;
+	/* one line is already the detail's end */
+	if (start == end || !memchr(start, '\n', (size_t)(end - start)))
+		return;
+	char *copy = strndup(start, (size_t)(end - start));
+	if (!copy)
+		cli_oom();
+	for (char *line = copy, *next; line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		printf("%-16s %-13s %s", "", "", line == copy ? "stderr: " : "        ");
+		cli_put_text(stdout, line);
+		putchar('\n');
+	}
+	free(copy);
+}
+
+static void print_image_text(const struct ak_vi_report *r)
+{
+	bool refs = several_refs(r);
+	printf("%-16s %-13s %s\n", "PLATFORM", "RESULT", "DETAIL");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ak_vi_variant *v = &r->variants[i];
+		cleanup_free char *label = NULL;
+		if (refs && v->ref_name) {
+			if (asprintf(&label, "%s (%s)", v->name, v->ref_name) < 0)
+				cli_oom();
+		} else if (!(label = strdup(v->name))) {
+			cli_oom();
+		}
+		cleanup_free char *shown = cli_text(label);
+		printf("%-16s %-13s ", shown, status_words(v->status));
+		cli_put_text(stdout, v->detail ? v->detail : "");
+		if (v->fix) {
+			fputs(" (fix: ", stdout);
+			cli_put_text(stdout, v->fix);
+			putchar(')');
+		}
+		putchar('\n');
+		if (v->status == AK_VI_FAILED && v->err_tail)
+			print_stderr_tail(v->err_tail);
+	}
+	printf("%zu variant%s: %zu passed, %zu failed, %zu timed out, %zu not runnable\n", r->n,
+	       r->n == 1 ? "" : "s", r->count[AK_VI_PASSED], r->count[AK_VI_FAILED],
+	       r->count[AK_VI_TIMED_OUT], r->count[AK_VI_NOT_RUNNABLE]);
+	for (size_t i = 0; i < r->nnotes; i++) {
+		fputs("note: ", stdout);
+		cli_put_text(stdout, r->notes[i]);
+		putchar('\n');
+	}
+}
+
+static json_t *image_json(const char *ref, const struct ak_vi_report *r)
+{
+	json_t *doc = json_object(), *vs = json_array(), *notes = json_array();
+	json_object_set_new(doc, "schema", json_string("archkit.verify-image/v1"));
+	cli_json_set_string(doc, "image", ref);
+	json_object_set_new(doc, "kind", json_string(r->kind));
+	json_object_set_new(doc, "ok", json_boolean(r->count[AK_VI_PASSED] == r->n));
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ak_vi_variant *v = &r->variants[i];
+		json_t *o = json_object(), *cmd = json_array();
+		json_object_set_new(o, "platform", json_string(v->name));
+		cli_json_set_string(o, "ref_name", v->ref_name);
+		json_object_set_new(o, "manifest_digest", cli_json_string(v->manifest_digest));
+		json_object_set_new(o, "status", json_string(ak_vi_status_name(v->status)));
+		for (size_t k = 0; v->command && v->command[k]; k++)
+			json_array_append_new(cmd, cli_json_string(v->command[k]));
+		json_object_set_new(o, "command", v->command ? cmd : (json_decref(cmd), json_null()));
+		bool ran = v->out != NULL;
+		json_object_set_new(o, "how",
+				    ran ? json_string(v->emulated ? "emulated" : "native") : json_null());
+		json_object_set_new(o, "interpreter", cli_json_string(v->interpreter));
+		json_object_set_new(o, "exit_code",
+				    v->exit_code >= 0 ? json_integer(v->exit_code) : json_null());
+		json_object_set_new(o, "signal", v->signal ? json_integer(v->signal) : json_null());
+		cli_json_set_string(o, "machine", v->machine);
+		cli_json_set_string(o, "stdout", v->out);
+		cli_json_set_string(o, "stderr_tail", v->err_tail);
+		json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)v->elapsed_ms));
+		json_object_set_new(o, "files", json_integer((json_int_t)v->files));
+		json_object_set_new(o, "bytes", json_integer((json_int_t)v->bytes));
+		cli_json_set_string(o, "detail", v->detail);
+		cli_json_set_string(o, "fix", v->fix);
+		json_array_append_new(vs, o);
+	}
+	json_object_set_new(doc, "variants", vs);
+	for (size_t i = 0; i < r->nnotes; i++)
+		json_array_append_new(notes, cli_json_string(r->notes[i]));
+	json_object_set_new(doc, "notes", notes);
+	json_object_set_new(doc, "passed", json_integer((json_int_t)r->count[AK_VI_PASSED]));
+	json_object_set_new(doc, "failed", json_integer((json_int_t)r->count[AK_VI_FAILED]));
+	json_object_set_new(doc, "timed_out", json_integer((json_int_t)r->count[AK_VI_TIMED_OUT]));
+	json_object_set_new(doc, "not_runnable",
+			    json_integer((json_int_t)r->count[AK_VI_NOT_RUNNABLE]));
+	return doc;
+}
+
+static void note_starting(const char *platform, void *ctx)
+{
+	(void)ctx;
+	fprintf(stderr, "archkit: verify: running %s\n", platform);
+}
+
+static int verify_image(const char *ref, struct ak_verify_image_options *opt, bool json)
+{
+	struct ak_vi_report r;
+	struct ak_error *err = NULL;
+	if (isatty(STDERR_FILENO))
+		opt->starting = note_starting;
+	if (ak_verify_image(ref, opt, &r, &err) < 0)
+		return cli_fail_text(err);
+	if (json)
+		cli_json_print(image_json(ref, &r));
+	else
+		print_image_text(&r);
+	bool ok = r.count[AK_VI_PASSED] == r.n;
+	ak_vi_report_free(&r);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return cli_failf(AK_EXIT_ENV, "cannot write the report: %s", strerror(errno));
+	return ok ? 0 : AK_EXIT_FAIL;
+}
+
+/* ---- the command ---- */
+
+static int size_option(const char *name, const char *arg, uint64_t *out)
+{
+	int r = cli_parse_size(arg, out);
+	if (r == -ERANGE)
+		return cli_usage("verify", "--%s '%s' is too large (at most 2^64-1 bytes)", name,
+				 arg);
+	if (r < 0)
+		return cli_usage("verify",
+				 "invalid --%s '%s' (a positive number of bytes, with an optional "
+				 "K, M or G suffix)",
+				 name, arg);
+	return 0;
+}
 
 int cmd_verify(int argc, char **argv)
 {
@@ -34,20 +236,31 @@ int cmd_verify(int argc, char **argv)
 		{"platform", required_argument, NULL, 'p'},
 		{"timeout", required_argument, NULL, 't'},
 		{"mount-dir", required_argument, NULL, 'm'},
-		{"json", no_argument, NULL, 'j'},
+		{"json", no_argument, NULL, 'J'},
+		{"qemu-path", required_argument, NULL, 'q'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"max-layer-bytes", required_argument, NULL, 'L'},
+		{"max-unpack-bytes", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const struct ak_platform *plats[64];
+	cleanup_free const struct ak_platform **plats = NULL;
 	size_t np = 0;
-	int timeout_ms = 10000;
-	const char *mount_dir = AK_BINFMT_DEFAULT_DIR;
+	int timeout_ms = 0;
+	const char *mount_dir = NULL, *image_only = NULL;
 	bool json = false;
+	struct ak_verify_image_options vopt = {0};
+	/* everything after "--" is the command's, options included */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			vopt.cmd = &argv[i + 1];
+			argc = i;
+			break;
+		}
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		struct ak_error *err = NULL;
-		char *end;
 		switch (c) {
 		case 'h':
 			fputs(verify_help, stdout);
@@ -59,13 +272,15 @@ int cmd_verify(int argc, char **argv)
 				ak_error_free(err);
 				return r;
 			}
-			if (np < 64)
-				plats[np++] = p;
+			if (ak_grow_one(&plats, np, sizeof(*plats)) < 0)
+				cli_oom();
+			plats[np++] = p;
 			break;
 		}
 		case 't': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > 3600)
+			uint64_t v = 0;
+			const char *end;
+			if (cli_parse_u64(optarg, &v, &end) < 0 || *end || v < 1 || v > 3600)
 				return cli_usage("verify",
 						 "invalid --timeout '%s' (1 to 3600 seconds)",
 						 optarg);
@@ -75,20 +290,66 @@ int cmd_verify(int argc, char **argv)
 		case 'm':
 			mount_dir = optarg;
 			break;
-		case 'j':
+		case 'J':
 			json = true;
+			break;
+		case 'q':
+			vopt.qemu_path = optarg;
+			image_only = "--qemu-path";
+			break;
+		case 'j': {
+			uint64_t v = 0;
+			const char *end;
+			if (cli_parse_u64(optarg, &v, &end) < 0 || *end || v < 1 || v > 64)
+				return cli_usage("verify", "invalid --jobs '%s' (1 to 64)", optarg);
+			vopt.jobs = (int)v;
+			image_only = "--jobs";
+			break;
+		}
+		case 'L':
+			if (size_option("max-layer-bytes", optarg, &vopt.max_layer_bytes))
+				return AK_EXIT_USAGE;
+			image_only = "--max-layer-bytes";
+			break;
+		case 'U':
+			if (size_option("max-unpack-bytes", optarg, &vopt.max_unpack_bytes))
+				return AK_EXIT_USAGE;
+			image_only = "--max-unpack-bytes";
 			break;
 		default:
 			return cli_usage("verify", "invalid option");
 		}
 	}
-	if (optind < argc)
-		return cli_usage("verify", "unexpected argument '%s'", argv[optind]);
+	if (optind < argc) {
+		if (optind + 1 < argc)
+			return cli_usage("verify", "one image at a time ('%s' is a second)",
+					 argv[optind + 1]);
+		if (mount_dir)
+			return cli_usage("verify", "--mount-dir is for smoke mode (no IMAGE)");
+		vopt.filter = plats;
+		vopt.nfilter = np;
+		vopt.timeout_ms = timeout_ms;
+		if (vopt.cmd && !vopt.cmd[0])
+			return cli_usage("verify", "no command after '--'");
+		ak_tmpdirs_catch_signals(); /* ^C must not leave an unpacked image behind */
+		return verify_image(argv[optind], &vopt, json);
+	}
+	if (vopt.cmd)
+		return cli_usage("verify", "'-- CMD' needs an IMAGE to run it in");
+	if (image_only)
+		return cli_usage("verify", "%s needs an IMAGE", image_only);
+	if (!mount_dir)
+		mount_dir = AK_BINFMT_DEFAULT_DIR;
+	if (timeout_ms == 0)
+		timeout_ms = 10000;
 	if (np == 0) {
 		struct cli_targets ts = {0};
 		cli_targets_add_all(&ts);
-		for (size_t i = 0; i < ts.count; i++)
+		for (size_t i = 0; i < ts.count; i++) {
+			if (ak_grow_one(&plats, np, sizeof(*plats)) < 0)
+				cli_oom();
 			plats[np++] = ts.items[i].platforms[0];
+		}
 	}
 	/* the table only names the handler that ran a platform: verify works without it */
 	struct ak_binfmt_instance inst;

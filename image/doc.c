@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 
 #define ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
@@ -284,7 +285,45 @@ void ak_config_doc_free(struct ak_config_doc *d)
 	for (size_t i = 0; i < d->ndiff_ids; i++)
 		free(d->diff_ids[i]);
 	free(d->diff_ids);
+	ak_process_clear(&d->process);
 	*d = (struct ak_config_doc){0};
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **strv_copy(char *const *v)
+{
+	if (!v)
+		return NULL;
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **out = ak_xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = ak_xstrdup(v[i]);
+	return out;
+}
+
+void ak_process_copy(struct ak_process *dst, const struct ak_process *src)
+{
+	dst->entrypoint = strv_copy(src->entrypoint);
+	dst->cmd = strv_copy(src->cmd);
+	dst->env = strv_copy(src->env);
+	dst->working_dir = ak_xstrdup(src->working_dir);
+}
+
+void ak_process_clear(struct ak_process *p)
+{
+	strv_free(p->entrypoint);
+	strv_free(p->cmd);
+	strv_free(p->env);
+	free(p->working_dir);
+	*p = (struct ak_process){0};
 }
 
 /* Copy an array of strings (paths, tags, digests); NULL or null is an empty list. */
@@ -317,6 +356,31 @@ static int str_array(json_t *arr, const char *key, const char *what, char ***out
 	return 0;
 }
 
+/* One of the config's string arrays as a NULL-terminated copy: NULL when absent or
+ * null; a string in it with a NUL byte could not reach execve, so it is refused. */
+static int process_strv(json_t *run, const char *key, const char *what, char ***out,
+			struct ak_error **err)
+{
+	char **v = NULL;
+	size_t n = 0;
+	json_t *arr = json_object_get(run, key);
+	if (!arr || json_is_null(arr))
+		return 0;
+	if (str_array(arr, key, what, &v, &n, err) < 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return -1;
+	}
+	*out = ak_xrealloc(v, (n + 1) * sizeof(*v));
+	(*out)[n] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strlen((*out)[i]) != json_string_length(json_array_get(arr, i)))
+			return ak_error_set(err, AK_EXIT_ENV, "'%s': '%s' holds a NUL byte", what,
+					    key);
+	return 0;
+}
+
 int ak_config_parse(const char *buf, size_t len, const char *what, struct ak_config_doc *out,
 		    struct ak_error **err)
 {
@@ -329,6 +393,13 @@ int ak_config_parse(const char *buf, size_t len, const char *what, struct ak_con
 	if (dup_str(root, "os", what, &out->os, err) < 0 ||
 	    dup_str(root, "architecture", what, &out->arch, err) < 0 ||
 	    dup_str(root, "variant", what, &out->variant, err) < 0)
+		goto fail;
+	json_t *run = json_object_get(root, "config");
+	if (run && json_is_object(run) &&
+	    (process_strv(run, "Entrypoint", what, &out->process.entrypoint, err) < 0 ||
+	     process_strv(run, "Cmd", what, &out->process.cmd, err) < 0 ||
+	     process_strv(run, "Env", what, &out->process.env, err) < 0 ||
+	     dup_str(run, "WorkingDir", what, &out->process.working_dir, err) < 0))
 		goto fail;
 	json_t *rootfs = json_object_get(root, "rootfs");
 	if (rootfs && json_is_object(rootfs)) {

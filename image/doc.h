@@ -41,11 +41,21 @@ struct ak_manifest_doc {
 	struct ak_descriptor *layers;
 	size_t nlayers;
 };
+/* What a config says to run (its "config" object): NULL-terminated arrays, each NULL
+ * when the config has none; working_dir NULL when unset. */
+struct ak_process {
+	char **entrypoint, **cmd, **env;
+	char *working_dir;
+};
 struct ak_config_doc {
 	char *os, *arch, *variant;
 	char **diff_ids;
 	size_t ndiff_ids;
+	struct ak_process process;
 };
+/* A deep copy of src into dst (NULL arrays stay NULL); exits when memory runs out. */
+void ak_process_copy(struct ak_process *dst, const struct ak_process *src);
+void ak_process_clear(struct ak_process *p);
 /* docker save's manifest.json: one entry per saved image */
 struct ak_docker_entry {
 	char *config; /* path of the config file */

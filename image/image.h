@@ -51,6 +51,9 @@ struct ak_variant {
 	 * tree mean its own root: resolve with RESOLVE_IN_ROOT, never follow them plainly. */
 	char *tree_path;
 	int tree_fd;
+	/* what its config says to run (Entrypoint, Cmd, Env, WorkingDir); empty without
+	 * a config */
+	struct ak_process process;
 };
 
 struct ak_variant_list {

@@ -55,6 +55,7 @@ void ak_variant_clear(struct ak_variant *v)
 		ak_descriptor_clear(&v->layers[i]);
 	free(v->layers);
 	free(v->tree_path);
+	ak_process_clear(&v->process);
 	if (v->tree_fd >= 0)
 		close(v->tree_fd);
 	*v = (struct ak_variant){.tree_fd = -1};

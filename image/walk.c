@@ -222,6 +222,7 @@ static int walk_manifest(struct walk *w, const struct ak_manifest_doc *man, cons
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	v->config_platform = ak_platform_string(cfg->os, cfg->arch, cfg->variant);
 	v->config_parsed = ak_platform_from_oci(cfg->os, cfg->arch, cfg->variant);
+	ak_process_copy(&v->process, &cfg->process);
 	if (claimed) {
 		v->index_platform = ak_platform_string(c->os, c->arch, c->variant);
 		v->index_parsed = ak_platform_from_oci(c->os, c->arch, c->variant);
@@ -503,6 +504,7 @@ static int entry_variant(struct ak_source *src, const struct ak_source_root *roo
 		return -1;
 	v->config_platform = ak_platform_string(cfg.os, cfg.arch, cfg.variant);
 	v->config_parsed = ak_platform_from_oci(cfg.os, cfg.arch, cfg.variant);
+	ak_process_copy(&v->process, &cfg.process);
 	int r = 0;
 	v->layers = calloc(e->nlayers ? e->nlayers : 1, sizeof(*v->layers));
 	if (!v->layers)

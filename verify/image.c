@@ -1,0 +1,564 @@
+#include "verify/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "binfmt/interp.h"
+#include "common/cleanup.h"
+#include "common/tmpdirs.h"
+#include "common/util.h"
+#include "common/xalloc.h"
+#include "image/fsview.h"
+#include "image/image.h"
+#include "image/rootfs.h"
+#include "image/unpack.h"
+#include "sandbox/root.h"
+#include "verify/verify.h"
+
+const char *ak_vi_status_name(enum ak_vi_status s)
+{
+	switch (s) {
+	case AK_VI_PASSED:
+		return "passed";
+	case AK_VI_FAILED:
+		return "failed";
+	case AK_VI_TIMED_OUT:
+		return "timed-out";
+	case AK_VI_NOT_RUNNABLE:
+		return "not-runnable";
+	}
+	return "?";
+}
+
+/* ---- which variants ---- */
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* The variants asked for, each (manifest, platform, name) once. A platform asked for
+ * and missing is an error that lists what the image has: there is nothing to run. */
+static int select_variants(struct ak_variant_list *vl, const struct ak_verify_image_options *opt,
+			   const char *ref, const struct ak_variant ***out, size_t *n,
+			   struct ak_error **err)
+{
+	if (vl->n == 0)
+		return ak_error_set(err, AK_EXIT_ENV, "'%s' holds no image", ref);
+	/* an output that says nothing about its platform takes the one asked for */
+	for (size_t i = 0; i < vl->n; i++) {
+		struct ak_variant *v = &vl->items[i];
+		if (!v->platform && opt->nfilter == 1 && !v->index_platform &&
+		    !v->config_platform && !v->folder_platform)
+			v->platform = opt->filter[0];
+	}
+	for (size_t k = 0; k < opt->nfilter; k++) {
+		bool present = false;
+		for (size_t i = 0; i < vl->n && !present; i++)
+			present = vl->items[i].platform == opt->filter[k];
+		if (present)
+			continue;
+		char has[1024] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < vl->n && len + 40 < sizeof(has); i++) {
+			const struct ak_platform *p = vl->items[i].platform;
+			bool again = false;
+			for (size_t j = 0; j < i && !again; j++)
+				again = vl->items[j].platform == p;
+			if (!again)
+				len += (size_t)snprintf(has + len, sizeof(has) - len, "%s%s",
+							len ? ", " : "", p ? p->name : "unknown");
+		}
+		return ak_error_set(err, AK_EXIT_ENV, "'%s' has no variant for %s (it has: %s)",
+				    ref, opt->filter[k]->name, has);
+	}
+	const struct ak_variant **sel = ak_xcalloc(vl->n, sizeof(*sel));
+	size_t m = 0;
+	for (size_t i = 0; i < vl->n; i++) {
+		const struct ak_variant *v = &vl->items[i];
+		bool wanted = opt->nfilter == 0;
+		for (size_t k = 0; k < opt->nfilter && !wanted; k++)
+			wanted = v->platform == opt->filter[k];
+		for (size_t j = 0; j < m && wanted; j++) {
+			const struct ak_variant *u = sel[j];
+			if (u->platform == v->platform && u->manifest_digest && v->manifest_digest &&
+			    !strcmp(u->manifest_digest, v->manifest_digest) &&
+			    !strcmp(or_empty(u->ref_name), or_empty(v->ref_name)))
+				wanted = false; /* listed again: running it again says nothing new */
+		}
+		if (wanted)
+			sel[m++] = v;
+	}
+	*out = sel;
+	*n = m;
+	return 0;
+}
+
+/* ---- what to run ---- */
+
+static bool is_file(const struct ak_fsview *view, const char *path)
+{
+	const struct ak_fsview_entry *e = NULL;
+	struct ak_error *err = NULL;
+	int r = ak_fsview_resolve(view, path, &e, &err);
+	ak_error_free(err);
+	return r == 1 && e->type == AK_ENTRY_REGULAR;
+}
+
+static char **strv_dup(char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **out = ak_xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = ak_xstrdup(v[i]);
+	return out;
+}
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The default command: `uname -m` through the variant's own shell; without a shell,
+ * busybox's applet; else the entrypoint asked for its version. *check_machine says
+ * whether stdout names a machine. NULL when the variant holds none of them. */
+static char **default_command(const struct ak_fsview *view, const struct ak_variant *v,
+			      bool *check_machine)
+{
+	*check_machine = true;
+	if (is_file(view, "bin/sh"))
+		return strv_dup((char *const[]){"/bin/sh", "-c", "uname -m", NULL});
+	if (is_file(view, "bin/busybox"))
+		return strv_dup((char *const[]){"/bin/busybox", "uname", "-m", NULL});
+	*check_machine = false;
+	char *const *ep = v->process.entrypoint && v->process.entrypoint[0] ? v->process.entrypoint
+									    : v->process.cmd;
+	if (!ep || !ep[0])
+		return NULL;
+	size_t n = 0;
+	while (ep[n])
+		n++;
+	char **out = ak_xcalloc(n + 2, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = ak_xstrdup(ep[i]);
+	out[n] = ak_xstrdup("--version");
+	return out;
+}
+
+/* The config's WorkingDir when the final filesystem has it as a directory (a runtime
+ * would make it; "/" is as good for a check), else NULL: the root. */
+static const char *working_dir(const struct ak_fsview *view, const struct ak_variant *v)
+{
+	const char *wd = v->process.working_dir;
+	if (!wd || wd[0] != '/')
+		return NULL;
+	const struct ak_fsview_entry *e = NULL;
+	struct ak_error *err = NULL;
+	int r = ak_fsview_resolve(view, wd, &e, &err);
+	ak_error_free(err);
+	return r == 1 && e->type == AK_ENTRY_DIR ? wd : NULL;
+}
+
+static bool has_var(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], name, n) && env[i][n] == '=')
+			return true;
+	return false;
+}
+
+/* The config's Env, plus the PATH and HOME that Docker adds when it lacks them. */
+static char **run_env(const struct ak_variant *v)
+{
+	char *const *env = v->process.env;
+	size_t n = 0;
+	while (env && env[n])
+		n++;
+	char **out = ak_xcalloc(n + 3, sizeof(*out));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		out[k++] = ak_xstrdup(env[i]);
+	if (!has_var(env, "PATH"))
+		out[k++] = ak_xstrdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:"
+				      "/bin");
+	if (!has_var(env, "HOME"))
+		out[k++] = ak_xstrdup("HOME=/root");
+	return out;
+}
+
+/* ---- the run of one variant ---- */
+
+struct verify_run {
+	const struct ak_verify_image_options *opt;
+	struct ak_native_probe natives;
+	int tmpfd;
+	char *tmpdir;
+	struct ak_unpack_store *store;
+};
+
+static void set_text(char **dst, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_text(char **dst, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	free(*dst);
+	if (vasprintf(dst, fmt, ap) < 0)
+		*dst = NULL;
+	va_end(ap);
+	if (!*dst)
+		*dst = ak_xstrdup("(out of memory)");
+}
+
+static char *install_fix(const struct ak_platform *p)
+{
+	return ak_xasprintf("apt-get install qemu-user-static && archkit binfmt install %s",
+			    p->name);
+}
+
+/* The handler a non-native platform needs: a static QEMU for its target, found where
+ * `archkit binfmt install` would look. 0 with *native, or with interp filled; 1 when
+ * nothing here can run it (v->status and the texts set). */
+static int find_handler(struct verify_run *vr, struct ak_vi_variant *v, struct ak_interp *interp,
+			bool *native)
+{
+	const struct ak_qemu_target *t = ak_platform_qemu(v->platform);
+	*native = ak_native_target(t, &vr->natives);
+	if (*native)
+		return 0;
+	struct ak_error *e = NULL;
+	if (ak_interp_find(t, vr->opt->qemu_path, interp, &e) < 0 ||
+	    ak_interp_check(interp, true, &e) < 0) {
+		v->status = AK_VI_NOT_RUNNABLE;
+		set_text(&v->detail, "no QEMU interpreter for %s here: %s", v->name,
+			 e ? e->msg : "not found");
+		v->fix = install_fix(v->platform);
+		ak_error_free(e);
+		return 1;
+	}
+	return 0;
+}
+
+/* The last line of text that says something, for a one-line detail. */
+static void last_line(const char *s, char *out, size_t outlen)
+{
+	size_t end = strlen(s);
+	while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\r' || s[end - 1] == ' '))
+		end--;
+	size_t start = end;
+	while (start > 0 && s[start - 1] != '\n')
+		start--;
+	size_t n = end - start < outlen - 1 ? end - start : outlen - 1;
+	memcpy(out, s + start, n);
+	out[n] = '\0';
+}
+
+static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
+		      bool check_machine, bool native, int timeout_ms)
+{
+	v->elapsed_ms = res->elapsed_ms;
+	v->out = ak_xstrdup(res->out ? res->out : "");
+	v->err_tail = ak_xstrdup(res->err_tail ? res->err_tail : "");
+	char line[256];
+	last_line(v->err_tail, line, sizeof(line));
+	switch (res->outcome) {
+	case AK_ROOT_TIMED_OUT:
+		v->status = AK_VI_TIMED_OUT;
+		set_text(&v->detail, "killed after %d s", timeout_ms / 1000);
+		set_text(&v->fix, "a command that ends, or a longer --timeout");
+		return;
+	case AK_ROOT_EXEC_FAILED:
+		if (res->exec_errno == ENOEXEC) {
+			/* the variant's own code runs here (natively, or by the one handler
+			 * registered for it): what failed is not code of its platform */
+			v->status = AK_VI_FAILED;
+			set_text(&v->detail,
+				 "exec format error: '%s' is not %s code (%s)", v->command[0],
+				 v->name,
+				 native ? "which this host runs natively"
+					: "which the registered QEMU handler runs");
+			set_text(&v->fix, "%s binaries in the %s variant (`archkit probe` names "
+					  "the files)",
+				 v->name, v->name);
+		} else {
+			v->status = AK_VI_FAILED;
+			set_text(&v->detail, "cannot execute '%s': %s%s", v->command[0],
+				 strerror(res->exec_errno),
+				 res->exec_errno == ENOENT
+					 ? " (the file, or the ELF loader it names, is missing)"
+					 : "");
+		}
+		return;
+	case AK_ROOT_SIGNALED:
+		v->status = AK_VI_FAILED;
+		v->signal = res->signal;
+		set_text(&v->detail, "killed by signal %d (SIG%s, status %d)%s%s", res->signal,
+			 sigabbrev_np(res->signal) ? sigabbrev_np(res->signal) : "?",
+			 128 + res->signal, line[0] ? ": " : "", line);
+		return;
+	case AK_ROOT_EXITED:
+		break;
+	}
+	v->exit_code = res->exit_code;
+	if (res->exit_code != 0) {
+		v->status = AK_VI_FAILED;
+		set_text(&v->detail, "exit status %d%s%s", res->exit_code, line[0] ? ": " : "",
+			 line);
+		return;
+	}
+	if (!check_machine) {
+		v->status = AK_VI_PASSED;
+		set_text(&v->detail, "exit status 0");
+		return;
+	}
+	char machine[128];
+	size_t n = strcspn(v->out, "\r\n");
+	snprintf(machine, sizeof(machine), "%.*s", (int)(n < 100 ? n : 100), v->out);
+	v->machine = ak_xstrdup(machine);
+	if (ak_platform_uname_ok(v->platform, machine)) {
+		v->status = AK_VI_PASSED;
+		set_text(&v->detail, "uname -m: %s", machine);
+		return;
+	}
+	v->status = AK_VI_FAILED;
+	set_text(&v->detail, "reported machine '%s', not one of %s's (%s)", machine, v->name,
+		 v->platform->uname);
+	set_text(&v->fix, "%s binaries in the %s variant (a build step that ignored "
+			  "TARGETPLATFORM? `archkit probe` names the files)",
+		 v->name, v->name);
+}
+
+static int run_variant(struct verify_run *vr, const struct ak_variant *src,
+		       const struct ak_fsview *view, size_t idx, struct ak_vi_variant *v,
+		       struct ak_error **err)
+{
+	bool check_machine = false;
+	if (vr->opt->cmd)
+		v->command = strv_dup(vr->opt->cmd);
+	else
+		v->command = default_command(view, src, &check_machine);
+	if (!v->platform) {
+		v->status = AK_VI_FAILED;
+		set_text(&v->detail, "the image does not say this variant's platform");
+		set_text(&v->fix, "a platform in the index or config (pass --platform for "
+				  "single-platform output)");
+		return 0;
+	}
+	if (!v->command) {
+		v->status = AK_VI_FAILED;
+		set_text(&v->detail, "nothing to run: no /bin/sh, /bin/busybox, entrypoint or "
+				     "command in the image");
+		set_text(&v->fix, "a command to run: archkit verify IMAGE -- CMD ARGS");
+		return 0;
+	}
+	struct ak_interp interp = {0};
+	bool native = false;
+	if (find_handler(vr, v, &interp, &native) > 0)
+		return 0;
+	char name[32];
+	snprintf(name, sizeof(name), "root-%zu", idx);
+	int r = -1;
+	cleanup_fd int rootfd = -1;
+	struct ak_unpack_stats stats = {0};
+	char **env = NULL;
+	if (mkdirat(vr->tmpfd, name, 0700) < 0) {
+		ak_error_errno(err, AK_EXIT_ENV, errno, "cannot make '%s/%s'", vr->tmpdir, name);
+		goto out;
+	}
+	rootfd = openat(vr->tmpfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s/%s'", vr->tmpdir, name);
+		goto out;
+	}
+	if (ak_unpack_materialise(vr->store, view, rootfd, &stats, err) < 0) {
+		ak_error_prefix(err, "%s: unpacking", v->name);
+		goto out;
+	}
+	v->files = stats.files;
+	v->bytes = stats.bytes;
+	env = run_env(src);
+	struct ak_root_handler h = {.target = ak_platform_qemu(v->platform),
+				    .interpreter = interp.path};
+	struct ak_root_run run = {
+		.root_fd = rootfd,
+		.argv = v->command,
+		/* the image's own PATH and variables, as a runtime would set them */
+		.envp = env,
+		.cwd = working_dir(view, src),
+		.handlers = native ? NULL : &h,
+		.nhandlers = native ? 0 : 1,
+		.timeout_ms = vr->opt->timeout_ms,
+	};
+	if (vr->opt->starting)
+		vr->opt->starting(v->name, vr->opt->ctx);
+	struct ak_root_result res = {0};
+	if (ak_root_run(&run, &res, err) < 0)
+		goto out;
+	v->emulated = !native;
+	v->interpreter = native ? NULL : ak_xstrdup(interp.path);
+	judge_run(v, &res, check_machine, native, vr->opt->timeout_ms);
+	if (v->status == AK_VI_PASSED && check_machine)
+		set_text(&v->detail, "uname -m: %s (%s%s)", v->machine,
+			 native ? "native" : "emulated: ", native ? "" : interp.path);
+	ak_root_result_clear(&res);
+	r = 0;
+out:
+	strv_free(env);
+	ak_interp_clear(&interp);
+	/* the root goes before the next variant's: one root on disk at a time */
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", vr->tmpdir, name);
+	ak_rmtree_signal_safe(path);
+	return r;
+}
+
+/* ---- the whole verify ---- */
+
+static int unpack_make(void *ctx, size_t job, const struct ak_descriptor *layer,
+		       struct ak_layer_consumer *out, struct ak_error **err)
+{
+	return ak_unpack_consumer(ctx, job, out, err);
+}
+
+static int unpack_finish(void *ctx, size_t job, struct ak_layer_consumer *c, bool ok,
+			 struct ak_error **err)
+{
+	return ak_unpack_consumer_finish(c, err);
+}
+
+static void fill_variant(struct ak_vi_variant *v, const struct ak_variant *src)
+{
+	v->platform = src->platform;
+	v->name = ak_xstrdup(src->platform ? src->platform->name : "unknown");
+	v->ref_name = ak_xstrdup(src->ref_name);
+	v->manifest_digest = ak_xstrdup(src->manifest_digest);
+	v->exit_code = -1;
+}
+
+static int verify_all(struct ak_image *img, const char *ref,
+		      const struct ak_verify_image_options *opt, struct ak_vi_report *out,
+		      struct ak_error **err)
+{
+	struct ak_variant_list vl = {0};
+	cleanup_free const struct ak_variant **sel = NULL;
+	size_t nsel = 0;
+	if (ak_image_variants(img, NULL, 0, &vl, err) < 0)
+		return -1;
+	int r = select_variants(&vl, opt, ref, &sel, &nsel, err);
+	struct verify_run vr = {.opt = opt, .tmpfd = -1};
+	struct ak_rootfs *rs = NULL;
+	struct ak_fsview **views = NULL;
+	ak_native_probe_init(&vr.natives, NULL);
+	if (r == 0) {
+		out->kind = ak_xstrdup(ak_image_kind(img));
+		for (size_t i = 0; i < vl.n_notes; i++) {
+			out->notes = ak_xrealloc(out->notes, (out->nnotes + 1) * sizeof(char *));
+			out->notes[out->nnotes++] = ak_xstrdup(vl.notes[i]);
+		}
+		const char *base = getenv("TMPDIR");
+		char tmpl[PATH_MAX];
+		snprintf(tmpl, sizeof(tmpl), "%s/archkit-verify-XXXXXX",
+			 base && *base ? base : "/tmp");
+		ak_tmpdirs_catch_signals();
+		if (!ak_tmpdir_create(tmpl))
+			r = ak_error_errno(err, AK_EXIT_ENV, errno,
+					   "cannot make a temporary directory in '%s'",
+					   base && *base ? base : "/tmp");
+		else
+			vr.tmpdir = ak_xstrdup(tmpl);
+	}
+	if (r == 0 && (vr.tmpfd = open(vr.tmpdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", vr.tmpdir);
+	if (r == 0)
+		r = ak_unpack_store_new(vr.tmpfd, "store", opt->max_unpack_bytes, &vr.store, err);
+	if (r == 0) {
+		struct ak_rootfs_options ro = {.max_layer_bytes = opt->max_layer_bytes,
+					       .jobs = opt->jobs};
+		struct ak_rootfs_consumers cons = {
+			.ctx = vr.store, .make = unpack_make, .finish = unpack_finish};
+		r = ak_rootfs_scan(img, sel, nsel, &ro, &cons, &rs, err);
+	}
+	/* every view first: a stored file is moved by its last user, copied for the others */
+	if (r == 0)
+		views = ak_xcalloc(nsel, sizeof(*views));
+	for (size_t i = 0; r == 0 && i < nsel; i++) {
+		if (!(views[i] = ak_rootfs_view(rs, i, false, err)))
+			r = -1;
+		else
+			ak_unpack_plan(vr.store, views[i]);
+	}
+	if (r == 0)
+		out->variants = ak_xcalloc(nsel, sizeof(*out->variants));
+	for (size_t i = 0; r == 0 && i < nsel; i++) {
+		struct ak_vi_variant *v = &out->variants[out->n++];
+		fill_variant(v, sel[i]);
+		r = run_variant(&vr, sel[i], views[i], i, v, err);
+		if (r == 0)
+			out->count[v->status]++;
+		ak_fsview_free(views[i]);
+		views[i] = NULL;
+	}
+	for (size_t i = 0; views && i < nsel; i++)
+		ak_fsview_free(views[i]);
+	free(views);
+	ak_rootfs_free(rs);
+	ak_unpack_store_free(vr.store);
+	if (vr.tmpfd >= 0)
+		close(vr.tmpfd);
+	if (vr.tmpdir)
+		ak_tmpdir_forget_remove(vr.tmpdir);
+	free(vr.tmpdir);
+	ak_variant_list_free(&vl);
+	return r;
+}
+
+int ak_verify_image(const char *ref, const struct ak_verify_image_options *opt,
+		    struct ak_vi_report *out, struct ak_error **err)
+{
+	memset(out, 0, sizeof(*out));
+	struct ak_verify_image_options o = *opt;
+	if (o.timeout_ms <= 0)
+		o.timeout_ms = AK_VERIFY_IMAGE_TIMEOUT_MS;
+	struct ak_image *img = NULL;
+	if (ak_image_open(ref, &img, err) < 0)
+		return -1;
+	int r = verify_all(img, ref, &o, out, err);
+	ak_image_close(img);
+	if (r < 0)
+		ak_vi_report_free(out);
+	return r;
+}
+
+void ak_vi_report_free(struct ak_vi_report *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct ak_vi_variant *v = &r->variants[i];
+		free(v->name);
+		free(v->ref_name);
+		free(v->manifest_digest);
+		strv_free(v->command);
+		free(v->interpreter);
+		free(v->machine);
+		free(v->out);
+		free(v->err_tail);
+		free(v->detail);
+		free(v->fix);
+	}
+	free(r->variants);
+	for (size_t i = 0; i < r->nnotes; i++)
+		free(r->notes[i]);
+	free(r->notes);
+	free(r->kind);
+	memset(r, 0, sizeof(*r));
+}
