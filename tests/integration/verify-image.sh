@@ -74,7 +74,7 @@ clean_canaries() {
 	d=$(realpath "$vtmp")
 	while [ "$d" != / ]; do
 		d=$(dirname "$d")
-		rm -rf "${d%/}/$canary"
+		rm -rf "${d%/}/${canary:?}"
 	done
 	rm -rf "$abs_canary"
 }
@@ -511,6 +511,11 @@ if emulation linux/arm64; then
 fi
 rm -rf "${work:?}/bomb"
 
+# crash: linux/amd64 with /bin/crash, an executable whose first instruction writes to
+# address 0. A fault's SIGSEGV kills even a PID namespace's init, which 'kill -KILL $$'
+# from inside cannot: whether the command is the namespace's PID 1 is archkit's choice.
+oci elf amd64-osabi9 "$work/crash.elf" && oci tar "$work/crash.tar" "from:bin/crash=$work/crash.elf" &&
+	oci make "$work/crash" linux/amd64="$(oci layer "$honest6" amd64),$work/crash.tar"
 ak_test "-- CMD: its exit status, stdout and last stderr lines; a signal; a command the image lacks"
 if emulation linux/arm64; then
 	cmd='echo hello; echo oops >&2; exit 3'
@@ -520,8 +525,8 @@ if emulation linux/arm64; then
 		expect_jq '.variants[0] | .status == "failed" and .exit_code == 3 and .signal == null and
 			.stdout == "hello\n" and (.stderr_tail | contains("oops")) and
 			.command == ["/bin/sh", "-c", "echo hello; echo oops >&2; exit 3"]' &&
-		verify 1 --json "$arm64" -- /bin/sh -c 'kill -KILL $$' &&
-		expect_jq '.variants[0] | .status == "failed" and .signal == 9' &&
+		verify 1 --json crash -- /bin/crash &&
+		expect_jq '.variants[0] | .status == "failed" and .signal == 11 and .exit_code == null' &&
 		verify 1 --json "$arm64" -- /nonexistent/cmd &&
 		expect_jq '.variants[0] | .status == "failed" and (.detail + " " + .stderr_tail | contains("/nonexistent/cmd"))' &&
 		verify 0 --json "$arm64" -- /bin/true && all_passed 1 && ak_pass
