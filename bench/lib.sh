@@ -10,6 +10,8 @@
 #   bench_children_cpu_us c0 ... bench_children_cpu_us c1   # children's CPU, c1-c0
 #   bench_median 5 3 9              # prints 5 (integers; the mean of the middle two when even)
 #   bench_ratio 300 100             # prints 3.00
+#   runs=$(bench_runs "$runs") || exit 64   # a --runs value checked, as a plain number
+#   bench_verdict 3.00 '>=' 5       # prints PASS or MISS
 #
 # Benchmarks print ratios measured side by side in one run, never absolute
 # targets: the machine and its load change, the ratio much less.
@@ -117,6 +119,47 @@ bench_ms() {
 # bench_ratio NUM DEN: NUM/DEN with two decimals ("inf" when DEN is 0).
 bench_ratio() {
   awk -v n="$1" -v d="$2" 'BEGIN { if (d == 0) print "inf"; else printf "%.2f\n", n / d }'
+}
+
+# bench_runs VALUE: prints VALUE as a number when it is a whole number from 1 to 1000;
+# else says so on stderr (with the usage hint) and returns 1.
+bench_runs() {
+  local ok=
+  # digits only and at most four of them, before arithmetic sees it
+  case $1 in
+  '' | *[!0-9]* | ?????*) ;;
+  *) ok=$(((10#$1) >= 1 && (10#$1) <= 1000)) ;;
+  esac
+  if [ "$ok" != 1 ]; then
+    echo "$BENCH_NAME: --runs wants a whole number from 1 to 1000, not '$1'" >&2
+    echo "try '$BENCH_NAME --help'" >&2
+    return 1
+  fi
+  echo $((10#$1))
+}
+
+# bench_verdict VALUE OP LIMIT: PASS or MISS, OP one of <=, < and >= ("n/a" when VALUE is).
+bench_verdict() {
+  [ "$1" = n/a ] && { echo n/a; return; }
+  awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+    ok = (op == "<=") ? v <= l : (op == "<") ? v < l : v >= l
+    print ok ? "PASS" : "MISS" }'
+}
+
+# bench_side_json NAME LABEL: one side as JSON, from the caller's associative arrays
+# samples and cpu_samples (space-separated microseconds per side) and med, min, cpu.
+# shellcheck disable=SC2154
+bench_side_json() {
+  local -a s c
+  read -r -a s <<<"${samples[$1]}"
+  read -r -a c <<<"${cpu_samples[$1]}"
+  printf '{"label": "%s", "median_us": %d, "min_us": %d, "samples_us": %s, "cpu_median_us": %d, "cpu_samples_us": %s}' \
+    "$2" "${med[$1]}" "${min[$1]}" "$(bench_json_ints "${s[@]}")" "${cpu[$1]}" "$(bench_json_ints "${c[@]}")"
+}
+
+# bench_ratio_json MEDIAN MIN CPU TARGET VERDICT: one ratio as JSON.
+bench_ratio_json() {
+  printf '{"median": %s, "min": %s, "cpu_median": %s, "target": "%s", "verdict": "%s"}' "$1" "$2" "$3" "$4" "$5"
 }
 
 # bench_json_ints N...: a JSON array of integers.

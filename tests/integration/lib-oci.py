@@ -29,6 +29,17 @@ so that a test can damage exactly one thing and nothing else.
         hardlink:NAME=TARGET  a hard link to TARGET (a path in the image)
         pax:NAME=PATH      a regular file named NAME whose PAX 'path' is PATH
         dir:NAME           a directory
+        mode:NAME=OCTAL,PATH  a regular file holding PATH's bytes with mode OCTAL
+                           (04755: setuid), owned by uid 0 and gid 0
+        cap:NAME=PATH      a regular file holding PATH's bytes with a file
+                           capability (PAX SCHILY.xattr.security.capability:
+                           cap_sys_admin, cap_setuid, permitted and effective)
+        chardev:NAME=MAJOR,MINOR  a character device node (1,1 is /dev/mem)
+        blockdev:NAME=MAJOR,MINOR a block device node
+        fifo:NAME          a FIFO
+  lib-oci.py config DIR ARCH [--entrypoint JSON] [--cmd JSON]
+      sets the ARCH variant's config Entrypoint or Cmd (a JSON array, or null to
+      remove it) and rewrites the manifest and indexes above it
   lib-oci.py elf KIND OUT [PHNUM]
       writes a crafted ELF file: 'aarch64-dynamic' (a tiny AArch64 executable
       whose PT_INTERP is /lib/ld-linux-aarch64.so.1), 'bad-phoff' (a valid
@@ -286,9 +297,64 @@ def cmd_tar(out, *entries):
             elif kind == "dir":
                 info.type = tarfile.DIRTYPE
                 info.mode = 0o755
+            elif kind in ("mode", "cap"):
+                path = value
+                if kind == "mode":
+                    mode, _, path = value.partition(",")
+                    info.mode = int(mode, 8)
+                else:
+                    info.mode = 0o755
+                    info.pax_headers = {"SCHILY.xattr.security.capability":
+                                        file_capability().decode("utf-8", "surrogateescape")}
+                with open(path, "rb") as f:
+                    body = f.read()
+                info.size = len(body)
+                info.uid = info.gid = 0
+                info.uname = info.gname = "root"
+            elif kind in ("chardev", "blockdev"):
+                info.type = tarfile.CHRTYPE if kind == "chardev" else tarfile.BLKTYPE
+                major, _, minor = value.partition(",")
+                info.devmajor, info.devminor = int(major), int(minor)
+                info.mode = 0o666
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+                info.mode = 0o666
             else:
                 sys.exit("lib-oci: unknown tar entry '%s'" % e)
             tar.addfile(info, io.BytesIO(body) if body is not None else None)
+
+
+def file_capability():
+    """A VFS_CAP_REVISION_2 security.capability value: cap_setuid (7) and
+    cap_sys_admin (21) permitted, with the effective bit set."""
+    permitted = (1 << 7) | (1 << 21)
+    return struct.pack("<IIIII", 0x02000000 | 1, permitted, 0, 0, 0)
+
+
+def cmd_config(top, arch, *opts):
+    opts = list(opts)
+    index = json.load(open(os.path.join(top, "index.json")))
+    chain = find_manifest(top, index, arch)
+    if not chain:
+        sys.exit("lib-oci: no variant '%s'" % arch)
+    doc, i = chain[-1]
+    manifest = load_json(top, doc["manifests"][i]["digest"])
+    config = load_json(top, manifest["config"]["digest"])
+    run = config.setdefault("config", {})
+    while opts:
+        o = opts.pop(0)
+        if o not in ("--entrypoint", "--cmd"):
+            sys.exit("lib-oci: unknown option '%s'" % o)
+        key = "Entrypoint" if o == "--entrypoint" else "Cmd"
+        value = json.loads(opts.pop(0))
+        if value is None:
+            run.pop(key, None)
+        else:
+            run[key] = value
+    cdigest, csize = put_blob(top, dump(config))
+    manifest["config"]["digest"] = cdigest
+    manifest["config"]["size"] = csize
+    rewrite_chain(top, chain, manifest)
 
 
 def elf64_aarch64(phoff, phnum, phdrs=b"", tail=b""):
@@ -536,7 +602,8 @@ def main(argv):
     cmds = {"layer": cmd_layer, "set-layer": cmd_set_layer, "tar": cmd_tar, "elf": cmd_elf,
             "gzip-bomb": cmd_gzip_bomb, "misname-layer": cmd_misname_layer,
             "descriptor": cmd_descriptor, "make": cmd_make, "repeat-layer": cmd_repeat_layer,
-            "repeat-manifest": cmd_repeat_manifest, "docker-dup-layer": cmd_docker_dup_layer}
+            "repeat-manifest": cmd_repeat_manifest, "docker-dup-layer": cmd_docker_dup_layer,
+            "config": cmd_config}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[argv[1]](*argv[2:])
