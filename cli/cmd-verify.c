@@ -91,8 +91,7 @@ static void print_stderr_tail(const char *tail)
 	for (int lines = 0; start > tail && lines < 5; start--)
 		if (start[-1] == '\n' && ++lines == 5)
 			break;
-	/* one line is already the detail's end */
-	if (start == end || !memchr(start, '\n', (size_t)(end - start)))
+	if (start == end)
 		return;
 	char *copy = strndup(start, (size_t)(end - start));
 	if (!copy)
@@ -124,7 +123,9 @@ static void print_image_text(const struct ak_vi_report *r)
 		cleanup_free char *shown = cli_text(label);
 		printf("%-16s %-13s ", shown, status_words(v->status));
 		cli_put_text(stdout, v->detail ? v->detail : "");
-		if (v->fix) {
+		/* a failure's row says what happened (its fix is in --json); a variant
+		 * that cannot run here needs the fix to be run at all */
+		if (v->fix && v->status == AK_VI_NOT_RUNNABLE) {
 			fputs(" (fix: ", stdout);
 			cli_put_text(stdout, v->fix);
 			putchar(')');
@@ -175,6 +176,7 @@ static json_t *image_json(const char *ref, const struct ak_vi_report *r)
 		json_object_set_new(o, "bytes", json_integer((json_int_t)v->bytes));
 		cli_json_set_string(o, "detail", v->detail);
 		cli_json_set_string(o, "fix", v->fix);
+		cli_json_set_string(o, "why", v->why);
 		json_array_append_new(vs, o);
 	}
 	json_object_set_new(doc, "variants", vs);

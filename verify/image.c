@@ -59,6 +59,16 @@ static int select_variants(struct ak_variant_list *vl, const struct ak_verify_im
 		    !v->config_platform && !v->folder_platform)
 			v->platform = opt->filter[0];
 	}
+	for (size_t i = 0; i < vl->n; i++) {
+		const struct ak_variant *v = &vl->items[i];
+		/* nothing to choose the handler or check the machine by: nothing to run */
+		if (!v->platform && !v->index_platform && !v->config_platform &&
+		    !v->folder_platform)
+			return ak_error_set(err, AK_EXIT_ENV,
+					    "'%s' names no platform (single-platform output): "
+					    "pass --platform P to say which it is",
+					    ref);
+	}
 	for (size_t k = 0; k < opt->nfilter; k++) {
 		bool present = false;
 		for (size_t i = 0; i < vl->n && !present; i++)
@@ -241,27 +251,14 @@ static int find_handler(struct verify_run *vr, struct ak_vi_variant *v, struct a
 	if (ak_interp_find(t, vr->opt->qemu_path, interp, &e) < 0 ||
 	    ak_interp_check(interp, true, &e) < 0) {
 		v->status = AK_VI_NOT_RUNNABLE;
-		set_text(&v->detail, "no QEMU interpreter for %s here: %s", v->name,
-			 e ? e->msg : "not found");
+		/* where it looked is the finder's message: in JSON, not on the row */
+		set_text(&v->detail, "no QEMU interpreter for %s here", v->name);
+		set_text(&v->why, "%s", e ? e->msg : "not found");
 		v->fix = install_fix(v->platform);
 		ak_error_free(e);
 		return 1;
 	}
 	return 0;
-}
-
-/* The last line of text that says something, for a one-line detail. */
-static void last_line(const char *s, char *out, size_t outlen)
-{
-	size_t end = strlen(s);
-	while (end > 0 && (s[end - 1] == '\n' || s[end - 1] == '\r' || s[end - 1] == ' '))
-		end--;
-	size_t start = end;
-	while (start > 0 && s[start - 1] != '\n')
-		start--;
-	size_t n = end - start < outlen - 1 ? end - start : outlen - 1;
-	memcpy(out, s + start, n);
-	out[n] = '\0';
 }
 
 static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
@@ -270,13 +267,10 @@ static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
 	v->elapsed_ms = res->elapsed_ms;
 	v->out = ak_xstrdup(res->out ? res->out : "");
 	v->err_tail = ak_xstrdup(res->err_tail ? res->err_tail : "");
-	char line[256];
-	last_line(v->err_tail, line, sizeof(line));
 	switch (res->outcome) {
 	case AK_ROOT_TIMED_OUT:
 		v->status = AK_VI_TIMED_OUT;
 		set_text(&v->detail, "killed after %d s", timeout_ms / 1000);
-		set_text(&v->fix, "a command that ends, or a longer --timeout");
 		return;
 	case AK_ROOT_EXEC_FAILED:
 		if (res->exec_errno == ENOEXEC) {
@@ -303,9 +297,9 @@ static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
 	case AK_ROOT_SIGNALED:
 		v->status = AK_VI_FAILED;
 		v->signal = res->signal;
-		set_text(&v->detail, "killed by signal %d (SIG%s, status %d)%s%s", res->signal,
+		set_text(&v->detail, "killed by signal %d (SIG%s, status %d)", res->signal,
 			 sigabbrev_np(res->signal) ? sigabbrev_np(res->signal) : "?",
-			 128 + res->signal, line[0] ? ": " : "", line);
+			 128 + res->signal);
 		return;
 	case AK_ROOT_EXITED:
 		break;
@@ -313,8 +307,7 @@ static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
 	v->exit_code = res->exit_code;
 	if (res->exit_code != 0) {
 		v->status = AK_VI_FAILED;
-		set_text(&v->detail, "exit status %d%s%s", res->exit_code, line[0] ? ": " : "",
-			 line);
+		set_text(&v->detail, "exit status %d", res->exit_code);
 		return;
 	}
 	if (!check_machine) {
@@ -332,7 +325,7 @@ static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
 		return;
 	}
 	v->status = AK_VI_FAILED;
-	set_text(&v->detail, "reported machine '%s', not one of %s's (%s)", machine, v->name,
+	set_text(&v->detail, "reported machine %s, not one of %s's (%s)", machine, v->name,
 		 v->platform->uname);
 	set_text(&v->fix, "%s binaries in the %s variant (a build step that ignored "
 			  "TARGETPLATFORM? `archkit probe` names the files)",
@@ -350,9 +343,11 @@ static int run_variant(struct verify_run *vr, const struct ak_variant *src,
 		v->command = default_command(view, src, &check_machine);
 	if (!v->platform) {
 		v->status = AK_VI_FAILED;
-		set_text(&v->detail, "the image does not say this variant's platform");
-		set_text(&v->fix, "a platform in the index or config (pass --platform for "
-				  "single-platform output)");
+		set_text(&v->detail, "a platform archkit does not know (%s)",
+			 src->index_platform	? src->index_platform
+			 : src->config_platform ? src->config_platform
+						: src->folder_platform);
+		set_text(&v->fix, "a known platform (%s)", ak_platform_known_list());
 		return 0;
 	}
 	if (!v->command) {
@@ -554,6 +549,7 @@ void ak_vi_report_free(struct ak_vi_report *r)
 		free(v->err_tail);
 		free(v->detail);
 		free(v->fix);
+		free(v->why);
 	}
 	free(r->variants);
 	for (size_t i = 0; i < r->nnotes; i++)

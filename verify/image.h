@@ -54,6 +54,7 @@ struct ak_vi_variant {
 	uint64_t elapsed_ms;
 	char *detail; /* one line: what happened */
 	char *fix;    /* what to do, NULL when passed */
+	char *why;    /* not runnable: where archkit looked for QEMU; else NULL */
 	uint64_t files, bytes; /* what was unpacked */
 };
 

@@ -541,10 +541,10 @@ fi
 
 ak_test "no shell and no busybox: the default is the Entrypoint with --version"
 if emulation linux/arm64; then
-	oci tar "$work/app.tar" "from:app/bb=$bb_arm64" && oci make "$work/entry" linux/arm64="$work/app.tar" &&
-		oci config "$work/entry" arm64 --entrypoint '["/app/bb", "true"]' &&
+	oci tar "$work/app.tar" "from:app/busybox=$bb_arm64" && oci make "$work/entry" linux/arm64="$work/app.tar" &&
+		oci config "$work/entry" arm64 --entrypoint '["/app/busybox", "true"]' &&
 		verify 0 --json entry && all_passed 1 &&
-		expect_jq '.variants[0].command == ["/app/bb", "true", "--version"]' && ak_pass
+		expect_jq '.variants[0].command == ["/app/busybox", "true", "--version"]' && ak_pass
 fi
 
 # --- image forms ---
