@@ -504,37 +504,6 @@ static bool drain(struct collect *c, int which, int fd)
 	}
 }
 
-/* Read the three pipes until pid 1 is gone (its report pipe ends) or the deadline. */
-static bool collect_until(struct collect *c, pid_t pid, int fds[3], int timeout_ms)
-{
-	int64_t deadline = timeout_ms > 0 ? ak_monotonic_ms() + timeout_ms : -1;
-	struct pollfd pf[3];
-	for (int i = 0; i < 3; i++)
-		pf[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-	while (pf[0].fd >= 0) {
-		int wait = -1;
-		if (deadline >= 0) {
-			int64_t left = deadline - ak_monotonic_ms();
-			if (left <= 0) {
-				kill(pid, SIGKILL); /* our own child: pid 1, the whole run */
-				return true;
-			}
-			wait = left > INT_MAX ? INT_MAX : (int)left;
-		}
-		int n = poll(pf, 3, wait);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			kill(pid, SIGKILL);
-			return false;
-		}
-		for (int i = 0; i < 3; i++)
-			if (pf[i].fd >= 0 && pf[i].revents && !drain(c, i, pf[i].fd))
-				pf[i].fd = -1; /* poll skips it from now on */
-	}
-	return false;
-}
-
 static void close_pipes(int fds[], size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -605,40 +574,64 @@ static int hand_out(struct collect *c, struct ak_root_result *res, struct ak_err
 	return 0;
 }
 
-int ak_root_run(const struct ak_root_run *run, struct ak_root_result *res, struct ak_error **err)
+/* A run in progress: pid 1 of its namespaces and the read ends of its three pipes
+ * (report, stdout, stderr; -1 once at their end). */
+struct ak_root_proc {
+	pid_t pid;
+	int fds[3];
+	struct collect c;
+	int64_t start, deadline; /* deadline -1: none */
+	bool timed_out;
+};
+
+static void proc_free(struct ak_root_proc *p)
 {
-	memset(res, 0, sizeof(*res));
+	close_pipes(p->fds, 3);
+	free(p->c.ring);
+	free(p->c.out);
+	free(p);
+}
+
+int ak_root_start(const struct ak_root_run *run, struct ak_root_proc **out, struct ak_error **err)
+{
+	*out = NULL;
 	if (!run->argv || !run->argv[0])
 		return ak_error_set(err, AK_EXIT_USAGE, "no command to run in the root");
-	struct collect c = {
-		.out_max = run->stdout_max ? run->stdout_max : ROOT_STDOUT_MAX,
-		.ring_size = run->stderr_tail ? run->stderr_tail : ROOT_STDERR_TAIL,
-	};
-	cleanup_free char *ring = c.ring = malloc(c.ring_size);
-	if (!c.ring)
+	struct ak_root_proc *p = calloc(1, sizeof(*p));
+	if (!p)
 		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	p->fds[0] = p->fds[1] = p->fds[2] = -1;
+	p->c.out_max = run->stdout_max ? run->stdout_max : ROOT_STDOUT_MAX;
+	p->c.ring_size = run->stderr_tail ? run->stderr_tail : ROOT_STDERR_TAIL;
+	if (!(p->c.ring = malloc(p->c.ring_size))) {
+		proc_free(p);
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
 	/* [0..2]: read ends of report, stdout, stderr; [3..5]: their write ends */
 	int fds[6] = {-1, -1, -1, -1, -1, -1};
 	for (int i = 0; i < 3; i++) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) < 0) {
+		int pp[2];
+		if (pipe2(pp, O_CLOEXEC) < 0) {
 			int e = errno;
 			close_pipes(fds, 6);
+			proc_free(p);
 			return ak_error_errno(err, AK_EXIT_ENV, e, "cannot make a pipe");
 		}
-		fds[i] = p[0];
-		fds[3 + i] = p[1];
+		fds[i] = pp[0];
+		fds[3 + i] = pp[1];
 		/* the read ends only: the command's writes must block as usual */
-		fcntl(p[0], F_SETFL, O_NONBLOCK);
+		fcntl(pp[0], F_SETFL, O_NONBLOCK);
 	}
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
-	int64_t start = ak_monotonic_ms();
+	p->start = ak_monotonic_ms();
+	p->deadline = run->timeout_ms > 0 ? p->start + run->timeout_ms : -1;
 	pid_t pid = clone_namespaces(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
 				     CLONE_NEWUTS);
 	if (pid < 0) {
 		int e = errno;
 		close_pipes(fds, 6);
+		proc_free(p);
 		return ak_sandbox_userns_error(e, "cannot create the namespaces for a run", err);
 	}
 	if (pid == 0) {
@@ -646,23 +639,103 @@ int ak_root_run(const struct ak_root_run *run, struct ak_root_result *res, struc
 			close(fds[i]);
 		run_init(run, uid, gid, fds[3], fds[4], fds[5]);
 	}
-	for (int i = 3; i < 6; i++)
-		close(fds[i]);
+	for (int i = 0; i < 3; i++) {
+		close(fds[3 + i]);
+		p->fds[i] = fds[i];
+	}
+	p->pid = pid;
+	*out = p;
+	return 0;
+}
 
-	bool timed_out = collect_until(&c, pid, fds, run->timeout_ms);
+int ak_root_wait_any(struct ak_root_proc *const *procs, size_t n, struct ak_error **err)
+{
+	struct pollfd pf[3 * AK_ROOT_WAIT_MAX];
+	struct ak_root_proc *owner[3 * AK_ROOT_WAIT_MAX];
+	int which[3 * AK_ROOT_WAIT_MAX];
+	if (n > AK_ROOT_WAIT_MAX)
+		return ak_error_set(err, AK_EXIT_ENV, "more than %d runs at once",
+				    AK_ROOT_WAIT_MAX);
+	for (;;) {
+		int64_t now = ak_monotonic_ms();
+		int wait = -1;
+		size_t k = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct ak_root_proc *p = procs[i];
+			if (!p)
+				continue;
+			if (p->fds[0] < 0 || p->timed_out)
+				return (int)i; /* pid 1 is gone: its report pipe ended */
+			if (p->deadline >= 0) {
+				int64_t left = p->deadline - now;
+				if (left <= 0) {
+					kill(p->pid, SIGKILL); /* our own child: the whole run */
+					p->timed_out = true;
+					return (int)i;
+				}
+				if (wait < 0 || left < wait)
+					wait = left > INT_MAX ? INT_MAX : (int)left;
+			}
+			for (int f = 0; f < 3; f++)
+				if (p->fds[f] >= 0) {
+					pf[k] = (struct pollfd){.fd = p->fds[f], .events = POLLIN};
+					owner[k] = p;
+					which[k++] = f;
+				}
+		}
+		if (k == 0)
+			return ak_error_set(err, AK_EXIT_ENV, "no run to wait for");
+		int r = poll(pf, k, wait);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return ak_error_errno(err, AK_EXIT_ENV, errno, "poll");
+		for (size_t m = 0; m < k; m++) {
+			struct ak_root_proc *p = owner[m];
+			int f = which[m];
+			if (pf[m].revents && !drain(&p->c, f, p->fds[f])) {
+				close(p->fds[f]);
+				p->fds[f] = -1; /* at its end: polled no more */
+			}
+		}
+	}
+}
+
+int ak_root_finish(struct ak_root_proc *p, struct ak_root_result *res, struct ak_error **err)
+{
+	memset(res, 0, sizeof(*res));
+	if (!p)
+		return ak_error_set(err, AK_EXIT_ENV, "no run to finish");
+	if (p->fds[0] >= 0 && !p->timed_out)
+		kill(p->pid, SIGKILL); /* finished early (the caller is failing): end it */
 	int st = 0;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
 		;
 	/* every writer is gone now: take what is left in the pipes */
 	for (int i = 0; i < 3; i++)
-		drain(&c, i, fds[i]);
-	close_pipes(fds, 3);
-	res->elapsed_ms = (uint64_t)(ak_monotonic_ms() - start);
-	int r = judge(&c, timed_out, st, res, err);
+		if (p->fds[i] >= 0)
+			drain(&p->c, i, p->fds[i]);
+	res->elapsed_ms = (uint64_t)(ak_monotonic_ms() - p->start);
+	int r = judge(&p->c, p->timed_out, st, res, err);
 	if (r == 0)
-		r = hand_out(&c, res, err);
-	free(c.out);
+		r = hand_out(&p->c, res, err);
+	proc_free(p);
 	return r;
+}
+
+int ak_root_run(const struct ak_root_run *run, struct ak_root_result *res, struct ak_error **err)
+{
+	memset(res, 0, sizeof(*res));
+	struct ak_root_proc *p = NULL;
+	if (ak_root_start(run, &p, err) < 0)
+		return -1;
+	if (ak_root_wait_any(&p, 1, err) < 0) {
+		struct ak_root_result ignored;
+		ak_root_finish(p, &ignored, NULL);
+		ak_root_result_clear(&ignored);
+		return -1;
+	}
+	return ak_root_finish(p, res, err);
 }
 
 void ak_root_result_clear(struct ak_root_result *res)

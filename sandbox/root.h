@@ -80,4 +80,16 @@ struct ak_root_result {
 int ak_root_run(const struct ak_root_run *run, struct ak_root_result *res, struct ak_error **err);
 void ak_root_result_clear(struct ak_root_result *res);
 
+/* The same in steps, for several runs at once from one thread: start each, wait for
+ * whichever ends (or reaches its timeout: it is killed then) and finish it. */
+#define AK_ROOT_WAIT_MAX 64 /* runs one wait may watch */
+struct ak_root_proc;
+int ak_root_start(const struct ak_root_run *run, struct ak_root_proc **out,
+		  struct ak_error **err);
+/* Collect output until one of procs[0..n-1] (NULL entries skipped) has ended or timed
+ * out; returns its index, < 0 with *err when waiting itself fails. */
+int ak_root_wait_any(struct ak_root_proc *const *procs, size_t n, struct ak_error **err);
+/* Reap p (killing it first when it is still running), fill *res and free p. */
+int ak_root_finish(struct ak_root_proc *p, struct ak_root_result *res, struct ak_error **err);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "binfmt/interp.h"
@@ -237,6 +238,13 @@ static char *install_fix(const struct ak_platform *p)
 			    p->name);
 }
 
+/* The QEMU target of this host's own machine, NULL when uname names none. */
+static const struct ak_qemu_target *host_target(void)
+{
+	struct utsname u;
+	return uname(&u) == 0 ? ak_qemu_target_find(u.machine) : NULL;
+}
+
 /* The handler a non-native platform needs: a static QEMU for its target, found where
  * `archkit binfmt install` would look. 0 with *native, or with interp filled; 1 when
  * nothing here can run it (v->status and the texts set). */
@@ -244,7 +252,12 @@ static int find_handler(struct verify_run *vr, struct ak_vi_variant *v, struct a
 			bool *native)
 {
 	const struct ak_qemu_target *t = ak_platform_qemu(v->platform);
-	*native = ak_native_target(t, &vr->natives);
+	/* a host runs no other CPU family's code itself: only its own family's targets
+	 * (i386 on x86_64, arm on aarch64) need the run that proves it */
+	const struct ak_qemu_target *host = host_target();
+	*native = host && strcmp(host->family, t->family) != 0
+			  ? false
+			  : ak_native_target(t, &vr->natives);
 	if (*native)
 		return 0;
 	struct ak_error *e = NULL;
@@ -332,15 +345,49 @@ static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
 		 v->name, v->name);
 }
 
-static int run_variant(struct verify_run *vr, const struct ak_variant *src,
-		       const struct ak_fsview *view, size_t idx, struct ak_vi_variant *v,
-		       struct ak_error **err)
+static void fill_variant(struct ak_vi_variant *v, const struct ak_variant *src);
+
+/* A variant on its way: its root on disk, and its run once started. */
+struct slot {
+	struct ak_vi_variant *v;
+	size_t idx;
+	struct ak_root_proc *proc;
+	struct ak_interp interp;
+	bool native, check_machine;
+	char **env;
+	int rootfd;
+};
+
+static void slot_path(const struct verify_run *vr, size_t idx, char *buf, size_t len)
 {
-	bool check_machine = false;
+	snprintf(buf, len, "%s/root-%zu", vr->tmpdir, idx);
+}
+
+/* Free what the slot holds and remove its root: no root outlives its run. */
+static void slot_clear(struct verify_run *vr, struct slot *sl)
+{
+	char path[PATH_MAX];
+	strv_free(sl->env);
+	ak_interp_clear(&sl->interp);
+	if (sl->rootfd >= 0)
+		close(sl->rootfd);
+	slot_path(vr, sl->idx, path, sizeof(path));
+	ak_rmtree_signal_safe(path);
+	*sl = (struct slot){.rootfd = -1};
+}
+
+/* Decide what variant idx runs, unpack its root and start the run. 0 with sl->proc
+ * set when it runs; 0 without when its verdict is already known (no platform, nothing
+ * to run, no QEMU); -1 with *err when the environment fails. */
+static int start_variant(struct verify_run *vr, const struct ak_variant *src,
+			 const struct ak_fsview *view, size_t idx, struct ak_vi_variant *v,
+			 struct slot *sl, struct ak_error **err)
+{
+	*sl = (struct slot){.v = v, .idx = idx, .rootfd = -1};
 	if (vr->opt->cmd)
 		v->command = strv_dup(vr->opt->cmd);
 	else
-		v->command = default_command(view, src, &check_machine);
+		v->command = default_command(view, src, &sl->check_machine);
 	if (!v->platform) {
 		v->status = AK_VI_FAILED;
 		set_text(&v->detail, "a platform archkit does not know (%s)",
@@ -357,64 +404,127 @@ static int run_variant(struct verify_run *vr, const struct ak_variant *src,
 		set_text(&v->fix, "a command to run: archkit verify IMAGE -- CMD ARGS");
 		return 0;
 	}
-	struct ak_interp interp = {0};
-	bool native = false;
-	if (find_handler(vr, v, &interp, &native) > 0)
+	if (find_handler(vr, v, &sl->interp, &sl->native) > 0)
 		return 0;
-	char name[32];
+	char name[32], path[PATH_MAX];
 	snprintf(name, sizeof(name), "root-%zu", idx);
-	int r = -1;
-	cleanup_fd int rootfd = -1;
+	slot_path(vr, idx, path, sizeof(path));
+	if (mkdirat(vr->tmpfd, name, 0700) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot make '%s'", path);
+	sl->rootfd = openat(vr->tmpfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sl->rootfd < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", path);
 	struct ak_unpack_stats stats = {0};
-	char **env = NULL;
-	if (mkdirat(vr->tmpfd, name, 0700) < 0) {
-		ak_error_errno(err, AK_EXIT_ENV, errno, "cannot make '%s/%s'", vr->tmpdir, name);
-		goto out;
-	}
-	rootfd = openat(vr->tmpfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s/%s'", vr->tmpdir, name);
-		goto out;
-	}
-	if (ak_unpack_materialise(vr->store, view, rootfd, &stats, err) < 0) {
-		ak_error_prefix(err, "%s: unpacking", v->name);
-		goto out;
-	}
+	if (ak_unpack_materialise(vr->store, view, sl->rootfd, &stats, err) < 0)
+		return ak_error_prefix(err, "%s: unpacking", v->name);
 	v->files = stats.files;
 	v->bytes = stats.bytes;
-	env = run_env(src);
+	sl->env = run_env(src);
 	struct ak_root_handler h = {.target = ak_platform_qemu(v->platform),
-				    .interpreter = interp.path};
+				    .interpreter = sl->interp.path};
 	struct ak_root_run run = {
-		.root_fd = rootfd,
+		.root_fd = sl->rootfd,
 		.argv = v->command,
 		/* the image's own PATH and variables, as a runtime would set them */
-		.envp = env,
+		.envp = sl->env,
 		.cwd = working_dir(view, src),
-		.handlers = native ? NULL : &h,
-		.nhandlers = native ? 0 : 1,
+		.handlers = sl->native ? NULL : &h,
+		.nhandlers = sl->native ? 0 : 1,
 		.timeout_ms = vr->opt->timeout_ms,
 	};
 	if (vr->opt->starting)
 		vr->opt->starting(v->name, vr->opt->ctx);
+	return ak_root_start(&run, &sl->proc, err);
+}
+
+/* The run of a started slot ended (or timed out): its verdict. */
+static int end_variant(struct verify_run *vr, struct slot *sl, struct ak_error **err)
+{
+	struct ak_vi_variant *v = sl->v;
 	struct ak_root_result res = {0};
-	if (ak_root_run(&run, &res, err) < 0)
-		goto out;
-	v->emulated = !native;
-	v->interpreter = native ? NULL : ak_xstrdup(interp.path);
-	judge_run(v, &res, check_machine, native, vr->opt->timeout_ms);
-	if (v->status == AK_VI_PASSED && check_machine)
+	int r = ak_root_finish(sl->proc, &res, err);
+	sl->proc = NULL;
+	if (r < 0)
+		return ak_error_prefix(err, "%s", v->name);
+	v->emulated = !sl->native;
+	v->interpreter = sl->native ? NULL : ak_xstrdup(sl->interp.path);
+	judge_run(v, &res, sl->check_machine, sl->native, vr->opt->timeout_ms);
+	if (v->status == AK_VI_PASSED && sl->check_machine)
 		set_text(&v->detail, "uname -m: %s (%s%s)", v->machine,
-			 native ? "native" : "emulated: ", native ? "" : interp.path);
+			 sl->native ? "native" : "emulated: ", sl->native ? "" : sl->interp.path);
 	ak_root_result_clear(&res);
-	r = 0;
-out:
-	strv_free(env);
-	ak_interp_clear(&interp);
-	/* the root goes before the next variant's: one root on disk at a time */
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", vr->tmpdir, name);
-	ak_rmtree_signal_safe(path);
+	return 0;
+}
+
+/* Runs at once: each is mostly one QEMU's start-up, so one per CPU (--jobs N too). */
+static size_t parallel_runs(const struct ak_verify_image_options *opt)
+{
+	long n = opt->jobs > 0 ? opt->jobs : sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return (size_t)(n < AK_ROOT_WAIT_MAX ? n : AK_ROOT_WAIT_MAX);
+}
+
+/* Every variant: a root is unpacked and its run started while others run; a root is
+ * removed as soon as its run ends, so at most parallel_runs() roots are on disk. */
+static int run_variants(struct verify_run *vr, const struct ak_variant **sel,
+			struct ak_fsview **views, size_t nsel, struct ak_vi_report *out,
+			struct ak_error **err)
+{
+	size_t k = parallel_runs(vr->opt);
+	struct slot *slots = ak_xcalloc(k, sizeof(*slots));
+	struct ak_root_proc **procs = ak_xcalloc(k, sizeof(*procs));
+	size_t next = 0, running = 0;
+	int r = 0;
+	for (size_t i = 0; i < k; i++)
+		slots[i].rootfd = -1;
+	out->variants = ak_xcalloc(nsel ? nsel : 1, sizeof(*out->variants));
+	while (r == 0 && (next < nsel || running > 0)) {
+		for (size_t i = 0; r == 0 && i < k && next < nsel; i++) {
+			if (procs[i])
+				continue;
+			struct ak_vi_variant *v = &out->variants[next];
+			fill_variant(v, sel[next]);
+			out->n = next + 1;
+			r = start_variant(vr, sel[next], views[next], next, v, &slots[i], err);
+			ak_fsview_free(views[next]);
+			views[next++] = NULL;
+			if (r == 0 && slots[i].proc) {
+				procs[i] = slots[i].proc;
+				running++;
+			} else {
+				if (r == 0)
+					out->count[v->status]++;
+				slot_clear(vr, &slots[i]);
+			}
+		}
+		if (r < 0 || running == 0)
+			continue;
+		int w = ak_root_wait_any(procs, k, err);
+		if (w < 0) {
+			r = -1;
+			break;
+		}
+		procs[w] = NULL;
+		running--;
+		r = end_variant(vr, &slots[w], err);
+		if (r == 0)
+			out->count[slots[w].v->status]++;
+		slot_clear(vr, &slots[w]);
+	}
+	/* failing: end what still runs */
+	for (size_t i = 0; i < k; i++) {
+		if (slots[i].proc) {
+			struct ak_root_result ignored;
+			ak_root_finish(slots[i].proc, &ignored, NULL);
+			ak_root_result_clear(&ignored);
+			slots[i].proc = NULL;
+		}
+		if (slots[i].v || slots[i].rootfd >= 0)
+			slot_clear(vr, &slots[i]);
+	}
+	free(procs);
+	free(slots);
 	return r;
 }
 
@@ -494,16 +604,7 @@ static int verify_all(struct ak_image *img, const char *ref,
 			ak_unpack_plan(vr.store, views[i]);
 	}
 	if (r == 0)
-		out->variants = ak_xcalloc(nsel, sizeof(*out->variants));
-	for (size_t i = 0; r == 0 && i < nsel; i++) {
-		struct ak_vi_variant *v = &out->variants[out->n++];
-		fill_variant(v, sel[i]);
-		r = run_variant(&vr, sel[i], views[i], i, v, err);
-		if (r == 0)
-			out->count[v->status]++;
-		ak_fsview_free(views[i]);
-		views[i] = NULL;
-	}
+		r = run_variants(&vr, sel, views, nsel, out, err);
 	for (size_t i = 0; views && i < nsel; i++)
 		ak_fsview_free(views[i]);
 	free(views);
