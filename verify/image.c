@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -347,6 +349,73 @@ static void judge_run(struct ak_vi_variant *v, const struct ak_root_result *res,
 
 static void fill_variant(struct ak_vi_variant *v, const struct ak_variant *src);
 
+/* Open path in the unpacked root as the command would see it (symlinks inside it). */
+static int open_in_root(int rootfd, const char *path)
+{
+	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	how.flags &= ~(uint64_t)O_NOFOLLOW; /* the last link too: exec follows it */
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+}
+
+/* The file exec would run for argv0: itself when it has a '/', else the first PATH
+ * entry holding it, as execvp searches. -1 when there is none. */
+static int open_command(int rootfd, const char *argv0, char *const *env)
+{
+	if (strchr(argv0, '/'))
+		return open_in_root(rootfd, argv0);
+	const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], "PATH=", 5))
+			path = env[i] + 5;
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, ":");
+		char full[PATH_MAX];
+		if (n > 0 && (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)n, p, argv0) <
+				     sizeof(full)) {
+			int fd = open_in_root(rootfd, full);
+			if (fd >= 0)
+				return fd;
+		}
+		p += n + (p[n] == ':');
+	}
+	return -1;
+}
+
+/* A command of another CPU's code than the variant's can still "pass" when it is the
+ * host's own (amd64 code in an s390x variant runs natively on an amd64 runner): so
+ * before CMD runs, its ELF header must name the variant's machine. 1 with the verdict
+ * set when it does not; 0 otherwise (a script, no such file: the run will say). */
+static int check_command_code(int rootfd, struct ak_vi_variant *v, char *const *env)
+{
+	int fd = open_command(rootfd, v->command[0], env);
+	if (fd < 0)
+		return 0;
+	unsigned char h[20];
+	long n = ak_read_full(fd, h, sizeof(h));
+	close(fd);
+	if (n < (long)sizeof(h) || memcmp(h, "\x7f" "ELF", 4) != 0)
+		return 0;
+	const struct ak_platform *p = v->platform;
+	uint16_t machine = h[5] == 2 ? (uint16_t)(h[18] << 8 | h[19]) : (uint16_t)(h[19] << 8 | h[18]);
+	if (machine == p->e_machine && h[4] == p->elf_class && h[5] == p->elf_data)
+		return 0;
+	const char *what = "another platform";
+	for (size_t i = 0; i < ak_platform_count; i++)
+		if (ak_platforms[i].e_machine == machine && ak_platforms[i].elf_class == h[4] &&
+		    ak_platforms[i].elf_data == h[5]) {
+			what = ak_platforms[i].name;
+			break;
+		}
+	v->status = AK_VI_FAILED;
+	set_text(&v->detail, "'%s' is %s code, not %s's: not run (a host that runs that code "
+			     "itself would make it pass)",
+		 v->command[0], what, v->name);
+	set_text(&v->fix, "%s binaries in the %s variant (`archkit probe` names the files)",
+		 v->name, v->name);
+	return 1;
+}
+
 /* A variant on its way: its root on disk, and its run once started. */
 struct slot {
 	struct ak_vi_variant *v;
@@ -420,6 +489,8 @@ static int start_variant(struct verify_run *vr, const struct ak_variant *src,
 	v->files = stats.files;
 	v->bytes = stats.bytes;
 	sl->env = run_env(src);
+	if (vr->opt->cmd && check_command_code(sl->rootfd, v, sl->env))
+		return 0;
 	struct ak_root_handler h = {.target = ak_platform_qemu(v->platform),
 				    .interpreter = sl->interp.path};
 	struct ak_root_run run = {

@@ -241,6 +241,17 @@ if emulation linux/arm64; then
 			 .exit_code == 0 and (.detail | contains("x86_64")))' && ak_pass
 fi
 
+ak_test "-- CMD whose binary is the host's code, not the variant's, fails without running"
+# amd64 code in an arm64 variant would run natively on an amd64 runner and exit 0
+if emulation linux/arm64; then
+	"$top/tests/fixtures/images" "$IMAGES" stray-amd64-in-arm64 >/dev/null 2>&1
+	verify 1 --platform linux/arm64 "$IMAGES/stray-amd64-in-arm64" -- /usr/local/bin/tool true &&
+		row linux/arm64 failed "'/usr/local/bin/tool' is linux/amd64 code, not linux/arm64's: not run .*" &&
+		verify 1 --json --platform linux/arm64 "$IMAGES/stray-amd64-in-arm64" -- tool true &&
+		expect_jq '.variants[0] | .status == "failed" and .stdout == null and (.detail | contains("linux/amd64 code"))' &&
+		verify 0 --platform linux/arm64 "$IMAGES/stray-amd64-in-arm64" -- /bin/busybox true && ak_pass
+fi
+
 # --- dynamic binaries: the loader comes from another layer ---
 
 ak_test "dynamic arm64 coreutils with libc6 in another layer: '-- /bin/ls /' and uname pass"
