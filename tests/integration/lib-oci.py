@@ -37,7 +37,7 @@ so that a test can damage exactly one thing and nothing else.
         chardev:NAME=MAJOR,MINOR  a character device node (1,1 is /dev/mem)
         blockdev:NAME=MAJOR,MINOR a block device node
         fifo:NAME          a FIFO
-  lib-oci.py config DIR ARCH [--entrypoint JSON] [--cmd JSON]
+  lib-oci.py config DIR ARCH [--entrypoint JSON] [--cmd JSON] [--env JSON] [--workdir JSON]
       sets the ARCH variant's config Entrypoint or Cmd (a JSON array, or null to
       remove it) and rewrites the manifest and indexes above it
   lib-oci.py elf KIND OUT [PHNUM]
@@ -343,9 +343,11 @@ def cmd_config(top, arch, *opts):
     run = config.setdefault("config", {})
     while opts:
         o = opts.pop(0)
-        if o not in ("--entrypoint", "--cmd"):
+        keys = {"--entrypoint": "Entrypoint", "--cmd": "Cmd", "--env": "Env",
+                "--workdir": "WorkingDir"}
+        if o not in keys:
             sys.exit("lib-oci: unknown option '%s'" % o)
-        key = "Entrypoint" if o == "--entrypoint" else "Cmd"
+        key = keys[o]
         value = json.loads(opts.pop(0))
         if value is None:
             run.pop(key, None)

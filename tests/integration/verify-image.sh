@@ -558,6 +558,17 @@ if emulation linux/arm64; then
 		expect_jq '.variants[0].command == ["/app/busybox", "true", "--version"]' && ak_pass
 fi
 
+ak_test "the config's Env and WorkingDir reach the command; PATH and HOME are added when missing"
+if emulation linux/arm64; then
+	fresh envwd && add_layer envwd arm64 "dir:srv/app" &&
+		oci config "$work/envwd" arm64 --env '["GREETING=hello there"]' --workdir '"/srv/app"' &&
+		verify 0 --json --platform linux/arm64 envwd -- /bin/sh -c 'echo "$GREETING|$(pwd)|$PATH|$HOME"' &&
+		expect_jq '.variants[0].stdout == "hello there|/srv/app|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|/root\n"' &&
+		oci config "$work/envwd" arm64 --env '["PATH=/opt/bin:/bin"]' --workdir '"/missing"' &&
+		verify 0 --json --platform linux/arm64 envwd -- /bin/sh -c 'echo "$PATH|$(pwd)"' &&
+		expect_jq '.variants[0].stdout == "/opt/bin:/bin|/\n"' && ak_pass
+fi
+
 # --- image forms ---
 
 ak_test "image forms: oci:DIR:TAG, oci-archive (named and bare), stdin, local:DIR, tar:FILE"
