@@ -56,19 +56,14 @@ static const char verify_help[] =
 
 /* ---- verify IMAGE ---- */
 
-static const char *status_words(enum ak_vi_status s)
+/* "timed out" for the row, "timed-out" in JSON */
+static const char *status_words(enum ak_vi_status s, char buf[32])
 {
-	switch (s) {
-	case AK_VI_PASSED:
-		return "passed";
-	case AK_VI_FAILED:
-		return "failed";
-	case AK_VI_TIMED_OUT:
-		return "timed out";
-	case AK_VI_NOT_RUNNABLE:
-		return "not runnable";
-	}
-	return "?";
+	snprintf(buf, 32, "%s", ak_vi_status_name(s));
+	for (char *p = buf; *p; p++)
+		if (*p == '-')
+			*p = ' ';
+	return buf;
 }
 
 /* Whether the variants come from more than one image: then rows show the tag too. */
@@ -122,7 +117,8 @@ static void print_image_text(const struct ak_vi_report *r)
 			cli_oom();
 		}
 		cleanup_free char *shown = cli_text(label);
-		printf("%-16s %-13s ", shown, status_words(v->status));
+		char words[32];
+		printf("%-16s %-13s ", shown, status_words(v->status, words));
 		cli_put_text(stdout, v->detail ? v->detail : "");
 		/* a failure's row says what happened (its fix is in --json); a variant
 		 * that cannot run here needs the fix to be run at all */

@@ -71,3 +71,23 @@ char *ak_xasprintf(const char *fmt, ...)
 		out_of_memory(0);
 	return s;
 }
+
+char **ak_xstrv_dup(char *const *v)
+{
+	if (!v)
+		return NULL;
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **out = ak_xcalloc(n + 1, sizeof(*out));
+	for (size_t i = 0; i < n; i++)
+		out[i] = ak_xstrdup(v[i]);
+	return out;
+}
+
+void ak_strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}

@@ -16,4 +16,8 @@ char *ak_xstrndup(const char *s, size_t n) __attribute__((malloc, returns_nonnul
 char *ak_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), malloc,
 							returns_nonnull));
 
+/* A copy of a NULL-terminated string array (NULL stays NULL), and its free. */
+char **ak_xstrv_dup(char *const *v);
+void ak_strv_free(char **v);
+
 #endif

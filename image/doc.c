@@ -289,39 +289,19 @@ void ak_config_doc_free(struct ak_config_doc *d)
 	*d = (struct ak_config_doc){0};
 }
 
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-static char **strv_copy(char *const *v)
-{
-	if (!v)
-		return NULL;
-	size_t n = 0;
-	while (v[n])
-		n++;
-	char **out = ak_xcalloc(n + 1, sizeof(*out));
-	for (size_t i = 0; i < n; i++)
-		out[i] = ak_xstrdup(v[i]);
-	return out;
-}
-
 void ak_process_copy(struct ak_process *dst, const struct ak_process *src)
 {
-	dst->entrypoint = strv_copy(src->entrypoint);
-	dst->cmd = strv_copy(src->cmd);
-	dst->env = strv_copy(src->env);
+	dst->entrypoint = ak_xstrv_dup(src->entrypoint);
+	dst->cmd = ak_xstrv_dup(src->cmd);
+	dst->env = ak_xstrv_dup(src->env);
 	dst->working_dir = ak_xstrdup(src->working_dir);
 }
 
 void ak_process_clear(struct ak_process *p)
 {
-	strv_free(p->entrypoint);
-	strv_free(p->cmd);
-	strv_free(p->env);
+	ak_strv_free(p->entrypoint);
+	ak_strv_free(p->cmd);
+	ak_strv_free(p->env);
 	free(p->working_dir);
 	*p = (struct ak_process){0};
 }

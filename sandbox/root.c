@@ -77,7 +77,8 @@ static int register_handler(struct ak_binfmt_instance *inst, const struct ak_roo
 {
 	struct ak_binfmt_entry e;
 	/* F: the kernel opens the interpreter now, so it runs after the root changes */
-	if (ak_binfmt_entry_for_target(h->target, h->interpreter, "F", &e, err) < 0)
+	if (ak_binfmt_entry_for_target(h->target, h->interpreter, h->flags ? h->flags : "F", &e,
+				       err) < 0)
 		return -1;
 	cleanup_free char *rule = ak_binfmt_rule_format(&e, err);
 	ak_binfmt_entry_clear(&e);

@@ -29,6 +29,7 @@
 struct ak_root_handler {
 	const struct ak_qemu_target *target;
 	const char *interpreter; /* absolute path of a static QEMU on the host */
+	const char *flags;	 /* binfmt_misc flags, F among them; NULL: "F" */
 };
 
 struct ak_root_run {

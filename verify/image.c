@@ -125,24 +125,6 @@ static bool is_file(const struct ak_fsview *view, const char *path)
 	return r == 1 && e->type == AK_ENTRY_REGULAR;
 }
 
-static char **strv_dup(char *const *v)
-{
-	size_t n = 0;
-	while (v[n])
-		n++;
-	char **out = ak_xcalloc(n + 1, sizeof(*out));
-	for (size_t i = 0; i < n; i++)
-		out[i] = ak_xstrdup(v[i]);
-	return out;
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* The default command: `uname -m` through the variant's own shell; without a shell,
  * busybox's applet; else the entrypoint asked for its version. *check_machine says
  * whether stdout names a machine. NULL when the variant holds none of them. */
@@ -151,9 +133,9 @@ static char **default_command(const struct ak_fsview *view, const struct ak_vari
 {
 	*check_machine = true;
 	if (is_file(view, "bin/sh"))
-		return strv_dup((char *const[]){"/bin/sh", "-c", "uname -m", NULL});
+		return ak_xstrv_dup((char *const[]){"/bin/sh", "-c", "uname -m", NULL});
 	if (is_file(view, "bin/busybox"))
-		return strv_dup((char *const[]){"/bin/busybox", "uname", "-m", NULL});
+		return ak_xstrv_dup((char *const[]){"/bin/busybox", "uname", "-m", NULL});
 	*check_machine = false;
 	char *const *ep = v->process.entrypoint && v->process.entrypoint[0] ? v->process.entrypoint
 									    : v->process.cmd;
@@ -273,6 +255,7 @@ static int find_handler(struct verify_run *vr, struct ak_vi_variant *v, struct a
 		ak_error_free(e);
 		return 1;
 	}
+	ak_interp_query_versions(interp, 1, AK_INTERP_VERSION_TIMEOUT_MS); /* for its flags */
 	return 0;
 }
 
@@ -416,6 +399,20 @@ static int check_command_code(int rootfd, struct ak_vi_variant *v, char *const *
 	return 1;
 }
 
+/* Flags for the private handler. P (keep argv[0]) as docker/setup-qemu-action's
+ * handlers have it: a multi-call binary that re-executes itself through /proc/self/exe
+ * (Debian's busybox shell runs its applets so) gets its applet's name back only with
+ * P; without it `sh -c 'sleep 1'` fails with "can't open '1'". QEMU reads P from
+ * AT_FLAGS since 6.0; an older one would take argv[0] for the program, so it gets F
+ * alone, and Debian's -binfmt-P wrappers need P. */
+static const char *handler_flags(const struct ak_interp *in)
+{
+	if (in->needs_p)
+		return "PF";
+	int major = in->version ? atoi(in->version) : 0;
+	return major >= 6 ? "PF" : "F";
+}
+
 /* A variant on its way: its root on disk, and its run once started. */
 struct slot {
 	struct ak_vi_variant *v;
@@ -436,7 +433,7 @@ static void slot_path(const struct verify_run *vr, size_t idx, char *buf, size_t
 static void slot_clear(struct verify_run *vr, struct slot *sl)
 {
 	char path[PATH_MAX];
-	strv_free(sl->env);
+	ak_strv_free(sl->env);
 	ak_interp_clear(&sl->interp);
 	if (sl->rootfd >= 0)
 		close(sl->rootfd);
@@ -454,7 +451,7 @@ static int start_variant(struct verify_run *vr, const struct ak_variant *src,
 {
 	*sl = (struct slot){.v = v, .idx = idx, .rootfd = -1};
 	if (vr->opt->cmd)
-		v->command = strv_dup(vr->opt->cmd);
+		v->command = ak_xstrv_dup(vr->opt->cmd);
 	else
 		v->command = default_command(view, src, &sl->check_machine);
 	if (!v->platform) {
@@ -492,7 +489,8 @@ static int start_variant(struct verify_run *vr, const struct ak_variant *src,
 	if (vr->opt->cmd && check_command_code(sl->rootfd, v, sl->env))
 		return 0;
 	struct ak_root_handler h = {.target = ak_platform_qemu(v->platform),
-				    .interpreter = sl->interp.path};
+				    .interpreter = sl->interp.path,
+				    .flags = handler_flags(&sl->interp)};
 	struct ak_root_run run = {
 		.root_fd = sl->rootfd,
 		.argv = v->command,
@@ -714,7 +712,7 @@ void ak_vi_report_free(struct ak_vi_report *r)
 		free(v->name);
 		free(v->ref_name);
 		free(v->manifest_digest);
-		strv_free(v->command);
+		ak_strv_free(v->command);
 		free(v->interpreter);
 		free(v->machine);
 		free(v->out);

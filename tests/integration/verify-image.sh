@@ -425,7 +425,7 @@ interrupt() {
 		-- /bin/sh -c "$m" >"$AK_STDOUT" 2>"$AK_STDERR" </dev/null &
 	pid=$!
 	# the sleep itself (native, or QEMU running it), not archkit's own command line
-	running="^([^ ]*qemu[^ ]* )?$m\$"
+	running="^([^ ]*qemu[^ ]* ([^ ]+ )?)?$m\$" # with flag P, QEMU also gets the file
 	for _ in $(seq 200); do
 		pgrep -f -- "$running" >/dev/null && break
 		sleep 0.1
@@ -556,6 +556,14 @@ if emulation linux/arm64; then
 		oci config "$work/entry" arm64 --entrypoint '["/app/busybox", "true"]' &&
 		verify 0 --json entry && all_passed 1 &&
 		expect_jq '.variants[0].command == ["/app/busybox", "true", "--version"]' && ak_pass
+fi
+
+ak_test "busybox's shell runs its applets under emulation (the handler keeps argv[0]: flag P)"
+# Debian's busybox sh re-executes /proc/self/exe for 'sleep'; without P the applet
+# name is lost and sh reads "can't open '0'"
+if emulation linux/arm64 && emulation linux/s390x; then
+	verify 0 --json "$honest6" -- /bin/sh -c 'sleep 0 && echo slept' &&
+		expect_jq '[.variants[] | .status == "passed" and .stdout == "slept\n"] | all and length == 6' && ak_pass
 fi
 
 ak_test "the config's Env and WorkingDir reach the command; PATH and HOME are added when missing"
