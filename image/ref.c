@@ -12,6 +12,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "image/registry.h"
 
 /* Split "PATH:TAG" where TAG has no '/' and PATH exists; a path that exists whole wins. */
 static int split_tag(const char *s, char **path, char **tag)
@@ -55,9 +56,15 @@ static const struct {
 
 static int parse(const char *ref, struct ak_ref *out, struct ak_error **err)
 {
-	if (ak_str_has_prefix(ref, "docker://"))
-		return ak_error_set(err, AK_EXIT_ENV,
-				    "'%s': registry sources are not supported yet", ref);
+	if (ak_str_has_prefix(ref, "docker://")) {
+		struct ak_registry_ref r;
+		if (ak_registry_ref_parse(ref, &r, err) < 0)
+			return -1;
+		ak_registry_ref_clear(&r);
+		out->form = AK_REF_REGISTRY;
+		out->path = strdup(ref + strlen("docker://"));
+		return out->path ? 0 : ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	}
 	if (!strcmp(ref, "-")) {
 		out->form = AK_REF_STDIN;
 		out->path = strdup("-");

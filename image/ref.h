@@ -1,7 +1,7 @@
 /* Image references, as `archkit probe IMAGE` takes them: the documented forms
  * (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME:TAG]`, `dir:DIR`,
- * `local:DIR`, `tar:FILE`, `-`) and a bare path, and what a directory holds, told by the
- * files in it. Nothing here opens an image. */
+ * `local:DIR`, `tar:FILE`, `-`, `docker://REF`) and a bare path, and what a directory
+ * holds, told by the files in it. Nothing here opens an image. */
 #ifndef AK_REF_H
 #define AK_REF_H
 
@@ -17,17 +17,18 @@ enum ak_ref_form {
 	AK_REF_STDIN,	       /* -: an archive on stdin */
 	AK_REF_PATH_DIR,       /* a bare path to a directory: sniff it */
 	AK_REF_PATH_FILE,      /* a bare path to a file or FIFO: an archive */
+	AK_REF_REGISTRY,       /* docker://[HOST[:PORT]/]REPO[:TAG|@sha256:HEX] */
 };
 
 struct ak_ref {
 	enum ak_ref_form form;
-	char *path; /* "-" for AK_REF_STDIN */
+	char *path; /* "-" for AK_REF_STDIN; the reference after docker:// for a registry */
 	char *tag;  /* TAG (or NAME:TAG of a docker-archive), NULL for all */
 };
 
 /* Parse ref. A TAG is split off only where the path without it exists and the whole
- * does not, so a file named "a:b" is still found. A bare path must exist. `docker://`
- * is refused until a registry source exists. */
+ * does not, so a file named "a:b" is still found. A bare path must exist. A docker://
+ * reference is checked here (image/registry.h's grammar), its tag left in path. */
 int ak_ref_parse(const char *ref, struct ak_ref *out, struct ak_error **err);
 void ak_ref_clear(struct ak_ref *r);
 

@@ -393,7 +393,7 @@ START_TEST(test_hostile_indexes)
 	expect_error(path_in("nothing-here"), "cannot open image");
 	ck_assert_int_eq(mkdir(path_in("empty"), 0755), 0);
 	expect_error(path_in("empty"), "cannot tell the image format");
-	expect_error("docker://registry.example/x:1", "registry sources are not supported yet");
+	expect_error("docker://registry.example/X:1", "invalid registry reference");
 }
 END_TEST
 
