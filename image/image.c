@@ -135,9 +135,15 @@ static int open_extracted(struct ak_image *img, const char *file, enum ak_layout
 	return open_layout(k, img->tmpdir, file, tag, img, err);
 }
 
-static int image_open(struct ak_image *img, const struct ak_ref *ref, struct ak_error **err)
+static int image_open(struct ak_image *img, const struct ak_ref *ref,
+		      const struct ak_image_options *o, struct ak_error **err)
 {
 	switch (ref->form) {
+	case AK_REF_REGISTRY:
+		if (ak_source_registry_new(ref->path, &o->registry, &img->src, err) < 0)
+			return -1;
+		img->kind = img->src->ops->kind;
+		return 0;
 	case AK_REF_OCI:
 		return open_layout(AK_LAYOUT_OCI, ref->path, NULL, ref->tag, img, err);
 	case AK_REF_OCI_ARCHIVE:
@@ -159,8 +165,24 @@ static int image_open(struct ak_image *img, const struct ak_ref *ref, struct ak_
 	}
 }
 
+void ak_image_options_init(struct ak_image_options *o)
+{
+	*o = (struct ak_image_options){.registry = {.tls_verify = true, .retries = -1}};
+}
+
 int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err)
 {
+	return ak_image_open_with(ref, NULL, out, err);
+}
+
+int ak_image_open_with(const char *ref, const struct ak_image_options *o, struct ak_image **out,
+		       struct ak_error **err)
+{
+	struct ak_image_options defaults;
+	if (!o) {
+		ak_image_options_init(&defaults);
+		o = &defaults;
+	}
 	struct ak_image *img = calloc(1, sizeof(*img));
 	if (!img || !(img->ref = strdup(ref))) {
 		free(img);
@@ -169,7 +191,7 @@ int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err)
 	struct ak_ref r;
 	int rc = ak_ref_parse(ref, &r, err);
 	if (rc == 0) {
-		rc = image_open(img, &r, err);
+		rc = image_open(img, &r, o, err);
 		ak_ref_clear(&r);
 	}
 	if (rc < 0) {

@@ -13,6 +13,7 @@
 #include "common/platform.h"
 #include "image/blob.h"
 #include "image/doc.h"
+#include "image/registry.h"
 
 #define AK_IMAGE_DEPTH_MAX 8		    /* nested indexes below the root document */
 #define AK_IMAGE_DOCS_MAX 4096		    /* unique documents one walk may read */
@@ -71,16 +72,26 @@ struct ak_variant_list {
  * or a tar of any of them. A tar that holds none of them (`tar:FILE`, `-`, a bare path)
  * is one root filesystem, as buildx and buildah type=tar write for one platform: one
  * variant whose platform only a one-platform filter gives. Archives are extracted into a
- * private directory under $TMPDIR that ak_image_close() removes. `docker://` is refused
- * until a registry source exists. */
+ * private directory under $TMPDIR that ak_image_close() removes.
+ * `docker://[HOST[:PORT]/]REPO[:TAG|@sha256:HEX]` reads from a registry (image/registry.h),
+ * with the default options: anonymous unless credentials are found, TLS verified. */
 int ak_image_open(const char *ref, struct ak_image **out, struct ak_error **err);
+/* How an image is opened; NULL means the defaults. */
+struct ak_image_options {
+	struct ak_registry_options registry; /* docker://; tls_verify false means off */
+};
+/* ak_image_open with options (o NULL: the defaults, as ak_image_open). */
+int ak_image_open_with(const char *ref, const struct ak_image_options *o, struct ak_image **out,
+		       struct ak_error **err);
+/* The defaults: TLS verified, the HTTP client's retries and timeouts. */
+void ak_image_options_init(struct ak_image_options *o);
 /* An image read through a source the caller made (an in-memory layout, say); takes
  * ownership of src, even on failure. ref names the image in messages. */
 struct ak_source;
 int ak_image_open_source(struct ak_source *src, const char *ref, struct ak_image **out,
 			 struct ak_error **err);
 /* Kind of source: "oci", "oci-archive", "docker-save", "docker-archive", "dir", "local",
- * "local-tar". */
+ * "local-tar", "registry". */
 const char *ak_image_kind(const struct ak_image *img);
 /* The private extraction directory, or NULL when nothing was extracted (for tests). */
 const char *ak_image_tmpdir(const struct ak_image *img);

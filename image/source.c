@@ -56,6 +56,7 @@ void ak_source_close(struct ak_source *src)
 void ak_source_root_clear(struct ak_source_root *r)
 {
 	free(r->doc);
+	free(r->note);
 	for (size_t i = 0; r->files && i < r->docker.n; i++) {
 		struct ak_source_docker_files *f = &r->files[i];
 		ak_error_free(f->config.error);

@@ -48,6 +48,8 @@ struct ak_source_root {
 	const char *name; /* the document's name in messages: "index.json", "manifest.json" */
 	char *doc;	  /* NUL-terminated, at most AK_JSON_MAX bytes */
 	size_t len;
+	char *note; /* for the variant list's notes, NULL for none (a registry's digest
+		     * header that its manifest's bytes disagree with) */
 	/* AK_ROOT_DOCKER: manifest.json, and the files of entry i in files[i] */
 	struct ak_docker_manifest docker;
 	struct ak_source_docker_files *files;
@@ -60,7 +62,7 @@ void ak_source_root_clear(struct ak_source_root *r);
 struct ak_source;
 
 struct ak_source_ops {
-	const char *kind; /* "oci", "dir", "docker-save", "local" */
+	const char *kind; /* "oci", "dir", "docker-save", "local", "registry" */
 	/* The root: index.json, skopeo's manifest.json, a registry's manifest for the tag,
 	 * docker save's manifest.json, buildx local's trees. *out starts zeroed. */
 	int (*read_root)(struct ak_source *src, struct ak_source_root *out, struct ak_error **err);

@@ -663,6 +663,8 @@ int ak_walk(struct ak_source *src, const char *tag, struct ak_variant_list *out,
 {
 	struct ak_source_root root = {0};
 	int r = src->ops->read_root(src, &root, err);
+	if (r == 0 && root.note && ak_variant_list_note(out, "%s", root.note) < 0)
+		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	if (r == 0) {
 		switch (root.form) {
 		case AK_ROOT_GRAPH:

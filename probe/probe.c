@@ -702,8 +702,12 @@ int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_
 		 struct ak_error **err)
 {
 	memset(out, 0, sizeof(*out));
+	struct ak_image_options io;
+	ak_image_options_init(&io);
+	if (opt->registry)
+		io.registry = *opt->registry;
 	struct ak_image *img = NULL;
-	if (ak_image_open(ref, &img, err) < 0)
+	if (ak_image_open_with(ref, &io, &img, err) < 0)
 		return -1;
 	int r = ak_probe_run_image(img, ref, opt, out, err);
 	ak_image_close(img);

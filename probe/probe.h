@@ -24,6 +24,7 @@
 #include "common/error.h"
 #include "common/platform.h"
 #include "elf/judge.h"
+#include "image/registry.h"
 
 struct ak_probe_options {
 	const struct ak_platform **filter; /* --platform, repeatable */
@@ -33,6 +34,8 @@ struct ak_probe_options {
 	uint64_t max_layer_bytes; /* 0: the default */
 	int jobs;		  /* layers scanned at once; <= 0: the CPU count */
 	bool verbose;		  /* also list wrong files that a later layer removed */
+	/* docker://: credentials, TLS, request log; NULL: the defaults (TLS verified) */
+	const struct ak_registry_options *registry;
 };
 
 /* One finding with where it was found. Image-level findings have path NULL. */

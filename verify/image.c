@@ -695,8 +695,12 @@ int ak_verify_image(const char *ref, const struct ak_verify_image_options *opt,
 	struct ak_verify_image_options o = *opt;
 	if (o.timeout_ms <= 0)
 		o.timeout_ms = AK_VERIFY_IMAGE_TIMEOUT_MS;
+	struct ak_image_options io;
+	ak_image_options_init(&io);
+	if (opt->registry)
+		io.registry = *opt->registry;
 	struct ak_image *img = NULL;
-	if (ak_image_open(ref, &img, err) < 0)
+	if (ak_image_open_with(ref, &io, &img, err) < 0)
 		return -1;
 	int r = verify_all(img, ref, &o, out, err);
 	ak_image_close(img);

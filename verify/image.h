@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/platform.h"
+#include "image/registry.h"
 
 #define AK_VERIFY_IMAGE_TIMEOUT_MS 30000
 
@@ -25,6 +26,8 @@ struct ak_verify_image_options {
 	uint64_t max_layer_bytes;  /* 0: the default */
 	uint64_t max_unpack_bytes; /* all files written; 0: AK_UNPACK_MAX_BYTES_DEFAULT */
 	const char *qemu_path;	   /* --qemu-path DIR, NULL: the usual places */
+	/* docker://: credentials, TLS; NULL: the defaults (TLS verified) */
+	const struct ak_registry_options *registry;
 	/* called before each variant runs (progress on a terminal); may be NULL */
 	void (*starting)(const char *platform, void *ctx);
 	void *ctx;
