@@ -49,6 +49,36 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return AK_EXIT_USAGE;
 }
 
+int cli_registry_option(const char *cmd, int c, const char *arg, struct ak_registry_options *o)
+{
+	switch (c) {
+	case CLI_OPT_CREDS:
+		/* the value is a secret: the message never quotes it */
+		if (!strchr(arg, ':') || arg[0] == ':')
+			return cli_usage(cmd, "--creds takes USER:PASS");
+		o->creds = arg;
+		return 1;
+	case CLI_OPT_CREDS_FILE:
+		o->creds_file = arg;
+		return 1;
+	case CLI_OPT_CREDS_ENV:
+		if (!*arg || strchr(arg, '='))
+			return cli_usage(cmd, "--creds-env takes the name of a variable");
+		o->creds_env = arg;
+		return 1;
+	case CLI_OPT_TLS_VERIFY:
+		if (!arg || !strcmp(arg, "true"))
+			o->tls_verify = true;
+		else if (!strcmp(arg, "false"))
+			o->tls_verify = false;
+		else
+			return cli_usage(cmd, "invalid --tls-verify '%s' (true or false)", arg);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 void cli_json_print(json_t *doc)
 {
 	json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/platform.h"
+#include "image/registry.h"
 
 /* Print "archkit: MSG" to stderr and return the error's exit status. */
 int cli_fail(struct ak_error *err);
@@ -58,6 +59,33 @@ struct cli_targets {
 int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **err);
 /* Add every OCI platform's target for which archkit has a smoke binary. */
 void cli_targets_add_all(struct cli_targets *ts);
+
+/* The registry flags of probe and verify IMAGE: getopt entries (option values from
+ * CLI_OPT_CREDS up), their help lines, and their parsing. */
+enum {
+	CLI_OPT_CREDS = 0x1000,
+	CLI_OPT_CREDS_FILE,
+	CLI_OPT_CREDS_ENV,
+	CLI_OPT_TLS_VERIFY,
+};
+/* clang-format off */
+#define CLI_REGISTRY_OPTIONS                                                                \
+	{"creds", required_argument, NULL, CLI_OPT_CREDS},                                  \
+	{"creds-file", required_argument, NULL, CLI_OPT_CREDS_FILE},                        \
+	{"creds-env", required_argument, NULL, CLI_OPT_CREDS_ENV},                          \
+	{"tls-verify", optional_argument, NULL, CLI_OPT_TLS_VERIFY}
+#define CLI_REGISTRY_HELP                                                                   \
+	"  --creds USER:PASS     registry credentials (others can see them in ps: prefer\n" \
+	"                        --creds-env or a file); never printed\n"                   \
+	"  --creds-file FILE     read them from FILE (an auth.json, docker's config.json)\n" \
+	"  --creds-env VAR       $VAR holds PASS (user 'archkit') or USER:PASS, such as\n"  \
+	"                        GITHUB_TOKEN\n"                                            \
+	"  --tls-verify[=BOOL]   check registry certificates (default true); false also\n"  \
+	"                        allows a plain http:// registry\n"
+/* clang-format on */
+/* Store registry option c (with its argument) in o: 1 when c is one, 0 when it is not,
+ * AK_EXIT_USAGE after printing a usage error. */
+int cli_registry_option(const char *cmd, int c, const char *arg, struct ak_registry_options *o);
 
 /* Subcommands. */
 int cmd_binfmt(int argc, char **argv);

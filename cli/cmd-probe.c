@@ -10,6 +10,7 @@
 #include "common/tmpdirs.h"
 #include "common/util.h"
 #include "image/decompress.h"
+#include "image/image.h"
 #include "probe/probe.h"
 
 static const char probe_help[] =
@@ -24,8 +25,13 @@ static const char probe_help[] =
 	"\n"
 	"IMAGE: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, local:DIR\n"
 	"(buildx type=local), tar:FILE (buildx or buildah type=tar, or any form in a\n"
-	"tar), dir:DIR (skopeo), '-' (an archive on stdin), or a bare path, recognised by\n"
-	"its content.\n"
+	"tar), dir:DIR (skopeo), '-' (an archive on stdin), a bare path, recognised by\n"
+	"its content, or docker://[HOST[:PORT]/]REPO[:TAG|@sha256:HEX] (a registry; Docker\n"
+	"Hub when there is no HOST: docker://alpine is registry-1.docker.io/library/alpine).\n"
+	"From a registry only the selected platforms' manifests, configs and layers are\n"
+	"fetched, each layer once. Credentials: --creds, --creds-file, $REGISTRY_AUTH_FILE,\n"
+	"$XDG_RUNTIME_DIR/containers/auth.json, docker's config.json (and its credential\n"
+	"helpers); anonymous when there are none.\n"
 	"\n"
 	"Options:\n"
 	"  --platform P          only these variants (repeatable; aliases accepted); one the\n"
@@ -42,14 +48,16 @@ static const char probe_help[] =
 	"  --max-layer-bytes N   stop a layer that costs more than N bytes to read: what it\n"
 	"                        inflates to, sparse holes and compressed bytes, all counted\n"
 	"                        (K, M, G: powers of 1024; at most 2^64-1; default 8G)\n"
-	"  -v, --verbose         also list wrong files that a later layer removed\n"
+	CLI_REGISTRY_HELP
+	"  -v, --verbose         also list wrong files that a later layer removed, and\n"
+	"                        each registry request on stderr (without secrets)\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"Names from the image are printed escaped (\\x1b, \\n, \\xHH for bytes that are not\n"
 	"UTF-8, \\\\ for a backslash), so they cannot forge report lines; see archkit(1).\n"
 	"\n"
 	"Exit status: 0 clean; 1 findings at or above --fail-on; 2 unreadable, invalid or\n"
-	"hostile input (one line says why); 64 usage error.\n"
+	"hostile input, or a registry that refuses (one line says why); 64 usage error.\n"
 	"\nSee archkit(1).\n";
 
 enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB };
@@ -367,11 +375,14 @@ int cmd_probe(int argc, char **argv)
 		{"max-layer-bytes", required_argument, NULL, 'm'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
+		CLI_REGISTRY_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
 	cleanup_free const struct ak_platform **filter = NULL;
 	cleanup_free const char **ignore = NULL;
-	struct ak_probe_options opt = {0};
+	struct ak_image_options io;
+	ak_image_options_init(&io);
+	struct ak_probe_options opt = {.registry = &io.registry};
 	enum format format = FMT_TEXT;
 	int fail_on = AK_SEV_ERROR;
 	int c;
@@ -451,10 +462,16 @@ int cmd_probe(int argc, char **argv)
 			break;
 		}
 		case 'v':
-			opt.verbose = true;
+			opt.verbose = io.registry.verbose = true;
 			break;
-		default:
-			return cli_usage("probe", "invalid option");
+		default: {
+			int r = cli_registry_option("probe", c, optarg, &io.registry);
+			if (r == 0)
+				return cli_usage("probe", "invalid option");
+			if (r != 1)
+				return r;
+			break;
+		}
 		}
 	}
 	if (optind != argc - 1)

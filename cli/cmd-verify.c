@@ -12,6 +12,7 @@
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "image/image.h"
 #include "verify/image.h"
 #include "verify/verify.h"
 
@@ -33,7 +34,7 @@ static const char verify_help[] =
 	"/bin/busybox, else the entrypoint with --version), and then the machine it prints\n"
 	"must be one of the variant's platform. Each variant: passed, failed (exit status or\n"
 	"signal, and the end of its stderr), timed out, or not runnable here (no QEMU).\n"
-	"IMAGE is any form 'archkit probe' reads.\n"
+	"IMAGE is any form 'archkit probe' reads, docker://REF (a registry) included.\n"
 	"\n"
 	"Options:\n"
 	"  --platform P          check P (repeatable). Smoke mode default: one platform per\n"
@@ -48,6 +49,8 @@ static const char verify_help[] =
 	"  --jobs N              with IMAGE: layers read at once (default: the CPU count)\n"
 	"  --max-layer-bytes N   with IMAGE: as for probe (K, M, G suffixes; default 8G)\n"
 	"  --max-unpack-bytes N  with IMAGE: bytes all unpacked files may hold (default 8G)\n"
+	"With a docker:// IMAGE:\n"
+	CLI_REGISTRY_HELP
 	"  -h, --help            this help\n"
 	"\n"
 	"Exit status: 0 every platform or variant ran (and passed); 1 some did not; 2 the\n"
@@ -241,6 +244,7 @@ int cmd_verify(int argc, char **argv)
 		{"max-layer-bytes", required_argument, NULL, 'L'},
 		{"max-unpack-bytes", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
+		CLI_REGISTRY_OPTIONS,
 		{NULL, 0, NULL, 0},
 	};
 	cleanup_free const struct ak_platform **plats = NULL;
@@ -248,7 +252,9 @@ int cmd_verify(int argc, char **argv)
 	int timeout_ms = 0;
 	const char *mount_dir = NULL, *image_only = NULL;
 	bool json = false;
-	struct ak_verify_image_options vopt = {0};
+	struct ak_image_options io;
+	ak_image_options_init(&io);
+	struct ak_verify_image_options vopt = {.registry = &io.registry};
 	/* everything after "--" is the command's, options included */
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--")) {
@@ -315,8 +321,18 @@ int cmd_verify(int argc, char **argv)
 				return AK_EXIT_USAGE;
 			image_only = "--max-unpack-bytes";
 			break;
-		default:
-			return cli_usage("verify", "invalid option");
+		default: {
+			int r = cli_registry_option("verify", c, optarg, &io.registry);
+			if (r == 0)
+				return cli_usage("verify", "invalid option");
+			if (r != 1)
+				return r;
+			image_only = c == CLI_OPT_CREDS	       ? "--creds"
+				     : c == CLI_OPT_CREDS_FILE ? "--creds-file"
+				     : c == CLI_OPT_CREDS_ENV  ? "--creds-env"
+							       : "--tls-verify";
+			break;
+		}
 		}
 	}
 	if (optind < argc) {
