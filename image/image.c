@@ -250,14 +250,28 @@ int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d, stru
 	return ak_source_open_blob(img->src, d, out, err);
 }
 
-int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, size_t nfilter,
-		      struct ak_variant_list *out, struct ak_error **err)
+/* Walk, reading only the manifests want[] may keep; then select filter[]. */
+static int variants(struct ak_image *img, const struct ak_platform **want, size_t nwant,
+		    const struct ak_platform **filter, size_t nfilter, struct ak_variant_list *out,
+		    struct ak_error **err)
 {
 	struct ak_variant_list all = {0};
 	*out = (struct ak_variant_list){0};
-	if (ak_walk(img->src, img->tag, &all, err) < 0) {
+	if (ak_walk(img->src, img->tag, want, nwant, &all, err) < 0) {
 		ak_variant_list_free(&all);
 		return ak_error_prefix(err, "'%s'", img->ref);
 	}
 	return ak_variant_list_select(&all, filter, nfilter, img->ref, out, err);
+}
+
+int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, size_t nfilter,
+		      struct ak_variant_list *out, struct ak_error **err)
+{
+	return variants(img, filter, nfilter, filter, nfilter, out, err);
+}
+
+int ak_image_variants_all(struct ak_image *img, const struct ak_platform **want, size_t nwant,
+			  struct ak_variant_list *out, struct ak_error **err)
+{
+	return variants(img, want, nwant, NULL, 0, out, err);
 }

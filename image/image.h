@@ -104,6 +104,13 @@ void ak_image_close(struct ak_image *img);
  * of filter[] (an error lists what the image has when none matches). */
 int ak_image_variants(struct ak_image *img, const struct ak_platform **filter, size_t nfilter,
 		      struct ak_variant_list *out, struct ak_error **err);
+/* Every variant, for callers that pick platforms themselves and report what the image
+ * has: like ak_image_variants with no filter, except that a manifest whose index
+ * descriptor claims a known platform outside want[] (nwant > 0) is not read, and is
+ * listed by that claim alone (platform set, no config, no layers). From a registry, only
+ * the wanted platforms' manifests and configs are fetched. */
+int ak_image_variants_all(struct ak_image *img, const struct ak_platform **want, size_t nwant,
+			  struct ak_variant_list *out, struct ak_error **err);
 void ak_variant_list_free(struct ak_variant_list *l);
 
 /* A stream of the blob d names, verified against its digest and size as it is read. */

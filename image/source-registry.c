@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/cleanup.h"
@@ -413,7 +414,7 @@ static int on_unauthorized(struct registry *r, const char *www, unsigned gen, st
 	if (rc == 0 && !strcasecmp(ch.scheme, "Basic")) {
 		if (!a->have_creds || (a->header && !a->bearer)) {
 			rc = unauthorized_error(r, false, err);
-		} else if (!(a->header = basic_header(&a->creds))) {
+		} else if (wipe_free(a->header), !(a->header = basic_header(&a->creds))) {
 			rc = ak_error_set(err, AK_EXIT_ENV,
 					  "credentials from %s have no user and password: pass "
 					  "--creds USER:PASS",
@@ -486,8 +487,10 @@ static int reg_get(struct registry *r, const char *url, const char *const *heade
 		*resp = (struct ak_http_response){0};
 		int rc = stream ? ak_http_open(r->http, &req, resp, stream, err)
 				: ak_http_get(r->http, &req, resp, err);
-		if (rc < 0)
+		if (rc < 0) {
+			ak_http_response_clear(resp);
 			return -1;
+		}
 		if (resp->status != 401 || attempt == AUTH_ATTEMPTS)
 			return 0;
 		pthread_mutex_lock(&r->lock);

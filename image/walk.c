@@ -42,6 +42,8 @@ struct memo {
 struct walk {
 	struct ak_source *src;
 	struct ak_variant_list *out;
+	const struct ak_platform **filter; /* what is wanted; nfilter 0: everything */
+	size_t nfilter;
 	size_t docs;	    /* unique documents read */
 	size_t doc_bytes;   /* their bytes */
 	size_t descriptors; /* index entries walked and layers listed, repeats counted */
@@ -254,6 +256,30 @@ static int manifest_artifact_mt(const struct ak_manifest_doc *man, char **artifa
 static int walk_index(struct walk *w, const struct ak_index_doc *idx, const char *what,
 		      const struct claim *above, const char *tag, struct ak_error **err);
 
+/* A manifest claimed for a platform the filter leaves out: listed by its claim, unread. */
+static int walk_unwanted(struct walk *w, const struct ak_index_entry *e, const struct claim *c,
+			 int *listed, struct ak_error **err)
+{
+	*listed = 0;
+	if (!w->nfilter || !ak_media_type_is_manifest(e->d.media_type))
+		return 0;
+	const struct ak_platform *p = ak_platform_from_oci(c->os, c->arch, c->variant);
+	if (!p)
+		return 0; /* unknown or absent: the config may say more */
+	for (size_t i = 0; i < w->nfilter; i++)
+		if (w->filter[i] == p)
+			return 0;
+	struct ak_variant *v = ak_variant_list_add(w->out);
+	if (!v)
+		return ak_error_set(err, AK_EXIT_ENV, "too many variants");
+	v->index_parsed = p;
+	if (!(v->index_platform = ak_platform_string(c->os, c->arch, c->variant)) ||
+	    !(v->manifest_digest = strdup(e->d.digest)))
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	*listed = 1;
+	return 0;
+}
+
 /* Follow one descriptor of an index. */
 static int walk_entry(struct walk *w, const struct ak_index_entry *e, const struct claim *above,
 		      struct ak_error **err)
@@ -280,6 +306,11 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 		return 0;
 	}
+	int unwanted;
+	if (walk_unwanted(w, e, &c, &unwanted, err) < 0)
+		return -1;
+	if (unwanted)
+		return 0;
 	for (size_t i = 0; i < w->depth; i++)
 		if (!strcmp(w->stack[i], e->d.digest))
 			return ak_error_set(err, AK_EXIT_ENV, "index '%s' refers to itself",
@@ -375,12 +406,13 @@ static int walk_notes(struct walk *w, struct ak_error **err)
 
 /* Walk the graph whose root document (named what) is doc. */
 static int walk_graph(struct ak_source *src, const char *doc, size_t len, const char *what,
-		      const char *tag, struct ak_variant_list *out, struct ak_error **err)
+		      const char *tag, const struct ak_platform **filter, size_t nfilter,
+		      struct ak_variant_list *out, struct ak_error **err)
 {
 	struct ak_doc root;
 	if (ak_doc_parse_root(doc, len, what, &root, err) < 0)
 		return -1;
-	struct walk w = {.src = src, .out = out};
+	struct walk w = {.src = src, .out = out, .filter = filter, .nfilter = nfilter};
 	ak_hash_key_random(&w.key);
 	ak_variant_dedup_init(&w.seen);
 	struct claim none = {0};
@@ -568,7 +600,8 @@ static int walk_docker(struct ak_source *src, const struct ak_source_root *root,
 	struct ak_variant_list walked = {0};
 	if (root->doc) {
 		/* index.json's tags are ref.names, not RepoTags: it is walked whole */
-		r = walk_graph(src, root->doc, root->len, "index.json", NULL, &walked, err);
+		r = walk_graph(src, root->doc, root->len, "index.json", NULL, NULL, 0, &walked,
+			       err);
 		if (r < 0)
 			goto out;
 		out->skipped_attestations += walked.skipped_attestations;
@@ -658,8 +691,8 @@ static int walk_trees(struct ak_source_root *root, struct ak_variant_list *out,
 	return 0;
 }
 
-int ak_walk(struct ak_source *src, const char *tag, struct ak_variant_list *out,
-	    struct ak_error **err)
+int ak_walk(struct ak_source *src, const char *tag, const struct ak_platform **filter,
+	    size_t nfilter, struct ak_variant_list *out, struct ak_error **err)
 {
 	struct ak_source_root root = {0};
 	int r = src->ops->read_root(src, &root, err);
@@ -668,7 +701,8 @@ int ak_walk(struct ak_source *src, const char *tag, struct ak_variant_list *out,
 	if (r == 0) {
 		switch (root.form) {
 		case AK_ROOT_GRAPH:
-			r = walk_graph(src, root.doc, root.len, root.name, tag, out, err);
+			r = walk_graph(src, root.doc, root.len, root.name, tag, filter, nfilter,
+				       out, err);
 			break;
 		case AK_ROOT_DOCKER:
 			r = walk_docker(src, &root, tag, out, err);

@@ -718,9 +718,10 @@ int ak_probe_run_image(struct ak_image *img, const char *ref, const struct ak_pr
 		       struct ak_probe_report *out, struct ak_error **err)
 {
 	memset(out, 0, sizeof(*out));
-	/* no filter here: a platform the image lacks is a finding, not an unreadable image */
+	/* no filter here: a platform the image lacks is a finding, not an unreadable image;
+	 * but what --platform leaves out is not read (from a registry: not fetched) */
 	struct ak_variant_list vl = {0};
-	int r = ak_image_variants(img, NULL, 0, &vl, err);
+	int r = ak_image_variants_all(img, opt->filter, opt->nfilter, &vl, err);
 	struct plan pl = {.vl = &vl};
 	if (r == 0 && vl.n == 0)
 		r = ak_error_set(err, AK_EXIT_ENV, "'%s' holds no image", ref);

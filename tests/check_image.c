@@ -278,6 +278,39 @@ START_TEST(test_platform_filter_aliases)
 }
 END_TEST
 
+/* With --platform, a manifest the index claims for another platform is not even read: a
+ * registry fetches only what is probed. It still counts as what the image has. */
+START_TEST(test_filter_reads_only_selected)
+{
+	struct blob amd = put_image("img", "amd64", NULL, NULL);
+	struct blob arm = put_image("img", "arm64", NULL, NULL);
+	put_index_json("img",
+		       "{\"schemaVersion\":2,\"manifests\":[%.*s,\"platform\":{\"os\":\"linux\","
+		       "\"architecture\":\"amd64\"}},%.*s,\"platform\":{\"os\":\"linux\","
+		       "\"architecture\":\"arm64\",\"variant\":\"v8\"}}]}",
+		       (int)strlen(amd.desc) - 1, amd.desc, (int)strlen(arm.desc) - 1, arm.desc);
+	ck_assert_int_eq(unlink(path_in("img/blobs/sha256/%s", strchr(arm.digest, ':') + 1)), 0);
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	ck_assert_int_eq(ak_image_open(path_in("img"), &img, &err), 0);
+	const struct ak_platform *amd64 = ak_platform_parse("amd64", NULL);
+	struct ak_variant_list l;
+	ck_assert_msg(ak_image_variants(img, &amd64, 1, &l, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.items[0].manifest_digest, amd.digest);
+	ck_assert_uint_eq(l.items[0].nlayers, 2);
+	ak_variant_list_free(&l);
+	const struct ak_platform *s390 = ak_platform_parse("s390x", NULL);
+	ck_assert_int_lt(ak_image_variants(img, &s390, 1, &l, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err->msg, "(it has: linux/amd64, linux/arm64)"));
+	ak_error_clear(&err);
+	/* unfiltered, the missing manifest is read and missed */
+	ck_assert_int_lt(ak_image_variants(img, NULL, 0, &l, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err->msg, "is missing from"));
+	ak_image_close(img);
+}
+END_TEST
+
 START_TEST(test_tag_selection)
 {
 	struct blob a = put_image("img", "amd64", NULL, NULL);
@@ -1597,6 +1630,7 @@ Suite *image_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_nested_index_attestations_skipped);
 	tcase_add_test(tc, test_platform_filter_aliases);
+	tcase_add_test(tc, test_filter_reads_only_selected);
 	tcase_add_test(tc, test_tag_selection);
 	tcase_add_test(tc, test_hostile_indexes);
 	tcase_add_test(tc, test_nesting_depth_limit);

@@ -627,7 +627,7 @@ static int verify_all(struct ak_image *img, const char *ref,
 	struct ak_variant_list vl = {0};
 	cleanup_free const struct ak_variant **sel = NULL;
 	size_t nsel = 0;
-	if (ak_image_variants(img, NULL, 0, &vl, err) < 0)
+	if (ak_image_variants_all(img, opt->filter, opt->nfilter, &vl, err) < 0)
 		return -1;
 	int r = select_variants(&vl, opt, ref, &sel, &nsel, err);
 	struct verify_run vr = {.opt = opt, .tmpfd = -1};
