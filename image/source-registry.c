@@ -27,7 +27,10 @@
 #define SCOPES_MAX 8
 #define TOKEN_LIFETIME_MIN 60 /* distribution's token spec: shorter is taken as 60 s */
 #define TOKEN_RENEW_MARGIN_MS 10000
-#define AUTH_ATTEMPTS 4 /* requests of one fetch, the anonymous one included */
+#define AUTH_ATTEMPTS 4
+#define TAGS_NAMED                                                                                 \
+	10 /* in a "tag not found" message */ /* requests of one fetch, the anonymous one included \
+					       */
 
 static const char *const manifest_headers[] = {
 	"Accept: " AK_MT_OCI_INDEX ", " AK_MT_OCI_MANIFEST ", " AK_MT_DOCKER_LIST
@@ -128,8 +131,7 @@ static int status_error(struct registry *r, const struct ak_http_response *resp,
 	if (resp->status == 404) {
 		if (code && !strcmp(code, "NAME_UNKNOWN"))
 			return ak_error_set(err, AK_EXIT_ENV,
-					    "repository '%s' not found on %s: check the name "
-					    "(Docker Hub's official images are 'library/NAME')",
+					    "repository '%s' not found on %s: check the name",
 					    r->ref.repo, host);
 		if (kind == FETCH_ROOT && r->ref.tag)
 			return ak_error_set(err, AK_EXIT_ENV,
@@ -491,9 +493,13 @@ static int reg_get(struct registry *r, const char *url, const char *const *heade
 			ak_http_response_clear(resp);
 			return -1;
 		}
-		if (resp->status != 401 || attempt == AUTH_ATTEMPTS)
-			return 0;
 		pthread_mutex_lock(&r->lock);
+		if (resp->status != 401 && r->auth.gen == gen)
+			r->auth.refetched = false; /* the token works: a later refusal is new */
+		if (resp->status != 401 || attempt == AUTH_ATTEMPTS) {
+			pthread_mutex_unlock(&r->lock);
+			return 0;
+		}
 		rc = on_unauthorized(r, resp->www_authenticate, gen, err);
 		pthread_mutex_unlock(&r->lock);
 		ak_http_response_clear(resp);
@@ -503,8 +509,8 @@ static int reg_get(struct registry *r, const char *url, const char *const *heade
 }
 
 /* With --tls-verify=false a registry may speak plain http (as docker and skopeo allow
- * for insecure registries): https is tried once, with no retries, and http used when
- * it cannot be reached. */
+ * for insecure registries): https is tried once, with no retries and not logged (its
+ * failure is no error), and http used when it cannot be reached. */
 static int choose_scheme(struct registry *r, struct ak_error **err)
 {
 	if (r->opt.tls_verify)
@@ -514,7 +520,6 @@ static int choose_scheme(struct registry *r, struct ak_error **err)
 		.connect_timeout_ms = r->opt.connect_timeout_ms,
 		.stall_timeout_ms = r->opt.stall_timeout_ms,
 		.retries = 0,
-		.verbose = r->opt.verbose,
 	};
 	struct ak_http *h = NULL;
 	if (ak_http_new(&ho, &h, err) < 0)
@@ -531,6 +536,54 @@ static int choose_scheme(struct registry *r, struct ak_error **err)
 	free(r->base);
 	r->base = ak_xasprintf("http://%s/v2/%s", r->ref.host, r->ref.repo);
 	return 0;
+}
+
+/* A root manifest that is not there: the distribution API says MANIFEST_UNKNOWN for a
+ * missing repository too, so its tag list tells them apart (and names the tags). */
+static int root_not_found(struct registry *r, const struct ak_http_response *resp,
+			  struct ak_error **err)
+{
+	cleanup_free char *url = ak_xasprintf("%s/tags/list?n=%d", r->base, TAGS_NAMED + 1);
+	struct ak_http_response tl;
+	cleanup_error struct ak_error *e = NULL;
+	if (reg_get(r, url, NULL, ERROR_BODY_MAX, &tl, NULL, &e) < 0)
+		return status_error(r, resp, FETCH_ROOT, r->ref.digest, err);
+	json_t *j = tl.status == 200 ? json_loadb(tl.body, tl.len, 0, NULL) : NULL;
+	json_t *tags = json_object_get(j, "tags");
+	bool gone = tl.status == 404;
+	ak_http_response_clear(&tl);
+	if (gone) {
+		json_decref(j);
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "repository '%s' not found on %s: check the name (or push "
+				    "to it)",
+				    r->ref.repo, r->ref.host);
+	}
+	if (!json_is_array(tags) || !r->ref.tag) {
+		json_decref(j);
+		return status_error(r, resp, FETCH_ROOT, r->ref.digest, err);
+	}
+	cleanup_free char *list = ak_xstrdup("");
+	size_t i;
+	json_t *t;
+	json_array_foreach(tags, i, t)
+	{
+		char *more = i == TAGS_NAMED ? ak_xasprintf("%s, …", list)
+			     : json_is_string(t)
+				     ? ak_xasprintf("%s%s'%.64s'", list, *list ? ", " : "",
+						    json_string_value(t))
+				     : NULL;
+		if (more) {
+			free(list);
+			list = more;
+		}
+		if (i == TAGS_NAMED)
+			break;
+	}
+	json_decref(j);
+	return ak_error_set(err, AK_EXIT_ENV,
+			    "tag '%s' not found in '%s' (it has: %s): check the tag", r->ref.tag,
+			    r->where, *list ? list : "no tags");
 }
 
 static int registry_read_root(struct ak_source *src, struct ak_source_root *out,
@@ -551,7 +604,9 @@ static int registry_read_root(struct ak_source *src, struct ak_source_root *out,
 	int rc = 0;
 	char digest[AK_DIGEST_MAX];
 	const char *mt = resp.content_type;
-	if (resp.status != 200)
+	if (resp.status == 404)
+		rc = root_not_found(r, &resp, err);
+	else if (resp.status != 200)
 		rc = status_error(r, &resp, FETCH_ROOT, r->ref.digest, err);
 	else if (ak_media_type_is_schema1(mt))
 		rc = ak_doc_schema1_error(r->name, err);
@@ -559,9 +614,10 @@ static int registry_read_root(struct ak_source *src, struct ak_source_root *out,
 		rc = ak_error_set(err, AK_EXIT_ENV, "cannot compute a digest");
 	else if (r->ref.digest && strcmp(digest, r->ref.digest) != 0)
 		rc = ak_error_set_kind(err, AK_EXIT_ENV, AK_ERR_DIGEST_MISMATCH, 0,
-				       "manifest '%s' from %s does not match its digest (its bytes "
-				       "are %s): the registry or something between is corrupt",
-				       r->name, r->ref.host, digest);
+				       "the manifest %s sent for '%s' is not the one the digest "
+				       "names (its bytes are %s): the registry, or something "
+				       "between, is corrupt",
+				       r->ref.host, r->ref.repo, digest);
 	else if (resp.docker_content_digest &&
 		 ak_str_has_prefix(resp.docker_content_digest, "sha256:") &&
 		 strcmp(resp.docker_content_digest, digest) != 0)
