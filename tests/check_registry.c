@@ -168,6 +168,43 @@ START_TEST(test_image_ref_form)
 }
 END_TEST
 
+/* Open ref with o (NULL: ak_image_open) and list its variants; the error message. */
+static char *open_error(const char *ref, const struct ak_image_options *o)
+{
+	cleanup_error struct ak_error *err = NULL;
+	struct ak_image *img = NULL;
+	struct ak_variant_list l;
+	int r = o ? ak_image_open_with(ref, o, &img, &err) : ak_image_open(ref, &img, &err);
+	if (r == 0) {
+		ck_assert_str_eq(ak_image_kind(img), "registry");
+		r = ak_image_variants(img, NULL, 0, &l, &err);
+	}
+	ak_image_close(img);
+	ck_assert_msg(r < 0, "'%s' opened", ref);
+	ck_assert_int_eq(err->status, AK_EXIT_ENV);
+	ck_assert_ptr_null(strchr(err->msg, '\n'));
+	return strdup(err->msg);
+}
+
+/* Certificates are checked unless asked otherwise: ak_image_open and a zeroed probe
+ * default must not fall back to plain http. Port 1 on loopback refuses at once. */
+START_TEST(test_tls_verified_by_default)
+{
+	cleanup_free char *m1 = open_error("docker://127.0.0.1:1/x", NULL);
+	ck_assert_msg(strstr(m1, "'https://127.0.0.1:1/v2/x/manifests/latest'"), "%s", m1);
+	ck_assert_ptr_nonnull(strstr(m1, "'docker://127.0.0.1:1/x'"));
+	struct ak_image_options o;
+	ak_image_options_init(&o);
+	ck_assert(o.registry.tls_verify);
+	cleanup_free char *m2 = open_error("docker://127.0.0.1:1/x", &o);
+	ck_assert_msg(strstr(m2, "'https://127.0.0.1:1/"), "%s", m2);
+	/* --tls-verify=false: https tried first, then plain http */
+	o.registry.tls_verify = false;
+	cleanup_free char *m3 = open_error("docker://127.0.0.1:1/a/b:t", &o);
+	ck_assert_msg(strstr(m3, "'http://127.0.0.1:1/v2/a/b/manifests/t'"), "%s", m3);
+}
+END_TEST
+
 Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -177,6 +214,9 @@ Suite *registry_suite(void)
 	tcase_add_test(tc, test_digests);
 	tcase_add_test(tc, test_bad_references);
 	tcase_add_test(tc, test_image_ref_form);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("source");
+	tcase_add_test(tc, test_tls_verified_by_default);
 	suite_add_tcase(s, tc);
 	return s;
 }
