@@ -75,7 +75,7 @@ int cli_registry_option(const char *cmd, int c, const char *arg, struct ak_regis
 			return cli_usage(cmd, "invalid --tls-verify '%s' (true or false)", arg);
 		return 1;
 	default:
-		return 0;
+		return cli_usage(cmd, "invalid option");
 	}
 }
 

@@ -83,8 +83,9 @@ enum {
 	"  --tls-verify[=BOOL]   check registry certificates (default true); false also\n"  \
 	"                        allows a plain http:// registry\n"
 /* clang-format on */
-/* Store registry option c (with its argument) in o: 1 when c is one, 0 when it is not,
- * AK_EXIT_USAGE after printing a usage error. */
+/* Store registry option c (with its argument) in o and return 1; for a bad value, or a c
+ * that is no option at all (getopt's '?'), print a usage error and return
+ * AK_EXIT_USAGE. */
 int cli_registry_option(const char *cmd, int c, const char *arg, struct ak_registry_options *o);
 
 /* Subcommands. */

@@ -466,8 +466,6 @@ int cmd_probe(int argc, char **argv)
 			break;
 		default: {
 			int r = cli_registry_option("probe", c, optarg, &io.registry);
-			if (r == 0)
-				return cli_usage("probe", "invalid option");
 			if (r != 1)
 				return r;
 			break;

@@ -323,8 +323,6 @@ int cmd_verify(int argc, char **argv)
 			break;
 		default: {
 			int r = cli_registry_option("verify", c, optarg, &io.registry);
-			if (r == 0)
-				return cli_usage("verify", "invalid option");
 			if (r != 1)
 				return r;
 			image_only = c == CLI_OPT_CREDS	       ? "--creds"
