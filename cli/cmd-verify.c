@@ -49,9 +49,10 @@ static const char verify_help[] =
 	"  --jobs N              with IMAGE: layers read at once (default: the CPU count)\n"
 	"  --max-layer-bytes N   with IMAGE: as for probe (K, M, G suffixes; default 8G)\n"
 	"  --max-unpack-bytes N  with IMAGE: bytes all unpacked files may hold (default 8G)\n"
-	"With a docker:// IMAGE:\n"
-	CLI_REGISTRY_HELP
 	"  -h, --help            this help\n"
+	"\n"
+	"With a docker:// IMAGE (see REGISTRIES in archkit(1)):\n"
+	CLI_REGISTRY_HELP
 	"\n"
 	"Exit status: 0 every platform or variant ran (and passed); 1 some did not; 2 the\n"
 	"environment or an unreadable image; 64 usage.\n"
