@@ -2,7 +2,6 @@
 
 #include <elf.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,16 +105,6 @@ static void add(struct ak_finding *out, int *n, enum ak_severity sev, enum ak_el
 	(*n)++;
 }
 
-static char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *format, ...)
-{
-	va_list ap;
-	va_start(ap, format);
-	char *s = ak_xvasprintf(format, ap);
-	va_end(ap);
-	return s;
-}
-
 /* Major architecture version a Tag_CPU_arch value stands for (ARM IHI 0045, binutils'
  * include/elf/arm.h: 0 pre-v4, 1 v4, 2 v4T, 3 v5T, 4 v5TE, 5 v5TEJ, 6 v6, 7 v6KZ, 8 v6T2,
  * 9 v6K, 10 v7, 11 v6-M, 12 v6S-M, 13 v7E-M, 14 v8-A, 15 v8-R, 16 v8-M.baseline,
@@ -157,13 +146,15 @@ static void judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 		 * Alpine and Raspbian v6 are armhf, so there it is a warning. */
 		enum ak_severity sev = variant == 7 ? AK_SEV_ERROR : AK_SEV_WARNING;
 		add(out, n, sev, AK_ELF_ARM_SOFT_FLOAT,
-		    fmt("%s EABI%u soft-float (armel, e_flags %#x)", desc, f->arm_eabi, f->e_flags),
-		    fmt("hard-float EABI5 (%s)", p->name));
+		    ak_xasprintf("%s EABI%u soft-float (armel, e_flags %#x)", desc, f->arm_eabi,
+				 f->e_flags),
+		    ak_xasprintf("hard-float EABI5 (%s)", p->name));
 	}
 	if (f->arm_float == AK_ARM_FLOAT_HARD && variant <= 5)
 		add(out, n, AK_SEV_ERROR, AK_ELF_ARM_HARD_FLOAT,
-		    fmt("%s EABI%u hard-float (armhf, e_flags %#x)", desc, f->arm_eabi, f->e_flags),
-		    fmt("soft-float EABI5 (%s)", p->name));
+		    ak_xasprintf("%s EABI%u hard-float (armhf, e_flags %#x)", desc, f->arm_eabi,
+				 f->e_flags),
+		    ak_xasprintf("soft-float EABI5 (%s)", p->name));
 	int need = 0;
 	char evidence[48] = "";
 	if (f->arm_cpu_arch >= 0) {
@@ -172,9 +163,10 @@ static void judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 		if (need == 0) {
 			/* no architecture has this value: say so, with the value as written */
 			add(out, n, AK_SEV_WARNING, AK_ELF_ARM_CPU_TOO_NEW,
-			    fmt("%s code for an ARM architecture archkit does not know (%s)", desc,
-				evidence),
-			    fmt("ARMv%d or older (%s)", variant, p->name));
+			    ak_xasprintf(
+				    "%s code for an ARM architecture archkit does not know (%s)",
+				    desc, evidence),
+			    ak_xasprintf("ARMv%d or older (%s)", variant, p->name));
 			evidence[0] = '\0';
 		}
 	}
@@ -186,8 +178,8 @@ static void judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 		/* ARMv8 AArch32 code runs on the 64-bit hosts most arm/v7 containers run on */
 		enum ak_severity sev = variant == 7 && need == 8 ? AK_SEV_WARNING : AK_SEV_ERROR;
 		add(out, n, sev, AK_ELF_ARM_CPU_TOO_NEW,
-		    fmt("%s ARMv%d code (%s)", desc, need, evidence),
-		    fmt("ARMv%d or older (%s)", variant, p->name));
+		    ak_xasprintf("%s ARMv%d code (%s)", desc, need, evidence),
+		    ak_xasprintf("ARMv%d or older (%s)", variant, p->name));
 	}
 }
 
@@ -206,9 +198,9 @@ static void judge_x86_64(const struct ak_elf_facts *f, const struct ak_platform 
 		return;
 	enum ak_severity sev = variant == 1 ? AK_SEV_WARNING : AK_SEV_ERROR;
 	add(out, n, sev, AK_ELF_X86_ISA_LEVEL,
-	    fmt("%s needing x86-64-v%d (%s)", desc, level, evidence),
-	    variant == 1 ? fmt("x86-64 baseline (%s)", p->name)
-			 : fmt("x86-64-v%d or lower (%s)", variant, p->name));
+	    ak_xasprintf("%s needing x86-64-v%d (%s)", desc, level, evidence),
+	    variant == 1 ? ak_xasprintf("x86-64 baseline (%s)", p->name)
+			 : ak_xasprintf("x86-64-v%d or lower (%s)", variant, p->name));
 }
 
 /* The structural problems, each with its own code, after what the facts could show.
@@ -219,14 +211,14 @@ static void judge_problems(const struct ak_elf_facts *f, bool runs, struct ak_fi
 	bool loadable = f->kind == AK_ELF_KIND_EXECUTABLE || f->kind == AK_ELF_KIND_SHARED;
 	if (f->exec_refused && runs)
 		add(out, n, loadable ? AK_SEV_ERROR : AK_SEV_WARNING, AK_ELF_EXEC_REFUSED,
-		    f->header_ok
-			    ? fmt("%s %s: %s", desc, ak_elf_kind_name(f->kind), f->exec_refused)
-			    : fmt("ELF file: %s", f->exec_refused),
+		    f->header_ok ? ak_xasprintf("%s %s: %s", desc, ak_elf_kind_name(f->kind),
+						f->exec_refused)
+				 : ak_xasprintf("ELF file: %s", f->exec_refused),
 		    ak_xstrdup("an ELF file that binfmt_elf and execve accept"));
 	const char *damage = f->malformed ? f->malformed_reason : !runs ? f->exec_refused : NULL;
 	if (f->malformed || damage)
 		add(out, n, AK_SEV_WARNING, AK_ELF_MALFORMED,
-		    fmt("malformed ELF: %s", damage ? damage : "?"),
+		    ak_xasprintf("malformed ELF: %s", damage ? damage : "?"),
 		    ak_xstrdup("a well-formed ELF file"));
 }
 
@@ -249,24 +241,24 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 	char *info_found = NULL;
 	if (f->e_machine == EM_BPF) {
 		info_code = AK_ELF_EBPF_CODE;
-		info_found = fmt("eBPF %s (kernel virtual machine code)", kind);
+		info_found = ak_xasprintf("eBPF %s (kernel virtual machine code)", kind);
 	} else if (f->e_machine == EM_CUDA || f->e_machine == EM_AMDGPU) {
 		info_code = AK_ELF_GPU_CODE;
-		info_found =
-			fmt("%s %s (GPU code)", f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
+		info_found = ak_xasprintf("%s %s (GPU code)",
+					  f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
 	} else if (f->e_machine == EM_NONE) {
 		info_code = AK_ELF_NO_MACHINE;
-		info_found = fmt("%s without a machine (EM_NONE)", kind);
+		info_found = ak_xasprintf("%s without a machine (EM_NONE)", kind);
 	} else if (f->kind == AK_ELF_KIND_RELOCATABLE) {
 		info_code = AK_ELF_RELOCATABLE_OBJECT;
-		info_found = fmt("relocatable object for %s", desc);
+		info_found = ak_xasprintf("relocatable object for %s", desc);
 	} else if (f->kind == AK_ELF_KIND_CORE) {
 		info_code = AK_ELF_CORE_DUMP;
-		info_found = fmt("core dump of %s", desc);
+		info_found = ak_xasprintf("core dump of %s", desc);
 	}
 	if (info_code != AK_ELF_CODE_COUNT) {
 		add(out, &n, AK_SEV_INFO, info_code, info_found,
-		    fmt("%s (%s) code, not run by the loader", pm, p->name));
+		    ak_xasprintf("%s (%s) code, not run by the loader", pm, p->name));
 		judge_problems(f, false, out, &n, desc);
 		return n;
 	}
@@ -274,13 +266,15 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 	/* Linux runs a file whatever its EI_OSABI says: judge the machine first */
 	if (f->e_machine != p->e_machine) {
 		add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_MACHINE, ak_xstrdup(desc),
-		    fmt("%s (%s)", pm, p->name));
+		    ak_xasprintf("%s (%s)", pm, p->name));
 	} else if (f->elf_class != p->elf_class) {
 		add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_CLASS, ak_xstrdup(desc),
-		    fmt("%s (%s) ELF%d", pm, p->name, p->elf_class == ELFCLASS64 ? 64 : 32));
+		    ak_xasprintf("%s (%s) ELF%d", pm, p->name,
+				 p->elf_class == ELFCLASS64 ? 64 : 32));
 	} else if (f->elf_data != p->elf_data) {
 		add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_ENDIANNESS, ak_xstrdup(desc),
-		    fmt("%s (%s) %s", pm, p->name, p->elf_data == ELFDATA2LSB ? "LSB" : "MSB"));
+		    ak_xasprintf("%s (%s) %s", pm, p->name,
+				 p->elf_data == ELFDATA2LSB ? "LSB" : "MSB"));
 	} else {
 		switch (p->e_machine) {
 		case EM_ARM:
@@ -292,8 +286,8 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 		case EM_PPC64:
 			if (p->elf_data == ELFDATA2LSB && f->ppc64_abi == 1)
 				add(out, &n, AK_SEV_ERROR, AK_ELF_PPC64_ELFV1,
-				    fmt("%s ELFv1 ABI (e_flags %#x)", desc, f->e_flags),
-				    fmt("ELFv2 ABI (%s)", p->name));
+				    ak_xasprintf("%s ELFv1 ABI (e_flags %#x)", desc, f->e_flags),
+				    ak_xasprintf("ELFv2 ABI (%s)", p->name));
 			break;
 		case EM_RISCV:
 			/* a static binary's calling convention meets no other code */
@@ -303,26 +297,27 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 								  "lp64f (single-float)", "lp64d",
 								  "lp64q (quad-float)"};
 				add(out, &n, AK_SEV_WARNING, AK_ELF_RISCV_FLOAT_ABI,
-				    fmt("%s %s ABI (e_flags %#x)", desc, abi[f->riscv_float],
-					f->e_flags),
-				    fmt("lp64d double-float ABI (%s)", p->name));
+				    ak_xasprintf("%s %s ABI (e_flags %#x)", desc,
+						 abi[f->riscv_float], f->e_flags),
+				    ak_xasprintf("lp64d double-float ABI (%s)", p->name));
 			}
 			break;
 		}
 		if (f->goarch[0] && strcmp(f->goarch, p->arch) != 0)
 			add(out, &n, AK_SEV_WARNING, AK_ELF_GO_ARCH_MISMATCH,
-			    fmt("%s built by Go for GOARCH=%s", desc, f->goarch),
-			    fmt("GOARCH=%s (%s)", p->arch, p->name));
+			    ak_xasprintf("%s built by Go for GOARCH=%s", desc, f->goarch),
+			    ak_xasprintf("GOARCH=%s (%s)", p->arch, p->name));
 	}
 	judge_problems(f, true, out, &n, desc);
 	if (f->osabi != ELFOSABI_SYSV && f->osabi != ELFOSABI_GNU)
 		add(out, &n, AK_SEV_INFO, AK_ELF_NON_LINUX_ABI,
-		    fmt("%s for OSABI %u%s%s", desc, f->osabi,
-			f->osabi == ELFOSABI_FREEBSD ? " (FreeBSD)" : "",
-			f->kind == AK_ELF_KIND_SHARED
-				? "; glibc's ld.so refuses to load such a library"
-				: ""),
-		    fmt("OSABI SYSV or GNU/Linux (%s; the kernel ignores the byte)", p->name));
+		    ak_xasprintf("%s for OSABI %u%s%s", desc, f->osabi,
+				 f->osabi == ELFOSABI_FREEBSD ? " (FreeBSD)" : "",
+				 f->kind == AK_ELF_KIND_SHARED
+					 ? "; glibc's ld.so refuses to load such a library"
+					 : ""),
+		    ak_xasprintf("OSABI SYSV or GNU/Linux (%s; the kernel ignores the byte)",
+				 p->name));
 	return n;
 }
 
@@ -347,13 +342,15 @@ int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platf
 		return 0;
 	char mbuf[24];
 	cleanup_free char *desc = ak_elf_describe(loader);
-	char *found = fmt("loader %s%s", desc, why);
+	char *found = ak_xasprintf("loader %s%s", desc, why);
 	char *expected =
 		p->e_machine == EM_ARM
-			? fmt("%s (%s) %s loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name,
-			      p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float"
-									  : "hard-float")
-			: fmt("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name);
+			? ak_xasprintf("%s (%s) %s loader", platform_machine(p, mbuf, sizeof(mbuf)),
+				       p->name,
+				       p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float"
+										   : "hard-float")
+			: ak_xasprintf("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)),
+				       p->name);
 	char *code = ak_xstrdup(ak_elf_codes[AK_ELF_LOADER_WRONG_MACHINE].code);
 	*out = (struct ak_finding){AK_SEV_ERROR, code, found, expected};
 	return 1;

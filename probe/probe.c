@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,23 +118,13 @@ static void add_finding(struct ak_probe_variant *v, struct ak_finding *f, const 
 	v->count[pf->f.sev]++;
 }
 
-/* found and expected are malloc'd (fmt, ak_xstrdup) and taken. */
+/* found and expected are malloc'd (ak_xasprintf, ak_xstrdup) and taken. */
 static void add_new_finding(struct ak_probe_variant *v, enum ak_severity sev, const char *code,
 			    const char *path, const char *layer, char *found, char *expected)
 {
 	struct ak_finding f = {
 		.sev = sev, .code = ak_xstrdup(code), .found = found, .expected = expected};
 	add_finding(v, &f, path, layer);
-}
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	char *s = ak_xvasprintf(f, ap);
-	va_end(ap);
-	return s;
 }
 
 struct loader_memo {
@@ -200,27 +189,29 @@ static void check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts,
 	const char *glibc = jc->p->glibc_loader ? jc->p->glibc_loader : "-";
 	switch (m->verdict) {
 	case 1:
-		add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
-				fmt("PT_INTERP '%s', which is not in the image", facts->interp),
-				fmt("a loader present in the final filesystem (%s uses %s)",
-				    jc->p->name, glibc));
+		add_new_finding(
+			jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
+			ak_xasprintf("PT_INTERP '%s', which is not in the image", facts->interp),
+			ak_xasprintf("a loader present in the final filesystem (%s uses %s)",
+				     jc->p->name, glibc));
 		break;
 	case 3:
 		add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
-				fmt("PT_INTERP '%s' is not an ELF loader", facts->interp),
-				fmt("a loader for %s (%s)", jc->p->name, glibc));
+				ak_xasprintf("PT_INTERP '%s' is not an ELF loader", facts->interp),
+				ak_xasprintf("a loader for %s (%s)", jc->p->name, glibc));
 		break;
 	case 4:
-		add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
-				fmt("PT_INTERP '%s' ends in a symlink loop", facts->interp),
-				fmt("a loader for %s (%s)", jc->p->name, glibc));
+		add_new_finding(
+			jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
+			ak_xasprintf("PT_INTERP '%s' ends in a symlink loop", facts->interp),
+			ak_xasprintf("a loader for %s (%s)", jc->p->name, glibc));
 		break;
 	case 2: {
-		struct ak_finding f = {
-			.sev = m->wrong.sev,
-			.code = ak_xstrdup(m->wrong.code),
-			.found = fmt("PT_INTERP '%s' is %s", facts->interp, m->wrong.found),
-			.expected = ak_xstrdup(m->wrong.expected)};
+		struct ak_finding f = {.sev = m->wrong.sev,
+				       .code = ak_xstrdup(m->wrong.code),
+				       .found = ak_xasprintf("PT_INTERP '%s' is %s", facts->interp,
+							     m->wrong.found),
+				       .expected = ak_xstrdup(m->wrong.expected)};
 		/* past 16 distinct loaders the verdict is not memoised: free it here */
 		if (m == &local)
 			ak_finding_clear(&local.wrong);
@@ -281,9 +272,9 @@ static void note_removed(struct ak_probe_variant *v, const struct ak_fsview *vie
 		int k = ak_elf_judge(rm[i].facts, p, f, NULL);
 		if (k <= 0)
 			continue;
-		char *line =
-			fmt("/%s (layer %d, removed by layer %d): %s", rm[i].path, rm[i].layer + 1,
-			    rm[i].removed_by + 1, f[0].found ? f[0].found : f[0].code);
+		char *line = ak_xasprintf("/%s (layer %d, removed by layer %d): %s", rm[i].path,
+					  rm[i].layer + 1, rm[i].removed_by + 1,
+					  f[0].found ? f[0].found : f[0].code);
 		for (int j = 0; j < k; j++)
 			ak_finding_clear(&f[j]);
 		ak_grow_one(&v->removed, v->nremoved, sizeof(*v->removed));
@@ -386,10 +377,11 @@ static void plan_items(struct plan *pl, const struct ak_probe_options *opt,
 		char sb[32];
 		if (j - i > 1)
 			add_note(out,
-				 fmt("manifest '%s' (%s) is listed %zu times: probed once",
-				     ak_digest_short(keys[i].v->manifest_digest, sb),
-				     keys[i].v->platform ? keys[i].v->platform->name : "unknown",
-				     j - i));
+				 ak_xasprintf("manifest '%s' (%s) is listed %zu times: probed once",
+					      ak_digest_short(keys[i].v->manifest_digest, sb),
+					      keys[i].v->platform ? keys[i].v->platform->name
+								  : "unknown",
+					      j - i));
 		i = j;
 	}
 	for (size_t i = 0; i < vl->n; i++)
@@ -432,16 +424,18 @@ static void check_platforms(struct ak_probe_variant *v, const struct ak_variant 
 	};
 	for (size_t i = 0; i < 3; i++)
 		if (said[i].raw && !said[i].p)
-			add_new_finding(v, AK_SEV_ERROR, "unknown-platform", NULL, NULL,
-					fmt("%s says '%s'", said[i].what, said[i].raw),
-					fmt("a known platform (%s)", ak_platform_known_list()));
+			add_new_finding(
+				v, AK_SEV_ERROR, "unknown-platform", NULL, NULL,
+				ak_xasprintf("%s says '%s'", said[i].what, said[i].raw),
+				ak_xasprintf("a known platform (%s)", ak_platform_known_list()));
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = i + 1; j < 3; j++)
 			if (said[i].p && said[j].p && said[i].p != said[j].p)
 				add_new_finding(
 					v, AK_SEV_ERROR, "platform-mismatch", NULL, NULL,
-					fmt("%s says %s", said[j].what, said[j].p->name),
-					fmt("%s, as the %s says", said[i].p->name, said[i].what));
+					ak_xasprintf("%s says %s", said[j].what, said[j].p->name),
+					ak_xasprintf("%s, as the %s says", said[i].p->name,
+						     said[i].what));
 	if (!src->platform && !src->index_platform && !src->config_platform &&
 	    !src->folder_platform)
 		add_new_finding(
@@ -523,20 +517,25 @@ static void check_identical(struct ak_probe_report *out, struct plan *pl)
 				if (x->code_errors > 0 || wrong[k])
 					add_new_finding(
 						v, AK_SEV_ERROR, "identical-layers", NULL, NULL,
-						fmt("the same %zu layer(s), byte for byte, as %s",
-						    nl, plats[k]->name),
-						fmt("layers built for %s (a build step that "
-						    "ignored "
-						    "TARGETPLATFORM?)",
-						    x->src->platform->name));
+						ak_xasprintf("the same %zu layer(s), byte for "
+							     "byte, as %s",
+							     nl, plats[k]->name),
+						ak_xasprintf(
+							"layers built for %s (a build step that "
+							"ignored "
+							"TARGETPLATFORM?)",
+							x->src->platform->name));
 				else
 					add_new_finding(
 						v, AK_SEV_INFO, "identical-layers", NULL, NULL,
-						fmt("the same %zu layer(s), byte for byte, as %s, "
-						    "%s",
-						    nl, plats[k]->name,
-						    v->elf_files ? "with ELF code that runs on both"
-								 : "with no ELF file in them"),
+						ak_xasprintf(
+							"the same %zu layer(s), byte for byte, as "
+							"%s, "
+							"%s",
+							nl, plats[k]->name,
+							v->elf_files
+								? "with ELF code that runs on both"
+								: "with no ELF file in them"),
 						ak_xstrdup("nothing to fix: content right for both "
 							   "platforms "
 							   "may be shared"));
@@ -577,9 +576,9 @@ static void add_missing(struct ak_probe_report *out, const struct ak_probe_optio
 		v->missing = true;
 		v->name = ak_xstrdup(p->name);
 		add_new_finding(v, AK_SEV_ERROR, "platform-missing", NULL, NULL,
-				fmt("no variant for %s in the image (it has: %s)", p->name,
-				    len ? has : "none"),
-				fmt("a %s variant, as --platform asks", p->name));
+				ak_xasprintf("no variant for %s in the image (it has: %s)", p->name,
+					     len ? has : "none"),
+				ak_xasprintf("a %s variant, as --platform asks", p->name));
 	}
 }
 
@@ -610,12 +609,14 @@ static void check_layer_media_types(struct ak_probe_variant *v, const struct pla
 		if (!idx || !ak_layer_media_type_compression(d->media_type, &declared) ||
 		    declared == idx->compression)
 			continue;
-		add_new_finding(v, AK_SEV_ERROR, "layer-media-type-mismatch", NULL, d->digest,
-				fmt("layer %zu is %s, but its media type is '%s'", i + 1,
-				    compression_words(idx->compression), d->media_type),
-				fmt("%s, as the media type declares (a puller that decompresses by "
-				    "media type fails on it)",
-				    compression_words(declared)));
+		add_new_finding(
+			v, AK_SEV_ERROR, "layer-media-type-mismatch", NULL, d->digest,
+			ak_xasprintf("layer %zu is %s, but its media type is '%s'", i + 1,
+				     compression_words(idx->compression), d->media_type),
+			ak_xasprintf(
+				"%s, as the media type declares (a puller that decompresses by "
+				"media type fails on it)",
+				compression_words(declared)));
 	}
 }
 
