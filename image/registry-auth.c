@@ -562,6 +562,7 @@ int ak_auth_file_parse(const char *buf, size_t len, const char *what, const char
  * -1 on timeout. */
 static int reap(pid_t pid, int64_t deadline, int *status)
 {
+	*status = 0;
 	for (;;) {
 		pid_t w = waitpid(pid, status, WNOHANG);
 		if (w == pid)
