@@ -165,3 +165,40 @@ char *ak_base64(const void *buf, size_t len)
 	*o = '\0';
 	return out;
 }
+
+static int base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+long ak_base64_decode(const char *s, size_t len, unsigned char *out)
+{
+	if (len % 4 != 0)
+		return -1;
+	long n = 0;
+	for (size_t i = 0; i < len; i += 4) {
+		bool last = i + 4 == len;
+		/* '=' only as the last one or two characters */
+		int pad = last && s[i + 3] == '=' ? (s[i + 2] == '=' ? 2 : 1) : 0;
+		uint32_t v = 0;
+		for (int k = 0; k < 4; k++) {
+			int d = k >= 4 - pad ? 0 : base64_value((unsigned char)s[i + k]);
+			if (d < 0)
+				return -1;
+			v = v << 6 | (uint32_t)d;
+		}
+		out[n++] = (unsigned char)(v >> 16);
+		if (pad < 2)
+			out[n++] = (unsigned char)(v >> 8);
+		if (pad < 1)
+			out[n++] = (unsigned char)v;
+	}
+	out[n] = '\0';
+	return n;
+}

@@ -38,5 +38,9 @@ int ak_escape_fputs(const char *s, enum ak_escape_mode mode, FILE *f);
 char *ak_escape_dup(const char *s, enum ak_escape_mode mode);
 /* RFC 4648 base64 of len bytes (caller frees); NULL only for a len no buffer can have. */
 char *ak_base64(const void *buf, size_t len);
+/* Decode standard RFC 4648 base64 (padded; no whitespace, no URL alphabet) into out,
+ * which has room for len / 4 * 3 + 1 bytes, NUL-terminated; the length, or -1 when s
+ * is not base64. */
+long ak_base64_decode(const char *s, size_t len, unsigned char *out);
 
 #endif

@@ -53,6 +53,62 @@ int ak_read_file(const char *path, size_t max, char **out, size_t *len, struct a
 	return ak_read_file_at(AT_FDCWD, path, max, out, len, err);
 }
 
+static const char *file_type_name(mode_t m)
+{
+	return S_ISDIR(m)		  ? "a directory"
+	       : S_ISFIFO(m)		  ? "a FIFO"
+	       : S_ISSOCK(m)		  ? "a socket"
+	       : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+					  : "not a file";
+}
+
+int ak_fd_require_regular(int fd, const char *path, int64_t *size, struct ak_error **err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot stat '%.200s'", path);
+	if (!S_ISREG(st.st_mode))
+		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is not a regular file (%s)", path,
+				    file_type_name(st.st_mode));
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot read '%.200s'", path);
+	if (size)
+		*size = st.st_size;
+	return 0;
+}
+
+int ak_read_regular_file(const char *path, size_t max, char **out, size_t *len,
+			 struct ak_error **err)
+{
+	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever */
+	cleanup_fd int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%.200s'", path);
+	int64_t size;
+	if (ak_fd_require_regular(fd, path, &size, err) < 0)
+		return -1;
+	if ((uint64_t)size > max)
+		return ak_error_set_kind(err, AK_EXIT_ENV, AK_ERR_LIMIT, 0,
+					 "'%.200s' is larger than %zu bytes", path, max);
+	/* one byte more than fstat said, to notice a file that grows while read */
+	char *buf = malloc((size_t)size + 2);
+	if (!buf)
+		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	long n = ak_read_full(fd, buf, (size_t)size + 1);
+	if (n < 0 || n > size) {
+		free(buf);
+		if (n < 0)
+			return ak_error_errno(err, AK_EXIT_ENV, (int)-n, "cannot read '%.200s'", path);
+		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' changed while it was read", path);
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = (size_t)n;
+	*out = buf;
+	return 0;
+}
+
 int ak_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -13,6 +13,14 @@ int ak_read_file(const char *path, size_t max, char **out, size_t *len, struct a
 /* Read a file relative to dirfd (AT_FDCWD allowed). */
 int ak_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
 		    struct ak_error **err);
+/* Refuse fd unless it is a regular file, then clear O_NONBLOCK (opened with it, a FIFO
+ * does not block the open); its size in *size when not NULL. 0, or -1 naming path. */
+int ak_fd_require_regular(int fd, const char *path, int64_t *size, struct ak_error **err);
+/* Read the regular file at path (a FIFO, device or directory refused without blocking),
+ * at most max bytes, into one buffer sized by fstat, so no copy of the bytes is left
+ * in freed memory and a caller can wipe them. errnum tells ENOENT from the rest. */
+int ak_read_regular_file(const char *path, size_t max, char **out, size_t *len,
+			 struct ak_error **err);
 /* Write all of buf to fd, retrying short writes and EINTR; returns 0 or -errno. */
 int ak_write_all(int fd, const void *buf, size_t len);
 /* Read exactly len bytes unless EOF; returns bytes read or -errno. */

@@ -98,32 +98,12 @@ int ak_source_openat(int dirfd, const char *path, int flags, struct ak_error **e
 	return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%.200s'", path);
 }
 
-static const char *file_type_name(mode_t m)
-{
-	return S_ISDIR(m)		  ? "a directory"
-	       : S_ISFIFO(m)		  ? "a FIFO"
-	       : S_ISSOCK(m)		  ? "a socket"
-	       : S_ISCHR(m) || S_ISBLK(m) ? "a device"
-					  : "not a file";
-}
-
 int ak_source_open_regular(int dirfd, const char *path, int64_t *size, struct ak_error **err)
 {
 	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever */
 	cleanup_fd int fd = ak_source_openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, err);
-	if (fd < 0)
+	if (fd < 0 || ak_fd_require_regular(fd, path, size, err) < 0)
 		return -1;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot stat '%.200s'", path);
-	if (!S_ISREG(st.st_mode))
-		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is not a regular file (%s)", path,
-				    file_type_name(st.st_mode));
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot read '%.200s'", path);
-	if (size)
-		*size = st.st_size;
 	return steal_fd(&fd);
 }
 

@@ -103,7 +103,27 @@ START_TEST(test_base64)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cleanup_free char *got = ak_base64(cases[i].in, strlen(cases[i].in));
 		ck_assert_str_eq(got, cases[i].want);
+		/* and back */
+		unsigned char dec[16];
+		size_t len = strlen(cases[i].want);
+		ck_assert_int_eq(ak_base64_decode(cases[i].want, len, dec),
+				 (long)strlen(cases[i].in));
+		ck_assert_str_eq((char *)dec, cases[i].in);
 	}
+}
+END_TEST
+
+START_TEST(test_base64_decode_strict)
+{
+	unsigned char dec[64];
+	ck_assert_int_eq(ak_base64_decode("dTpwQHNz+/8=", 12, dec), 8);
+	ck_assert(memcmp(dec, "u:p@ss\xfb\xff", 8) == 0);
+	/* unpadded, padding inside, too much padding, other alphabets, spaces, NUL */
+	const char *bad[] = {"Zg",	 "Zg=",	 "Zg==Zm8=", "Z===", "====", "Zm9v-_8=",
+			     "Zm9 Zm8=", "Zm9v\nZm8", "Zm\0v"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(ak_base64_decode(bad[i], i == 8 ? 4 : strlen(bad[i]), dec) == -1,
+			      "'%s' decoded", bad[i]);
 }
 END_TEST
 
@@ -117,6 +137,7 @@ Suite *escape_suite(void)
 	tcase_add_test(tc, test_utf8_mode);
 	tcase_add_test(tc, test_no_truncation);
 	tcase_add_test(tc, test_base64);
+	tcase_add_test(tc, test_base64_decode_strict);
 	suite_add_tcase(s, tc);
 	return s;
 }
