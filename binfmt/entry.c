@@ -10,6 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 #define ENTRY_FILE_MAX 4096 /* an entry prints at most ~1 KiB: magic and mask are <= 128 */
 
@@ -41,10 +42,8 @@ int ak_binfmt_entry_parse(const char *name, const char *text, struct ak_binfmt_e
 	memset(e, 0, sizeof(*e));
 	bool seen_state = false, seen_interp = false, seen_magic = false, seen_mask = false;
 	int mask_len = -1;
-	cleanup_free char *copy = strdup(text);
-	if (!copy)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	e->name = strdup(name);
+	cleanup_free char *copy = ak_xstrdup(text);
+	e->name = ak_xstrdup(name);
 	char *save = NULL;
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strcmp(line, "enabled") == 0 || strcmp(line, "disabled") == 0) {
@@ -52,7 +51,7 @@ int ak_binfmt_entry_parse(const char *name, const char *text, struct ak_binfmt_e
 			seen_state = true;
 		} else if (ak_str_has_prefix(line, "interpreter ")) {
 			free(e->interpreter);
-			e->interpreter = strdup(line + 12);
+			e->interpreter = ak_xstrdup(line + 12);
 			seen_interp = true;
 		} else if (ak_str_has_prefix(line, "flags:")) {
 			const char *f = line + 6;
@@ -79,7 +78,7 @@ int ak_binfmt_entry_parse(const char *name, const char *text, struct ak_binfmt_e
 			seen_mask = true;
 		} else if (ak_str_has_prefix(line, "extension ")) {
 			e->is_extension = true;
-			e->extension = strdup(line + 10);
+			e->extension = ak_xstrdup(line + 10);
 		}
 		/* other lines: a newer kernel's additions; ignore them */
 	}
@@ -88,8 +87,6 @@ int ak_binfmt_entry_parse(const char *name, const char *text, struct ak_binfmt_e
 		goto bad;
 	if (!seen_mask)
 		memset(e->mask, 0xff, e->magic_len);
-	if (!e->name || !e->interpreter)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	return 0;
 bad:
 	ak_binfmt_entry_clear(e);
@@ -141,19 +138,12 @@ int ak_binfmt_table_read(int dirfd, struct ak_binfmt_table *t, struct ak_error *
 			/* an entry removed between readdir and open is not a problem */
 			if (e2 && e2->errnum == ENOENT)
 				continue;
-			char **nu = realloc(t->unreadable, (t->unreadable_count + 1) * sizeof(*nu));
-			if (!nu)
-				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			t->unreadable = nu;
-			nu[t->unreadable_count++] = strdup(e2 ? e2->msg : n);
+			t->unreadable = ak_xrealloc(t->unreadable, (t->unreadable_count + 1) *
+									   sizeof(*t->unreadable));
+			t->unreadable[t->unreadable_count++] = ak_xstrdup(e2 ? e2->msg : n);
 			continue;
 		}
-		struct ak_binfmt_entry *ne = realloc(t->entries, (t->count + 1) * sizeof(*ne));
-		if (!ne) {
-			ak_binfmt_entry_clear(&e);
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		}
-		t->entries = ne;
+		t->entries = ak_xrealloc(t->entries, (t->count + 1) * sizeof(*t->entries));
 		t->entries[t->count++] = e;
 	}
 	if (t->count > 1)
@@ -243,10 +233,8 @@ int ak_binfmt_entry_for_target(const struct ak_qemu_target *t, const char *inter
 		return ak_error_set(err, AK_EXIT_ENV, "platform table: bad magic for '%s'",
 				    t->name);
 	e->enabled = true;
-	if (asprintf(&e->name, "qemu-%s", t->name) < 0 || !(e->interpreter = strdup(interpreter))) {
-		ak_binfmt_entry_clear(e);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	e->name = ak_xasprintf("qemu-%s", t->name);
+	e->interpreter = ak_xstrdup(interpreter);
 	return 0;
 }
 
@@ -272,13 +260,8 @@ char *ak_binfmt_rule_format(const struct ak_binfmt_entry *e, struct ak_error **e
 		return NULL;
 	cleanup_free char *magic = ak_hex_escape(e->magic, e->magic_len);
 	cleanup_free char *mask = ak_hex_escape(e->mask, e->magic_len);
-	char *line = NULL;
-	if (!magic || !mask ||
-	    asprintf(&line, ":%s:M:%u:%s:%s:%s:%s", e->name, e->offset, magic, mask, e->interpreter,
-		     flags) < 0) {
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
+	char *line = ak_xasprintf(":%s:M:%u:%s:%s:%s:%s", e->name, e->offset, magic, mask,
+				  e->interpreter, flags);
 	if (strlen(line) > AK_BINFMT_RULE_MAX) {
 		ak_error_set(err, AK_EXIT_USAGE,
 			     "rule for '%s' is %zu bytes; binfmt_misc takes at most %d "

@@ -15,6 +15,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 #define BINFMTFS_MAGIC 0x42494e4d
 
@@ -86,7 +87,7 @@ int ak_binfmt_open(const char *dir, bool do_mount, struct ak_binfmt_instance *in
 {
 	memset(inst, 0, sizeof(*inst));
 	inst->dirfd = inst->lockfd = -1;
-	inst->dir = strdup(dir);
+	inst->dir = ak_xstrdup(dir);
 	cleanup_fd int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 && errno != ENOENT)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", dir);

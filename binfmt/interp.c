@@ -18,6 +18,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 void ak_interp_clear(struct ak_interp *in)
 {
@@ -34,9 +35,9 @@ static bool is_exec_file(const char *path)
 
 static int found(struct ak_interp *out, const char *path, bool needs_p)
 {
-	out->path = strdup(path);
+	out->path = ak_xstrdup(path);
 	out->needs_p = needs_p;
-	return out->path ? 0 : -1;
+	return 0;
 }
 
 int ak_interp_find(const struct ak_qemu_target *t, const char *qemu_path, struct ak_interp *out,
@@ -60,12 +61,10 @@ int ak_interp_find(const struct ak_qemu_target *t, const char *qemu_path, struct
 	}
 	const char *path_env = getenv("PATH");
 	cleanup_free char *dirs =
-		strdup(path_env && *path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
-	if (!dirs)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		ak_xstrdup(path_env && *path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
 	/* static builds first: they work inside containers and chroots (flag F) */
 	for (size_t i = 0; i < 2; i++) {
-		cleanup_free char *copy = strdup(dirs);
+		cleanup_free char *copy = ak_xstrdup(dirs);
 		char *save = NULL;
 		for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
 			if (d[0] != '/')
@@ -236,14 +235,9 @@ static void version_query_read(struct version_query *q)
 
 void ak_interp_query_versions(struct ak_interp *in, size_t n, int timeout_ms)
 {
-	cleanup_free struct version_query *q = calloc(n ? n : 1, sizeof(*q));
-	cleanup_free struct pollfd *pfds = calloc(n ? n : 1, sizeof(*pfds));
-	cleanup_free size_t *which = calloc(n ? n : 1, sizeof(*which));
-	if (!q || !pfds || !which) {
-		for (size_t i = 0; i < n; i++)
-			in[i].version_status = AK_VERSION_CANNOT_RUN;
-		return;
-	}
+	cleanup_free struct version_query *q = ak_xcalloc(n, sizeof(*q));
+	cleanup_free struct pollfd *pfds = ak_xcalloc(n, sizeof(*pfds));
+	cleanup_free size_t *which = ak_xcalloc(n, sizeof(*which));
 	for (size_t i = 0; i < n; i++) {
 		q[i].pid = q[i].fd = -1;
 		if (in[i].path)
@@ -292,7 +286,7 @@ void ak_interp_query_versions(struct ak_interp *in, size_t n, int timeout_ms)
 		in[i].version = NULL;
 		const char *v = strstr(q[i].out, "version ");
 		if (v && strcspn(v + 8, " \n(") > 0)
-			in[i].version = strndup(v + 8, strcspn(v + 8, " \n("));
+			in[i].version = ak_xstrndup(v + 8, strcspn(v + 8, " \n("));
 		in[i].version_status = in[i].version   ? AK_VERSION_FOUND
 				       : q[i].pid <= 0 ? AK_VERSION_CANNOT_RUN
 				       : late	       ? AK_VERSION_TIMED_OUT

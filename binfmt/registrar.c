@@ -7,6 +7,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 const char *ak_handler_state_name(enum ak_handler_state s)
 {
@@ -79,18 +80,14 @@ static char *describe_drift(const struct ak_binfmt_entry *have, const struct ak_
 	char hf[8], wf[8];
 	effective_flags(have->flags, hf);
 	effective_flags(want->flags, wf);
-	char *s = NULL;
-	if (strcmp(have->interpreter, want->interpreter) != 0) {
-		if (asprintf(&s, "interpreter '%s', want '%s'", have->interpreter,
-			     want->interpreter) < 0)
-			s = NULL;
-	} else if (strcmp(hf, wf) != 0) {
-		if (asprintf(&s, "flags '%s', want '%s'", hf, wf) < 0)
-			s = NULL;
-	} else if (!ak_binfmt_entry_same_magic(have, want)) {
-		s = strdup("other magic, mask or offset");
-	}
-	return s;
+	if (strcmp(have->interpreter, want->interpreter) != 0)
+		return ak_xasprintf("interpreter '%s', want '%s'", have->interpreter,
+				    want->interpreter);
+	if (strcmp(hf, wf) != 0)
+		return ak_xasprintf("flags '%s', want '%s'", hf, wf);
+	if (!ak_binfmt_entry_same_magic(have, want))
+		return ak_xstrdup("other magic, mask or offset");
+	return NULL;
 }
 
 static void handler_clear(struct ak_handler *h)
@@ -128,11 +125,9 @@ static int plan_one(const struct ak_binfmt_table *table, const struct ak_binfmt_
 	for (size_t i = 0; i < nc; i++) {
 		if (strcmp(catchers[i]->name, name) == 0)
 			continue;
-		char **ns = realloc(h->shadowed_by, (h->shadowed_count + 1) * sizeof(*ns));
-		if (!ns)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		h->shadowed_by = ns;
-		ns[h->shadowed_count++] = strdup(catchers[i]->name);
+		h->shadowed_by = ak_xrealloc(h->shadowed_by,
+					     (h->shadowed_count + 1) * sizeof(*h->shadowed_by));
+		h->shadowed_by[h->shadowed_count++] = ak_xstrdup(catchers[i]->name);
 	}
 
 	if (opt->is_native && opt->is_native(t, opt->native_ctx)) {
@@ -199,9 +194,7 @@ int ak_binfmt_plan_build(const struct ak_binfmt_table *table, const struct ak_qe
 			 struct ak_binfmt_plan *plan, struct ak_error **err)
 {
 	memset(plan, 0, sizeof(*plan));
-	plan->handlers = calloc(ntargets ? ntargets : 1, sizeof(*plan->handlers));
-	if (!plan->handlers)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	plan->handlers = ak_xcalloc(ntargets, sizeof(*plan->handlers));
 	for (size_t i = 0; i < ntargets; i++) {
 		plan->handlers[i].target = targets[i];
 		plan->count = i + 1;

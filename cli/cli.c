@@ -7,6 +7,7 @@
 
 #include "common/escape.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "verify/smoke-run.h"
 
 int cli_fail(struct ak_error *err)
@@ -93,7 +94,7 @@ json_t *cli_json_string(const char *s)
 	if (ak_utf8_valid(s))
 		return json_string(s);
 	char *e = ak_escape_dup(s, AK_ESCAPE_UTF8);
-	json_t *j = e ? json_string(e) : NULL;
+	json_t *j = json_string(e);
 	free(e);
 	return j;
 }
@@ -104,8 +105,8 @@ void cli_json_set_string(json_t *o, const char *key, const char *s)
 	if (!s || ak_utf8_valid(s))
 		return;
 	char *b64 = ak_base64(s, strlen(s));
-	char *k = NULL;
-	if (b64 && asprintf(&k, "%s_base64", key) >= 0)
+	char *k = ak_xasprintf("%s_base64", key);
+	if (b64)
 		json_object_set_new(o, k, json_string(b64));
 	free(k);
 	free(b64);
@@ -125,10 +126,7 @@ void cli_oom(void)
 
 char *cli_text(const char *s)
 {
-	char *e = ak_escape_dup(s ? s : "", AK_ESCAPE_TEXT);
-	if (!e)
-		cli_oom();
-	return e;
+	return ak_escape_dup(s ? s : "", AK_ESCAPE_TEXT);
 }
 
 void cli_github_output(const char *key, const char *value)

@@ -37,7 +37,8 @@ json_t *cli_json_string(const char *s);
 void cli_json_set_string(json_t *o, const char *key, const char *s);
 /* Write s to f with AK_ESCAPE_TEXT: what came from an image cannot forge output. */
 void cli_put_text(FILE *f, const char *s);
-/* Print "archkit: out of memory" and exit 2: for a renderer that cannot go on. */
+/* Print "archkit: out of memory" and exit 2: for a renderer that cannot go on (the
+ * ak_x* allocators of common/xalloc.h do this themselves, and are preferred). */
 _Noreturn void cli_oom(void);
 /* The AK_ESCAPE_TEXT form of s, never NULL (exits 2 when memory runs out). */
 char *cli_text(const char *s);

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "verify/verify.h"
 
 static const char binfmt_help[] =
@@ -489,16 +490,12 @@ static int do_status(struct binfmt_args *a)
 	}
 	/* A QEMU interpreter says its version; for other interpreters it means nothing. All
 	 * are asked at once, under one deadline: a hung one cannot stall a read-only command. */
-	struct ak_interp *qi = calloc(s.table.count ? s.table.count : 1, sizeof(*qi));
-	if (!qi) {
-		session_close(&s);
-		return cli_failf(AK_EXIT_ENV, "out of memory");
-	}
+	struct ak_interp *qi = ak_xcalloc(s.table.count, sizeof(*qi));
 	for (size_t i = 0; a->json && i < s.table.count; i++) {
 		const char *ip = s.table.entries[i].interpreter;
 		struct stat st;
 		if ((strstr(ip, "qemu-") || strstr(ip, "-binfmt-P")) && stat(ip, &st) == 0)
-			qi[i].path = strdup(ip);
+			qi[i].path = ak_xstrdup(ip);
 	}
 	ak_interp_query_versions(qi, s.table.count, AK_INTERP_VERSION_TIMEOUT_MS);
 	json_t *je = json_array();
@@ -613,10 +610,8 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 	}
 	/* decide every name first, so a usage error writes nothing */
 	/* every argument and every qemu-* entry: no name is dropped for want of room */
-	cleanup_free char **names = calloc((size_t)argc + table.count + 1, sizeof(*names));
+	cleanup_free char **names = ak_xcalloc((size_t)argc + table.count + 1, sizeof(*names));
 	size_t n = 0;
-	if (!names)
-		cli_oom();
 	for (int i = 0; i < argc && !r; i++) {
 		struct ak_error *err = NULL;
 		const char *arg = argv[i];
@@ -640,13 +635,11 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 				arg);
 			break;
 		}
-		if (!(names[n++] = strdup(arg)))
-			cli_oom();
+		names[n++] = ak_xstrdup(arg);
 	}
 	for (size_t i = 0; !r && a->all_qemu && i < table.count; i++)
-		if (ak_str_has_prefix(table.entries[i].name, "qemu-") &&
-		    !(names[n++] = strdup(table.entries[i].name)))
-			cli_oom();
+		if (ak_str_has_prefix(table.entries[i].name, "qemu-"))
+			names[n++] = ak_xstrdup(table.entries[i].name);
 	int failed = 0;
 	for (size_t i = 0; !r && i < n; i++) {
 		struct ak_error *err = NULL;
@@ -720,25 +713,22 @@ static int do_export(struct binfmt_args *a, const char *dir)
 		cleanup_free char *text = NULL;
 		if (systemd) {
 			snprintf(name, sizeof(name), "%s.conf", h->want.name);
-			if (asprintf(&text, "# written by archkit binfmt export\n%s\n", h->rule) <
-			    0)
-				text = NULL;
+			text = ak_xasprintf("# written by archkit binfmt export\n%s\n", h->rule);
 		} else {
 			snprintf(name, sizeof(name), "%s", h->want.name);
 			cleanup_free char *magic = ak_hex_escape(h->want.magic, h->want.magic_len);
 			cleanup_free char *mask = ak_hex_escape(h->want.mask, h->want.magic_len);
 			const char *f = h->want.flags;
-			if (asprintf(&text,
-				     "package archkit\ninterpreter %s\nmagic %s\nmask %s\noffset "
-				     "%u\n"
-				     "credentials %s\nfix_binary %s\npreserve %s\n",
-				     h->want.interpreter, magic, mask, h->want.offset,
-				     strchr(f, 'C') ? "yes" : "no", strchr(f, 'F') ? "yes" : "no",
-				     strchr(f, 'P') ? "yes" : "no") < 0)
-				text = NULL;
+			text = ak_xasprintf(
+				"package archkit\ninterpreter %s\nmagic %s\nmask %s\noffset "
+				"%u\n"
+				"credentials %s\nfix_binary %s\npreserve %s\n",
+				h->want.interpreter, magic, mask, h->want.offset,
+				strchr(f, 'C') ? "yes" : "no", strchr(f, 'F') ? "yes" : "no",
+				strchr(f, 'P') ? "yes" : "no");
 		}
 		struct ak_error *err = NULL;
-		if (!text || write_file_atomic(dir, name, text, &err) < 0) {
+		if (write_file_atomic(dir, name, text, &err) < 0) {
 			status = cli_fail(err);
 			continue;
 		}

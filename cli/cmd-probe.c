@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "image/decompress.h"
 #include "image/image.h"
 #include "probe/probe.h"
@@ -85,12 +86,8 @@ static bool several_refs(const struct ak_probe_report *r)
 /* "linux/amd64", or "linux/amd64 (app:1)" when refs is set; raw, caller escapes. */
 static char *variant_label(const struct ak_probe_variant *v, bool refs)
 {
-	char *s = NULL;
-	int n = refs && v->ref_name ? asprintf(&s, "%s (%s)", v->name, v->ref_name)
-				    : asprintf(&s, "%s", v->name);
-	if (n < 0)
-		cli_oom();
-	return s;
+	return refs && v->ref_name ? ak_xasprintf("%s (%s)", v->name, v->ref_name)
+				   : ak_xstrdup(v->name);
 }
 
 /* One indented "found:"/"expected:"/"layer:" line of a finding, when s is set. */
@@ -126,9 +123,7 @@ static void print_text(const char *ref, const struct ak_probe_report *r, int fai
 		cli_put_text(stdout, r->notes[i]);
 		fputc('\n', stdout);
 	}
-	char **labels = calloc(r->n + 1, sizeof(*labels));
-	if (!labels)
-		cli_oom();
+	char **labels = ak_xcalloc(r->n + 1, sizeof(*labels));
 	int width = 16;
 	for (size_t i = 0; i < r->n; i++) {
 		cleanup_free char *raw = variant_label(&r->variants[i], refs);
@@ -354,13 +349,11 @@ static void print_github(const struct ak_probe_report *r)
 }
 
 /* Append to a growing array: no option is ever dropped for want of room. */
-static int push(void *arrayp, size_t *n, size_t size, const void *item)
+static void push(void *arrayp, size_t *n, size_t size, const void *item)
 {
-	if (ak_grow_one(arrayp, *n, size) < 0)
-		return -1;
+	ak_grow_one(arrayp, *n, size);
 	memcpy((char *)*(void **)arrayp + *n * size, item, size);
 	(*n)++;
-	return 0;
 }
 
 int cmd_probe(int argc, char **argv)
@@ -400,13 +393,11 @@ int cmd_probe(int argc, char **argv)
 				ak_error_free(err);
 				return r;
 			}
-			if (push(&filter, &opt.nfilter, sizeof(*filter), &p) < 0)
-				return cli_failf(AK_EXIT_ENV, "out of memory");
+			push(&filter, &opt.nfilter, sizeof(*filter), &p);
 			break;
 		}
 		case 'i':
-			if (push(&ignore, &opt.nignore, sizeof(*ignore), &optarg) < 0)
-				return cli_failf(AK_EXIT_ENV, "out of memory");
+			push(&ignore, &opt.nignore, sizeof(*ignore), &optarg);
 			break;
 		case 'f':
 			if (!strcmp(optarg, "error"))

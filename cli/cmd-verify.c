@@ -12,6 +12,7 @@
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "image/image.h"
 #include "verify/image.h"
 #include "verify/verify.h"
@@ -93,9 +94,7 @@ static void print_stderr_tail(const char *tail)
 			break;
 	if (start == end)
 		return;
-	char *copy = strndup(start, (size_t)(end - start));
-	if (!copy)
-		cli_oom();
+	char *copy = ak_xstrndup(start, (size_t)(end - start));
 	for (char *line = copy, *next; line; line = next) {
 		next = strchr(line, '\n');
 		if (next)
@@ -113,13 +112,9 @@ static void print_image_text(const struct ak_vi_report *r)
 	printf("%-16s %-13s %s\n", "PLATFORM", "RESULT", "DETAIL");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ak_vi_variant *v = &r->variants[i];
-		cleanup_free char *label = NULL;
-		if (refs && v->ref_name) {
-			if (asprintf(&label, "%s (%s)", v->name, v->ref_name) < 0)
-				cli_oom();
-		} else if (!(label = strdup(v->name))) {
-			cli_oom();
-		}
+		cleanup_free char *label = refs && v->ref_name
+						   ? ak_xasprintf("%s (%s)", v->name, v->ref_name)
+						   : ak_xstrdup(v->name);
 		cleanup_free char *shown = cli_text(label);
 		char words[32];
 		printf("%-16s %-13s ", shown, status_words(v->status, words));
@@ -278,8 +273,7 @@ int cmd_verify(int argc, char **argv)
 				ak_error_free(err);
 				return r;
 			}
-			if (ak_grow_one(&plats, np, sizeof(*plats)) < 0)
-				cli_oom();
+			ak_grow_one(&plats, np, sizeof(*plats));
 			plats[np++] = p;
 			break;
 		}
@@ -360,8 +354,7 @@ int cmd_verify(int argc, char **argv)
 		struct cli_targets ts = {0};
 		cli_targets_add_all(&ts);
 		for (size_t i = 0; i < ts.count; i++) {
-			if (ak_grow_one(&plats, np, sizeof(*plats)) < 0)
-				cli_oom();
+			ak_grow_one(&plats, np, sizeof(*plats));
 			plats[np++] = ts.items[i].platforms[0];
 		}
 	}

@@ -5,14 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
-static char *vformat(const char *fmt, va_list ap)
-{
-	char *s = NULL;
-	if (vasprintf(&s, fmt, ap) < 0)
-		return NULL;
-	return s;
-}
+#include "common/xalloc.h"
 
 static int set_message(struct ak_error **err, int status, int errnum, char *msg)
 {
@@ -20,14 +13,10 @@ static int set_message(struct ak_error **err, int status, int errnum, char *msg)
 		free(msg);
 		return -1;
 	}
-	struct ak_error *e = calloc(1, sizeof(*e));
-	if (!e) {
-		free(msg);
-		return -1;
-	}
+	struct ak_error *e = ak_xcalloc(1, sizeof(*e));
 	e->status = status;
 	e->errnum = errnum;
-	e->msg = msg ? msg : strdup("out of memory");
+	e->msg = msg;
 	*err = e;
 	return -1;
 }
@@ -38,10 +27,10 @@ int ak_error_set_kind(struct ak_error **err, int status, enum ak_error_kind kind
 	bool fresh = err && !*err;
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = vformat(fmt, ap);
+	char *msg = ak_xvasprintf(fmt, ap);
 	va_end(ap);
 	set_message(err, status, errnum, msg);
-	if (fresh && *err)
+	if (fresh)
 		(*err)->kind = kind;
 	return -1;
 }
@@ -50,7 +39,7 @@ int ak_error_set(struct ak_error **err, int status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = vformat(fmt, ap);
+	char *msg = ak_xvasprintf(fmt, ap);
 	va_end(ap);
 	return set_message(err, status, 0, msg);
 }
@@ -59,11 +48,9 @@ int ak_error_errno(struct ak_error **err, int status, int errnum, const char *fm
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *head = vformat(fmt, ap);
+	char *head = ak_xvasprintf(fmt, ap);
 	va_end(ap);
-	char *msg = NULL;
-	if (head && asprintf(&msg, "%s: %s", head, strerror(errnum)) < 0)
-		msg = NULL;
+	char *msg = ak_xasprintf("%s: %s", head, strerror(errnum));
 	free(head);
 	return set_message(err, status, errnum, msg);
 }
@@ -74,14 +61,12 @@ int ak_error_prefix(struct ak_error **err, const char *fmt, ...)
 		return -1;
 	va_list ap;
 	va_start(ap, fmt);
-	char *head = vformat(fmt, ap);
+	char *head = ak_xvasprintf(fmt, ap);
 	va_end(ap);
-	char *msg = NULL;
-	if (head && asprintf(&msg, "%s: %s", head, (*err)->msg) >= 0) {
-		free((*err)->msg);
-		(*err)->msg = msg;
-	}
+	char *msg = ak_xasprintf("%s: %s", head, (*err)->msg);
 	free(head);
+	free((*err)->msg);
+	(*err)->msg = msg;
 	return -1;
 }
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/xalloc.h"
+
 size_t ak_utf8_sequence(const char *str, uint32_t *cp)
 {
 	const unsigned char *s = (const unsigned char *)str;
@@ -136,9 +138,8 @@ char *ak_escape_dup(const char *s, enum ak_escape_mode mode)
 {
 	if (!s)
 		return NULL;
-	char *out = malloc(ak_escape(NULL, s, mode) + 1);
-	if (out)
-		ak_escape(out, s, mode);
+	char *out = ak_xmalloc(ak_escape(NULL, s, mode) + 1);
+	ak_escape(out, s, mode);
 	return out;
 }
 
@@ -149,9 +150,7 @@ char *ak_base64(const void *buf, size_t len)
 	const unsigned char *p = buf;
 	if (len > (SIZE_MAX - 1) / 4 * 3 - 2)
 		return NULL;
-	char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-	if (!out)
-		return NULL;
+	char *out = ak_xmalloc((len + 2) / 3 * 4 + 1), *o = out;
 	for (size_t i = 0; i < len; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16;
 		if (i + 1 < len)

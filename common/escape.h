@@ -34,9 +34,9 @@ bool ak_escape_needed(const char *s, enum ak_escape_mode mode);
 size_t ak_escape(char *out, const char *s, enum ak_escape_mode mode);
 /* Write s escaped to f; 0, or -1 when the write fails. Needs no memory. */
 int ak_escape_fputs(const char *s, enum ak_escape_mode mode, FILE *f);
-/* The escaped copy of s (caller frees); NULL when s is NULL or memory runs out. */
+/* The escaped copy of s (caller frees); NULL when s is NULL. */
 char *ak_escape_dup(const char *s, enum ak_escape_mode mode);
-/* RFC 4648 base64 of len bytes (caller frees); NULL when memory runs out. */
+/* RFC 4648 base64 of len bytes (caller frees); NULL only for a len no buffer can have. */
 char *ak_base64(const void *buf, size_t len);
 /* Decode standard RFC 4648 base64 (padded; no whitespace, no URL alphabet) into out,
  * which has room for len / 4 * 3 + 1 bytes, NUL-terminated; the length, or -1 when s

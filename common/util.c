@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 
 int ak_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len,
 		    struct ak_error **err)
@@ -22,19 +23,14 @@ int ak_read_file_at(int dirfd, const char *path, size_t max, char **out, size_t 
 	if (fd < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open '%s'", path);
 	size_t cap = 4096, n = 0;
-	cleanup_free char *buf = malloc(cap + 1);
-	if (!buf)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free char *buf = ak_xmalloc(cap + 1);
 	for (;;) {
 		if (n == cap) {
 			if (cap >= max)
 				return ak_error_set(err, AK_EXIT_ENV,
 						    "'%s' is larger than %zu bytes", path, max);
 			cap = cap * 2 > max ? max : cap * 2;
-			char *nb = realloc(buf, cap + 1);
-			if (!nb)
-				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			buf = nb;
+			buf = ak_xrealloc(buf, cap + 1);
 		}
 		ssize_t r = read(fd, buf + n, cap - n);
 		if (r < 0 && errno == EINTR)
@@ -148,9 +144,7 @@ long ak_read_full(int fd, void *buf, size_t len)
 
 char *ak_hex_escape(const unsigned char *buf, size_t len)
 {
-	char *s = malloc(len * 4 + 1);
-	if (!s)
-		return NULL;
+	char *s = ak_xmalloc(len * 4 + 1);
 	for (size_t i = 0; i < len; i++)
 		snprintf(s + i * 4, 5, "\\x%02x", buf[i]);
 	s[len * 4] = '\0';
@@ -246,12 +240,6 @@ int ak_grow_one(void *arrayp, size_t n, size_t size)
 	void **array = arrayp;
 	if (n != 0 && (n < 8 || (n & (n - 1)) != 0))
 		return 0;
-	size_t cap = n < 8 ? 8 : 2 * n;
-	if (cap > SIZE_MAX / size)
-		return -1;
-	void *p = realloc(*array, cap * size);
-	if (!p)
-		return -1;
-	*array = p;
+	*array = ak_xreallocarray(*array, n < 8 ? 8 : 2 * n, size);
 	return 0;
 }

@@ -37,7 +37,8 @@ long ak_hex_unescape(const char *s, unsigned char *out, size_t max);
 bool ak_str_has_prefix(const char *s, const char *prefix);
 /* Make room for element n of an array that grows one element at a time through here
  * alone: its capacity is implicit (8, then each power of two), so growth is geometric
- * with no field to keep. 0, or -1 when out of memory (the array is untouched). */
+ * with no field to keep. Exits when memory runs out (as ak_xrealloc), so it returns 0:
+ * the int stays for callers that still check it. */
 int ak_grow_one(void *arrayp, size_t n, size_t size);
 /* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
 int64_t ak_monotonic_ms(void);

@@ -1,6 +1,7 @@
 #include "common/xalloc.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,13 @@ void *ak_xrealloc(void *p, size_t n)
 	return q;
 }
 
+void *ak_xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		out_of_memory(SIZE_MAX);
+	return ak_xrealloc(p, n * size);
+}
+
 char *ak_xstrdup(const char *s)
 {
 	if (!s)
@@ -60,15 +68,20 @@ char *ak_xstrndup(const char *s, size_t n)
 	return p;
 }
 
+char *ak_xvasprintf(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+	if (vasprintf(&s, fmt, ap) < 0)
+		out_of_memory(0);
+	return s;
+}
+
 char *ak_xasprintf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *s = NULL;
-	int r = vasprintf(&s, fmt, ap);
+	char *s = ak_xvasprintf(fmt, ap);
 	va_end(ap);
-	if (r < 0)
-		out_of_memory(0);
 	return s;
 }
 

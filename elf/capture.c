@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "common/xalloc.h"
+
 enum capture_mode {
 	CAPTURE_UNDECIDED, /* fewer than four bytes seen */
 	CAPTURE_NOT_ELF,
@@ -35,11 +37,7 @@ struct ak_elf_capture {
 
 struct ak_elf_capture *ak_elf_capture_begin(uint64_t size, struct ak_error **err)
 {
-	struct ak_elf_capture *c = calloc(1, sizeof(*c));
-	if (!c) {
-		ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot allocate an elf capture");
-		return NULL;
-	}
+	struct ak_elf_capture *c = ak_xcalloc(1, sizeof(*c));
 	c->size = size;
 	return c;
 }
@@ -52,9 +50,7 @@ static uint64_t tail_start(const struct ak_elf_capture *c)
 static int capture_allocate(struct ak_elf_capture *c)
 {
 	if (c->size <= AK_ELF_CAPTURE_WHOLE_MAX) {
-		c->buf = malloc(c->size);
-		if (!c->buf)
-			return -ENOMEM;
+		c->buf = ak_xmalloc(c->size);
 		c->buf_len = c->resident = c->size;
 		c->mode = CAPTURE_WHOLE;
 	} else if (c->size <= AK_ELF_CAPTURE_CEILING && c->size <= SIZE_MAX) {
@@ -67,9 +63,7 @@ static int capture_allocate(struct ak_elf_capture *c)
 		c->resident = AK_ELF_CAPTURE_HEAD + AK_ELF_CAPTURE_TAIL;
 		c->mode = CAPTURE_SPARSE;
 	} else {
-		c->buf = malloc(AK_ELF_CAPTURE_HEAD);
-		if (!c->buf)
-			return -ENOMEM;
+		c->buf = ak_xmalloc(AK_ELF_CAPTURE_HEAD);
 		c->buf_len = c->resident = AK_ELF_CAPTURE_HEAD;
 		c->mode = CAPTURE_HEAD_ONLY;
 	}

@@ -37,11 +37,12 @@
 struct ak_elf_capture;
 
 /* Start capturing a file of size bytes (from the tar header). Allocates only the small
- * capture object; NULL with *err set when even that fails. */
+ * capture object; never NULL (err is not used). */
 struct ak_elf_capture *ak_elf_capture_begin(uint64_t size, struct ak_error **err);
 /* Feed the next chunk. Returns 0 (also when the file is not ELF: the bytes are dropped
- * at once), -ENOMEM when the buffer cannot be allocated, -EFBIG for bytes past the
- * declared size (they are ignored; what was captured stays usable). */
+ * at once), -ENOMEM when a file between WHOLE_MAX and CEILING cannot be mapped (its
+ * size comes from the tar header), -EFBIG for bytes past the declared size (they are
+ * ignored; what was captured stays usable). */
 int ak_elf_capture_feed(struct ak_elf_capture *c, const void *buf, size_t len);
 /* True once the first four bytes were "\x7fELF"; false before that. */
 bool ak_elf_capture_is_elf(const struct ak_elf_capture *c);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 #include "elf/capture.h"
 
 /* More sections than this is no real file: libelf would allocate per section, so a
@@ -60,17 +61,14 @@ static uint64_t rdaddr(const unsigned char *p, const struct elf_header *h)
 }
 
 /* Record a structural problem in *slot unless one is there already (later ones are often
- * consequences). Returns -1 when memory runs out, 0 otherwise. */
+ * consequences). Returns 0: the int (and err) keep the callers' error chains, which stay
+ * for the failures that are not this one's. */
 static int note_problem(char **slot, struct ak_error **err, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 static int note_problem(char **slot, struct ak_error **err, const char *fmt, va_list ap)
 {
-	if (*slot)
-		return 0;
-	if (vasprintf(slot, fmt, ap) < 0) {
-		*slot = NULL;
-		return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot describe a malformed elf");
-	}
+	if (!*slot)
+		*slot = ak_xvasprintf(fmt, ap);
 	return 0;
 }
 
@@ -674,10 +672,7 @@ static int walk_segments(Elf *e, const unsigned char *buf, size_t len, uint64_t 
 					return -1;
 				continue;
 			}
-			f->interp = strdup((const char *)d);
-			if (!f->interp)
-				return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
-						      "cannot copy PT_INTERP");
+			f->interp = ak_xstrdup((const char *)d);
 			/* open_exec() of "dir/file/" or "dir/" never opens a regular file */
 			size_t n = strlen(f->interp);
 			if (n > 0 && f->interp[n - 1] == '/' &&
@@ -829,10 +824,7 @@ int ak_elf_classify(const unsigned char *buf, size_t len, uint64_t real_size,
 			if (phdrs && !range_ok(h.phoff, h.phnum * phsize, image_len))
 				phdrs = false, hide_phdrs = true, f->partial = true;
 		}
-		copy = malloc(image_len);
-		if (!copy)
-			return ak_error_errno(err, AK_EXIT_ENV, ENOMEM,
-					      "cannot copy an elf header");
+		copy = ak_xmalloc(image_len);
 		memcpy(copy, buf, image_len);
 		if (hide_sections) {
 			memset(copy + (h.is64 ? 40 : 32), 0, h.is64 ? 8 : 4); /* e_shoff */

@@ -1,14 +1,13 @@
 #include "elf/judge.h"
 
 #include <elf.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 
 #define I AK_SEV_BIT(AK_SEV_INFO)
 #define W AK_SEV_BIT(AK_SEV_WARNING)
@@ -79,16 +78,13 @@ char *ak_elf_describe(const struct ak_elf_facts *f)
 	char mbuf[24], fbuf[48];
 	const char *machine = ak_elf_machine_name(f->e_machine, mbuf, sizeof(mbuf));
 	const char *family = family_of(f->e_machine, f->elf_class, f->elf_data, fbuf, sizeof(fbuf));
-	char *s = NULL;
-	if (asprintf(&s, "%s (%s) ELF%s %s", machine, family ? family : "no linux platform",
-		     f->elf_class == ELFCLASS64	  ? "64"
-		     : f->elf_class == ELFCLASS32 ? "32"
-						  : "?",
-		     f->elf_data == ELFDATA2LSB	  ? "LSB"
-		     : f->elf_data == ELFDATA2MSB ? "MSB"
-						  : "?") < 0)
-		return NULL;
-	return s;
+	return ak_xasprintf("%s (%s) ELF%s %s", machine, family ? family : "no linux platform",
+			    f->elf_class == ELFCLASS64	 ? "64"
+			    : f->elf_class == ELFCLASS32 ? "32"
+							 : "?",
+			    f->elf_data == ELFDATA2LSB	 ? "LSB"
+			    : f->elf_data == ELFDATA2MSB ? "MSB"
+							 : "?");
 }
 
 static const char *platform_machine(const struct ak_platform *p, char *buf, size_t size)
@@ -97,34 +93,16 @@ static const char *platform_machine(const struct ak_platform *p, char *buf, size
 }
 
 /* Append a finding; found and expected are formatted by the caller and owned here. */
-static int add(struct ak_finding *out, int *n, enum ak_severity sev, enum ak_elf_code code,
-	       char *found, char *expected)
+static void add(struct ak_finding *out, int *n, enum ak_severity sev, enum ak_elf_code code,
+		char *found, char *expected)
 {
-	if (*n >= AK_ELF_FINDINGS_MAX || !found || !expected) {
+	if (*n >= AK_ELF_FINDINGS_MAX) {
 		free(found);
 		free(expected);
-		return found && expected ? 0 : -1;
+		return;
 	}
-	char *c = strdup(ak_elf_codes[code].code);
-	if (!c) {
-		free(found);
-		free(expected);
-		return -1;
-	}
-	out[*n] = (struct ak_finding){sev, c, found, expected};
+	out[*n] = (struct ak_finding){sev, ak_xstrdup(ak_elf_codes[code].code), found, expected};
 	(*n)++;
-	return 0;
-}
-
-static char *fmt(const char *format, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *format, ...)
-{
-	char *s = NULL;
-	va_list ap;
-	va_start(ap, format);
-	int r = vasprintf(&s, format, ap);
-	va_end(ap);
-	return r < 0 ? NULL : s;
 }
 
 /* Major architecture version a Tag_CPU_arch value stands for (ARM IHI 0045, binutils'
@@ -157,8 +135,8 @@ static int arm_arch_version(int64_t tag)
 	}
 }
 
-static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
-		     struct ak_finding *out, int *n, const char *desc)
+static void judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
+		      struct ak_finding *out, int *n, const char *desc)
 {
 	int variant = p->variant && p->variant[0] == 'v' ? p->variant[1] - '0' : 7;
 	if (f->arm_float == AK_ARM_FLOAT_SOFT && variant >= 6) {
@@ -167,19 +145,16 @@ static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 		 * would not): an error. arm/v6 is ambiguous: containerd maps armel to it while
 		 * Alpine and Raspbian v6 are armhf, so there it is a warning. */
 		enum ak_severity sev = variant == 7 ? AK_SEV_ERROR : AK_SEV_WARNING;
-		if (add(out, n, sev, AK_ELF_ARM_SOFT_FLOAT,
-			fmt("%s EABI%u soft-float (armel, e_flags %#x)", desc, f->arm_eabi,
-			    f->e_flags),
-			fmt("hard-float EABI5 (%s)", p->name)) < 0)
-			return -1;
+		add(out, n, sev, AK_ELF_ARM_SOFT_FLOAT,
+		    ak_xasprintf("%s EABI%u soft-float (armel, e_flags %#x)", desc, f->arm_eabi,
+				 f->e_flags),
+		    ak_xasprintf("hard-float EABI5 (%s)", p->name));
 	}
-	if (f->arm_float == AK_ARM_FLOAT_HARD && variant <= 5) {
-		if (add(out, n, AK_SEV_ERROR, AK_ELF_ARM_HARD_FLOAT,
-			fmt("%s EABI%u hard-float (armhf, e_flags %#x)", desc, f->arm_eabi,
-			    f->e_flags),
-			fmt("soft-float EABI5 (%s)", p->name)) < 0)
-			return -1;
-	}
+	if (f->arm_float == AK_ARM_FLOAT_HARD && variant <= 5)
+		add(out, n, AK_SEV_ERROR, AK_ELF_ARM_HARD_FLOAT,
+		    ak_xasprintf("%s EABI%u hard-float (armhf, e_flags %#x)", desc, f->arm_eabi,
+				 f->e_flags),
+		    ak_xasprintf("soft-float EABI5 (%s)", p->name));
 	int need = 0;
 	char evidence[48] = "";
 	if (f->arm_cpu_arch >= 0) {
@@ -187,11 +162,11 @@ static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 		snprintf(evidence, sizeof(evidence), "Tag_CPU_arch %" PRId64, f->arm_cpu_arch);
 		if (need == 0) {
 			/* no architecture has this value: say so, with the value as written */
-			if (add(out, n, AK_SEV_WARNING, AK_ELF_ARM_CPU_TOO_NEW,
-				fmt("%s code for an ARM architecture archkit does not know (%s)",
+			add(out, n, AK_SEV_WARNING, AK_ELF_ARM_CPU_TOO_NEW,
+			    ak_xasprintf(
+				    "%s code for an ARM architecture archkit does not know (%s)",
 				    desc, evidence),
-				fmt("ARMv%d or older (%s)", variant, p->name)) < 0)
-				return -1;
+			    ak_xasprintf("ARMv%d or older (%s)", variant, p->name));
 			evidence[0] = '\0';
 		}
 	}
@@ -202,16 +177,14 @@ static int judge_arm(const struct ak_elf_facts *f, const struct ak_platform *p,
 	if (need > variant) {
 		/* ARMv8 AArch32 code runs on the 64-bit hosts most arm/v7 containers run on */
 		enum ak_severity sev = variant == 7 && need == 8 ? AK_SEV_WARNING : AK_SEV_ERROR;
-		if (add(out, n, sev, AK_ELF_ARM_CPU_TOO_NEW,
-			fmt("%s ARMv%d code (%s)", desc, need, evidence),
-			fmt("ARMv%d or older (%s)", variant, p->name)) < 0)
-			return -1;
+		add(out, n, sev, AK_ELF_ARM_CPU_TOO_NEW,
+		    ak_xasprintf("%s ARMv%d code (%s)", desc, need, evidence),
+		    ak_xasprintf("ARMv%d or older (%s)", variant, p->name));
 	}
-	return 0;
 }
 
-static int judge_x86_64(const struct ak_elf_facts *f, const struct ak_platform *p,
-			struct ak_finding *out, int *n, const char *desc)
+static void judge_x86_64(const struct ak_elf_facts *f, const struct ak_platform *p,
+			 struct ak_finding *out, int *n, const char *desc)
 {
 	int level = f->x86_isa_level;
 	const char *evidence = "GNU property x86 ISA needed";
@@ -222,32 +195,31 @@ static int judge_x86_64(const struct ak_elf_facts *f, const struct ak_platform *
 	}
 	int variant = p->variant && p->variant[0] == 'v' ? p->variant[1] - '0' : 1;
 	if (level <= variant || level < 2)
-		return 0;
+		return;
 	enum ak_severity sev = variant == 1 ? AK_SEV_WARNING : AK_SEV_ERROR;
-	return add(out, n, sev, AK_ELF_X86_ISA_LEVEL,
-		   fmt("%s needing x86-64-v%d (%s)", desc, level, evidence),
-		   variant == 1 ? fmt("x86-64 baseline (%s)", p->name)
-				: fmt("x86-64-v%d or lower (%s)", variant, p->name));
+	add(out, n, sev, AK_ELF_X86_ISA_LEVEL,
+	    ak_xasprintf("%s needing x86-64-v%d (%s)", desc, level, evidence),
+	    variant == 1 ? ak_xasprintf("x86-64 baseline (%s)", p->name)
+			 : ak_xasprintf("x86-64-v%d or lower (%s)", variant, p->name));
 }
 
 /* The structural problems, each with its own code, after what the facts could show.
  * For code the kernel never runs (GPU, eBPF, no machine) a refusal is mere damage. */
-static int judge_problems(const struct ak_elf_facts *f, bool runs, struct ak_finding *out, int *n,
-			  const char *desc)
+static void judge_problems(const struct ak_elf_facts *f, bool runs, struct ak_finding *out, int *n,
+			   const char *desc)
 {
 	bool loadable = f->kind == AK_ELF_KIND_EXECUTABLE || f->kind == AK_ELF_KIND_SHARED;
-	if (f->exec_refused && runs &&
-	    add(out, n, loadable ? AK_SEV_ERROR : AK_SEV_WARNING, AK_ELF_EXEC_REFUSED,
-		f->header_ok ? fmt("%s %s: %s", desc, ak_elf_kind_name(f->kind), f->exec_refused)
-			     : fmt("ELF file: %s", f->exec_refused),
-		strdup("an ELF file that binfmt_elf and execve accept")) < 0)
-		return -1;
+	if (f->exec_refused && runs)
+		add(out, n, loadable ? AK_SEV_ERROR : AK_SEV_WARNING, AK_ELF_EXEC_REFUSED,
+		    f->header_ok ? ak_xasprintf("%s %s: %s", desc, ak_elf_kind_name(f->kind),
+						f->exec_refused)
+				 : ak_xasprintf("ELF file: %s", f->exec_refused),
+		    ak_xstrdup("an ELF file that binfmt_elf and execve accept"));
 	const char *damage = f->malformed ? f->malformed_reason : !runs ? f->exec_refused : NULL;
-	if ((f->malformed || damage) && add(out, n, AK_SEV_WARNING, AK_ELF_MALFORMED,
-					    fmt("malformed ELF: %s", damage ? damage : "?"),
-					    strdup("a well-formed ELF file")) < 0)
-		return -1;
-	return 0;
+	if (f->malformed || damage)
+		add(out, n, AK_SEV_WARNING, AK_ELF_MALFORMED,
+		    ak_xasprintf("malformed ELF: %s", damage ? damage : "?"),
+		    ak_xstrdup("a well-formed ELF file"));
 }
 
 int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
@@ -256,15 +228,12 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 	int n = 0;
 	char mbuf[24];
 	cleanup_free char *desc = ak_elf_describe(f);
-	if (!desc)
-		goto oom;
 	const char *pm = platform_machine(p, mbuf, sizeof(mbuf));
 	const char *kind = ak_elf_kind_name(f->kind);
 
 	/* without a whole header there is no machine to judge, only the damage */
 	if (!f->header_ok) {
-		if (judge_problems(f, true, out, &n, desc) < 0)
-			goto oom;
+		judge_problems(f, true, out, &n, desc);
 		return n;
 	}
 
@@ -272,53 +241,53 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 	char *info_found = NULL;
 	if (f->e_machine == EM_BPF) {
 		info_code = AK_ELF_EBPF_CODE;
-		info_found = fmt("eBPF %s (kernel virtual machine code)", kind);
+		info_found = ak_xasprintf("eBPF %s (kernel virtual machine code)", kind);
 	} else if (f->e_machine == EM_CUDA || f->e_machine == EM_AMDGPU) {
 		info_code = AK_ELF_GPU_CODE;
-		info_found =
-			fmt("%s %s (GPU code)", f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
+		info_found = ak_xasprintf("%s %s (GPU code)",
+					  f->e_machine == EM_CUDA ? "CUDA" : "AMDGPU", kind);
 	} else if (f->e_machine == EM_NONE) {
 		info_code = AK_ELF_NO_MACHINE;
-		info_found = fmt("%s without a machine (EM_NONE)", kind);
+		info_found = ak_xasprintf("%s without a machine (EM_NONE)", kind);
 	} else if (f->kind == AK_ELF_KIND_RELOCATABLE) {
 		info_code = AK_ELF_RELOCATABLE_OBJECT;
-		info_found = fmt("relocatable object for %s", desc);
+		info_found = ak_xasprintf("relocatable object for %s", desc);
 	} else if (f->kind == AK_ELF_KIND_CORE) {
 		info_code = AK_ELF_CORE_DUMP;
-		info_found = fmt("core dump of %s", desc);
+		info_found = ak_xasprintf("core dump of %s", desc);
 	}
 	if (info_code != AK_ELF_CODE_COUNT) {
-		if (add(out, &n, AK_SEV_INFO, info_code, info_found,
-			fmt("%s (%s) code, not run by the loader", pm, p->name)) < 0 ||
-		    judge_problems(f, false, out, &n, desc) < 0)
-			goto oom;
+		add(out, &n, AK_SEV_INFO, info_code, info_found,
+		    ak_xasprintf("%s (%s) code, not run by the loader", pm, p->name));
+		judge_problems(f, false, out, &n, desc);
 		return n;
 	}
 
 	/* Linux runs a file whatever its EI_OSABI says: judge the machine first */
-	int r = 0;
 	if (f->e_machine != p->e_machine) {
-		r = add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_MACHINE, strdup(desc),
-			fmt("%s (%s)", pm, p->name));
+		add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_MACHINE, ak_xstrdup(desc),
+		    ak_xasprintf("%s (%s)", pm, p->name));
 	} else if (f->elf_class != p->elf_class) {
-		r = add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_CLASS, strdup(desc),
-			fmt("%s (%s) ELF%d", pm, p->name, p->elf_class == ELFCLASS64 ? 64 : 32));
+		add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_CLASS, ak_xstrdup(desc),
+		    ak_xasprintf("%s (%s) ELF%d", pm, p->name,
+				 p->elf_class == ELFCLASS64 ? 64 : 32));
 	} else if (f->elf_data != p->elf_data) {
-		r = add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_ENDIANNESS, strdup(desc),
-			fmt("%s (%s) %s", pm, p->name, p->elf_data == ELFDATA2LSB ? "LSB" : "MSB"));
+		add(out, &n, AK_SEV_ERROR, AK_ELF_WRONG_ENDIANNESS, ak_xstrdup(desc),
+		    ak_xasprintf("%s (%s) %s", pm, p->name,
+				 p->elf_data == ELFDATA2LSB ? "LSB" : "MSB"));
 	} else {
 		switch (p->e_machine) {
 		case EM_ARM:
-			r = judge_arm(f, p, out, &n, desc);
+			judge_arm(f, p, out, &n, desc);
 			break;
 		case EM_X86_64:
-			r = judge_x86_64(f, p, out, &n, desc);
+			judge_x86_64(f, p, out, &n, desc);
 			break;
 		case EM_PPC64:
 			if (p->elf_data == ELFDATA2LSB && f->ppc64_abi == 1)
-				r = add(out, &n, AK_SEV_ERROR, AK_ELF_PPC64_ELFV1,
-					fmt("%s ELFv1 ABI (e_flags %#x)", desc, f->e_flags),
-					fmt("ELFv2 ABI (%s)", p->name));
+				add(out, &n, AK_SEV_ERROR, AK_ELF_PPC64_ELFV1,
+				    ak_xasprintf("%s ELFv1 ABI (e_flags %#x)", desc, f->e_flags),
+				    ak_xasprintf("ELFv2 ABI (%s)", p->name));
 			break;
 		case EM_RISCV:
 			/* a static binary's calling convention meets no other code */
@@ -327,34 +296,29 @@ int ak_elf_judge(const struct ak_elf_facts *f, const struct ak_platform *p,
 				static const char *const abi[] = {"?", "lp64 (soft-float)",
 								  "lp64f (single-float)", "lp64d",
 								  "lp64q (quad-float)"};
-				r = add(out, &n, AK_SEV_WARNING, AK_ELF_RISCV_FLOAT_ABI,
-					fmt("%s %s ABI (e_flags %#x)", desc, abi[f->riscv_float],
-					    f->e_flags),
-					fmt("lp64d double-float ABI (%s)", p->name));
+				add(out, &n, AK_SEV_WARNING, AK_ELF_RISCV_FLOAT_ABI,
+				    ak_xasprintf("%s %s ABI (e_flags %#x)", desc,
+						 abi[f->riscv_float], f->e_flags),
+				    ak_xasprintf("lp64d double-float ABI (%s)", p->name));
 			}
 			break;
 		}
-		if (r == 0 && f->goarch[0] && strcmp(f->goarch, p->arch) != 0)
-			r = add(out, &n, AK_SEV_WARNING, AK_ELF_GO_ARCH_MISMATCH,
-				fmt("%s built by Go for GOARCH=%s", desc, f->goarch),
-				fmt("GOARCH=%s (%s)", p->arch, p->name));
+		if (f->goarch[0] && strcmp(f->goarch, p->arch) != 0)
+			add(out, &n, AK_SEV_WARNING, AK_ELF_GO_ARCH_MISMATCH,
+			    ak_xasprintf("%s built by Go for GOARCH=%s", desc, f->goarch),
+			    ak_xasprintf("GOARCH=%s (%s)", p->arch, p->name));
 	}
-	if (r < 0 || judge_problems(f, true, out, &n, desc) < 0)
-		goto oom;
-	if (f->osabi != ELFOSABI_SYSV && f->osabi != ELFOSABI_GNU &&
-	    add(out, &n, AK_SEV_INFO, AK_ELF_NON_LINUX_ABI,
-		fmt("%s for OSABI %u%s%s", desc, f->osabi,
-		    f->osabi == ELFOSABI_FREEBSD ? " (FreeBSD)" : "",
-		    f->kind == AK_ELF_KIND_SHARED ? "; glibc's ld.so refuses to load such a library"
-						  : ""),
-		fmt("OSABI SYSV or GNU/Linux (%s; the kernel ignores the byte)", p->name)) < 0)
-		goto oom;
+	judge_problems(f, true, out, &n, desc);
+	if (f->osabi != ELFOSABI_SYSV && f->osabi != ELFOSABI_GNU)
+		add(out, &n, AK_SEV_INFO, AK_ELF_NON_LINUX_ABI,
+		    ak_xasprintf("%s for OSABI %u%s%s", desc, f->osabi,
+				 f->osabi == ELFOSABI_FREEBSD ? " (FreeBSD)" : "",
+				 f->kind == AK_ELF_KIND_SHARED
+					 ? "; glibc's ld.so refuses to load such a library"
+					 : ""),
+		    ak_xasprintf("OSABI SYSV or GNU/Linux (%s; the kernel ignores the byte)",
+				 p->name));
 	return n;
-
-oom:
-	for (int i = 0; i < n; i++)
-		ak_finding_clear(&out[i]);
-	return ak_error_errno(err, AK_EXIT_ENV, ENOMEM, "cannot describe a finding");
 }
 
 int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platform *p,
@@ -378,22 +342,16 @@ int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platf
 		return 0;
 	char mbuf[24];
 	cleanup_free char *desc = ak_elf_describe(loader);
-	if (!desc)
-		return -1;
-	char *found = fmt("loader %s%s", desc, why);
+	char *found = ak_xasprintf("loader %s%s", desc, why);
 	char *expected =
 		p->e_machine == EM_ARM
-			? fmt("%s (%s) %s loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name,
-			      p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float"
-									  : "hard-float")
-			: fmt("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)), p->name);
-	char *code = strdup(ak_elf_codes[AK_ELF_LOADER_WRONG_MACHINE].code);
-	if (!found || !expected || !code) {
-		free(found);
-		free(expected);
-		free(code);
-		return -1;
-	}
+			? ak_xasprintf("%s (%s) %s loader", platform_machine(p, mbuf, sizeof(mbuf)),
+				       p->name,
+				       p->variant && strcmp(p->variant, "v5") == 0 ? "soft-float"
+										   : "hard-float")
+			: ak_xasprintf("%s (%s) loader", platform_machine(p, mbuf, sizeof(mbuf)),
+				       p->name);
+	char *code = ak_xstrdup(ak_elf_codes[AK_ELF_LOADER_WRONG_MACHINE].code);
 	*out = (struct ak_finding){AK_SEV_ERROR, code, found, expected};
 	return 1;
 }

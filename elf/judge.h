@@ -98,18 +98,18 @@ struct ak_finding {
 /* A file yields at most this many findings. */
 #define AK_ELF_FINDINGS_MAX 8
 
-/* Judge facts against p; fills out[0..n) and returns n (0 when the file fits), or -1
- * with *err set when memory runs out. Free each finding with ak_finding_clear. */
+/* Judge facts against p; fills out[0..n) and returns n (0 when the file fits; err is not
+ * used). Free each finding with ak_finding_clear. */
 int ak_elf_judge(const struct ak_elf_facts *facts, const struct ak_platform *p,
 		 struct ak_finding out[AK_ELF_FINDINGS_MAX], struct ak_error **err);
 /* Judge the loader a PT_INTERP names, given the loader file's own facts: 1 with *out
- * filled when it cannot load code of p ("loader-wrong-machine"), 0 when it fits, -1 when
- * memory runs out. Whether the loader exists at all is the caller's check. */
+ * filled when it cannot load code of p ("loader-wrong-machine"), 0 when it fits. Whether
+ * the loader exists at all is the caller's check. */
 int ak_elf_judge_loader(const struct ak_elf_facts *loader, const struct ak_platform *p,
 			struct ak_finding *out);
 /* "info", "warning", "error". */
 const char *ak_severity_name(enum ak_severity sev);
-/* Describe facts in platform terms: "aarch64 (linux/arm64) ELF64 LSB"; malloc'd or NULL. */
+/* Describe facts in platform terms: "aarch64 (linux/arm64) ELF64 LSB"; malloc'd. */
 char *ak_elf_describe(const struct ak_elf_facts *facts);
 /* Free a finding's strings and zero it. */
 void ak_finding_clear(struct ak_finding *f);

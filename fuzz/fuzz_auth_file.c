@@ -9,8 +9,7 @@
 
 #include "image/registry.h"
 
-static const char *const keys[] = {"ghcr.io", "reg.example:5000",
-				   "https://index.docker.io/v1/"};
+static const char *const keys[] = {"ghcr.io", "reg.example:5000", "https://index.docker.io/v1/"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

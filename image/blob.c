@@ -11,6 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 static const EVP_MD *digest_md(const char *digest, size_t *hexlen)
 {
@@ -87,16 +88,12 @@ int ak_blob_size_validate(int64_t size, const char *digest, struct ak_error **er
 	return 0;
 }
 
-int ak_descriptor_copy(struct ak_descriptor *dst, const struct ak_descriptor *src)
+void ak_descriptor_copy(struct ak_descriptor *dst, const struct ak_descriptor *src)
 {
-	*dst = (struct ak_descriptor){.size = src->size};
-	if ((src->media_type && !(dst->media_type = strdup(src->media_type))) ||
-	    (src->digest && !(dst->digest = strdup(src->digest))) ||
-	    (src->path && !(dst->path = strdup(src->path)))) {
-		ak_descriptor_clear(dst);
-		return -1;
-	}
-	return 0;
+	*dst = (struct ak_descriptor){.media_type = ak_xstrdup(src->media_type),
+				      .digest = ak_xstrdup(src->digest),
+				      .size = src->size,
+				      .path = ak_xstrdup(src->path)};
 }
 
 void ak_descriptor_clear(struct ak_descriptor *d)
@@ -139,15 +136,11 @@ static void fd_stream_close(struct ak_stream *s)
 
 struct ak_stream *ak_fd_stream_new(int fd, const char *name)
 {
-	struct fd_stream *f = calloc(1, sizeof(*f));
-	if (!f) {
-		close(fd);
-		return NULL;
-	}
+	struct fd_stream *f = ak_xcalloc(1, sizeof(*f));
 	f->s.read = fd_stream_read;
 	f->s.close = fd_stream_close;
 	f->fd = fd;
-	f->name = name ? strdup(name) : NULL;
+	f->name = ak_xstrdup(name);
 	return &f->s;
 }
 
@@ -243,23 +236,18 @@ int ak_blob_stream_new(struct ak_stream *inner, const struct ak_descriptor *d,
 {
 	cleanup_stream struct ak_stream *in = inner;
 	size_t hexlen;
-	if (!in)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	if (!d->digest)
 		return ak_error_set(err, AK_EXIT_ENV, "blob without a digest");
 	if (ak_digest_validate(d->digest, err) < 0 ||
 	    ak_blob_size_validate(d->size, d->digest, err) < 0)
 		return -1;
-	struct blob_stream *b = calloc(1, sizeof(*b));
-	if (!b)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	struct blob_stream *b = ak_xcalloc(1, sizeof(*b));
 	b->s.read = blob_stream_read;
 	b->s.close = blob_stream_close;
 	b->ctx = EVP_MD_CTX_new();
-	b->digest = strdup(d->digest);
+	b->digest = ak_xstrdup(d->digest);
 	b->size = d->size;
-	if (!b->ctx || !b->digest ||
-	    EVP_DigestInit_ex(b->ctx, digest_md(d->digest, &hexlen), NULL) != 1) {
+	if (!b->ctx || EVP_DigestInit_ex(b->ctx, digest_md(d->digest, &hexlen), NULL) != 1) {
 		blob_stream_close(&b->s);
 		return ak_error_set(err, AK_EXIT_ENV, "cannot set up a digest");
 	}
@@ -272,9 +260,7 @@ int ak_stream_read_all(struct ak_stream *s, size_t max, char **out, size_t *len,
 		       struct ak_error **err)
 {
 	size_t cap = 4096, n = 0;
-	cleanup_free char *buf = malloc(cap + 1);
-	if (!buf)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free char *buf = ak_xmalloc(cap + 1);
 	for (;;) {
 		if (n == cap) {
 			if (cap >= max) {
@@ -290,10 +276,7 @@ int ak_stream_read_all(struct ak_stream *s, size_t max, char **out, size_t *len,
 				break;
 			}
 			cap = cap * 2 > max ? max : cap * 2;
-			char *nb = realloc(buf, cap + 1);
-			if (!nb)
-				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			buf = nb;
+			buf = ak_xrealloc(buf, cap + 1);
 		}
 		ssize_t r = ak_stream_read(s, buf + n, cap - n, err);
 		if (r < 0)

@@ -34,8 +34,8 @@ int ak_digest_sha256(const void *buf, size_t len, char out[AK_DIGEST_MAX]);
 /* Short form of a digest for messages ("sha256:0123456789ab…"), in buf. */
 const char *ak_digest_short(const char *digest, char buf[32]);
 
-/* Deep-copy src into dst (dst's old contents are not freed); 0 or -1 on no memory. */
-int ak_descriptor_copy(struct ak_descriptor *dst, const struct ak_descriptor *src);
+/* Deep-copy src into dst (dst's old contents are not freed). */
+void ak_descriptor_copy(struct ak_descriptor *dst, const struct ak_descriptor *src);
 /* Free a descriptor's strings (not the struct) and zero it. */
 void ak_descriptor_clear(struct ak_descriptor *d);
 

@@ -19,6 +19,7 @@
 #include <zstd.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 
 #define IN_BUF_SIZE (256u << 10)
 #define TAR_BLOCK 512
@@ -479,21 +480,13 @@ struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
 				     struct ak_error **err)
 {
 	cleanup_stream struct ak_stream *owned = inner;
-	struct decompress_stream *s = calloc(1, sizeof(*s));
-	if (!s) {
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
+	struct decompress_stream *s = ak_xcalloc(1, sizeof(*s));
 	s->base.read = decompress_read;
 	s->base.close = decompress_close;
 	s->inner = steal_pointer(&owned);
 	s->max_out = max_out ? max_out : AK_MAX_LAYER_BYTES_DEFAULT;
 	cleanup_stream struct ak_stream *self = &s->base;
-	s->in = s->own_in = malloc(IN_BUF_SIZE);
-	if (!s->in) {
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
+	s->in = s->own_in = ak_xmalloc(IN_BUF_SIZE);
 	memset(s->in, 0, 8);
 	/* Sniff: the magic of the first bytes, and whether the first 512 (fewer when the
 	 * blob is shorter) are a tar header. */
@@ -513,11 +506,7 @@ struct ak_stream *ak_decompress_open(struct ak_stream *inner, uint64_t max_out,
 		return NULL;
 	}
 	if (s->kind == AK_COMPRESSION_GZIP) {
-		s->isal = malloc(sizeof(*s->isal));
-		if (!s->isal) {
-			ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			return NULL;
-		}
+		s->isal = ak_xmalloc(sizeof(*s->isal));
 		isal_inflate_init(s->isal);
 		s->isal->crc_flag = ISAL_GZIP;
 		s->member_open = false;
@@ -560,11 +549,7 @@ static void memory_close(struct ak_stream *base)
 
 struct ak_stream *ak_memory_stream_open(const void *buf, size_t len, struct ak_error **err)
 {
-	struct memory_stream *m = calloc(1, sizeof(*m));
-	if (!m) {
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
+	struct memory_stream *m = ak_xcalloc(1, sizeof(*m));
 	m->base.read = memory_read;
 	m->base.close = memory_close;
 	m->buf = buf;

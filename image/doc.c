@@ -65,9 +65,7 @@ static int dup_str(json_t *obj, const char *key, const char *what, char **out,
 	const char *s;
 	if (get_str(obj, key, what, &s, err) < 0)
 		return -1;
-	*out = NULL;
-	if (s && !(*out = strdup(s)))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	*out = ak_xstrdup(s);
 	return 0;
 }
 
@@ -93,10 +91,7 @@ static int descriptor_from_json(json_t *o, const char *what, struct ak_descripto
 		return ak_error_prefix(err, "'%s'", what);
 	if (dup_str(o, "mediaType", what, &d->media_type, err) < 0)
 		return -1;
-	if (!(d->digest = strdup(digest))) {
-		ak_descriptor_clear(d);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	d->digest = ak_xstrdup(digest);
 	return 0;
 }
 
@@ -191,9 +186,7 @@ static int index_from_json(json_t *root, const char *what, struct ak_index_doc *
 	if (n > AK_IMAGE_ENTRIES_MAX)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d manifests", what,
 				    AK_IMAGE_ENTRIES_MAX);
-	out->entries = calloc(n ? n : 1, sizeof(*out->entries));
-	if (!out->entries)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	out->entries = ak_xcalloc(n, sizeof(*out->entries));
 	for (size_t i = 0; i < n; i++) {
 		out->n = i + 1;
 		if (index_entry_from_json(json_array_get(arr, i), what, &out->entries[i], err) <
@@ -250,11 +243,7 @@ static int manifest_from_json(json_t *root, const char *what, struct ak_manifest
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d layers", what,
 				    AK_IMAGE_ENTRIES_MAX);
 	}
-	out->layers = calloc(n ? n : 1, sizeof(*out->layers));
-	if (!out->layers) {
-		ak_manifest_doc_free(out);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	out->layers = ak_xcalloc(n, sizeof(*out->layers));
 	for (size_t i = 0; i < n; i++) {
 		out->nlayers = i + 1;
 		if (descriptor_from_json(json_array_get(arr, i), what, &out->layers[i], err) < 0) {
@@ -320,17 +309,14 @@ static int str_array(json_t *arr, const char *key, const char *what, char ***out
 	if (len > AK_IMAGE_ENTRIES_MAX)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d entries in '%s'", what,
 				    AK_IMAGE_ENTRIES_MAX, key);
-	char **v = calloc(len ? len : 1, sizeof(*v));
-	if (!v)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	char **v = ak_xcalloc(len, sizeof(*v));
 	*out = v;
 	for (size_t i = 0; i < len; i++) {
 		json_t *s = json_array_get(arr, i);
 		if (!json_is_string(s))
 			return ak_error_set(err, AK_EXIT_ENV, "'%s': '%s' holds a non-string", what,
 					    key);
-		if (!(v[i] = strdup(json_string_value(s))))
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		v[i] = ak_xstrdup(json_string_value(s));
 		*n = i + 1;
 	}
 	return 0;
@@ -430,9 +416,7 @@ int ak_docker_manifest_parse(const char *buf, size_t len, struct ak_docker_manif
 	if (n > AK_IMAGE_ENTRIES_MAX)
 		return ak_error_set(err, AK_EXIT_ENV, "'%s': more than %d images", what,
 				    AK_IMAGE_ENTRIES_MAX);
-	out->entries = calloc(n ? n : 1, sizeof(*out->entries));
-	if (!out->entries)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	out->entries = ak_xcalloc(n, sizeof(*out->entries));
 	for (size_t i = 0; i < n; i++) {
 		json_t *o = json_array_get(root, i);
 		struct ak_docker_entry *e = &out->entries[i];

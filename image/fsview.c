@@ -7,6 +7,7 @@
 
 #include "common/cleanup.h"
 #include "common/hash.h"
+#include "common/xalloc.h"
 
 #define AK_PATH_MAX 4096
 
@@ -66,12 +67,10 @@ static struct node *find(const struct ak_fsview *v, const char *path, size_t len
 	return NULL;
 }
 
-static int grow(struct ak_fsview *v, struct ak_error **err)
+static void grow(struct ak_fsview *v)
 {
 	size_t nb = v->nbuckets * 2;
-	struct node **b = calloc(nb, sizeof(*b));
-	if (!b)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	struct node **b = ak_xcalloc(nb, sizeof(*b));
 	for (size_t i = 0; i < v->nbuckets; i++)
 		for (struct node *n = v->buckets[i], *next; n; n = next) {
 			next = n->hnext;
@@ -81,7 +80,6 @@ static int grow(struct ak_fsview *v, struct ak_error **err)
 	free(v->buckets);
 	v->buckets = b;
 	v->nbuckets = nb;
-	return 0;
 }
 
 static void unhash(struct ak_fsview *v, struct node *n)
@@ -134,26 +132,16 @@ static void unlink_child(struct node *n)
 }
 
 /* A new live node at path (a string that outlives the view) under parent. */
-static struct node *add_node(struct ak_fsview *v, struct node *parent, const char *path, size_t len,
-			     struct ak_error **err)
+static struct node *add_node(struct ak_fsview *v, struct node *parent, const char *path, size_t len)
 {
-	if (v->live + 1 > v->nbuckets && grow(v, err) < 0)
-		return NULL;
+	if (v->live + 1 > v->nbuckets)
+		grow(v);
 	if (v->all_count == v->all_cap) {
 		size_t cap = v->all_cap ? v->all_cap * 2 : 1024;
-		struct node **a = realloc(v->all, cap * sizeof(*a));
-		if (!a) {
-			ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			return NULL;
-		}
-		v->all = a;
+		v->all = ak_xrealloc(v->all, cap * sizeof(*v->all));
 		v->all_cap = cap;
 	}
 	struct node *n = ak_layer_arena_alloc(v->arena, sizeof(*n));
-	if (!n) {
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
 	*n = (struct node){.path_len = (uint32_t)len, .live = true, .clean_layer = -1};
 	n->e.path = path;
 	n->hash = path_hash(v, path, len);
@@ -177,15 +165,13 @@ static bool gone_has(const struct ak_fsview *v, const struct node *n)
 	return false;
 }
 
-static int gone_add(struct ak_fsview *v, const struct node *n, struct ak_error **err)
+static void gone_add(struct ak_fsview *v, const struct node *n)
 {
 	if (gone_has(v, n))
-		return 0;
+		return;
 	if (v->gone_count + 1 > v->gone_nbuckets) {
 		size_t nb = v->gone_nbuckets ? v->gone_nbuckets * 2 : 64;
-		struct gone **b = calloc(nb, sizeof(*b));
-		if (!b)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		struct gone **b = ak_xcalloc(nb, sizeof(*b));
 		for (size_t i = 0; i < v->gone_nbuckets; i++)
 			for (struct gone *g = v->gone[i], *next; g; g = next) {
 				next = g->next;
@@ -197,13 +183,10 @@ static int gone_add(struct ak_fsview *v, const struct node *n, struct ak_error *
 		v->gone_nbuckets = nb;
 	}
 	struct gone *g = ak_layer_arena_alloc(v->arena, sizeof(*g));
-	if (!g)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	*g = (struct gone){.hash = n->hash, .path = n->e.path, .len = n->path_len};
 	g->next = v->gone[g->hash & (v->gone_nbuckets - 1)];
 	v->gone[g->hash & (v->gone_nbuckets - 1)] = g;
 	v->gone_count++;
-	return 0;
 }
 
 /* The set belongs to one layer: start afresh for the next. */
@@ -222,17 +205,14 @@ static bool kept(const struct node *n, int layer_no)
 	return n->e.layer == layer_no && n->unpacked;
 }
 
-static int record_removed(struct ak_fsview *v, const struct node *n, int by,
-			  enum ak_fsview_removal how, struct ak_error **err)
+static void record_removed(struct ak_fsview *v, const struct node *n, int by,
+			   enum ak_fsview_removal how)
 {
 	if (!v->record_removed || n->e.implicit)
-		return 0;
+		return;
 	if (v->removed_count == v->removed_cap) {
 		size_t cap = v->removed_cap ? v->removed_cap * 2 : 64;
-		struct ak_fsview_removed *r = realloc(v->removed, cap * sizeof(*r));
-		if (!r)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		v->removed = r;
+		v->removed = ak_xrealloc(v->removed, cap * sizeof(*v->removed));
 		v->removed_cap = cap;
 	}
 	v->removed[v->removed_count++] = (struct ak_fsview_removed){
@@ -243,12 +223,11 @@ static int record_removed(struct ak_fsview *v, const struct node *n, int by,
 		.how = how,
 		.facts = n->e.facts,
 	};
-	return 0;
 }
 
 /* Remove every descendant of top (not top itself), recording each. */
-static int remove_children(struct ak_fsview *v, struct node *top, int by,
-			   enum ak_fsview_removal how, struct ak_error **err)
+static void remove_children(struct ak_fsview *v, struct node *top, int by,
+			    enum ak_fsview_removal how)
 {
 	/* iterative post-order: go down to a leaf, remove it, repeat */
 	struct node *n = top->first_child;
@@ -256,29 +235,27 @@ static int remove_children(struct ak_fsview *v, struct node *top, int by,
 		while (n->first_child)
 			n = n->first_child;
 		struct node *parent = n->parent;
-		if (record_removed(v, n, by, how, err) < 0 ||
-		    (kept(n, by) && gone_add(v, n, err) < 0))
-			return -1;
+		record_removed(v, n, by, how);
+		if (kept(n, by))
+			gone_add(v, n);
 		unlink_child(n);
 		unhash(v, n);
 		n->live = false;
 		v->live--;
 		n = parent == top ? top->first_child : parent;
 	}
-	return 0;
 }
 
-static int remove_subtree(struct ak_fsview *v, struct node *n, int by, enum ak_fsview_removal how,
-			  struct ak_error **err)
+static void remove_subtree(struct ak_fsview *v, struct node *n, int by, enum ak_fsview_removal how)
 {
-	if (remove_children(v, n, by, how, err) < 0 || record_removed(v, n, by, how, err) < 0 ||
-	    (kept(n, by) && gone_add(v, n, err) < 0))
-		return -1;
+	remove_children(v, n, by, how);
+	record_removed(v, n, by, how);
+	if (kept(n, by))
+		gone_add(v, n);
 	unlink_child(n);
 	unhash(v, n);
 	n->live = false;
 	v->live--;
-	return 0;
 }
 
 /* ---- what an opaque marker keeps ----
@@ -315,18 +292,16 @@ static void dirty_up(struct node *n, int layer_no)
 }
 
 /* Remove what top's subtree holds that layer_no did not create (top itself stays). */
-static int opaque_sweep(struct ak_fsview *v, struct node *top, int layer_no, struct ak_error **err)
+static void opaque_sweep(struct ak_fsview *v, struct node *top, int layer_no)
 {
 	struct node *cur = top;
 	for (;;) {
 		struct node *c = cur->first_child;
 		if (c && !is_clean(c, layer_no)) {
-			if (!kept(c, layer_no)) {
-				if (remove_subtree(v, c, layer_no, AK_REMOVED_BY_OPAQUE, err) < 0)
-					return -1;
-			} else {
+			if (!kept(c, layer_no))
+				remove_subtree(v, c, layer_no, AK_REMOVED_BY_OPAQUE);
+			else
 				cur = c; /* a kept directory: look inside */
-			}
 			continue;
 		}
 		cur->clean_layer = layer_no;
@@ -338,26 +313,16 @@ static int opaque_sweep(struct ak_fsview *v, struct node *top, int layer_no, str
 	}
 	if (top->parent && is_clean(top, layer_no))
 		move_last(top);
-	return 0;
 }
 
 /* ---- life cycle ---- */
 
 struct ak_fsview *ak_fsview_new(struct ak_error **err)
 {
-	struct ak_fsview *v = calloc(1, sizeof(*v));
-	if (!v) {
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
+	struct ak_fsview *v = ak_xcalloc(1, sizeof(*v));
 	v->nbuckets = 1024;
-	v->buckets = calloc(v->nbuckets, sizeof(*v->buckets));
+	v->buckets = ak_xcalloc(v->nbuckets, sizeof(*v->buckets));
 	v->arena = ak_layer_arena_new();
-	if (!v->buckets || !v->arena) {
-		ak_fsview_free(v);
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
 	ak_hash_key_random(&v->key);
 	v->root.e = (struct ak_fsview_entry){
 		.path = "", .type = AK_ENTRY_DIR, .implicit = true, .mode = 0755, .layer = -1};
@@ -469,11 +434,7 @@ static int walk(struct ak_fsview *v, const char *path, bool follow_last, bool cr
 					    (int)cand_len, cur);
 		} else if (!child) {
 			char *p = ak_layer_arena_strndup(v->arena, cur, cand_len);
-			if (!p)
-				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			child = add_node(v, node, p, cand_len, err);
-			if (!child)
-				return -1;
+			child = add_node(v, node, p, cand_len);
 			child->e.type = AK_ENTRY_DIR;
 			child->e.implicit = true;
 			child->e.mode = 0755;
@@ -541,10 +502,7 @@ static const char *joined(struct ak_fsview *v, const char *real, const char *bas
 	*len = (size_t)n;
 	if (strcmp(buf, orig) == 0)
 		return orig;
-	char *p = ak_layer_arena_strndup(v->arena, buf, (size_t)n);
-	if (!p)
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	return p;
+	return ak_layer_arena_strndup(v->arena, buf, (size_t)n);
 }
 
 /* A whiteout as containerd applies it when the tar reaches it: the parent resolves
@@ -565,17 +523,19 @@ static int apply_whiteout(struct ak_fsview *v, const struct ak_layer_entry *e, i
 	if (dir[0] && walk(v, dir, true, true, layer_no, &d, real, err) < 0)
 		return base ? ak_error_prefix(err, "entry '%s/.wh.%s'", dir, base)
 			    : ak_error_prefix(err, "entry '%s/.wh..wh..opq'", dir);
-	if (!base)
-		return opaque_sweep(v, d, layer_no, err);
+	if (!base) {
+		opaque_sweep(v, d, layer_no);
+		return 0;
+	}
 	char target[AK_PATH_MAX];
 	int n = real[0] ? snprintf(target, sizeof(target), "%s/%s", real, base)
 			: snprintf(target, sizeof(target), "%s", base);
 	if (n < 0 || (size_t)n >= sizeof(target))
 		return 0; /* no path that long can be there */
 	struct node *victim = find(v, target, (size_t)n);
-	if (!victim)
-		return 0;
-	return remove_subtree(v, victim, layer_no, AK_REMOVED_BY_WHITEOUT, err);
+	if (victim)
+		remove_subtree(v, victim, layer_no, AK_REMOVED_BY_WHITEOUT);
+	return 0;
 }
 
 static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int layer_no,
@@ -636,20 +596,16 @@ static int apply_entry(struct ak_fsview *v, const struct ak_layer_entry *e, int 
 			existing->unpacked = true;
 			return 0;
 		}
-		if (existing->e.type == AK_ENTRY_DIR &&
-		    remove_children(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
-			return -1;
-		if (record_removed(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT, err) < 0)
-			return -1;
+		if (existing->e.type == AK_ENTRY_DIR)
+			remove_children(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT);
+		record_removed(v, existing, layer_no, AK_REMOVED_BY_REPLACEMENT);
 		existing->e = fresh;
 		existing->unpacked = true;
 		existing->clean_layer = layer_no; /* new and empty: clean, so it goes last */
 		move_last(existing);
 		return 0;
 	}
-	struct node *n = add_node(v, parent, path, len, err);
-	if (!n)
-		return -1;
+	struct node *n = add_node(v, parent, path, len);
 	n->e = fresh;
 	n->unpacked = true;
 	n->clean_layer = layer_no;
@@ -700,9 +656,7 @@ int ak_fsview_foreach(const struct ak_fsview *view, bool sorted,
 		}
 		return 0;
 	}
-	cleanup_free struct node **list = malloc((view->live + 1) * sizeof(*list));
-	if (!list)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free struct node **list = ak_xmalloc((view->live + 1) * sizeof(*list));
 	size_t n = 0;
 	for (size_t i = 0; i < view->all_count; i++)
 		if (view->all[i]->live)

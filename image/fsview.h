@@ -52,7 +52,7 @@ struct ak_fsview_removed {
 
 struct ak_fsview;
 
-/* An empty filesystem (the root directory only). NULL with *err set on failure. */
+/* An empty filesystem (the root directory only); never NULL (err is not used). */
 struct ak_fsview *ak_fsview_new(struct ak_error **err);
 /* Free a view; the layer indexes it borrowed from are untouched. NULL is fine. */
 void ak_fsview_free(struct ak_fsview *view);
@@ -64,7 +64,7 @@ static inline void ak_fsview_freep(struct ak_fsview **v)
 
 /* Apply one layer on top (layers in order, layer_no counting from 0). The view borrows
  * the index's strings and facts: the index must outlive the view. Errors (a symlink loop
- * or a non-directory in an entry's parent path, out of memory) are AK_EXIT_ENV. */
+ * or a non-directory in an entry's parent path) are AK_EXIT_ENV. */
 int ak_fsview_apply_layer(struct ak_fsview *view, const struct ak_layer_index *idx, int layer_no,
 			  struct ak_error **err);
 
@@ -83,8 +83,7 @@ int ak_fsview_resolve(const struct ak_fsview *view, const char *path,
 size_t ak_fsview_count(const struct ak_fsview *view);
 
 /* Call fn for each entry of the final filesystem, sorted by path (strcmp) or in order of
- * creation. A non-zero return from fn stops and is returned; -1 with *err when sorting
- * runs out of memory. */
+ * creation. A non-zero return from fn stops and is returned (err is not used). */
 int ak_fsview_foreach(const struct ak_fsview *view, bool sorted,
 		      int (*fn)(const struct ak_fsview_entry *entry, void *ctx), void *ctx,
 		      struct ak_error **err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 #include "image/ref.h"
 #include "image/source.h"
 #include "image/variant.h"
@@ -25,8 +26,7 @@ struct ak_image {
 static int open_layout(enum ak_layout k, const char *dir, const char *display, const char *tag,
 		       struct ak_image *img, struct ak_error **err)
 {
-	if (tag && !(img->tag = strdup(tag)))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	img->tag = ak_xstrdup(tag);
 	static const char *const names[] = {[AK_LAYOUT_OCI] = "oci",
 					    [AK_LAYOUT_DOCKER] = "docker-save",
 					    [AK_LAYOUT_DIR] = "dir",
@@ -54,8 +54,7 @@ static int open_layout(enum ak_layout k, const char *dir, const char *display, c
 		img->kind = names[k];
 	if (display) {
 		free(img->src->path);
-		if (!(img->src->path = strdup(display)))
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		img->src->path = ak_xstrdup(display);
 	}
 	if (k == AK_LAYOUT_OCI || k == AK_LAYOUT_DOCKER)
 		return ak_source_oci_layout_check(img->src, k == AK_LAYOUT_OCI, err);
@@ -183,11 +182,8 @@ int ak_image_open_with(const char *ref, const struct ak_image_options *o, struct
 		ak_image_options_init(&defaults);
 		o = &defaults;
 	}
-	struct ak_image *img = calloc(1, sizeof(*img));
-	if (!img || !(img->ref = strdup(ref))) {
-		free(img);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	struct ak_image *img = ak_xcalloc(1, sizeof(*img));
+	img->ref = ak_xstrdup(ref);
 	struct ak_ref r;
 	int rc = ak_ref_parse(ref, &r, err);
 	if (rc == 0) {
@@ -205,12 +201,8 @@ int ak_image_open_with(const char *ref, const struct ak_image_options *o, struct
 int ak_image_open_source(struct ak_source *src, const char *ref, struct ak_image **out,
 			 struct ak_error **err)
 {
-	struct ak_image *img = calloc(1, sizeof(*img));
-	if (!img || !(img->ref = strdup(ref))) {
-		free(img);
-		ak_source_close(src);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	struct ak_image *img = ak_xcalloc(1, sizeof(*img));
+	img->ref = ak_xstrdup(ref);
 	img->src = src;
 	img->kind = src->ops->kind;
 	*out = img;

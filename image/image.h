@@ -117,10 +117,10 @@ void ak_variant_list_free(struct ak_variant_list *l);
 int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d, struct ak_stream **out,
 		       struct ak_error **err);
 
-/* Append a printf-formatted note to a list; -1 on no memory. */
-int ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
+/* Append a printf-formatted note to a list (past 1024 notes, dropped). */
+void ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Append an empty variant (tree_fd -1) and return it, NULL on no memory. */
+/* Append an empty variant (tree_fd -1) and return it, NULL past AK_IMAGE_DOCS_MAX. */
 struct ak_variant *ak_variant_list_add(struct ak_variant_list *l);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 #define AK_PATH_MAX 4096
 #define READ_BUF_SIZE (256u << 10)
@@ -36,7 +37,7 @@ struct ak_layer_arena {
 
 struct ak_layer_arena *ak_layer_arena_new(void)
 {
-	return calloc(1, sizeof(struct ak_layer_arena));
+	return ak_xcalloc(1, sizeof(struct ak_layer_arena));
 }
 
 void *ak_layer_arena_alloc(struct ak_layer_arena *a, size_t len)
@@ -45,9 +46,7 @@ void *ak_layer_arena_alloc(struct ak_layer_arena *a, size_t len)
 	struct arena_block *b = a->head;
 	if (!b || b->cap - b->used < len) {
 		size_t cap = len > ARENA_BLOCK / 4 ? len : ARENA_BLOCK;
-		b = malloc(sizeof(*b) + cap);
-		if (!b)
-			return NULL;
+		b = ak_xmalloc(sizeof(*b) + cap);
 		b->cap = cap;
 		b->used = 0;
 		/* a big one-off block goes behind the head so the head keeps filling */
@@ -67,8 +66,6 @@ void *ak_layer_arena_alloc(struct ak_layer_arena *a, size_t len)
 char *ak_layer_arena_strndup(struct ak_layer_arena *a, const char *s, size_t len)
 {
 	char *p = ak_layer_arena_alloc(a, len + 1);
-	if (!p)
-		return NULL;
 	memcpy(p, s, len);
 	p[len] = '\0';
 	return p;
@@ -159,14 +156,8 @@ void ak_layer_index_free(struct ak_layer_index *idx)
 
 static struct ak_layer_index *index_new(const struct ak_layer_consumer *consumer)
 {
-	struct ak_layer_index *idx = calloc(1, sizeof(*idx));
-	if (!idx)
-		return NULL;
+	struct ak_layer_index *idx = ak_xcalloc(1, sizeof(*idx));
 	idx->arena = ak_layer_arena_new();
-	if (!idx->arena) {
-		free(idx);
-		return NULL;
-	}
 	idx->free_facts = consumer ? consumer->free_facts : NULL;
 	return idx;
 }
@@ -221,12 +212,7 @@ static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type,
 	}
 	if (idx->count == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 256;
-		struct ak_layer_entry *e = realloc(idx->entries, cap * sizeof(*e));
-		if (!e) {
-			ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			return NULL;
-		}
-		idx->entries = e;
+		idx->entries = ak_xrealloc(idx->entries, cap * sizeof(*idx->entries));
 		w->cap = cap;
 	}
 	struct ak_layer_entry *e = &idx->entries[idx->count];
@@ -234,10 +220,6 @@ static struct ak_layer_entry *add_entry(struct walk *w, enum ak_entry_type type,
 	e->path = ak_layer_arena_strndup(idx->arena, path, strlen(path));
 	if (link)
 		e->link = ak_layer_arena_strndup(idx->arena, link, strlen(link));
-	if (!e->path || (link && !e->link)) {
-		ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		return NULL;
-	}
 	idx->count++;
 	return e;
 }
@@ -589,8 +571,8 @@ static int walk_tar(struct walk *w, struct ak_error **err)
 	return 0;
 }
 
-static int walk_init(struct walk *w, const struct ak_layer_options *opts,
-		     const struct ak_layer_consumer *consumer, struct ak_error **err)
+static void walk_init(struct walk *w, const struct ak_layer_options *opts,
+		      const struct ak_layer_consumer *consumer)
 {
 	static const struct ak_layer_options defaults;
 	if (!opts)
@@ -600,10 +582,7 @@ static int walk_init(struct walk *w, const struct ak_layer_options *opts,
 	w->max_entries = opts->max_entries ? opts->max_entries : AK_LAYER_MAX_ENTRIES_DEFAULT;
 	w->literal_whiteouts = opts->literal_whiteouts;
 	w->idx = index_new(consumer);
-	w->buf = malloc(READ_BUF_SIZE);
-	if (!w->idx || !w->buf)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	return 0;
+	w->buf = ak_xmalloc(READ_BUF_SIZE);
 }
 
 static void walk_cleanup(struct walk *w)
@@ -628,12 +607,9 @@ int ak_layer_scan(struct ak_stream *blob, const struct ak_layer_options *opts,
 {
 	__attribute__((cleanup(walk_cleanup))) struct walk w = {0};
 	cleanup_stream struct ak_stream *owned = blob;
-	if (walk_init(&w, opts, consumer, err) < 0)
-		return layer_error(opts, err);
+	walk_init(&w, opts, consumer);
 	if (opts && opts->tar_prefix) {
-		char *prefix = malloc(AK_PATH_MAX);
-		if (!prefix)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		char *prefix = ak_xmalloc(AK_PATH_MAX);
 		w.prefix = prefix;
 		if (ak_layer_path_normalise(opts->tar_prefix, prefix, AK_PATH_MAX) < 0 ||
 		    !prefix[0])
@@ -708,18 +684,14 @@ static size_t inode_slot(const struct dir_walk *d, dev_t dev, ino_t ino)
 }
 
 /* *first: the first path seen for (dev, ino), or NULL after remembering path for it. */
-static int inode_remember(struct dir_walk *d, dev_t dev, ino_t ino, const char *path,
-			  const char **first, struct ak_error **err)
+static void inode_remember(struct dir_walk *d, dev_t dev, ino_t ino, const char *path,
+			   const char **first)
 {
 	if (d->seen_count * 2 >= d->seen_cap) {
 		size_t cap = d->seen_cap ? d->seen_cap * 2 : 64;
 		struct inode_seen *old = d->seen;
 		size_t old_cap = d->seen_cap;
-		d->seen = calloc(cap, sizeof(*d->seen));
-		if (!d->seen) {
-			d->seen = old;
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		}
+		d->seen = ak_xcalloc(cap, sizeof(*d->seen));
 		d->seen_cap = cap;
 		for (size_t i = 0; i < old_cap; i++) {
 			if (!old[i].path)
@@ -735,14 +707,13 @@ static int inode_remember(struct dir_walk *d, dev_t dev, ino_t ino, const char *
 	while (d->seen[j].path) {
 		if (d->seen[j].dev == dev && d->seen[j].ino == ino) {
 			*first = d->seen[j].path;
-			return 0;
+			return;
 		}
 		j = (j + 1) & (d->seen_cap - 1);
 	}
 	d->seen[j] = (struct inode_seen){dev, ino, path};
 	d->seen_count++;
 	*first = NULL;
-	return 0;
 }
 
 struct file_src {
@@ -798,8 +769,6 @@ static int walk_dir_fd(struct dir_walk *d, int fd, size_t len, int depth, struct
 	__attribute__((cleanup(free_names))) char **names = NULL;
 	size_t count = 0, cap = 0;
 	struct ak_layer_arena *names_arena = ak_layer_arena_new();
-	if (!names_arena)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	int ret = 0;
 	struct dirent *de;
 	errno = 0;
@@ -808,19 +777,10 @@ static int walk_dir_fd(struct dir_walk *d, int fd, size_t len, int depth, struct
 			continue;
 		if (count == cap) {
 			cap = cap ? cap * 2 : 32;
-			char **n = realloc(names, cap * sizeof(*n));
-			if (!n) {
-				ret = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-				goto out;
-			}
-			names = n;
+			names = ak_xrealloc(names, cap * sizeof(*names));
 		}
-		names[count] = ak_layer_arena_strndup(names_arena, de->d_name, strlen(de->d_name));
-		if (!names[count]) {
-			ret = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			goto out;
-		}
-		count++;
+		names[count++] =
+			ak_layer_arena_strndup(names_arena, de->d_name, strlen(de->d_name));
 		errno = 0;
 	}
 	if (errno) {
@@ -875,16 +835,8 @@ static int walk_dir_fd(struct dir_walk *d, int fd, size_t len, int depth, struct
 		} else if (S_ISREG(st.st_mode)) {
 			if (st.st_nlink > 1) {
 				char *mine = ak_layer_arena_strndup(w->idx->arena, w->path, sub);
-				if (!mine) {
-					ret = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-					break;
-				}
 				const char *first = NULL;
-				if (inode_remember(d, st.st_dev, st.st_ino, mine, &first, err) <
-				    0) {
-					ret = -1;
-					break;
-				}
+				inode_remember(d, st.st_dev, st.st_ino, mine, &first);
 				if (first) {
 					if (!add_entry(w, AK_ENTRY_HARDLINK, w->path, first, 0,
 						       st.st_mode, err))
@@ -935,18 +887,16 @@ int ak_layer_scan_dir(int dirfd, const char *path, const struct ak_layer_options
 		      struct ak_error **err)
 {
 	struct dir_walk d = {0};
-	int ret = walk_init(&d.w, opts, consumer, err);
-	if (ret == 0) {
-		int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			ret = ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open directory '%s'",
-					     path);
-		} else {
-			d.w.path[0] = '\0';
-			ret = walk_dir_fd(&d, fd, 0, 0, err);
-			if (ret < 0)
-				ak_error_prefix(err, "'%s'", path);
-		}
+	walk_init(&d.w, opts, consumer);
+	int ret;
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = ak_error_errno(err, AK_EXIT_ENV, errno, "cannot open directory '%s'", path);
+	} else {
+		d.w.path[0] = '\0';
+		ret = walk_dir_fd(&d, fd, 0, 0, err);
+		if (ret < 0)
+			ak_error_prefix(err, "'%s'", path);
 	}
 	if (ret == 0)
 		*out = steal_pointer(&d.w.idx);

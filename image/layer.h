@@ -126,7 +126,7 @@ int ak_layer_path_normalise(const char *in, char *out, size_t outlen);
 struct ak_layer_arena;
 struct ak_layer_arena *ak_layer_arena_new(void);
 void *ak_layer_arena_alloc(struct ak_layer_arena *a, size_t len);
-/* Copy len bytes of s and a NUL; NULL when out of memory. */
+/* Copy len bytes of s and a NUL. */
 char *ak_layer_arena_strndup(struct ak_layer_arena *a, const char *s, size_t len);
 void ak_layer_arena_free(struct ak_layer_arena *a);
 

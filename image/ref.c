@@ -12,34 +12,33 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "image/registry.h"
 
 /* Split "PATH:TAG" where TAG has no '/' and PATH exists; a path that exists whole wins. */
-static int split_tag(const char *s, char **path, char **tag)
+static void split_tag(const char *s, char **path, char **tag)
 {
 	const char *colon = strrchr(s, ':');
 	if (colon && !strchr(colon + 1, '/') && access(s, F_OK) != 0) {
-		*path = strndup(s, (size_t)(colon - s));
-		*tag = colon[1] ? strdup(colon + 1) : NULL;
-		return !*path || (colon[1] && !*tag) ? -1 : 0;
+		*path = ak_xstrndup(s, (size_t)(colon - s));
+		*tag = colon[1] ? ak_xstrdup(colon + 1) : NULL;
+		return;
 	}
-	*path = strdup(s);
-	return *path ? 0 : -1;
+	*path = ak_xstrdup(s);
 }
 
 /* docker-archive:FILE[:NAME:TAG]: the longest prefix that exists is the file. */
-static int split_docker(const char *s, char **path, char **tag)
+static void split_docker(const char *s, char **path, char **tag)
 {
 	for (const char *c = strchr(s, ':'); c; c = strchr(c + 1, ':')) {
-		cleanup_free char *p = strndup(s, (size_t)(c - s));
-		if (p && access(p, F_OK) == 0 && access(s, F_OK) != 0) {
+		cleanup_free char *p = ak_xstrndup(s, (size_t)(c - s));
+		if (access(p, F_OK) == 0 && access(s, F_OK) != 0) {
 			*path = steal_pointer(&p);
-			*tag = c[1] ? strdup(c + 1) : NULL;
-			return c[1] && !*tag ? -1 : 0;
+			*tag = c[1] ? ak_xstrdup(c + 1) : NULL;
+			return;
 		}
 	}
-	*path = strdup(s);
-	return *path ? 0 : -1;
+	*path = ak_xstrdup(s);
 }
 
 static const struct {
@@ -62,28 +61,25 @@ static int parse(const char *ref, struct ak_ref *out, struct ak_error **err)
 			return -1;
 		ak_registry_ref_clear(&r);
 		out->form = AK_REF_REGISTRY;
-		out->path = strdup(ref + strlen("docker://"));
-		return out->path ? 0 : ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		out->path = ak_xstrdup(ref + strlen("docker://"));
+		return 0;
 	}
 	if (!strcmp(ref, "-")) {
 		out->form = AK_REF_STDIN;
-		out->path = strdup("-");
-		return out->path ? 0 : ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		out->path = ak_xstrdup("-");
+		return 0;
 	}
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
 		if (!ak_str_has_prefix(ref, prefixes[i].prefix))
 			continue;
 		const char *rest = ref + strlen(prefixes[i].prefix);
-		int r;
 		out->form = prefixes[i].form;
 		if (out->form == AK_REF_OCI || out->form == AK_REF_OCI_ARCHIVE)
-			r = split_tag(rest, &out->path, &out->tag);
+			split_tag(rest, &out->path, &out->tag);
 		else if (out->form == AK_REF_DOCKER_ARCHIVE)
-			r = split_docker(rest, &out->path, &out->tag);
+			split_docker(rest, &out->path, &out->tag);
 		else
-			r = (out->path = strdup(rest)) ? 0 : -1;
-		if (r < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+			out->path = ak_xstrdup(rest);
 		/* an empty name would make libarchive read stdin */
 		if (!out->path[0])
 			return ak_error_set(err, AK_EXIT_ENV, "'%s' names no path", ref);
@@ -99,8 +95,8 @@ static int parse(const char *ref, struct ak_ref *out, struct ak_error **err)
 	else
 		return ak_error_set(err, AK_EXIT_ENV, "'%s' is neither a directory nor an archive",
 				    ref);
-	out->path = strdup(ref);
-	return out->path ? 0 : ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	out->path = ak_xstrdup(ref);
+	return 0;
 }
 
 int ak_ref_parse(const char *ref, struct ak_ref *out, struct ak_error **err)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,8 +73,9 @@ struct wa_parse {
 static int wa_error(struct wa_parse *wp, const char *p, const char *what)
 {
 	/* a position, never the text: the header may be hostile, huge, or hold a token */
-	return ak_error_set(wp->err, AK_EXIT_ENV, "malformed WWW-Authenticate header: %s at byte %zu",
-			    what, (size_t)(p - wp->start));
+	return ak_error_set(wp->err, AK_EXIT_ENV,
+			    "malformed WWW-Authenticate header: %s at byte %zu", what,
+			    (size_t)(p - wp->start));
 }
 
 /* An auth-param's value at *pp (token, or quoted-string with quoted-pairs undone), copied
@@ -260,7 +262,8 @@ int ak_www_auth_parse(const char *value, struct ak_www_auth *out, struct ak_erro
 	size_t len = strnlen(value, WWW_AUTH_MAX + 1);
 	if (len > WWW_AUTH_MAX)
 		return ak_error_set(err, AK_EXIT_ENV,
-				    "WWW-Authenticate header is longer than %d bytes", WWW_AUTH_MAX);
+				    "WWW-Authenticate header is longer than %d bytes",
+				    WWW_AUTH_MAX);
 	struct wa_parse wp = {.start = value, .err = err};
 	struct wa_pick pick = {0};
 	int rc = wa_parse_list(&wp, &pick);
@@ -271,7 +274,8 @@ int ak_www_auth_parse(const char *value, struct ak_www_auth *out, struct ak_erro
 		*out = pick.basic;
 		pick.basic = (struct ak_www_auth){0};
 	} else if (rc == 0 && pick.realmless_bearer) {
-		rc = ak_error_set(err, AK_EXIT_ENV, "WWW-Authenticate: Bearer challenge without a realm");
+		rc = ak_error_set(err, AK_EXIT_ENV,
+				  "WWW-Authenticate: Bearer challenge without a realm");
 	} else if (rc == 0 && pick.first[0]) {
 		rc = ak_error_set(err, AK_EXIT_ENV,
 				  "WWW-Authenticate offers neither Bearer nor Basic (first: '%s')",
@@ -379,9 +383,9 @@ static json_t *find_key(json_t *obj, const char *auth_key, const char **found)
 		*found = auth_key;
 		return v;
 	}
-	static const char *const forms[][2] = {{"", ""},	   {"https://", ""},
-					       {"http://", ""},	   {"", "/v1/"},
-					       {"https://", "/v1/"}, {"https://", "/v2/"}};
+	static const char *const forms[][2] = {
+		{"", ""},     {"https://", ""},	    {"http://", ""},
+		{"", "/v1/"}, {"https://", "/v1/"}, {"https://", "/v2/"}};
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		char k[512];
 		snprintf(k, sizeof(k), "%s%.*s%s", forms[i][0], (int)hlen, host, forms[i][1]);
@@ -391,11 +395,10 @@ static json_t *find_key(json_t *obj, const char *auth_key, const char **found)
 			return json_object_iter_value(it);
 		}
 	}
-	const char *key;
-	json_object_foreach(obj, key, v) {
-		if (key_matches(key, host, hlen)) {
-			*found = key;
-			return v;
+	for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
+		if (key_matches(json_object_iter_key(it), host, hlen)) {
+			*found = json_object_iter_key(it);
+			return json_object_iter_value(it);
 		}
 	}
 	return NULL;
@@ -445,16 +448,16 @@ static int opt_string(json_t *obj, const char *name, const char *what, const cha
 }
 
 /* auths.KEY.auth: base64 of "USER:PASS", decoded into out. */
-static int decode_auth(const char *b64, const char *what, const char *entry,
-		       struct ak_creds *out, struct ak_error **err)
+static int decode_auth(const char *b64, const char *what, const char *entry, struct ak_creds *out,
+		       struct ak_error **err)
 {
 	size_t len = strlen(b64);
 	char *dec = ak_xmalloc(len / 4 * 3 + 1);
 	long n = ak_base64_decode(b64, len, (unsigned char *)dec);
 	int rc = 0;
 	if (n < 0) {
-		rc = ak_error_set(err, AK_EXIT_ENV, "'%s': auths entry '%.200s': 'auth' is not base64",
-				  what, entry);
+		rc = ak_error_set(err, AK_EXIT_ENV,
+				  "'%s': auths entry '%.200s': 'auth' is not base64", what, entry);
 		goto out;
 	}
 	/* docker trims the NULs some tools wrote after the password */
@@ -462,15 +465,16 @@ static int decode_auth(const char *b64, const char *what, const char *entry,
 		n--;
 	if (memchr(dec, '\0', (size_t)n)) {
 		rc = ak_error_set(err, AK_EXIT_ENV,
-				  "'%s': auths entry '%.200s': 'auth' holds a NUL byte", what, entry);
+				  "'%s': auths entry '%.200s': 'auth' holds a NUL byte", what,
+				  entry);
 		goto out;
 	}
 	dec[n] = '\0';
 	char *colon = strchr(dec, ':');
 	if (!colon || colon == dec) {
 		rc = ak_error_set(err, AK_EXIT_ENV,
-				  "'%s': auths entry '%.200s': 'auth' is not base64 of USER:PASS%s", what,
-				  entry, colon ? " (the user is empty)" : " (no ':')");
+				  "'%s': auths entry '%.200s': 'auth' is not base64 of USER:PASS%s",
+				  what, entry, colon ? " (the user is empty)" : " (no ':')");
 		goto out;
 	}
 	out->user = ak_xstrndup(dec, (size_t)(colon - dec));
@@ -558,6 +562,7 @@ int ak_auth_file_parse(const char *buf, size_t len, const char *what, const char
  * -1 on timeout. */
 static int reap(pid_t pid, int64_t deadline, int *status)
 {
+	*status = 0;
 	for (;;) {
 		pid_t w = waitpid(pid, status, WNOHANG);
 		if (w == pid)
@@ -572,6 +577,34 @@ static int reap(pid_t pid, int64_t deadline, int *status)
 		}
 		nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
 	}
+}
+
+/* prog's path in $PATH, as execvp would pick it, but telling "not there" from "not
+ * executable" (execvp says EACCES for both when a $PATH folder is unreadable). */
+static char *find_in_path(const char *prog, struct ak_error **err)
+{
+	const char *path = getenv("PATH");
+	bool seen = false;
+	for (const char *d = path && *path ? path : "/usr/bin:/bin"; *d;) {
+		size_t n = strcspn(d, ":");
+		if (n > 0) {
+			char *cand = ak_xasprintf("%.*s/%s", (int)n, d, prog);
+			struct stat st;
+			if (stat(cand, &st) == 0 && S_ISREG(st.st_mode)) {
+				if (access(cand, X_OK) == 0)
+					return cand;
+				seen = true;
+			}
+			free(cand);
+		}
+		d += n + (d[n] == ':');
+	}
+	if (seen)
+		ak_error_set(err, AK_EXIT_ENV, "credential helper '%s' in $PATH is not executable",
+			     prog);
+	else
+		ak_error_set(err, AK_EXIT_ENV, "credential helper '%s' is not in $PATH", prog);
+	return NULL;
 }
 
 /* Run prog with argv and stdin, collect at most HELPER_OUTPUT_MAX bytes of its stdout
@@ -595,6 +628,9 @@ static int run_helper(const char *prog, const char *input, char **out, size_t *l
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot run '%s'", prog);
 	out_r = fds[0], out_w = fds[1];
+	cleanup_free char *exe = find_in_path(prog, err);
+	if (!exe)
+		return -1;
 
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -611,13 +647,12 @@ static int run_helper(const char *prog, const char *input, char **out, size_t *l
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 	char *argv[] = {(char *)prog, (char *)"get", NULL};
 	pid_t pid;
-	rc = posix_spawnp(&pid, prog, &fa, &attr, argv, environ);
+	rc = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (rc == ENOENT)
-		return ak_error_set(err, AK_EXIT_ENV, "credential helper '%s' is not in $PATH", prog);
 	if (rc != 0)
-		return ak_error_errno(err, AK_EXIT_ENV, rc, "cannot run credential helper '%s'", prog);
+		return ak_error_errno(err, AK_EXIT_ENV, rc, "cannot run credential helper '%s'",
+				      prog);
 	close(steal_fd(&in_r));
 	close(steal_fd(&out_w));
 
@@ -661,8 +696,8 @@ static int run_helper(const char *prog, const char *input, char **out, size_t *l
 		free(buf);
 		if (!strcmp(failed, "timeout"))
 			return ak_error_set(err, AK_EXIT_ENV,
-					    "credential helper '%s' did not answer within %d s", prog,
-					    HELPER_TIMEOUT_MS / 1000);
+					    "credential helper '%s' did not answer within %d s",
+					    prog, HELPER_TIMEOUT_MS / 1000);
 		if (!strcmp(failed, "size"))
 			return ak_error_set(err, AK_EXIT_ENV,
 					    "credential helper '%s' wrote more than %u bytes", prog,
@@ -691,8 +726,9 @@ static int creds_from_helper(const char *name, const char *server, struct ak_cre
 	int rc = 0;
 	json_t *j = NULL;
 	if (WIFSIGNALED(status)) {
-		rc = ak_error_set(err, AK_EXIT_ENV, "credential helper '%s' was killed by signal %d",
-				  prog, WTERMSIG(status));
+		rc = ak_error_set(err, AK_EXIT_ENV,
+				  "credential helper '%s' was killed by signal %d", prog,
+				  WTERMSIG(status));
 	} else if (WEXITSTATUS(status) != 0) {
 		/* docker-credential-helpers' errCredentialsNotFound, on stdout */
 		if (!strstr(buf, "credentials not found"))
@@ -706,7 +742,8 @@ static int creds_from_helper(const char *name, const char *server, struct ak_cre
 		json_t *u = json_object_get(j, "Username"), *s = json_object_get(j, "Secret");
 		if (!json_is_string(u) || !json_is_string(s)) {
 			rc = ak_error_set(err, AK_EXIT_ENV,
-					  "credential helper '%s' gave no Username and Secret", prog);
+					  "credential helper '%s' gave no Username and Secret",
+					  prog);
 		} else if (*json_string_value(s)) {
 			/* "<token>": Secret is an identity token (docker's tokenUsername) */
 			if (!strcmp(json_string_value(u), "<token>")) {

@@ -11,6 +11,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "image/blob.h"
 
 #define HUB_HOST "registry-1.docker.io"
@@ -141,17 +142,14 @@ static int parse(const char *s, struct ak_registry_ref *out, struct ak_error **e
 		return bad(err, s, "no repository");
 	if (strlen(s) > 4096)
 		return bad(err, s, "too long");
-	cleanup_free char *name = strdup(s);
-	if (!name)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free char *name = ak_xstrdup(s);
 	char *at = strchr(name, '@');
 	if (at) {
 		*at = '\0';
 		const char *d = at + 1;
 		if (!ak_str_has_prefix(d, "sha256:") || ak_digest_validate(d, NULL) < 0)
 			return bad(err, s, "a digest is sha256: and 64 lower-case hex digits");
-		if (!(out->digest = strdup(d)))
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		out->digest = ak_xstrdup(d);
 	}
 	/* a ':' after the last '/' starts the tag ("host:5000/repo" has none) */
 	char *slash = strrchr(name, '/'), *colon = strrchr(slash ? slash : name, ':');
@@ -168,9 +166,7 @@ static int parse(const char *s, struct ak_registry_ref *out, struct ak_error **e
 	const char *host = NULL, *repo = name;
 	cleanup_free char *host_buf = NULL;
 	if (first_slash && is_host(name, (size_t)(first_slash - name))) {
-		host_buf = strndup(name, (size_t)(first_slash - name));
-		if (!host_buf)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		host_buf = ak_xstrndup(name, (size_t)(first_slash - name));
 		host = host_buf;
 		repo = first_slash + 1;
 		const char *e = host_error(host);
@@ -182,18 +178,11 @@ static int parse(const char *s, struct ak_registry_ref *out, struct ak_error **e
 	const char *e = repo_error(repo);
 	if (e)
 		return bad(err, s, !*repo ? "no repository" : e);
-	if (hub && !strchr(repo, '/')) {
-		if (asprintf(&out->repo, "library/%s", repo) < 0)
-			out->repo = NULL;
-	} else {
-		out->repo = strdup(repo);
-	}
-	out->host = strdup(hub ? HUB_HOST : host);
-	out->auth_key = strdup(hub ? HUB_AUTH_KEY : host);
+	out->repo = hub && !strchr(repo, '/') ? ak_xasprintf("library/%s", repo) : ak_xstrdup(repo);
+	out->host = ak_xstrdup(hub ? HUB_HOST : host);
+	out->auth_key = ak_xstrdup(hub ? HUB_AUTH_KEY : host);
 	if (!out->digest)
-		out->tag = strdup(tag ? tag : "latest");
-	if (!out->repo || !out->host || !out->auth_key || (!out->digest && !out->tag))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		out->tag = ak_xstrdup(tag ? tag : "latest");
 	if (strlen(out->host) + 1 + strlen(out->repo) > NAME_MAX_LEN)
 		return bad(err, s, "the name is longer than 255 characters");
 	return 0;

@@ -55,16 +55,18 @@ struct ak_creds {
 };
 void ak_creds_clear(struct ak_creds *c); /* wipes the secrets before freeing */
 
-/* Find credentials for auth_key (see ak_registry_ref): --creds, --creds-file, then
+/* Find credentials for auth_key (see ak_registry_ref): --creds, then creds_env (only
+ * when given), then --creds-file alone (as skopeo's --authfile), else the first of
  * $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, $DOCKER_CONFIG/config.json
- * or ~/.docker/config.json (auths.*.auth, identitytoken, credHelpers / credsStore by
- * running docker-credential-NAME get), and creds_env only when given. 1 with *out set,
- * 0 when there are none (anonymous; *looked_in lists the files read, for a 401
- * message), -1 on a malformed file or a failing helper. */
+ * or ~/.docker/config.json that has them (auths.*.auth, identitytoken, credHelpers /
+ * credsStore by running docker-credential-NAME get). 1 with *out set, 0 when there are
+ * none (anonymous); *looked_in (NULL when none was read) lists the files read, for a 401
+ * message. -1 on a malformed file or a failing helper. */
 int ak_creds_lookup(const char *auth_key, const struct ak_registry_options *opt,
 		    struct ak_creds *out, char **looked_in, struct ak_error **err);
-/* Parse one auth file's bytes for auth_key (what fuzz_auth feeds); same returns. A
- * credHelpers/credsStore entry sets *helper (the NAME) instead of *out. */
+/* Parse one auth file's bytes for auth_key (what fuzz_auth_file feeds); same returns. A
+ * credHelpers/credsStore entry (docker's order: credHelpers[host], credsStore, auths)
+ * returns 1 with *helper (the NAME) set instead of *out. */
 int ak_auth_file_parse(const char *buf, size_t len, const char *what, const char *auth_key,
 		       struct ak_creds *out, char **helper, struct ak_error **err);
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/xalloc.h"
+
 /* ---- jobs: each unique layer, and each local tree, scanned once ---- */
 
 struct job {
@@ -80,25 +82,21 @@ static int cmp_ref(const void *a, const void *b)
  * names layer files by id, so two files can claim one diff_id), which only checks its
  * bytes. Sorting, not a table keyed by digest: no digest an image chooses can make it
  * slow, and each descriptor learns its job once, not by a search per variant. */
-static int plan_jobs(struct ak_rootfs *rs, struct ak_error **err)
+static void plan_jobs(struct ak_rootfs *rs)
 {
 	size_t nrefs = 0, ntrees = 0;
 	for (size_t i = 0; i < rs->n; i++) {
 		nrefs += rs->vars[i].src->nlayers;
 		ntrees += rs->vars[i].src->tree_fd >= 0;
 	}
-	rs->refs = calloc(nrefs ? nrefs : 1, sizeof(*rs->refs));
-	rs->jobs = calloc(nrefs + ntrees ? nrefs + ntrees : 1, sizeof(*rs->jobs));
-	if (!rs->refs || !rs->jobs)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	rs->refs = ak_xcalloc(nrefs, sizeof(*rs->refs));
+	rs->jobs = ak_xcalloc(nrefs + ntrees, sizeof(*rs->jobs));
 	for (size_t i = 0; i < rs->n; i++) {
 		struct rootfs_variant *rv = &rs->vars[i];
 		const struct ak_variant *v = rv->src;
 		/* a tree is the root filesystem instead of layers (image.h) */
 		rv->nlayers = v->tree_fd >= 0 ? 1 : v->nlayers;
-		rv->layers = calloc(rv->nlayers ? rv->nlayers : 1, sizeof(*rv->layers));
-		if (!rv->layers)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		rv->layers = ak_xcalloc(rv->nlayers, sizeof(*rv->layers));
 		if (v->tree_fd >= 0) {
 			struct job *j = &rs->jobs[rs->njobs++];
 			*j = (struct job){.tree = v, .owner = v};
@@ -126,7 +124,6 @@ static int plan_jobs(struct ak_rootfs *rs, struct ak_error **err)
 		}
 		*r->slot = cur;
 	}
-	return 0;
 }
 
 /* After the scan: each job's own descriptor was checked against the bytes, so a
@@ -277,11 +274,8 @@ int ak_rootfs_scan(struct ak_image *img, const struct ak_variant *const *variant
 		   struct ak_rootfs **out, struct ak_error **err)
 {
 	*out = NULL;
-	struct ak_rootfs *rs = calloc(1, sizeof(*rs));
-	if (!rs || !(rs->vars = calloc(n ? n : 1, sizeof(*rs->vars)))) {
-		free(rs);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	struct ak_rootfs *rs = ak_xcalloc(1, sizeof(*rs));
+	rs->vars = ak_xcalloc(n, sizeof(*rs->vars));
 	rs->n = n;
 	for (size_t i = 0; i < n; i++)
 		rs->vars[i].src = variants[i];
@@ -289,9 +283,8 @@ int ak_rootfs_scan(struct ak_image *img, const struct ak_variant *const *variant
 	rs->max_layer_bytes = opt ? opt->max_layer_bytes : 0;
 	if (consumers)
 		rs->consumers = *consumers;
-	int r = plan_jobs(rs, err);
-	if (r == 0)
-		r = scan_all(rs, opt ? opt->jobs : 0, err);
+	plan_jobs(rs);
+	int r = scan_all(rs, opt ? opt->jobs : 0, err);
 	if (r == 0)
 		r = check_sizes(rs, err);
 	free(rs->refs);
@@ -351,8 +344,6 @@ struct ak_fsview *ak_rootfs_view(const struct ak_rootfs *rs, size_t i, bool reco
 	const struct ak_variant *src = rs->vars[i].src;
 	const char *name = src->platform ? src->platform->name : "unknown";
 	struct ak_fsview *view = ak_fsview_new(err);
-	if (!view)
-		return NULL;
 	ak_fsview_set_record_removed(view, record_removed);
 	int r = 0;
 	if (src->tree_fd >= 0 &&

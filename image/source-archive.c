@@ -23,6 +23,7 @@
 #include "common/cleanup.h"
 #include "common/tmpdirs.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "image/layer.h"
 
 #define ENTRIES_MAX 4000000
@@ -193,10 +194,7 @@ static int hold_link(int rootfd, const char *file, char *clean, const char *targ
 		size_t cap = held->cap ? held->cap : 4096;
 		while (cap < held->len + a + b)
 			cap *= 2;
-		char *nb = realloc(held->buf, cap);
-		if (!nb)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		held->buf = nb;
+		held->buf = ak_xrealloc(held->buf, cap);
 		held->cap = cap;
 	}
 	memcpy(held->buf + held->len, clean, a);
@@ -231,8 +229,7 @@ int ak_archive_links_make(const char *dir, const struct ak_archive_links *held,
 	size_t n = 0;
 	cleanup_free size_t *at = NULL;
 	for (size_t off = 0; off < held->len; n++) {
-		if (ak_grow_one(&at, n, sizeof(*at)) < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		ak_grow_one(&at, n, sizeof(*at));
 		at[n] = off;
 		off += strlen(held->buf + off) + 1;
 		off += strlen(held->buf + off) + 1;
@@ -436,12 +433,11 @@ static int extract(const char *file, int rootfd, struct ak_archive_links *held,
 int ak_archive_extract(const char *file, char **tmpdir, struct ak_archive_links **held,
 		       struct ak_error **err)
 {
-	if (held && !(*held = calloc(1, sizeof(**held))))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (held)
+		*held = ak_xcalloc(1, sizeof(**held));
 	const char *base = getenv("TMPDIR");
-	cleanup_free char *dir = NULL;
-	if (asprintf(&dir, "%s/archkit-image-XXXXXX", base && *base ? base : "/tmp") < 0)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free char *dir =
+		ak_xasprintf("%s/archkit-image-XXXXXX", base && *base ? base : "/tmp");
 	if (!ak_tmpdir_create(dir))
 		return ak_error_errno(err, AK_EXIT_ENV, errno,
 				      "cannot create a temporary directory in '%s'",

@@ -9,16 +9,14 @@
 #include <sys/stat.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 
-/* The size of the file at path, or the error that opening it gives, kept for the walk;
- * -1 only when there is no memory for that error. */
-static int file_stat(struct ak_source *src, const char *path, struct ak_source_file *f)
+/* The size of the file at path, or the error that opening it gives, kept for the walk. */
+static void file_stat(struct ak_source *src, const char *path, struct ak_source_file *f)
 {
 	cleanup_fd int fd = ak_source_open_regular(src->dirfd, path, &f->size, &f->error);
-	if (fd >= 0)
-		return 0;
-	ak_error_prefix(&f->error, "'%s'", src->path);
-	return f->error ? 0 : -1;
+	if (fd < 0)
+		ak_error_prefix(&f->error, "'%s'", src->path);
 }
 
 static int docker_read_root(struct ak_source *src, struct ak_source_root *out,
@@ -33,18 +31,14 @@ static int docker_read_root(struct ak_source *src, struct ak_source_root *out,
 		    ak_docker_manifest_parse(buf, len, &out->docker, err) < 0)
 			return -1;
 	}
-	out->files = calloc(out->docker.n ? out->docker.n : 1, sizeof(*out->files));
-	if (!out->files)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	out->files = ak_xcalloc(out->docker.n, sizeof(*out->files));
 	for (size_t i = 0; i < out->docker.n; i++) {
 		const struct ak_docker_entry *e = &out->docker.entries[i];
 		struct ak_source_docker_files *f = &out->files[i];
-		f->layers = calloc(e->nlayers ? e->nlayers : 1, sizeof(*f->layers));
-		if (!f->layers || file_stat(src, e->config, &f->config) < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		f->layers = ak_xcalloc(e->nlayers, sizeof(*f->layers));
+		file_stat(src, e->config, &f->config);
 		for (size_t j = 0; j < e->nlayers; j++)
-			if (file_stat(src, e->layers[j], &f->layers[j]) < 0)
-				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+			file_stat(src, e->layers[j], &f->layers[j]);
 	}
 	struct stat st;
 	if (fstatat(src->dirfd, "index.json", &st, 0) == 0)

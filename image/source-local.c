@@ -16,6 +16,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "image/image.h" /* AK_IMAGE_DOCS_MAX */
 
 /* "linux_arm_v7" -> os "linux", arch "arm", variant "v7"; false when not that shape. */
@@ -46,8 +47,7 @@ static bool parse_folder(const char *name, char parts[3][32], int *nparts)
 static int add_tree(struct ak_source *src, const char *name, struct ak_source_root *out,
 		    struct ak_source_tree **tout, struct ak_error **err)
 {
-	if (ak_grow_one(&out->trees, out->ntrees, sizeof(*out->trees)) < 0)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	ak_grow_one(&out->trees, out->ntrees, sizeof(*out->trees));
 	struct ak_source_tree *t = &out->trees[out->ntrees++];
 	*t = (struct ak_source_tree){.fd = -1};
 	t->fd = ak_source_openat(src->dirfd, name, O_RDONLY | O_DIRECTORY, err);
@@ -58,7 +58,7 @@ static int add_tree(struct ak_source *src, const char *name, struct ak_source_ro
 	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
 	if (n > 0) {
 		buf[n] = '\0';
-		t->path = strdup(buf);
+		t->path = ak_xstrdup(buf);
 	}
 	*tout = t;
 	return 0;
@@ -97,14 +97,8 @@ static int local_read_root(struct ak_source *src, struct ak_source_root *out, st
 					 src->path);
 			break;
 		}
-		char **nn = realloc(names, (n + 1) * sizeof(*nn));
-		if (!nn || !(nn[n] = strdup(de->d_name))) {
-			names = nn ? nn : names;
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-			break;
-		}
-		names = nn;
-		n++;
+		names = ak_xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = ak_xstrdup(de->d_name);
 	}
 	if (r == 0 && n == 0) {
 		/* one platform: the directory is the root filesystem */
@@ -120,9 +114,10 @@ static int local_read_root(struct ak_source *src, struct ak_source_root *out, st
 		parse_folder(names[i], parts, &np);
 		if ((r = add_tree(src, names[i], out, &t, err)) < 0)
 			break;
-		if (!(t->os = strdup(parts[0])) || !(t->arch = strdup(parts[1])) ||
-		    (np > 2 && !(t->variant = strdup(parts[2]))))
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		t->os = ak_xstrdup(parts[0]);
+		t->arch = ak_xstrdup(parts[1]);
+		if (np > 2)
+			t->variant = ak_xstrdup(parts[2]);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);

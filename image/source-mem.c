@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 #include "image/decompress.h"
 
 struct mem_source {
@@ -33,8 +34,6 @@ static int mem_open(const struct mem_source *m, const char *path, struct ak_stre
 		return ak_error_set(err, AK_EXIT_ENV, "'%.200s' is missing from '%s'", path,
 				    m->base.path);
 	*out = ak_memory_stream_open(f->data, f->len, err);
-	if (!*out)
-		return -1;
 	*size = (int64_t)f->len;
 	return 0;
 }
@@ -90,11 +89,8 @@ static const struct ak_source_ops mem_ops = {
 int ak_source_mem_new(const struct ak_mem_file *files, size_t n, const char *name,
 		      struct ak_source **out, struct ak_error **err)
 {
-	struct mem_source *m = calloc(1, sizeof(*m));
-	if (!m || !(m->base.path = strdup(name))) {
-		free(m);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	struct mem_source *m = ak_xcalloc(1, sizeof(*m));
+	m->base.path = ak_xstrdup(name);
 	m->base.ops = &mem_ops;
 	m->base.dirfd = -1;
 	m->files = files;

@@ -12,6 +12,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 
 int ak_source_open_blob(struct ak_source *src, const struct ak_descriptor *d,
 			struct ak_stream **out, struct ak_error **err)
@@ -114,8 +115,6 @@ int ak_source_open_file(int dirfd, const char *path, struct ak_stream **out, int
 	if (fd < 0)
 		return -1;
 	*out = ak_fd_stream_new(steal_fd(&fd), path);
-	if (!*out)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
 	return 0;
 }
 
@@ -147,9 +146,7 @@ void ak_source_file_close(struct ak_source *src)
 int ak_source_file_new(const struct ak_source_ops *ops, const char *dir, struct ak_source **out,
 		       struct ak_error **err)
 {
-	struct ak_source *src = calloc(1, sizeof(*src));
-	if (!src)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	struct ak_source *src = ak_xcalloc(1, sizeof(*src));
 	src->ops = ops;
 	src->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (src->dirfd < 0) {
@@ -157,10 +154,7 @@ int ak_source_file_new(const struct ak_source_ops *ops, const char *dir, struct 
 		ak_source_file_close(src);
 		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot open '%s'", dir);
 	}
-	if (!(src->path = strdup(dir))) {
-		ak_source_file_close(src);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	src->path = ak_xstrdup(dir);
 	*out = src;
 	return 0;
 }

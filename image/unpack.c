@@ -300,8 +300,7 @@ static int collect_linked(const struct ak_fsview_entry *e, void *ctx)
 	struct stored *f = e->hardlink ? stored_of(m->st, e) : NULL;
 	if (!f)
 		return 0;
-	if (ak_grow_one(&m->groups, m->ngroups, sizeof(*m->groups)) < 0)
-		return ak_error_set(m->err, AK_EXIT_ENV, "out of memory");
+	ak_grow_one(&m->groups, m->ngroups, sizeof(*m->groups));
 	m->groups[m->ngroups++] = (struct group){.facts = f};
 	return 0;
 }
@@ -317,19 +316,18 @@ static int count_linked(const struct ak_fsview_entry *e, void *ctx)
 }
 
 /* The groups of files hard links share, with how many entries of the view each has. */
-static int make_groups(struct mat *m, const struct ak_fsview *view)
+static void make_groups(struct mat *m, const struct ak_fsview *view)
 {
-	if (ak_fsview_foreach(view, false, collect_linked, m, NULL) < 0)
-		return -1;
+	ak_fsview_foreach(view, false, collect_linked, m, NULL);
 	if (!m->ngroups)
-		return 0;
+		return;
 	qsort(m->groups, m->ngroups, sizeof(*m->groups), cmp_group);
 	size_t n = 0;
 	for (size_t i = 0; i < m->ngroups; i++)
 		if (n == 0 || m->groups[n - 1].facts != m->groups[i].facts)
 			m->groups[n++] = m->groups[i];
 	m->ngroups = n;
-	return ak_fsview_foreach(view, false, count_linked, m, NULL);
+	ak_fsview_foreach(view, false, count_linked, m, NULL);
 }
 
 /* openat2 below the root that never passes a symlink; EAGAIN is a rename racing the
@@ -547,8 +545,7 @@ static int make_entry(const struct ak_fsview_entry *e, void *ctx)
 		if (mkdirat(pfd, name, 0700) < 0)
 			return ak_error_errno(m->err, AK_EXIT_ENV, errno,
 					      "cannot make directory '%s'", e->path);
-		if (ak_grow_one(&m->dirs, m->ndirs, sizeof(*m->dirs)) < 0)
-			return ak_error_set(m->err, AK_EXIT_ENV, "out of memory");
+		ak_grow_one(&m->dirs, m->ndirs, sizeof(*m->dirs));
 		m->dirs[m->ndirs++] = e;
 		m->stats->dirs++;
 		return 0;
@@ -589,9 +586,8 @@ int ak_unpack_materialise(struct ak_unpack_store *st, const struct ak_fsview *vi
 		.parent_fd = -1,
 	};
 	*m.stats = (struct ak_unpack_stats){0};
-	int r = make_groups(&m, view);
-	if (r == 0)
-		r = ak_fsview_foreach(view, true, make_entry, &m, err);
+	make_groups(&m, view);
+	int r = ak_fsview_foreach(view, true, make_entry, &m, err);
 	if (m.parent_fd >= 0)
 		close(m.parent_fd);
 	if (r == 0)

@@ -9,35 +9,26 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/xalloc.h"
 
 #define NOTES_MAX 1024 /* a hostile index could ask for millions */
 
-int ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
+void ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
 {
 	if (l->n_notes >= NOTES_MAX)
-		return 0;
-	char **nn = realloc(l->notes, (l->n_notes + 1) * sizeof(*nn));
-	if (!nn)
-		return -1;
-	l->notes = nn;
+		return;
+	l->notes = ak_xrealloc(l->notes, (l->n_notes + 1) * sizeof(*l->notes));
 	va_list ap;
 	va_start(ap, fmt);
-	int r = vasprintf(&l->notes[l->n_notes], fmt, ap);
+	l->notes[l->n_notes++] = ak_xvasprintf(fmt, ap);
 	va_end(ap);
-	if (r < 0)
-		return -1;
-	l->n_notes++;
-	return 0;
 }
 
 struct ak_variant *ak_variant_list_add(struct ak_variant_list *l)
 {
 	if (l->n >= AK_IMAGE_DOCS_MAX)
 		return NULL;
-	struct ak_variant *nv = realloc(l->items, (l->n + 1) * sizeof(*nv));
-	if (!nv)
-		return NULL;
-	l->items = nv;
+	l->items = ak_xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
 	struct ak_variant *v = &l->items[l->n++];
 	*v = (struct ak_variant){.tree_fd = -1};
 	return v;
@@ -76,13 +67,10 @@ void ak_variant_list_free(struct ak_variant_list *l)
 
 char *ak_platform_string(const char *os, const char *arch, const char *variant)
 {
-	char *s = NULL;
 	if (!os && !arch)
 		return NULL;
-	if (asprintf(&s, "%s/%s%s%s", os ? os : "?", arch ? arch : "?",
-		     variant && *variant ? "/" : "", variant && *variant ? variant : "") < 0)
-		return NULL;
-	return s;
+	return ak_xasprintf("%s/%s%s%s", os ? os : "?", arch ? arch : "?",
+			    variant && *variant ? "/" : "", variant && *variant ? variant : "");
 }
 
 /* --- repeated manifests --- */
@@ -117,9 +105,7 @@ static char *seen_key(const char *const parts[5], size_t *len)
 	size_t n = 0;
 	for (size_t i = 0; i < 5; i++)
 		n += 2 + (parts[i] ? strlen(parts[i]) : 0);
-	char *k = malloc(n), *p = k;
-	if (!k)
-		return NULL;
+	char *k = ak_xmalloc(n), *p = k;
 	for (size_t i = 0; i < 5; i++) {
 		*p++ = parts[i] ? '+' : '-';
 		size_t l = parts[i] ? strlen(parts[i]) : 0;
@@ -131,12 +117,10 @@ static char *seen_key(const char *const parts[5], size_t *len)
 	return k;
 }
 
-static int seen_grow(struct ak_variant_dedup *d)
+static void seen_grow(struct ak_variant_dedup *d)
 {
 	size_t cap = d->cap ? d->cap * 2 : 64;
-	struct ak_variant_seen *t = calloc(cap, sizeof(*t));
-	if (!t)
-		return -1;
+	struct ak_variant_seen *t = ak_xcalloc(cap, sizeof(*t));
 	for (size_t i = 0; i < d->cap; i++) {
 		if (!d->slots[i].key)
 			continue;
@@ -148,70 +132,59 @@ static int seen_grow(struct ak_variant_dedup *d)
 	free(d->slots);
 	d->slots = t;
 	d->cap = cap;
-	return 0;
 }
 
 /* Name a repeated variant in repeated[] while there is room. */
-static int name_repeat(struct ak_variant_dedup *d, struct ak_variant_seen *e,
-		       const char *const parts[5], struct ak_error **err)
+static void name_repeat(struct ak_variant_dedup *d, struct ak_variant_seen *e,
+			const char *const parts[5])
 {
 	if (d->nrepeated++ >= AK_VARIANT_REPEATS_NAMED)
-		return 0;
+		return;
 	char sb[32];
 	cleanup_free char *p = ak_platform_string(parts[1], parts[2], parts[3]);
 	const char *name = parts[4];
-	if (asprintf(&d->repeated[d->nrepeated - 1], "'%s' (%s%s%s)", ak_digest_short(parts[0], sb),
-		     p ? p : "no platform", name ? ", " : "", name ? name : "") < 0) {
-		d->repeated[d->nrepeated - 1] = NULL;
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	d->repeated[d->nrepeated - 1] =
+		ak_xasprintf("'%s' (%s%s%s)", ak_digest_short(parts[0], sb), p ? p : "no platform",
+			     name ? ", " : "", name ? name : "");
 	e->note = d->nrepeated;
-	return 0;
 }
 
-int ak_variant_dedup_check(struct ak_variant_dedup *d, const char *digest, const char *os,
-			   const char *arch, const char *variant, const char *ref_name,
-			   struct ak_error **err)
+bool ak_variant_dedup_check(struct ak_variant_dedup *d, const char *digest, const char *os,
+			    const char *arch, const char *variant, const char *ref_name)
 {
 	const char *const parts[5] = {digest, os, arch, variant, ref_name};
 	size_t len;
 	char *key = seen_key(parts, &len);
-	if (!key || ((d->n + 1) * 2 > d->cap && seen_grow(d) < 0)) {
-		free(key);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	if ((d->n + 1) * 2 > d->cap)
+		seen_grow(d);
 	uint64_t h = ak_siphash13(&d->key, key, len);
 	size_t i = h & (d->cap - 1);
 	for (; d->slots[i].key; i = (i + 1) & (d->cap - 1)) {
 		struct ak_variant_seen *e = &d->slots[i];
 		if (e->hash == h && e->len == len && !memcmp(e->key, key, len)) {
 			free(key);
-			if (e->count++ == 1 && name_repeat(d, e, parts, err) < 0)
-				return -1;
-			return 1;
+			if (e->count++ == 1)
+				name_repeat(d, e, parts);
+			return true;
 		}
 	}
 	d->slots[i] = (struct ak_variant_seen){.key = key, .len = len, .hash = h, .count = 1};
 	d->n++;
-	return 0;
+	return false;
 }
 
-int ak_variant_dedup_notes(const struct ak_variant_dedup *d, struct ak_variant_list *out,
-			   struct ak_error **err)
+void ak_variant_dedup_notes(const struct ak_variant_dedup *d, struct ak_variant_list *out)
 {
 	for (size_t n = 1; n <= AK_VARIANT_REPEATS_NAMED && n <= d->nrepeated; n++)
 		for (size_t i = 0; i < d->cap; i++)
-			if (d->slots[i].note == n && d->repeated[n - 1] &&
-			    ak_variant_list_note(out,
-						 "manifest %s is listed %zu times: probed once",
-						 d->repeated[n - 1], d->slots[i].count) < 0)
-				return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	if (d->nrepeated > AK_VARIANT_REPEATS_NAMED &&
-	    ak_variant_list_note(out,
-				 "%zu more manifests are listed more than once: each probed once",
-				 d->nrepeated - AK_VARIANT_REPEATS_NAMED) < 0)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	return 0;
+			if (d->slots[i].note == n)
+				ak_variant_list_note(out,
+						     "manifest %s is listed %zu times: probed once",
+						     d->repeated[n - 1], d->slots[i].count);
+	if (d->nrepeated > AK_VARIANT_REPEATS_NAMED)
+		ak_variant_list_note(
+			out, "%zu more manifests are listed more than once: each probed once",
+			d->nrepeated - AK_VARIANT_REPEATS_NAMED);
 }
 
 /* --- platforms --- */

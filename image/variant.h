@@ -4,6 +4,7 @@
 #ifndef AK_VARIANT_H
 #define AK_VARIANT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,8 +13,7 @@
 #include "common/platform.h"
 #include "image/image.h"
 
-/* "os/arch[/variant]" with "?" for a missing part; NULL when os and arch are both NULL
- * or on no memory. */
+/* "os/arch[/variant]" with "?" for a missing part; NULL when os and arch are both NULL. */
 char *ak_platform_string(const char *os, const char *arch, const char *variant);
 
 /* Free a variant's strings, layers and tree fd, and leave it empty (tree_fd -1). */
@@ -32,14 +32,12 @@ struct ak_variant_dedup {
 	char *repeated[AK_VARIANT_REPEATS_NAMED]; /* the first few, "'sha256:…' (linux/arm64)" */
 };
 void ak_variant_dedup_init(struct ak_variant_dedup *d);
-/* 1 when (digest, os, arch, variant, name) made a variant before (counted), 0 when it is
- * new (recorded), -1 on no memory. */
-int ak_variant_dedup_check(struct ak_variant_dedup *d, const char *digest, const char *os,
-			   const char *arch, const char *variant, const char *ref_name,
-			   struct ak_error **err);
+/* true when (digest, os, arch, variant, name) made a variant before (counted), false when
+ * it is new (recorded). */
+bool ak_variant_dedup_check(struct ak_variant_dedup *d, const char *digest, const char *os,
+			    const char *arch, const char *variant, const char *ref_name);
 /* Add notes naming the manifests listed more than once. */
-int ak_variant_dedup_notes(const struct ak_variant_dedup *d, struct ak_variant_list *out,
-			   struct ak_error **err);
+void ak_variant_dedup_notes(const struct ak_variant_dedup *d, struct ak_variant_list *out);
 void ak_variant_dedup_free(struct ak_variant_dedup *d);
 
 /* Settle each variant's platform (index, else config, else folder; with one filter entry,

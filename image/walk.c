@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/hash.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "image/variant.h"
 
 /* Why a manifest was skipped as an attestation: no runtime would run it. */
@@ -119,8 +120,8 @@ static int walk_read_doc(struct walk *w, const struct ak_descriptor *d, enum mem
 			 struct memo **out, struct ak_error **err)
 {
 	char sb[32];
-	if (!w->memo && !(w->memo = calloc(MEMO_SLOTS, sizeof(*w->memo))))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (!w->memo)
+		w->memo = ak_xcalloc(MEMO_SLOTS, sizeof(*w->memo));
 	struct memo **slot = memo_slot(w, d->digest, kind);
 	if (*slot) {
 		if ((*slot)->size != d->size)
@@ -143,11 +144,8 @@ static int walk_read_doc(struct walk *w, const struct ak_descriptor *d, enum mem
 	if (w->doc_bytes > AK_IMAGE_DOC_BYTES_MAX)
 		return ak_error_set(err, AK_EXIT_ENV, "image documents exceed %u bytes in all",
 				    AK_IMAGE_DOC_BYTES_MAX);
-	struct memo *m = calloc(1, sizeof(*m));
-	if (!m || !(m->digest = strdup(d->digest))) {
-		free(m);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	struct memo *m = ak_xcalloc(1, sizeof(*m));
+	m->digest = ak_xstrdup(d->digest);
 	m->kind = kind;
 	m->size = d->size;
 	int r = kind == MEMO_CONFIG
@@ -182,11 +180,10 @@ static int walk_manifest(struct walk *w, const struct ak_manifest_doc *man, cons
 	char sb[32];
 	if (artifact_mt) {
 		/* artifacts (signatures, SBOMs, helm charts) look like manifests */
-		if (ak_variant_list_note(w->out,
-					 "skipped manifest '%s': config media type '%.100s' is not "
-					 "an image config",
-					 ak_digest_short(manifest_digest, sb), artifact_mt) < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		ak_variant_list_note(w->out,
+				     "skipped manifest '%s': config media type '%.100s' is not an "
+				     "image config",
+				     ak_digest_short(manifest_digest, sb), artifact_mt);
 		return 0;
 	}
 	struct memo *cm;
@@ -204,24 +201,21 @@ static int walk_manifest(struct walk *w, const struct ak_manifest_doc *man, cons
 		walk_skip(w, SKIP_NO_PLATFORM, manifest_digest);
 		return 0;
 	}
-	int dup = manifest_digest ? ak_variant_dedup_check(&w->seen, manifest_digest, c->os,
-							   c->arch, c->variant, c->ref_name, err)
-				  : 0;
-	if (dup)
-		return dup < 0 ? -1 : 0;
+	if (manifest_digest && ak_variant_dedup_check(&w->seen, manifest_digest, c->os, c->arch,
+						      c->variant, c->ref_name))
+		return 0;
 	if (walk_count_descriptors(w, man->nlayers, err) < 0)
 		return -1;
 	struct ak_variant *v = ak_variant_list_add(w->out);
 	if (!v)
 		return ak_error_set(err, AK_EXIT_ENV, "too many variants");
-	if (c->annotated &&
-	    ak_variant_list_note(w->out,
-				 "manifest '%s' is annotated as an attestation but its platform "
-				 "%.40s/%.40s is runnable: probed, as a runtime would pull and run "
-				 "it",
-				 ak_digest_short(manifest_digest, sb), os ? os : "?",
-				 arch ? arch : "?") < 0)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (c->annotated)
+		ak_variant_list_note(
+			w->out,
+			"manifest '%s' is annotated as an attestation but its platform "
+			"%.40s/%.40s is runnable: probed, as a runtime would pull and "
+			"run it",
+			ak_digest_short(manifest_digest, sb), os ? os : "?", arch ? arch : "?");
 	v->config_platform = ak_platform_string(cfg->os, cfg->arch, cfg->variant);
 	v->config_parsed = ak_platform_from_oci(cfg->os, cfg->arch, cfg->variant);
 	ak_process_copy(&v->process, &cfg->process);
@@ -229,28 +223,23 @@ static int walk_manifest(struct walk *w, const struct ak_manifest_doc *man, cons
 		v->index_platform = ak_platform_string(c->os, c->arch, c->variant);
 		v->index_parsed = ak_platform_from_oci(c->os, c->arch, c->variant);
 	}
-	if ((c->ref_name && !(v->ref_name = strdup(c->ref_name))) ||
-	    (manifest_digest && !(v->manifest_digest = strdup(manifest_digest))) ||
-	    ak_descriptor_copy(&v->config, &man->config) < 0 ||
-	    !(v->layers = calloc(man->nlayers ? man->nlayers : 1, sizeof(*v->layers))))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	for (size_t i = 0; i < man->nlayers; i++) {
-		if (ak_descriptor_copy(&v->layers[i], &man->layers[i]) < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		v->nlayers = i + 1;
-	}
+	v->ref_name = ak_xstrdup(c->ref_name);
+	v->manifest_digest = ak_xstrdup(manifest_digest);
+	ak_descriptor_copy(&v->config, &man->config);
+	v->layers = ak_xcalloc(man->nlayers, sizeof(*v->layers));
+	for (size_t i = 0; i < man->nlayers; i++)
+		ak_descriptor_copy(&v->layers[i], &man->layers[i]);
+	v->nlayers = man->nlayers;
 	return 0;
 }
 
 /* The config media type of a manifest whose config is not an image config (an
  * artifact), in *artifact_mt; left NULL for an image. */
-static int manifest_artifact_mt(const struct ak_manifest_doc *man, char **artifact_mt,
-				struct ak_error **err)
+static void manifest_artifact_mt(const struct ak_manifest_doc *man, char **artifact_mt)
 {
 	const char *mt = man->config.media_type;
-	if (mt && !ak_media_type_is_config(mt) && !(*artifact_mt = strdup(mt)))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	return 0;
+	if (mt && !ak_media_type_is_config(mt))
+		*artifact_mt = ak_xstrdup(mt);
 }
 
 static int walk_index(struct walk *w, const struct ak_index_doc *idx, const char *what,
@@ -273,9 +262,8 @@ static int walk_unwanted(struct walk *w, const struct ak_index_entry *e, const s
 	if (!v)
 		return ak_error_set(err, AK_EXIT_ENV, "too many variants");
 	v->index_parsed = p;
-	if (!(v->index_platform = ak_platform_string(c->os, c->arch, c->variant)) ||
-	    !(v->manifest_digest = strdup(e->d.digest)))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	v->index_platform = ak_platform_string(c->os, c->arch, c->variant);
+	v->manifest_digest = ak_xstrdup(e->d.digest);
 	*listed = 1;
 	return 0;
 }
@@ -300,10 +288,8 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 	if (ak_media_type_is_schema1(mt))
 		return ak_doc_schema1_error(ak_digest_short(e->d.digest, sb), err);
 	if (!is_index && !is_manifest) {
-		if (ak_variant_list_note(w->out,
-					 "skipped '%s': media type '%.100s' is not an image",
-					 ak_digest_short(e->d.digest, sb), mt ? mt : "(none)") < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		ak_variant_list_note(w->out, "skipped '%s': media type '%.100s' is not an image",
+				     ak_digest_short(e->d.digest, sb), mt ? mt : "(none)");
 		return 0;
 	}
 	int unwanted;
@@ -322,8 +308,8 @@ static int walk_entry(struct walk *w, const struct ak_index_entry *e, const stru
 	if (walk_read_doc(w, &e->d, is_index ? MEMO_INDEX : MEMO_MANIFEST, &m, err) < 0)
 		return -1;
 	if (!is_index) {
-		if (!m->artifact_mt && manifest_artifact_mt(&m->doc.man, &m->artifact_mt, err) < 0)
-			return -1;
+		if (!m->artifact_mt)
+			manifest_artifact_mt(&m->doc.man, &m->artifact_mt);
 		return walk_manifest(w, &m->doc.man, m->artifact_mt, e->d.digest, e->d.digest, &c,
 				     err);
 	}
@@ -337,9 +323,7 @@ static int tag_error(const struct ak_index_doc *idx, const char *tag, const char
 		     struct ak_error **err)
 {
 	size_t cap = 1024, n = 0;
-	cleanup_free char *list = calloc(1, cap);
-	if (!list)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free char *list = ak_xcalloc(1, cap);
 	for (size_t i = 0; i < idx->n; i++) {
 		const char *r = idx->entries[i].ref_name;
 		if (!r || n + strlen(r) + 8 >= cap)
@@ -376,7 +360,7 @@ static int walk_index(struct walk *w, const struct ak_index_doc *idx, const char
 }
 
 /* One note per reason, naming a few of the manifests skipped; then the repeated ones. */
-static int walk_notes(struct walk *w, struct ak_error **err)
+static void walk_notes(struct walk *w)
 {
 	static const char *const why[SKIP_NREASONS] = {
 		[SKIP_INDEX_UNKNOWN] = "platform unknown/unknown in the index",
@@ -395,13 +379,13 @@ static int walk_notes(struct walk *w, struct ak_error **err)
 						i ? ", " : "", w->examples[r][i]);
 		if (n > SKIP_EXAMPLES)
 			snprintf(list + len, sizeof(list) - len, ", …");
-		if (ak_variant_list_note(w->out,
-					 "skipped %zu attestation manifest%s (%s): %s, which no "
-					 "runtime runs",
-					 n, n == 1 ? "" : "s", list, why[r]) < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		ak_variant_list_note(
+			w->out,
+			"skipped %zu attestation manifest%s (%s): %s, which no runtime "
+			"runs",
+			n, n == 1 ? "" : "s", list, why[r]);
 	}
-	return ak_variant_dedup_notes(&w->seen, w->out, err);
+	ak_variant_dedup_notes(&w->seen, w->out);
 }
 
 /* Walk the graph whose root document (named what) is doc. */
@@ -421,17 +405,17 @@ static int walk_graph(struct ak_source *src, const char *doc, size_t len, const 
 		/* the root is a single manifest (skopeo dir, a registry tag) */
 		char digest[AK_DIGEST_MAX];
 		cleanup_free char *artifact_mt = NULL;
-		if (ak_digest_sha256(doc, len, digest) < 0)
+		if (ak_digest_sha256(doc, len, digest) < 0) {
 			r = ak_error_set(err, AK_EXIT_ENV, "cannot compute digest");
-		else
-			r = manifest_artifact_mt(&root.man, &artifact_mt, err);
-		if (r == 0)
+		} else {
+			manifest_artifact_mt(&root.man, &artifact_mt);
 			r = walk_manifest(&w, &root.man, artifact_mt, what, digest, &none, err);
+		}
 	} else {
 		r = walk_index(&w, &root.idx, what, &none, tag, err);
 	}
 	if (r == 0)
-		r = walk_notes(&w, err);
+		walk_notes(&w);
 	ak_doc_free(&root);
 	walk_free(&w);
 	return r;
@@ -449,9 +433,9 @@ static char *digest_from_path(const char *path)
 		n -= 5;
 	if (!ak_str_has_prefix(path, "blobs/") && strchr(path, '/'))
 		return NULL; /* <id>/layer.tar-style: the id is not a content digest */
-	char *d = NULL;
-	if (n != 64 || asprintf(&d, "sha256:%.64s", base) < 0)
+	if (n != 64)
 		return NULL;
+	char *d = ak_xasprintf("sha256:%.64s", base);
 	if (ak_digest_validate(d, NULL) < 0) {
 		free(d);
 		return NULL;
@@ -517,9 +501,8 @@ static int entry_variant(struct ak_source *src, const struct ak_source_root *roo
 		return ak_error_set(err, AK_EXIT_ENV,
 				    "'manifest.json': cannot tell the digest of config '%.200s'",
 				    e->config);
-	if (!(v->config.path = strdup(e->config)) ||
-	    !(v->config.media_type = strdup(AK_MT_DOCKER_CONFIG)))
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	v->config.path = ak_xstrdup(e->config);
+	v->config.media_type = ak_xstrdup(AK_MT_DOCKER_CONFIG);
 	if (file_size(&f->config, &v->config.size, err) < 0)
 		return -1;
 	cleanup_free char *buf = NULL;
@@ -538,9 +521,7 @@ static int entry_variant(struct ak_source *src, const struct ak_source_root *roo
 	v->config_parsed = ak_platform_from_oci(cfg.os, cfg.arch, cfg.variant);
 	ak_process_copy(&v->process, &cfg.process);
 	int r = 0;
-	v->layers = calloc(e->nlayers ? e->nlayers : 1, sizeof(*v->layers));
-	if (!v->layers)
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	v->layers = ak_xcalloc(e->nlayers, sizeof(*v->layers));
 	for (size_t j = 0; r == 0 && j < e->nlayers; j++) {
 		struct ak_descriptor *d = &v->layers[j];
 		v->nlayers = j + 1;
@@ -553,18 +534,15 @@ static int entry_variant(struct ak_source *src, const struct ak_source_root *roo
 						 src->path, e->nlayers, cfg.ndiff_ids);
 				break;
 			}
-			d->digest = strdup(cfg.diff_ids[j]);
+			d->digest = ak_xstrdup(cfg.diff_ids[j]);
 		}
-		d->path = strdup(e->layers[j]);
-		d->media_type = strdup(AK_MT_DOCKER_LAYER_TAR);
-		if (!d->digest || !d->path || !d->media_type)
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		else
-			r = file_size(&f->layers[j], &d->size, err);
+		d->path = ak_xstrdup(e->layers[j]);
+		d->media_type = ak_xstrdup(AK_MT_DOCKER_LAYER_TAR);
+		r = file_size(&f->layers[j], &d->size, err);
 	}
 	ak_config_doc_free(&cfg);
-	if (r == 0 && e->nrepo_tags && !(v->ref_name = strdup(e->repo_tags[0])))
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (r == 0 && e->nrepo_tags)
+		v->ref_name = ak_xstrdup(e->repo_tags[0]);
 	return r;
 }
 
@@ -684,8 +662,7 @@ static int walk_trees(struct ak_source_root *root, struct ak_variant_list *out,
 		v->tree_path = steal_pointer(&t->path);
 		if (!t->os)
 			continue; /* one root filesystem: nothing says its platform */
-		if (!(v->folder_platform = ak_platform_string(t->os, t->arch, t->variant)))
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		v->folder_platform = ak_platform_string(t->os, t->arch, t->variant);
 		v->folder_parsed = ak_platform_from_oci(t->os, t->arch, t->variant);
 	}
 	return 0;
@@ -696,8 +673,8 @@ int ak_walk(struct ak_source *src, const char *tag, const struct ak_platform **f
 {
 	struct ak_source_root root = {0};
 	int r = src->ops->read_root(src, &root, err);
-	if (r == 0 && root.note && ak_variant_list_note(out, "%s", root.note) < 0)
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (r == 0 && root.note)
+		ak_variant_list_note(out, "%s", root.note);
 	if (r == 0) {
 		switch (root.form) {
 		case AK_ROOT_GRAPH:

@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "elf/capture.h"
 #include "elf/classify.h"
 #include "image/fsview.h"
@@ -22,7 +22,7 @@
 struct capture_ctx {
 	struct ak_elf_capture *cap;
 	uint64_t seen;	      /* bytes of the current file fed so far */
-	struct ak_error *err; /* out of memory while classifying */
+	struct ak_error *err; /* classifying failed (a libelf older than archkit) */
 };
 
 static bool cap_begin(void *ctx, const struct ak_layer_entry *e)
@@ -32,7 +32,7 @@ static bool cap_begin(void *ctx, const struct ak_layer_entry *e)
 		return false;
 	c->seen = 0;
 	c->cap = ak_elf_capture_begin(e->size, NULL);
-	return c->cap != NULL;
+	return true;
 }
 
 static int cap_data(void *ctx, const void *buf, size_t len, struct ak_error **err)
@@ -61,9 +61,8 @@ static void *cap_end(void *ctx, const struct ak_layer_entry *e)
 	size_t len = 0;
 	const unsigned char *data = c->cap ? ak_elf_capture_data(c->cap, &len) : NULL;
 	if (data && ak_elf_capture_is_elf(c->cap)) {
-		facts = calloc(1, sizeof(*facts));
-		if (facts &&
-		    ak_elf_classify(data, len, ak_elf_capture_size(c->cap), facts, &c->err) < 0) {
+		facts = ak_xcalloc(1, sizeof(*facts));
+		if (ak_elf_classify(data, len, ak_elf_capture_size(c->cap), facts, &c->err) < 0) {
 			facts_free(facts);
 			facts = NULL;
 		}
@@ -77,9 +76,7 @@ static void *cap_end(void *ctx, const struct ak_layer_entry *e)
 static int cap_make(void *ctx, size_t job, const struct ak_descriptor *layer,
 		    struct ak_layer_consumer *out, struct ak_error **err)
 {
-	struct capture_ctx *cc = calloc(1, sizeof(*cc));
-	if (!cc)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	struct capture_ctx *cc = ak_xcalloc(1, sizeof(*cc));
 	*out = (struct ak_layer_consumer){
 		.ctx = cc,
 		.begin = cap_begin,
@@ -108,50 +105,26 @@ static int cap_finish(void *ctx, size_t job, struct ak_layer_consumer *c, bool o
 
 /* ---- findings ---- */
 
-/* Append a finding, taking f's strings (freed on failure too); -1 when out of memory. */
-static int add_finding(struct ak_probe_variant *v, struct ak_finding *f, const char *path,
-		       const char *layer)
+/* Append a finding, taking f's strings. */
+static void add_finding(struct ak_probe_variant *v, struct ak_finding *f, const char *path,
+			const char *layer)
 {
-	char *p = path ? strdup(path) : NULL, *l = layer ? strdup(layer) : NULL;
-	if (!f->code || (path && !p) || (layer && !l) ||
-	    ak_grow_one(&v->findings, v->nfindings, sizeof(*v->findings)) < 0) {
-		ak_finding_clear(f);
-		free(p);
-		free(l);
-		return -1;
-	}
+	ak_grow_one(&v->findings, v->nfindings, sizeof(*v->findings));
 	struct ak_probe_finding *pf = &v->findings[v->nfindings++];
 	pf->f = *f;
 	memset(f, 0, sizeof(*f));
-	pf->path = p;
-	pf->layer = l;
+	pf->path = ak_xstrdup(path);
+	pf->layer = ak_xstrdup(layer);
 	v->count[pf->f.sev]++;
-	return 0;
 }
 
-/* found and expected are malloc'd (fmt, strdup): NULL means memory ran out. */
-static int add_new_finding(struct ak_probe_variant *v, enum ak_severity sev, const char *code,
-			   const char *path, const char *layer, char *found, char *expected)
+/* found and expected are malloc'd (ak_xasprintf, ak_xstrdup) and taken. */
+static void add_new_finding(struct ak_probe_variant *v, enum ak_severity sev, const char *code,
+			    const char *path, const char *layer, char *found, char *expected)
 {
 	struct ak_finding f = {
-		.sev = sev, .code = strdup(code), .found = found, .expected = expected};
-	if (!found || !expected) {
-		ak_finding_clear(&f);
-		return -1;
-	}
-	return add_finding(v, &f, path, layer);
-}
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	char *s = NULL;
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
+		.sev = sev, .code = ak_xstrdup(code), .found = found, .expected = expected};
+	add_finding(v, &f, path, layer);
 }
 
 struct loader_memo {
@@ -189,8 +162,8 @@ static bool ignored(const struct ak_probe_options *opt, const char *path)
 	return false;
 }
 
-static int check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts, const char *path,
-			const char *layer)
+static void check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts, const char *path,
+			 const char *layer)
 {
 	struct loader_memo *m = NULL;
 	for (size_t i = 0; i < jc->nmemo; i++)
@@ -216,37 +189,35 @@ static int check_loader(struct judge_ctx *jc, const struct ak_elf_facts *facts, 
 	const char *glibc = jc->p->glibc_loader ? jc->p->glibc_loader : "-";
 	switch (m->verdict) {
 	case 1:
-		return add_new_finding(
+		add_new_finding(
 			jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
-			fmt("PT_INTERP '%s', which is not in the image", facts->interp),
-			fmt("a loader present in the final filesystem (%s uses %s)", jc->p->name,
-			    glibc));
+			ak_xasprintf("PT_INTERP '%s', which is not in the image", facts->interp),
+			ak_xasprintf("a loader present in the final filesystem (%s uses %s)",
+				     jc->p->name, glibc));
+		break;
 	case 3:
-		return add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
-				       fmt("PT_INTERP '%s' is not an ELF loader", facts->interp),
-				       fmt("a loader for %s (%s)", jc->p->name, glibc));
+		add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
+				ak_xasprintf("PT_INTERP '%s' is not an ELF loader", facts->interp),
+				ak_xasprintf("a loader for %s (%s)", jc->p->name, glibc));
+		break;
 	case 4:
-		return add_new_finding(jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
-				       fmt("PT_INTERP '%s' ends in a symlink loop", facts->interp),
-				       fmt("a loader for %s (%s)", jc->p->name, glibc));
+		add_new_finding(
+			jc->v, AK_SEV_ERROR, "loader-missing", path, layer,
+			ak_xasprintf("PT_INTERP '%s' ends in a symlink loop", facts->interp),
+			ak_xasprintf("a loader for %s (%s)", jc->p->name, glibc));
+		break;
 	case 2: {
-		struct ak_finding f = {
-			.sev = m->wrong.sev,
-			.code = strdup(m->wrong.code),
-			.found = fmt("PT_INTERP '%s' is %s", facts->interp, m->wrong.found),
-			.expected = m->wrong.expected ? strdup(m->wrong.expected) : NULL};
-		bool oom = !f.found || (m->wrong.expected && !f.expected);
+		struct ak_finding f = {.sev = m->wrong.sev,
+				       .code = ak_xstrdup(m->wrong.code),
+				       .found = ak_xasprintf("PT_INTERP '%s' is %s", facts->interp,
+							     m->wrong.found),
+				       .expected = ak_xstrdup(m->wrong.expected)};
 		/* past 16 distinct loaders the verdict is not memoised: free it here */
 		if (m == &local)
 			ak_finding_clear(&local.wrong);
-		if (oom) {
-			ak_finding_clear(&f);
-			return -1;
-		}
-		return add_finding(jc->v, &f, path, layer);
+		add_finding(jc->v, &f, path, layer);
+		break;
 	}
-	default:
-		return 0;
 	}
 }
 
@@ -266,42 +237,31 @@ static int judge_entry(const struct ak_fsview_entry *e, void *ctx)
 	snprintf(path, sizeof(path), "/%s", e->path);
 	const char *layer = layer_label(jc, e->layer);
 	struct ak_finding found[AK_ELF_FINDINGS_MAX];
-	struct ak_error *err = NULL;
-	int n = ak_elf_judge(facts, jc->p, found, &err);
-	if (n < 0) {
-		ak_error_free(err);
-		return -1;
-	}
+	int n = ak_elf_judge(facts, jc->p, found, NULL);
 	if (ignored(jc->opt, path)) {
 		/* the user said this file may carry other code: keep it visible, never failing */
-		char *what = ak_elf_describe(facts);
 		for (int i = 0; i < n; i++)
 			ak_finding_clear(&found[i]);
-		return add_new_finding(jc->v, AK_SEV_INFO, "ignored", path, layer,
-				       what ? what : strdup("ELF file"),
-				       strdup("matched by --ignore"));
+		add_new_finding(jc->v, AK_SEV_INFO, "ignored", path, layer, ak_elf_describe(facts),
+				ak_xstrdup("matched by --ignore"));
+		return 0;
 	}
 	bool wrong = false;
 	for (int i = 0; i < n; i++) {
 		wrong |= found[i].sev == AK_SEV_ERROR;
-		if (add_finding(jc->v, &found[i], path, layer) < 0) {
-			while (++i < n)
-				ak_finding_clear(&found[i]);
-			return -1;
-		}
+		add_finding(jc->v, &found[i], path, layer);
 	}
 	jc->code_errors += wrong;
 	/* a loader only matters for code of this machine: other findings already say more */
 	bool same_machine =
 		facts->e_machine == jc->p->e_machine && facts->elf_class == jc->p->elf_class;
-	if (facts->has_interp && facts->interp && same_machine &&
-	    check_loader(jc, facts, path, layer) < 0)
-		return -1;
+	if (facts->has_interp && facts->interp && same_machine)
+		check_loader(jc, facts, path, layer);
 	return 0;
 }
 
-static int note_removed(struct ak_probe_variant *v, const struct ak_fsview *view,
-			const struct ak_platform *p)
+static void note_removed(struct ak_probe_variant *v, const struct ak_fsview *view,
+			 const struct ak_platform *p)
 {
 	size_t n = 0;
 	const struct ak_fsview_removed *rm = ak_fsview_removed(view, &n);
@@ -312,18 +272,14 @@ static int note_removed(struct ak_probe_variant *v, const struct ak_fsview *view
 		int k = ak_elf_judge(rm[i].facts, p, f, NULL);
 		if (k <= 0)
 			continue;
-		char *line =
-			fmt("/%s (layer %d, removed by layer %d): %s", rm[i].path, rm[i].layer + 1,
-			    rm[i].removed_by + 1, f[0].found ? f[0].found : f[0].code);
+		char *line = ak_xasprintf("/%s (layer %d, removed by layer %d): %s", rm[i].path,
+					  rm[i].layer + 1, rm[i].removed_by + 1,
+					  f[0].found ? f[0].found : f[0].code);
 		for (int j = 0; j < k; j++)
 			ak_finding_clear(&f[j]);
-		if (!line || ak_grow_one(&v->removed, v->nremoved, sizeof(*v->removed)) < 0) {
-			free(line);
-			return -1;
-		}
+		ak_grow_one(&v->removed, v->nremoved, sizeof(*v->removed));
 		v->removed[v->nremoved++] = line;
 	}
-	return 0;
 }
 
 /* ---- the plan: which variants to judge, which blobs to read ---- */
@@ -349,9 +305,7 @@ static const char *or_empty(const char *s)
 static int plan_scan(struct plan *pl, struct ak_image *img, const struct ak_probe_options *opt,
 		     struct ak_error **err)
 {
-	cleanup_free const struct ak_variant **vars = calloc(pl->n ? pl->n : 1, sizeof(*vars));
-	if (!vars)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free const struct ak_variant **vars = ak_xcalloc(pl->n, sizeof(*vars));
 	for (size_t i = 0; i < pl->n; i++)
 		vars[i] = pl->items[i].src;
 	struct ak_rootfs_options ro = {.max_layer_bytes = opt->max_layer_bytes, .jobs = opt->jobs};
@@ -392,27 +346,21 @@ static int cmp_vkey(const void *a, const void *b)
 	return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
-static int add_note(struct ak_probe_report *out, char *note)
+static void add_note(struct ak_probe_report *out, char *note)
 {
-	if (!note || ak_grow_one(&out->notes, out->nnotes, sizeof(*out->notes)) < 0) {
-		free(note);
-		return -1;
-	}
+	ak_grow_one(&out->notes, out->nnotes, sizeof(*out->notes));
 	out->notes[out->nnotes++] = note;
-	return 0;
 }
 
 /* The variants --platform asks for, each (manifest digest, platform) once: an index
  * may list one manifest many times, and judging it again says nothing new. */
-static int plan_items(struct plan *pl, const struct ak_probe_options *opt,
-		      struct ak_probe_report *out, struct ak_error **err)
+static void plan_items(struct plan *pl, const struct ak_probe_options *opt,
+		       struct ak_probe_report *out)
 {
 	const struct ak_variant_list *vl = pl->vl;
-	cleanup_free struct vkey *keys = calloc(vl->n ? vl->n : 1, sizeof(*keys));
-	cleanup_free bool *skip = calloc(vl->n ? vl->n : 1, sizeof(*skip));
-	pl->items = calloc(vl->n ? vl->n : 1, sizeof(*pl->items));
-	if (!keys || !skip || !pl->items)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	cleanup_free struct vkey *keys = ak_xcalloc(vl->n, sizeof(*keys));
+	cleanup_free bool *skip = ak_xcalloc(vl->n, sizeof(*skip));
+	pl->items = ak_xcalloc(vl->n, sizeof(*pl->items));
 	size_t nkeys = 0;
 	for (size_t i = 0; i < vl->n; i++) {
 		skip[i] = !wanted(opt, vl->items[i].platform);
@@ -427,18 +375,18 @@ static int plan_items(struct plan *pl, const struct ak_probe_options *opt,
 		       strcmp(or_empty(keys[j].v->ref_name), or_empty(keys[i].v->ref_name)) == 0)
 			skip[keys[j++].order] = true;
 		char sb[32];
-		if (j - i > 1 &&
-		    add_note(out, fmt("manifest '%s' (%s) is listed %zu times: probed once",
-				      ak_digest_short(keys[i].v->manifest_digest, sb),
-				      keys[i].v->platform ? keys[i].v->platform->name : "unknown",
-				      j - i)) < 0)
-			return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+		if (j - i > 1)
+			add_note(out,
+				 ak_xasprintf("manifest '%s' (%s) is listed %zu times: probed once",
+					      ak_digest_short(keys[i].v->manifest_digest, sb),
+					      keys[i].v->platform ? keys[i].v->platform->name
+								  : "unknown",
+					      j - i));
 		i = j;
 	}
 	for (size_t i = 0; i < vl->n; i++)
 		if (!skip[i])
 			pl->items[pl->n++].src = &vl->items[i];
-	return 0;
 }
 
 /* ---- judging ---- */
@@ -452,21 +400,19 @@ static int judge_variant(const struct ak_probe_options *opt, const struct plan *
 	if (!view)
 		return -1;
 	struct judge_ctx jc = {.opt = opt, .v = v, .view = view, .p = src->platform, .src = src};
-	int r = ak_fsview_foreach(view, true, judge_entry, &jc, err);
-	if (r > 0 || (r < 0 && err && !*err))
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory judging %s", v->name);
+	ak_fsview_foreach(view, true, judge_entry, &jc, err); /* judge_entry never stops it */
 	for (size_t m = 0; m < jc.nmemo; m++)
 		ak_finding_clear(&jc.memo[m].wrong);
-	if (r == 0 && opt->verbose && note_removed(v, view, src->platform) < 0)
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (opt->verbose)
+		note_removed(v, view, src->platform);
 	it->code_errors = jc.code_errors;
 	ak_fsview_free(view);
-	return r;
+	return 0;
 }
 
 /* ---- platform triangulation, identical variants, missing platforms ---- */
 
-static int check_platforms(struct ak_probe_variant *v, const struct ak_variant *src)
+static void check_platforms(struct ak_probe_variant *v, const struct ak_variant *src)
 {
 	struct {
 		const char *what, *raw;
@@ -476,28 +422,26 @@ static int check_platforms(struct ak_probe_variant *v, const struct ak_variant *
 		{"config", src->config_platform, src->config_parsed},
 		{"folder name", src->folder_platform, src->folder_parsed},
 	};
-	for (size_t i = 0; i < 3; i++) {
-		if (said[i].raw && !said[i].p &&
-		    add_new_finding(v, AK_SEV_ERROR, "unknown-platform", NULL, NULL,
-				    fmt("%s says '%s'", said[i].what, said[i].raw),
-				    fmt("a known platform (%s)", ak_platform_known_list())) < 0)
-			return -1;
-	}
+	for (size_t i = 0; i < 3; i++)
+		if (said[i].raw && !said[i].p)
+			add_new_finding(
+				v, AK_SEV_ERROR, "unknown-platform", NULL, NULL,
+				ak_xasprintf("%s says '%s'", said[i].what, said[i].raw),
+				ak_xasprintf("a known platform (%s)", ak_platform_known_list()));
 	for (size_t i = 0; i < 3; i++)
 		for (size_t j = i + 1; j < 3; j++)
-			if (said[i].p && said[j].p && said[i].p != said[j].p &&
-			    add_new_finding(
-				    v, AK_SEV_ERROR, "platform-mismatch", NULL, NULL,
-				    fmt("%s says %s", said[j].what, said[j].p->name),
-				    fmt("%s, as the %s says", said[i].p->name, said[i].what)) < 0)
-				return -1;
+			if (said[i].p && said[j].p && said[i].p != said[j].p)
+				add_new_finding(
+					v, AK_SEV_ERROR, "platform-mismatch", NULL, NULL,
+					ak_xasprintf("%s says %s", said[j].what, said[j].p->name),
+					ak_xasprintf("%s, as the %s says", said[i].p->name,
+						     said[i].what));
 	if (!src->platform && !src->index_platform && !src->config_platform &&
-	    !src->folder_platform &&
-	    add_new_finding(v, AK_SEV_ERROR, "unknown-platform", NULL, NULL,
-			    strdup("nothing in the image names this variant's platform"),
-			    strdup("a platform (pass --platform for single-platform output)")) < 0)
-		return -1;
-	return 0;
+	    !src->folder_platform)
+		add_new_finding(
+			v, AK_SEV_ERROR, "unknown-platform", NULL, NULL,
+			ak_xstrdup("nothing in the image names this variant's platform"),
+			ak_xstrdup("a platform (pass --platform for single-platform output)"));
 }
 
 /* Order items by their layer lists, so identical lists sit together. */
@@ -536,14 +480,13 @@ static bool same_layer_list(const struct item *x, const struct item *y)
  * right for both: an ELF file of either variant is judged an error. Data, scripts, or
  * code both platforms run (armel code as arm/v5 and arm/v6) is a fine thing to share:
  * an info finding. One finding per other platform, not per other variant. */
-static int check_identical(struct ak_probe_report *out, struct plan *pl)
+static void check_identical(struct ak_probe_report *out, struct plan *pl)
 {
-	cleanup_free struct item **order = calloc(pl->n ? pl->n : 1, sizeof(*order));
+	cleanup_free struct item **order = ak_xcalloc(pl->n, sizeof(*order));
 	/* a group's platforms, each with "some variant of it holds code it cannot run" */
-	cleanup_free const struct ak_platform **plats = calloc(ak_platform_count, sizeof(*plats));
-	cleanup_free bool *wrong = calloc(ak_platform_count, sizeof(*wrong));
-	if (!order || !plats || !wrong)
-		return -1;
+	cleanup_free const struct ak_platform **plats =
+		ak_xcalloc(ak_platform_count, sizeof(*plats));
+	cleanup_free bool *wrong = ak_xcalloc(ak_platform_count, sizeof(*wrong));
 	size_t n = 0;
 	for (size_t i = 0; i < pl->n; i++)
 		if (pl->items[i].src->platform && pl->items[i].src->nlayers > 0)
@@ -571,40 +514,41 @@ static int check_identical(struct ak_probe_report *out, struct plan *pl)
 				if (plats[k] == x->src->platform)
 					continue;
 				size_t nl = x->src->nlayers;
-				int r;
 				if (x->code_errors > 0 || wrong[k])
-					r = add_new_finding(
+					add_new_finding(
 						v, AK_SEV_ERROR, "identical-layers", NULL, NULL,
-						fmt("the same %zu layer(s), byte for byte, as %s",
-						    nl, plats[k]->name),
-						fmt("layers built for %s (a build step that "
-						    "ignored "
-						    "TARGETPLATFORM?)",
-						    x->src->platform->name));
+						ak_xasprintf("the same %zu layer(s), byte for "
+							     "byte, as %s",
+							     nl, plats[k]->name),
+						ak_xasprintf(
+							"layers built for %s (a build step that "
+							"ignored "
+							"TARGETPLATFORM?)",
+							x->src->platform->name));
 				else
-					r = add_new_finding(
+					add_new_finding(
 						v, AK_SEV_INFO, "identical-layers", NULL, NULL,
-						fmt("the same %zu layer(s), byte for byte, as %s, "
-						    "%s",
-						    nl, plats[k]->name,
-						    v->elf_files ? "with ELF code that runs on both"
-								 : "with no ELF file in them"),
-						strdup("nothing to fix: content right for both "
-						       "platforms "
-						       "may be shared"));
-				if (r < 0)
-					return -1;
+						ak_xasprintf(
+							"the same %zu layer(s), byte for byte, as "
+							"%s, "
+							"%s",
+							nl, plats[k]->name,
+							v->elf_files
+								? "with ELF code that runs on both"
+								: "with no ELF file in them"),
+						ak_xstrdup("nothing to fix: content right for both "
+							   "platforms "
+							   "may be shared"));
 			}
 		}
 		g = end;
 	}
-	return 0;
 }
 
 /* A platform asked for with --platform that the image lacks fails the probe, however
  * many were asked for: a variant of its own, with no layers and one error. */
-static int add_missing(struct ak_probe_report *out, const struct ak_probe_options *opt,
-		       const struct ak_variant_list *vl, size_t *next)
+static void add_missing(struct ak_probe_report *out, const struct ak_probe_options *opt,
+			const struct ak_variant_list *vl, size_t *next)
 {
 	char has[1024] = "";
 	size_t len = 0;
@@ -630,23 +574,15 @@ static int add_missing(struct ak_probe_report *out, const struct ak_probe_option
 		struct ak_probe_variant *v = &out->variants[(*next)++];
 		v->platform = p;
 		v->missing = true;
-		if (!(v->name = strdup(p->name)) ||
-		    add_new_finding(v, AK_SEV_ERROR, "platform-missing", NULL, NULL,
-				    fmt("no variant for %s in the image (it has: %s)", p->name,
-					len ? has : "none"),
-				    fmt("a %s variant, as --platform asks", p->name)) < 0)
-			return -1;
+		v->name = ak_xstrdup(p->name);
+		add_new_finding(v, AK_SEV_ERROR, "platform-missing", NULL, NULL,
+				ak_xasprintf("no variant for %s in the image (it has: %s)", p->name,
+					     len ? has : "none"),
+				ak_xasprintf("a %s variant, as --platform asks", p->name));
 	}
-	return 0;
 }
 
 /* ---- the run ---- */
-
-static int dup_or_null(char **dst, const char *s)
-{
-	*dst = s ? strdup(s) : NULL;
-	return s && !*dst ? -1 : 0;
-}
 
 static const char *compression_words(enum ak_compression c)
 {
@@ -663,7 +599,7 @@ static const char *compression_words(enum ak_compression c)
 /* A layer whose media type names another compression than its bytes have: runtimes
  * that pick the decompressor from the media type fail to pull it. Checked for every
  * descriptor, since two manifests may name one blob with different media types. */
-static int check_layer_media_types(struct ak_probe_variant *v, const struct plan *pl, size_t k)
+static void check_layer_media_types(struct ak_probe_variant *v, const struct plan *pl, size_t k)
 {
 	const struct ak_variant *src = pl->items[k].src;
 	for (size_t i = 0; i < src->nlayers; i++) {
@@ -673,29 +609,28 @@ static int check_layer_media_types(struct ak_probe_variant *v, const struct plan
 		if (!idx || !ak_layer_media_type_compression(d->media_type, &declared) ||
 		    declared == idx->compression)
 			continue;
-		if (add_new_finding(v, AK_SEV_ERROR, "layer-media-type-mismatch", NULL, d->digest,
-				    fmt("layer %zu is %s, but its media type is '%s'", i + 1,
-					compression_words(idx->compression), d->media_type),
-				    fmt("%s, as the media type declares (a puller that "
-					"decompresses by media type fails on it)",
-					compression_words(declared))) < 0)
-			return -1;
+		add_new_finding(
+			v, AK_SEV_ERROR, "layer-media-type-mismatch", NULL, d->digest,
+			ak_xasprintf("layer %zu is %s, but its media type is '%s'", i + 1,
+				     compression_words(idx->compression), d->media_type),
+			ak_xasprintf(
+				"%s, as the media type declares (a puller that decompresses by "
+				"media type fails on it)",
+				compression_words(declared)));
 	}
-	return 0;
 }
 
-static int fill_variant(struct ak_probe_variant *v, const struct ak_variant *src)
+static void fill_variant(struct ak_probe_variant *v, const struct ak_variant *src)
 {
 	v->platform = src->platform;
 	v->nlayers = src->nlayers;
-	v->name = strdup(src->platform ? src->platform->name : "unknown");
-	if (!v->name || dup_or_null(&v->index_platform, src->index_platform) < 0 ||
-	    dup_or_null(&v->config_platform, src->config_platform) < 0 ||
-	    dup_or_null(&v->folder_platform, src->folder_platform) < 0 ||
-	    dup_or_null(&v->manifest_digest, src->manifest_digest) < 0 ||
-	    dup_or_null(&v->ref_name, src->ref_name) < 0)
-		return -1;
-	return check_platforms(v, src);
+	v->name = ak_xstrdup(src->platform ? src->platform->name : "unknown");
+	v->index_platform = ak_xstrdup(src->index_platform);
+	v->config_platform = ak_xstrdup(src->config_platform);
+	v->folder_platform = ak_xstrdup(src->folder_platform);
+	v->manifest_digest = ak_xstrdup(src->manifest_digest);
+	v->ref_name = ak_xstrdup(src->ref_name);
+	check_platforms(v, src);
 }
 
 int ak_probe_run(const char *ref, const struct ak_probe_options *opt, struct ak_probe_report *out,
@@ -733,31 +668,24 @@ int ak_probe_run_image(struct ak_image *img, const char *ref, const struct ak_pr
 			v->platform = opt->filter[0];
 	}
 	if (r == 0) {
-		out->kind = strdup(ak_image_kind(img));
+		out->kind = ak_xstrdup(ak_image_kind(img));
 		out->skipped_attestations = vl.skipped_attestations;
-		for (size_t i = 0; r == 0 && i < vl.n_notes; i++)
-			if (add_note(out, strdup(vl.notes[i])) < 0)
-				r = -1;
-		if (r < 0 || !out->kind)
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
-	if (r == 0)
-		r = plan_items(&pl, opt, out, err);
-	if (r == 0 && !(out->variants = calloc(pl.n + opt->nfilter + 1, sizeof(*out->variants))))
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	if (r == 0)
+		for (size_t i = 0; i < vl.n_notes; i++)
+			add_note(out, ak_xstrdup(vl.notes[i]));
+		plan_items(&pl, opt, out);
+		out->variants = ak_xcalloc(pl.n + opt->nfilter + 1, sizeof(*out->variants));
 		r = plan_scan(&pl, img, opt, err);
+	}
 	for (size_t i = 0; r == 0 && i < pl.n; i++) {
 		struct ak_probe_variant *v = &out->variants[out->n++];
-		if (fill_variant(v, pl.items[i].src) < 0 || check_layer_media_types(v, &pl, i) < 0)
-			r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-		else
-			r = judge_variant(opt, &pl, i, v, err);
+		fill_variant(v, pl.items[i].src);
+		check_layer_media_types(v, &pl, i);
+		r = judge_variant(opt, &pl, i, v, err);
 	}
-	if (r == 0 && check_identical(out, &pl) < 0)
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	if (r == 0 && add_missing(out, opt, &vl, &out->n) < 0)
-		r = ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	if (r == 0) {
+		check_identical(out, &pl);
+		add_missing(out, opt, &vl, &out->n);
+	}
 	plan_free(&pl);
 	ak_variant_list_free(&vl);
 	if (r < 0)

@@ -27,6 +27,7 @@
 #include "binfmt/instance.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/xalloc.h"
 #include "sandbox/sandbox.h"
 
 #define ROOT_STDOUT_MAX (64 * 1024)
@@ -451,6 +452,7 @@ static void keep_stdout(struct collect *c, const char *buf, size_t n)
 			cap *= 2;
 		if (cap > c->out_max)
 			cap = c->out_max;
+		/* kept output is capped anyway: a buffer that cannot grow truncates it */
 		char *p = realloc(c->out, cap + 1);
 		if (!p) {
 			c->out_truncated = true;
@@ -552,27 +554,19 @@ static int judge(const struct collect *c, bool timed_out, int st, struct ak_root
 }
 
 /* Give the kept output to the result: stdout as it came, stderr's ring in order. */
-static int hand_out(struct collect *c, struct ak_root_result *res, struct ak_error **err)
+static void hand_out(struct collect *c, struct ak_root_result *res)
 {
-	res->out = c->out ? steal_pointer(&c->out) : strdup("");
-	if (res->out)
-		res->out[c->out_len] = '\0';
+	res->out = c->out ? steal_pointer(&c->out) : ak_xstrdup("");
+	res->out[c->out_len] = '\0';
 	res->out_len = c->out_len;
 	res->out_truncated = c->out_truncated;
 	size_t kept = c->err_total < c->ring_size ? c->err_total : c->ring_size;
-	res->err_tail = malloc(kept + 1);
-	if (res->err_tail) {
-		for (size_t i = 0; i < kept; i++)
-			res->err_tail[i] = c->ring[(c->err_total - kept + i) % c->ring_size];
-		res->err_tail[kept] = '\0';
-	}
+	res->err_tail = ak_xmalloc(kept + 1);
+	for (size_t i = 0; i < kept; i++)
+		res->err_tail[i] = c->ring[(c->err_total - kept + i) % c->ring_size];
+	res->err_tail[kept] = '\0';
 	res->err_len = kept;
 	res->err_truncated = c->err_total > kept;
-	if (!res->out || !res->err_tail) {
-		ak_root_result_clear(res);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
-	return 0;
 }
 
 /* A run in progress: pid 1 of its namespaces and the read ends of its three pipes
@@ -598,16 +592,11 @@ int ak_root_start(const struct ak_root_run *run, struct ak_root_proc **out, stru
 	*out = NULL;
 	if (!run->argv || !run->argv[0])
 		return ak_error_set(err, AK_EXIT_USAGE, "no command to run in the root");
-	struct ak_root_proc *p = calloc(1, sizeof(*p));
-	if (!p)
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
+	struct ak_root_proc *p = ak_xcalloc(1, sizeof(*p));
 	p->fds[0] = p->fds[1] = p->fds[2] = -1;
 	p->c.out_max = run->stdout_max ? run->stdout_max : ROOT_STDOUT_MAX;
 	p->c.ring_size = run->stderr_tail ? run->stderr_tail : ROOT_STDERR_TAIL;
-	if (!(p->c.ring = malloc(p->c.ring_size))) {
-		proc_free(p);
-		return ak_error_set(err, AK_EXIT_ENV, "out of memory");
-	}
+	p->c.ring = ak_xmalloc(p->c.ring_size);
 	/* [0..2]: read ends of report, stdout, stderr; [3..5]: their write ends */
 	int fds[6] = {-1, -1, -1, -1, -1, -1};
 	for (int i = 0; i < 3; i++) {
@@ -719,7 +708,7 @@ int ak_root_finish(struct ak_root_proc *p, struct ak_root_result *res, struct ak
 	res->elapsed_ms = (uint64_t)(ak_monotonic_ms() - p->start);
 	int r = judge(&p->c, p->timed_out, st, res, err);
 	if (r == 0)
-		r = hand_out(&p->c, res, err);
+		hand_out(&p->c, res);
 	proc_free(p);
 	return r;
 }

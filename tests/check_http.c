@@ -175,18 +175,23 @@ static void body_sha(size_t n, char hex[65])
 }
 
 /* Read a stream to its end with reads of `chunk` bytes; its sha256, and -1 and the
- * error on a failed read (total counts what came before). */
-static int read_all(struct ak_stream *s, size_t chunk, char hex[65], size_t *total,
-		    struct ak_error **err)
+ * error on a failed read (total counts what came before). With heap, the most heap in
+ * use above what it was at the start (mallinfo2: this thread's arena; 0 under ASan). */
+static int read_all_heap(struct ak_stream *s, size_t chunk, char hex[65], size_t *total,
+			 size_t *heap, struct ak_error **err)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 	cleanup_free char *buf = malloc(chunk);
+	size_t base = heap ? mallinfo2().uordblks : 0;
 	*total = 0;
 	ssize_t n;
 	while ((n = ak_stream_read(s, buf, chunk, err)) > 0) {
 		EVP_DigestUpdate(ctx, buf, (size_t)n);
 		*total += (size_t)n;
+		size_t now = heap ? mallinfo2().uordblks : 0;
+		if (heap && now > base && now - base > *heap)
+			*heap = now - base;
 	}
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -194,6 +199,12 @@ static int read_all(struct ak_stream *s, size_t chunk, char hex[65], size_t *tot
 	EVP_MD_CTX_free(ctx);
 	ak_hex_encode(md, 32, hex);
 	return n < 0 ? -1 : 0;
+}
+
+static int read_all(struct ak_stream *s, size_t chunk, char hex[65], size_t *total,
+		    struct ak_error **err)
+{
+	return read_all_heap(s, chunk, hex, total, NULL, err);
 }
 
 START_TEST(test_get_body_and_headers)
@@ -535,26 +546,12 @@ START_TEST(test_stream_several_mb_exact)
 	char got[65], want[65];
 	size_t total = 0;
 	/* small reads, so curl is paused on a full buffer again and again; the heap stays
-	 * small (mallinfo2 sees this thread's arena; it reads 0 under ASan) */
-	usleep(300000); /* let the socket fill: one perform then has plenty to give */
-	size_t base = mallinfo2().uordblks, peak = base;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	char buf[777];
-	ssize_t n;
-	while ((n = ak_stream_read(s, buf, sizeof(buf), &err)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		total += (size_t)n;
-		size_t now = mallinfo2().uordblks;
-		peak = now > peak ? now : peak;
-	}
-	ck_assert_msg(n == 0, "%s", err->msg);
-	unsigned char md[32];
-	EVP_DigestFinal_ex(ctx, md, NULL);
-	EVP_MD_CTX_free(ctx);
-	ak_hex_encode(md, 32, got);
+	 * small even with the socket full */
+	usleep(300000);
+	size_t heap = 0;
+	ck_assert_msg(read_all_heap(s, 777, got, &total, &heap, &err) == 0, "%s", err->msg);
 	ck_assert_uint_eq(total, size);
-	ck_assert_msg(peak - base < 1024 * 1024, "%zu bytes of heap for a stream", peak - base);
+	ck_assert_msg(heap < 1024 * 1024, "%zu bytes of heap for a stream", heap);
 	body_sha(size, want);
 	ck_assert_str_eq(got, want);
 	ck_assert_int_eq(ak_stream_read(s, got, 10, &err), 0); /* the end stays the end */
@@ -564,7 +561,7 @@ START_TEST(test_stream_several_mb_exact)
 	/* a stream closed half read is fine, and the client goes on */
 	rq.url = url(&srv_a, "/body?size=3000000");
 	ck_assert_int_eq(ak_http_open(h, &rq, &r, &s, &err), 0);
-	ck_assert_int_gt(ak_stream_read(s, buf, 100, &err), 0);
+	ck_assert_int_gt(ak_stream_read(s, got, sizeof(got), &err), 0);
 	ak_stream_close(s);
 	ak_http_response_clear(&r);
 	rq.url = url(&srv_a, "/body?size=10");
@@ -580,6 +577,7 @@ struct job {
 	const struct server *srv;
 	size_t size, chunk;
 	bool stream;
+	char url[128]; /* made before the threads start: url() is not thread-safe */
 	char hex[65];
 	size_t total;
 	char msg[512];
@@ -590,7 +588,7 @@ static void *job_run(void *arg)
 	struct job *j = arg;
 	struct ak_error *err = NULL;
 	struct ak_http_response r = {0};
-	struct ak_http_request rq = get_req(url(j->srv, "/body?size=%zu", j->size));
+	struct ak_http_request rq = get_req(j->url);
 	rq.max_body = j->size;
 	if (!j->stream) {
 		if (ak_http_get(j->h, &rq, &r, &err) == 0) {
@@ -623,6 +621,9 @@ START_TEST(test_concurrent_streams)
 	};
 	jobs[2].size = 300000; /* one-byte reads: keep it short */
 	pthread_t t[6];
+	for (int i = 0; i < 6; i++)
+		snprintf(jobs[i].url, sizeof(jobs[i].url), "%s",
+			 url(jobs[i].srv, "/body?size=%zu", jobs[i].size));
 	for (int i = 0; i < 6; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, job_run, &jobs[i]), 0);
 	for (int i = 0; i < 6; i++)
@@ -734,8 +735,10 @@ START_TEST(test_refused_and_tls)
 	struct ak_http_request rq = get_req(u);
 	int64_t t0 = ak_monotonic_ms();
 	ck_assert_int_eq(ak_http_get(h, &rq, &r, &err), -1);
-	ck_assert_int_lt(ak_monotonic_ms() - t0, 1000);
-	ck_assert_msg(strstr(err->msg, "cannot connect to '127.0.0.1:"), "%s", err->msg);
+	ck_assert_int_lt(ak_monotonic_ms() - t0, 3000);
+	ck_assert_msg(strstr(err->msg, "cannot connect to '127.0.0.1:") &&
+			      !strstr(err->msg, "giving up"),
+		      "%s", err->msg);
 	ak_error_clear(&err);
 	ak_http_free(h);
 
@@ -749,11 +752,12 @@ START_TEST(test_refused_and_tls)
 	rq = get_req(url(&srv_tls, "/body?size=10&key=ttls"));
 	t0 = ak_monotonic_ms();
 	ck_assert_int_eq(ak_http_get(h, &rq, &r, &err), -1);
-	ck_assert_int_lt(ak_monotonic_ms() - t0, 1500);
+	ck_assert_int_lt(ak_monotonic_ms() - t0, 3000);
 	char host[64];
 	snprintf(host, sizeof(host), "'127.0.0.1:%d'", srv_tls.port);
 	ck_assert_msg(strstr(err->msg, "TLS") && strstr(err->msg, host) &&
-			      strstr(err->msg, "--tls-verify=false"),
+			      strstr(err->msg, "--tls-verify=false") &&
+			      !strstr(err->msg, "giving up"),
 		      "%s", err->msg);
 	ck_assert_msg(!strstr(err->msg, "key=ttls"), "%s", err->msg);
 	ak_error_clear(&err);

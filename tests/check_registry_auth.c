@@ -176,8 +176,7 @@ START_TEST(test_www_auth_garbage)
 	parse_bad("Bearer \x7f", "expected ','");
 	parse_bad("Bearer realm=\"\xff\xfe\" , \xc3\xa9", "unexpected character");
 	/* a token inside a broken header is not repeated */
-	parse_bad(secret("Bearer realm=\"https://r\",token=\"S3CR3T-header-token"),
-		  "unterminated");
+	parse_bad(secret("Bearer realm=\"https://r\",token=\"S3CR3T-header-token"), "unterminated");
 }
 END_TEST
 
@@ -237,15 +236,14 @@ END_TEST
 /* --- auth files, parsed from memory --- */
 
 /* Parse json for auth_key: the return, with *out and *helper. */
-static int file_parse(const char *json, const char *auth_key, struct ak_creds *out,
-		      char **helper, struct ak_error **err)
+static int file_parse(const char *json, const char *auth_key, struct ak_creds *out, char **helper,
+		      struct ak_error **err)
 {
 	return ak_auth_file_parse(json, strlen(json), "/cfg/config.json", auth_key, out, helper,
 				  err);
 }
 
-static void expect_basic(const char *json, const char *auth_key, const char *user,
-			 const char *pass)
+static void expect_basic(const char *json, const char *auth_key, const char *user, const char *pass)
 {
 	struct ak_creds c;
 	char *helper;
@@ -312,10 +310,14 @@ START_TEST(test_file_key_forms)
 	const char *b64 = secret_b64("alice:S3CR3T-pw:with:colons");
 	const char *host = "reg.example:5000";
 	static const char *const forms[] = {
-		"reg.example:5000",	     "https://reg.example:5000",
-		"http://reg.example:5000",   "reg.example:5000/v1/",
-		"https://reg.example:5000/v1/", "https://reg.example:5000/v2/",
-		"https://reg.example:5000/", "REG.example:5000",
+		"reg.example:5000",
+		"https://reg.example:5000",
+		"http://reg.example:5000",
+		"reg.example:5000/v1/",
+		"https://reg.example:5000/v1/",
+		"https://reg.example:5000/v2/",
+		"https://reg.example:5000/",
+		"REG.example:5000",
 	};
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		cleanup_free char *j = auths_json(forms[i], b64);
@@ -323,8 +325,13 @@ START_TEST(test_file_key_forms)
 	}
 	/* a namespace key, another port, another host: not this registry */
 	static const char *const others[] = {
-		"reg.example:5000/team", "reg.example", "reg.example:5001", "https://reg.example",
-		"example:5000", "xreg.example:5000", "",
+		"reg.example:5000/team",
+		"reg.example",
+		"reg.example:5001",
+		"https://reg.example",
+		"example:5000",
+		"xreg.example:5000",
+		"",
 	};
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		cleanup_free char *j = auths_json(others[i], b64);
@@ -332,11 +339,12 @@ START_TEST(test_file_key_forms)
 	}
 	/* the exact key wins over other forms wherever they stand */
 	cleanup_free char *j = NULL;
-	ck_assert_int_ge(asprintf(&j,
-				  "{\"auths\": {\"https://reg.example:5000/v1/\": {\"auth\": \"%s\"},"
-				  " \"reg.example:5000\": {\"auth\": \"%s\"}}}",
-				  secret_b64("old:S3CR3T-old"), secret_b64("new:S3CR3T-new")),
-			 0);
+	ck_assert_int_ge(
+		asprintf(&j,
+			 "{\"auths\": {\"https://reg.example:5000/v1/\": {\"auth\": \"%s\"},"
+			 " \"reg.example:5000\": {\"auth\": \"%s\"}}}",
+			 secret_b64("old:S3CR3T-old"), secret_b64("new:S3CR3T-new")),
+		0);
 	expect_basic(j, host, "new", "S3CR3T-new");
 	expect_none("{}", host);
 	expect_none("{\"auths\": {}}", host);
@@ -349,8 +357,12 @@ START_TEST(test_file_hub)
 	const char *b64 = secret_b64("hubuser:S3CR3T-hub");
 	const char *hub = "https://index.docker.io/v1/";
 	static const char *const forms[] = {
-		"https://index.docker.io/v1/", "index.docker.io", "docker.io",
-		"registry-1.docker.io", "https://registry-1.docker.io/v2/", "https://docker.io",
+		"https://index.docker.io/v1/",
+		"index.docker.io",
+		"docker.io",
+		"registry-1.docker.io",
+		"https://registry-1.docker.io/v2/",
+		"https://docker.io",
 	};
 	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		cleanup_free char *j = auths_json(forms[i], b64);
@@ -485,16 +497,16 @@ START_TEST(test_file_bad_json)
 	struct ak_creds c;
 	char *helper;
 	struct ak_error *err = NULL;
-	expect_err(ak_auth_file_parse("{}\0{", 4, "f", "h", &c, &helper, &err), &err,
-		   AK_EXIT_ENV, "invalid JSON");
+	expect_err(ak_auth_file_parse("{}\0{", 4, "f", "h", &c, &helper, &err), &err, AK_EXIT_ENV,
+		   "invalid JSON");
 }
 END_TEST
 
 /* --- the lookup over files and the environment --- */
 
 static char tmp[64];
-static const char *const env_names[] = {"HOME",	 "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR",
-					"DOCKER_CONFIG", "PATH", "AK_TEST_TOKEN"};
+static const char *const env_names[] = {
+	"HOME", "REGISTRY_AUTH_FILE", "XDG_RUNTIME_DIR", "DOCKER_CONFIG", "PATH", "AK_TEST_TOKEN"};
 static char *env_saved[sizeof(env_names) / sizeof(env_names[0])];
 static bool env_was_set[sizeof(env_names) / sizeof(env_names[0])];
 
@@ -557,8 +569,7 @@ static void write_str(const char *path, const char *s)
 }
 
 /* An auth file at rel holding user:pass for key. */
-static const char *write_auth(const char *rel, const char *key, const char *user,
-			      const char *pass)
+static const char *write_auth(const char *rel, const char *key, const char *user, const char *pass)
 {
 	cleanup_free char *up = NULL;
 	ck_assert_int_ge(asprintf(&up, "%s:%s", user, pass), 0);
@@ -579,8 +590,8 @@ static void write_helper(const char *name, const char *body)
 	ck_assert_int_eq(chmod(path, 0755), 0);
 }
 
-static int lookup(const char *auth_key, const struct ak_registry_options *opt,
-		  struct ak_creds *c, char **looked, struct ak_error **err)
+static int lookup(const char *auth_key, const struct ak_registry_options *opt, struct ak_creds *c,
+		  char **looked, struct ak_error **err)
 {
 	static const struct ak_registry_options none = {.tls_verify = true};
 	return ak_creds_lookup(auth_key, opt ? opt : &none, c, looked, err);
@@ -711,7 +722,8 @@ START_TEST(test_lookup_env_order)
 	/* a broken file in the chain is an error naming it, not a silent skip */
 	write_str(in_tmp("raf.json"), "{\"auths\": {\"h\": {\"auth\": \"%%%%\"}}}");
 	setenv("REGISTRY_AUTH_FILE", raf, 1);
-	expect_lookup_err("h", NULL, AK_EXIT_ENV, "raf.json': auths entry 'h': 'auth' is not base64");
+	expect_lookup_err("h", NULL, AK_EXIT_ENV,
+			  "raf.json': auths entry 'h': 'auth' is not base64");
 }
 END_TEST
 
@@ -723,13 +735,13 @@ START_TEST(test_lookup_creds_file)
 	expect_lookup("reg.example", &o, "given", "S3CR3T-g", cf, cf);
 	/* the named file is the only one read, as skopeo's --authfile */
 	expect_lookup_none("other.example", &o, cf);
-	expect_lookup("other.example", NULL, "home", "S3CR3T-h",
-		      in_tmp("home/.docker/config.json"), in_tmp("home/.docker/config.json"));
+	expect_lookup("other.example", NULL, "home", "S3CR3T-h", in_tmp("home/.docker/config.json"),
+		      in_tmp("home/.docker/config.json"));
 	/* a named file must exist */
 	o.creds_file = in_tmp("missing.json");
+	expect_lookup_err("reg.example", &o, AK_EXIT_ENV, "--creds-file: cannot open '");
 	expect_lookup_err("reg.example", &o, AK_EXIT_ENV,
-			  "--creds-file: cannot open '");
-	expect_lookup_err("reg.example", &o, AK_EXIT_ENV, "missing.json': No such file or directory");
+			  "missing.json': No such file or directory");
 	/* --creds and --creds-env come first */
 	o = (struct ak_registry_options){.creds_file = cf, .creds = "x:S3CR3T-x"};
 	expect_lookup("reg.example", &o, "x", "S3CR3T-x", "--creds", NULL);
@@ -838,15 +850,16 @@ START_TEST(test_helper_store_and_next_file)
 {
 	/* credsStore answers for Hub (under docker's key for it) */
 	const char *raf = in_tmp("raf.json");
-	write_str(raf, "{\"auths\": {\"https://index.docker.io/v1/\": {}}, \"credsStore\": \"fake\"}");
+	write_str(raf,
+		  "{\"auths\": {\"https://index.docker.io/v1/\": {}}, \"credsStore\": \"fake\"}");
 	setenv("REGISTRY_AUTH_FILE", raf, 1);
 	cleanup_free char *via = NULL;
 	ck_assert_int_ge(asprintf(&via, "%s (docker-credential-fake)", raf), 0);
 	expect_lookup("https://index.docker.io/v1/", NULL, "hub", "S3CR3T-hubhelper",
 		      "docker-credential-fake", via);
 	/* the store has none: the next file is read */
-	const char *home = write_auth("home/.docker/config.json", "other.example", "home",
-				      "S3CR3T-home");
+	const char *home =
+		write_auth("home/.docker/config.json", "other.example", "home", "S3CR3T-home");
 	cleanup_free char *both = NULL;
 	ck_assert_int_ge(asprintf(&both, "%s, %s", via, home), 0);
 	expect_lookup("other.example", NULL, "home", "S3CR3T-home", home, both);
@@ -865,16 +878,20 @@ START_TEST(test_helper_failures)
 	expect_lookup_err("fail.example", NULL, AK_EXIT_ENV,
 			  "config.json': credential helper 'docker-credential-fake' failed (exit "
 			  "status 3)");
-	expect_lookup_err("junk.example", NULL, AK_EXIT_ENV, "'docker-credential-fake' wrote no JSON");
+	expect_lookup_err("junk.example", NULL, AK_EXIT_ENV,
+			  "'docker-credential-fake' wrote no JSON");
 	expect_lookup_err("nouser.example", NULL, AK_EXIT_ENV, "gave no Username and Secret");
-	expect_lookup_none("empty.example", NULL, in_tmp("home/.docker/config.json (docker-credential-fake)"));
+	expect_lookup_none("empty.example", NULL,
+			   in_tmp("home/.docker/config.json (docker-credential-fake)"));
 	expect_lookup_err("gone.example", NULL, AK_EXIT_ENV,
 			  "credential helper 'docker-credential-not-installed' is not in $PATH");
 	write_helper("sig", "kill -9 $$");
-	expect_lookup_err("sig.example", NULL, AK_EXIT_ENV, "'docker-credential-sig' was killed by signal 9");
+	expect_lookup_err("sig.example", NULL, AK_EXIT_ENV,
+			  "'docker-credential-sig' was killed by signal 9");
 	/* endless output is cut off */
 	write_helper("big", "exec yes S3CR3T-helper");
-	expect_lookup_err("big.example", NULL, AK_EXIT_ENV, "'docker-credential-big' wrote more than");
+	expect_lookup_err("big.example", NULL, AK_EXIT_ENV,
+			  "'docker-credential-big' wrote more than");
 	/* a helper that closes stdout but stays: the same deadline */
 	write_helper("open", "exec >&- 2>&-; exec sleep 30");
 	int64_t t0 = ak_monotonic_ms();
@@ -883,7 +900,9 @@ START_TEST(test_helper_failures)
 	/* not executable */
 	write_str(in_tmp("bin/docker-credential-noexec"), "#!/bin/sh\necho {}\n");
 	write_str(cfg, "{\"credsStore\": \"noexec\"}");
-	expect_lookup_err("h", NULL, AK_EXIT_ENV, "credential helper 'docker-credential-noexec'");
+	expect_lookup_err(
+		"h", NULL, AK_EXIT_ENV,
+		"credential helper 'docker-credential-noexec' in $PATH is not executable");
 }
 END_TEST
 

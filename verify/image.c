@@ -209,11 +209,8 @@ static void set_text(char **dst, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	free(*dst);
-	if (vasprintf(dst, fmt, ap) < 0)
-		*dst = NULL;
+	*dst = ak_xvasprintf(fmt, ap);
 	va_end(ap);
-	if (!*dst)
-		*dst = ak_xstrdup("(out of memory)");
 }
 
 static char *install_fix(const struct ak_platform *p)
