@@ -33,9 +33,19 @@ struct ak_rootfs_consumers {
 		      struct ak_error **err);
 };
 
+struct ak_layer_cache;
+struct ak_facts_codec;
+
 struct ak_rootfs_options {
 	uint64_t max_layer_bytes; /* 0: the default */
 	int jobs;		  /* layers scanned at once; <= 0: the CPU count */
+	/* Layer facts cache (borrowed; NULL: none) and how the consumer's facts are
+	 * kept in it; used only with both and a consumer. A layer job tries the cache by
+	 * its descriptor first: on a hit no blob is opened and no consumer made, the
+	 * facts come from the codec; after a scan it stores. Trees and the jobs that only
+	 * check another file's bytes are never cached. */
+	struct ak_layer_cache *cache;
+	const struct ak_facts_codec *codec;
 };
 
 struct ak_rootfs;
