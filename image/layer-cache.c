@@ -283,7 +283,8 @@ static int parse_entry(struct ak_facts_reader *r, struct ak_layer_index *idx,
 	e->size = ak_facts_get_uint(r, (uint64_t)INT64_MAX);
 	const char *path, *link;
 	size_t plen, llen;
-	if (ak_facts_get_str(r, AK_LAYER_PATH_MAX - 1, &path, &plen) < 0 || !normal_path(path, plen) ||
+	if (ak_facts_get_str(r, AK_LAYER_PATH_MAX - 1, &path, &plen) < 0 ||
+	    !normal_path(path, plen) ||
 	    ak_facts_get_str(r, AK_LAYER_PATH_MAX - 1, &link, &llen) < 0)
 		return -1;
 	bool linked = e->type == AK_ENTRY_SYMLINK || e->type == AK_ENTRY_HARDLINK;

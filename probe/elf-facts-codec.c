@@ -65,9 +65,8 @@ static int elf_encode(const void *p, char **buf, size_t *len, size_t *cap)
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
 		if (ak_facts_put_uint(buf, len, cap, nums[i]) < 0)
 			return -1;
-	const char *strs[] = {f->malformed_reason, f->exec_refused, f->interp,
-			      f->go_version,	   f->goarch,	    f->goarm,
-			      f->goamd64};
+	const char *strs[] = {f->malformed_reason, f->exec_refused, f->interp, f->go_version,
+			      f->goarch,	   f->goarm,	    f->goamd64};
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		if (ak_facts_put_str(buf, len, cap, strs[i]) < 0)
 			return -1;
@@ -130,7 +129,8 @@ static void *elf_decode(const void *data, size_t len)
 	f->mips_abi = (enum ak_mips_abi)ak_facts_get_uint(&r, AK_MIPS_ABI_N64);
 	f->ppc64_abi = (uint8_t)ak_facts_get_uint(&r, UINT8_MAX);
 	if (r.bad || get_dup(&r, &f->malformed_reason) < 0 || get_dup(&r, &f->exec_refused) < 0 ||
-	    get_dup(&r, &f->interp) < 0 || get_fixed(&r, f->go_version, sizeof(f->go_version)) < 0 ||
+	    get_dup(&r, &f->interp) < 0 ||
+	    get_fixed(&r, f->go_version, sizeof(f->go_version)) < 0 ||
 	    get_fixed(&r, f->goarch, sizeof(f->goarch)) < 0 ||
 	    get_fixed(&r, f->goarm, sizeof(f->goarm)) < 0 ||
 	    get_fixed(&r, f->goamd64, sizeof(f->goamd64)) < 0 || r.left != 0) {

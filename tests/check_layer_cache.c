@@ -48,8 +48,8 @@ struct desc {
 static void make_desc(struct desc *x, const char *seed, int64_t size, const char *media_type)
 {
 	ck_assert_int_eq(ak_digest_sha256(seed, strlen(seed), x->digest), 0);
-	x->d = (struct ak_descriptor){.digest = x->digest, .size = size,
-				      .media_type = (char *)media_type};
+	x->d = (struct ak_descriptor){
+		.digest = x->digest, .size = size, .media_type = (char *)media_type};
 }
 
 #define GZIP_TYPE "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -385,7 +385,7 @@ static void craft(const struct desc *x, uint64_t count, size_t body_len)
 	ak_facts_put_str(&buf, &len, &cap, x->digest);
 	ak_facts_put_uint(&buf, &len, &cap, (uint64_t)x->d.size);
 	ak_facts_put_uint(&buf, &len, &cap, 0); /* no media type */
-	for (int i = 0; i < 4; i++) /* compression, mismatch, declared, uncompressed */
+	for (int i = 0; i < 4; i++)		/* compression, mismatch, declared, uncompressed */
 		ak_facts_put_uint(&buf, &len, &cap, 0);
 	ak_facts_put_uint(&buf, &len, &cap, count);
 	ak_facts_put_uint(&buf, &len, &cap, body_len);
@@ -502,7 +502,8 @@ static void *race(void *arg)
 	struct racer *r = arg;
 	for (int i = 0; i < 200; i++) {
 		r->stored += ak_layer_cache_store(r->c, &r->x->d, r->idx, &ak_elf_facts_codec) == 0;
-		struct ak_layer_index *got = ak_layer_cache_load(r->c, &r->x->d, &ak_elf_facts_codec);
+		struct ak_layer_index *got =
+			ak_layer_cache_load(r->c, &r->x->d, &ak_elf_facts_codec);
 		if (got) {
 			/* whatever it read was a whole file */
 			r->loaded += got->count == r->idx->count;
@@ -519,8 +520,9 @@ START_TEST(test_concurrent_stores)
 	make_desc(&x, "layer", 5000, GZIP_TYPE);
 	/* two handles, as two processes would have, and two threads on one of them */
 	struct ak_layer_cache *c1 = open_cache(0), *c2 = open_cache(0);
-	struct racer r[3] = {{.c = c1, .x = &x, .idx = idx}, {.c = c1, .x = &x, .idx = idx},
-			      {.c = c2, .x = &x, .idx = idx}};
+	struct racer r[3] = {{.c = c1, .x = &x, .idx = idx},
+			     {.c = c1, .x = &x, .idx = idx},
+			     {.c = c2, .x = &x, .idx = idx}};
 	pthread_t t[3];
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
@@ -637,7 +639,9 @@ START_TEST(test_codec_numbers)
 	r = (struct ak_facts_reader){.p = (const unsigned char *)"\x80\x02", .left = 2};
 	ck_assert_uint_eq(ak_facts_get_uint(&r, 255), 0); /* 256 > max */
 	ck_assert(r.bad);
-	r = (struct ak_facts_reader){.p = (const unsigned char *)"\x03" "a\0", .left = 3};
+	r = (struct ak_facts_reader){.p = (const unsigned char *)"\x03"
+								 "a\0",
+				     .left = 3};
 	ck_assert_int_eq(ak_facts_get_str(&r, 10, &s, &n), -1); /* a NUL inside */
 	free(buf);
 }

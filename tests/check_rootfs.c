@@ -373,9 +373,11 @@ static void *size_decode(const void *data, size_t len)
 	return facts;
 }
 
-static const struct ak_facts_codec size_codec = {
-	.name = "test-size", .version = 1, .encode = size_encode, .decode = size_decode,
-	.free_facts = free};
+static const struct ak_facts_codec size_codec = {.name = "test-size",
+						 .version = 1,
+						 .encode = size_encode,
+						 .decode = size_decode,
+						 .free_facts = free};
 
 /* Scan the layout anew (its blobs as L has them now) with cache and max_layer_bytes;
  * the variants go to vl, which must outlive *rs. */
