@@ -236,6 +236,17 @@ static void reseal(const char *path)
 	free(data);
 }
 
+/* A cache at dir holding sample_index() (*idx) for the blob x: "layer", 5000 bytes of
+ * gzip. */
+static struct ak_layer_cache *cache_with_sample(struct desc *x, struct ak_layer_index **idx)
+{
+	struct ak_layer_cache *c = open_cache(0);
+	make_desc(x, "layer", 5000, GZIP_TYPE);
+	*idx = sample_index();
+	ck_assert_int_eq(ak_layer_cache_store(c, &x->d, *idx, &ak_elf_facts_codec), 0);
+	return c;
+}
+
 START_TEST(test_round_trip)
 {
 	struct ak_layer_cache *c = open_cache(0);
@@ -274,11 +285,9 @@ END_TEST
 /* What the cache keys on besides the digest: a hit must be what a scan would give. */
 START_TEST(test_other_blob_codec_or_version_misses)
 {
-	struct ak_layer_cache *c = open_cache(0);
 	struct desc x;
-	make_desc(&x, "layer", 5000, GZIP_TYPE);
-	struct ak_layer_index *idx = sample_index();
-	ck_assert_int_eq(ak_layer_cache_store(c, &x.d, idx, &ak_elf_facts_codec), 0);
+	struct ak_layer_index *idx;
+	struct ak_layer_cache *c = cache_with_sample(&x, &idx);
 	const struct ak_facts_codec *elf = &ak_elf_facts_codec;
 
 	struct ak_facts_codec newer = *elf, other = *elf;
@@ -323,11 +332,9 @@ END_TEST
 
 START_TEST(test_damaged_file_ignored_and_rewritten)
 {
-	struct ak_layer_cache *c = open_cache(0);
 	struct desc x;
-	make_desc(&x, "layer", 5000, GZIP_TYPE);
-	struct ak_layer_index *idx = sample_index();
-	ck_assert_int_eq(ak_layer_cache_store(c, &x.d, idx, &ak_elf_facts_codec), 0);
+	struct ak_layer_index *idx;
+	struct ak_layer_cache *c = cache_with_sample(&x, &idx);
 	char path[PATH_MAX + 200];
 	file_of(&x, path, sizeof(path));
 	off_t size = file_size(path);
