@@ -1,8 +1,9 @@
 /* One scan of the unique layers of a set of variants, in parallel, and each variant's
  * final filesystem built from those scans. Each unique layer blob (and each buildx local
- * tree) is read once, whatever number of variants share it; a consumer made per scan job
- * sees its regular files (probe captures ELF headers, verify IMAGE writes the bytes).
- * The step behind `archkit probe` and `archkit verify IMAGE`. */
+ * tree) is read once, whatever number of variants share it, or not at all when the layer
+ * cache holds its facts; a consumer made per scan job sees its regular files (probe
+ * captures ELF headers, verify IMAGE writes the bytes). The step behind `archkit probe`
+ * and `archkit verify IMAGE`. */
 #ifndef AK_ROOTFS_H
 #define AK_ROOTFS_H
 
@@ -20,7 +21,8 @@ struct ak_rootfs_consumers {
 	void *ctx;
 	/* Fill *out for job number job (0 .. njobs-1, unique per scanned blob or tree;
 	 * layer is the descriptor scanned, NULL for a tree). Not called for a job that only
-	 * reads another file of a digest already scanned to check its bytes. Return < 0
+	 * reads another file of a digest already scanned to check its bytes, nor for a
+	 * layer found in the cache (ak_rootfs_options). Return < 0
 	 * with *err to fail the scan. May be NULL: no consumer, entries only. */
 	int (*make)(void *ctx, size_t job, const struct ak_descriptor *layer,
 		    struct ak_layer_consumer *out, struct ak_error **err);
