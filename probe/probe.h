@@ -33,6 +33,10 @@ struct ak_probe_options {
 	uint64_t max_layer_bytes; /* 0: the default */
 	int jobs;		  /* layers scanned at once; <= 0: the CPU count */
 	bool verbose;		  /* also list wrong files that a later layer removed */
+	/* the layer facts cache (image/layer-cache.h): cache_dir NULL is the default
+	 * directory; no_cache neither reads nor writes it */
+	const char *cache_dir;
+	bool no_cache;
 };
 
 /* One finding with where it was found. Image-level findings have path NULL. */
