@@ -52,6 +52,13 @@ static const char probe_help[] =
 	CLI_REGISTRY_HELP
 	"  -v, --verbose         also list wrong files that a later layer removed, and\n"
 	"                        each registry request on stderr (without secrets)\n"
+	"  --cache-dir DIR       the layer cache: each layer's entries and ELF facts, kept\n"
+	"                        by digest, so a layer probed before is not read again\n"
+	"                        (default $XDG_CACHE_HOME/archkit/layers, or\n"
+	"                        ~/.cache/archkit/layers; at most 1 GiB, least recently\n"
+	"                        used removed first)\n"
+	"  --no-cache            neither read nor write the layer cache: every layer is\n"
+	"                        read and its digest checked\n"
 	"  -h, --help            this help\n"
 	"\n"
 	"Names from the image are printed escaped (\\x1b, \\n, \\xHH for bytes that are not\n"
@@ -367,6 +374,8 @@ int cmd_probe(int argc, char **argv)
 		{"jobs", required_argument, NULL, 'j'},
 		{"max-layer-bytes", required_argument, NULL, 'm'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"cache-dir", required_argument, NULL, 'C'},
+		{"no-cache", no_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
 		CLI_REGISTRY_OPTIONS,
 		{NULL, 0, NULL, 0},
@@ -454,6 +463,14 @@ int cmd_probe(int argc, char **argv)
 		}
 		case 'v':
 			opt.verbose = io.registry.verbose = true;
+			break;
+		case 'C':
+			if (!optarg[0])
+				return cli_usage("probe", "--cache-dir needs a directory");
+			opt.cache_dir = optarg;
+			break;
+		case 'N':
+			opt.no_cache = true;
 			break;
 		default: {
 			int r = cli_registry_option("probe", c, optarg, &io.registry);

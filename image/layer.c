@@ -17,7 +17,7 @@
 #include "common/util.h"
 #include "common/xalloc.h"
 
-#define AK_PATH_MAX 4096
+#define AK_PATH_MAX AK_LAYER_PATH_MAX
 #define READ_BUF_SIZE (256u << 10)
 #define DIR_DEPTH_MAX 256
 

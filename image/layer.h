@@ -69,6 +69,8 @@ struct ak_layer_index {
 };
 
 #define AK_LAYER_MAX_ENTRIES_DEFAULT 4000000u
+/* A recorded path or link is shorter than this (NUL included). */
+#define AK_LAYER_PATH_MAX 4096
 
 struct ak_layer_options {
 	const char *name;	/* for messages: "layer 'NAME': ..." (a digest); may be NULL */

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "common/xalloc.h"
+#include "image/decompress.h"
+#include "image/layer-cache.h"
 
 /* ---- jobs: each unique layer, and each local tree, scanned once ---- */
 
@@ -46,6 +48,8 @@ struct ak_rootfs {
 	struct ak_image *img;
 	uint64_t max_layer_bytes;
 	struct ak_rootfs_consumers consumers;
+	struct ak_layer_cache *cache; /* NULL unless a cache, a codec and a consumer */
+	const struct ak_facts_codec *codec;
 	size_t next;
 	pthread_mutex_t lock;
 	struct ak_error *err; /* the first failure; the others stop taking jobs */
@@ -198,6 +202,41 @@ static int scan_job(struct ak_rootfs *rs, struct job *j, const struct ak_layer_c
 	return ak_error_prefix(err, "%s", variant_label(j->owner, label));
 }
 
+/* Whether a scan of the layer could have stopped at --max-layer-bytes. The cap counts
+ * compressed bytes, inflated ones and sparse holes, which an index does not keep: the
+ * sizes of its files bound them. Such a layer is scanned, so that the limit's error is
+ * the scan's, and not stored. */
+static bool within_cap(const struct ak_rootfs *rs, const struct ak_layer_index *idx,
+		       const struct ak_descriptor *d)
+{
+	uint64_t cap = rs->max_layer_bytes ? rs->max_layer_bytes : AK_MAX_LAYER_BYTES_DEFAULT;
+	uint64_t total = idx->uncompressed_bytes;
+	if ((uint64_t)d->size > cap || total > cap)
+		return false;
+	for (size_t i = 0; i < idx->count; i++) {
+		const struct ak_layer_entry *e = &idx->entries[i];
+		if (e->type != AK_ENTRY_REGULAR)
+			continue;
+		if (e->size > cap - total)
+			return false;
+		total += e->size;
+	}
+	return true;
+}
+
+/* The job's index from the cache, or NULL to scan. */
+static struct ak_layer_index *cache_load(struct ak_rootfs *rs, const struct job *j)
+{
+	if (!rs->cache || !j->layer)
+		return NULL;
+	struct ak_layer_index *idx = ak_layer_cache_load(rs->cache, j->layer, rs->codec);
+	if (idx && !within_cap(rs, idx, j->layer)) {
+		ak_layer_index_free(idx);
+		return NULL;
+	}
+	return idx;
+}
+
 static int run_job(struct ak_rootfs *rs, struct job *j, struct ak_error **err)
 {
 	char label[128];
@@ -206,6 +245,9 @@ static int run_job(struct ak_rootfs *rs, struct job *j, struct ak_error **err)
 			return ak_error_prefix(err, "%s", variant_label(j->owner, label));
 		return 0;
 	}
+	/* the facts were made from these bytes, their digest verified: no read at all */
+	if ((j->index = cache_load(rs, j)))
+		return 0;
 	const struct ak_rootfs_consumers *cs = &rs->consumers;
 	size_t no = (size_t)(j - rs->jobs);
 	struct ak_layer_consumer c = {0};
@@ -219,6 +261,8 @@ static int run_job(struct ak_rootfs *rs, struct job *j, struct ak_error **err)
 		return -1;
 	}
 	ak_error_free(e2);
+	if (r == 0 && rs->cache && j->layer && within_cap(rs, j->index, j->layer))
+		ak_layer_cache_store(rs->cache, j->layer, j->index, rs->codec);
 	return r;
 }
 
@@ -283,6 +327,11 @@ int ak_rootfs_scan(struct ak_image *img, const struct ak_variant *const *variant
 	rs->max_layer_bytes = opt ? opt->max_layer_bytes : 0;
 	if (consumers)
 		rs->consumers = *consumers;
+	/* facts from the cache stand for a consumer's: without one there are none to keep */
+	if (opt && opt->cache && opt->codec && rs->consumers.make) {
+		rs->cache = opt->cache;
+		rs->codec = opt->codec;
+	}
 	plan_jobs(rs);
 	int r = scan_all(rs, opt ? opt->jobs : 0, err);
 	if (r == 0)

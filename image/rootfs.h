@@ -1,8 +1,9 @@
 /* One scan of the unique layers of a set of variants, in parallel, and each variant's
  * final filesystem built from those scans. Each unique layer blob (and each buildx local
- * tree) is read once, whatever number of variants share it; a consumer made per scan job
- * sees its regular files (probe captures ELF headers, verify IMAGE writes the bytes).
- * The step behind `archkit probe` and `archkit verify IMAGE`. */
+ * tree) is read once, whatever number of variants share it, or not at all when the layer
+ * cache holds its facts; a consumer made per scan job sees its regular files (probe
+ * captures ELF headers, verify IMAGE writes the bytes). The step behind `archkit probe`
+ * and `archkit verify IMAGE`. */
 #ifndef AK_ROOTFS_H
 #define AK_ROOTFS_H
 
@@ -20,7 +21,8 @@ struct ak_rootfs_consumers {
 	void *ctx;
 	/* Fill *out for job number job (0 .. njobs-1, unique per scanned blob or tree;
 	 * layer is the descriptor scanned, NULL for a tree). Not called for a job that only
-	 * reads another file of a digest already scanned to check its bytes. Return < 0
+	 * reads another file of a digest already scanned to check its bytes, nor for a
+	 * layer found in the cache (ak_rootfs_options). Return < 0
 	 * with *err to fail the scan. May be NULL: no consumer, entries only. */
 	int (*make)(void *ctx, size_t job, const struct ak_descriptor *layer,
 		    struct ak_layer_consumer *out, struct ak_error **err);
@@ -33,9 +35,19 @@ struct ak_rootfs_consumers {
 		      struct ak_error **err);
 };
 
+struct ak_layer_cache;
+struct ak_facts_codec;
+
 struct ak_rootfs_options {
 	uint64_t max_layer_bytes; /* 0: the default */
 	int jobs;		  /* layers scanned at once; <= 0: the CPU count */
+	/* Layer facts cache (borrowed; NULL: none) and how the consumer's facts are
+	 * kept in it; used only with both and a consumer. A layer job tries the cache by
+	 * its descriptor first: on a hit no blob is opened and no consumer made, the
+	 * facts come from the codec; after a scan it stores. Trees and the jobs that only
+	 * check another file's bytes are never cached. */
+	struct ak_layer_cache *cache;
+	const struct ak_facts_codec *codec;
 };
 
 struct ak_rootfs;

@@ -14,8 +14,10 @@
 #include "elf/classify.h"
 #include "image/fsview.h"
 #include "image/image.h"
+#include "image/layer-cache.h"
 #include "image/layer.h"
 #include "image/rootfs.h"
+#include "probe/elf-facts-codec.h"
 
 /* ---- scanning: one consumer per scan turns ELF files into facts ---- */
 
@@ -46,14 +48,6 @@ static int cap_data(void *ctx, const void *buf, size_t len, struct ak_error **er
 	return c->seen >= 4 && !ak_elf_capture_is_elf(c->cap) ? 1 : 0;
 }
 
-static void facts_free(void *p)
-{
-	if (p) {
-		ak_elf_facts_clear(p);
-		free(p);
-	}
-}
-
 static void *cap_end(void *ctx, const struct ak_layer_entry *e)
 {
 	struct capture_ctx *c = ctx;
@@ -63,7 +57,7 @@ static void *cap_end(void *ctx, const struct ak_layer_entry *e)
 	if (data && ak_elf_capture_is_elf(c->cap)) {
 		facts = ak_xcalloc(1, sizeof(*facts));
 		if (ak_elf_classify(data, len, ak_elf_capture_size(c->cap), facts, &c->err) < 0) {
-			facts_free(facts);
+			ak_elf_facts_free(facts);
 			facts = NULL;
 		}
 	}
@@ -82,7 +76,7 @@ static int cap_make(void *ctx, size_t job, const struct ak_descriptor *layer,
 		.begin = cap_begin,
 		.data = cap_data,
 		.end = cap_end,
-		.free_facts = facts_free,
+		.free_facts = ak_elf_facts_free,
 	};
 	return 0;
 }
@@ -310,7 +304,15 @@ static int plan_scan(struct plan *pl, struct ak_image *img, const struct ak_prob
 		vars[i] = pl->items[i].src;
 	struct ak_rootfs_options ro = {.max_layer_bytes = opt->max_layer_bytes, .jobs = opt->jobs};
 	struct ak_rootfs_consumers cs = {.make = cap_make, .finish = cap_finish};
-	return ak_rootfs_scan(img, vars, pl->n, &ro, &cs, &pl->rs, err);
+	/* a cache that cannot be opened (no $HOME, a path that cannot be made) only
+	 * costs the time it would have saved */
+	struct ak_error *cache_err = NULL;
+	if (!opt->no_cache && ak_layer_cache_open(opt->cache_dir, 0, &ro.cache, &cache_err) == 0)
+		ro.codec = &ak_elf_facts_codec;
+	ak_error_free(cache_err);
+	int r = ak_rootfs_scan(img, vars, pl->n, &ro, &cs, &pl->rs, err);
+	ak_layer_cache_close(ro.cache);
+	return r;
 }
 
 static void plan_free(struct plan *pl)

@@ -36,6 +36,10 @@ struct ak_probe_options {
 	bool verbose;		  /* also list wrong files that a later layer removed */
 	/* docker://: credentials, TLS, request log; NULL: the defaults (TLS verified) */
 	const struct ak_registry_options *registry;
+	/* the layer facts cache (image/layer-cache.h): cache_dir NULL is the default
+	 * directory; no_cache neither reads nor writes it */
+	const char *cache_dir;
+	bool no_cache;
 };
 
 /* One finding with where it was found. Image-level findings have path NULL. */

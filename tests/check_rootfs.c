@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "image/fsview.h"
+#include "common/tmpdirs.h"
 #include "image/image.h"
+#include "image/layer-cache.h"
 #include "image/rootfs.h"
 #include "image/source.h"
 #include "tests/testlib.h"
@@ -355,6 +357,104 @@ START_TEST(test_view_error_names_variant_and_layer)
 }
 END_TEST
 
+/* count_end's facts (a size_t) for the cache */
+static int size_encode(const void *facts, char **buf, size_t *len, size_t *cap)
+{
+	return ak_facts_put_uint(buf, len, cap, *(const size_t *)facts);
+}
+
+static void *size_decode(const void *data, size_t len)
+{
+	struct ak_facts_reader r = {.p = data, .left = len};
+	size_t v = (size_t)ak_facts_get_uint(&r, SIZE_MAX);
+	size_t *facts = r.bad || r.left ? NULL : malloc(sizeof(*facts));
+	if (facts)
+		*facts = v;
+	return facts;
+}
+
+static const struct ak_facts_codec size_codec = {.name = "test-size",
+						 .version = 1,
+						 .encode = size_encode,
+						 .decode = size_decode,
+						 .free_facts = free};
+
+/* Scan the layout anew (its blobs as L has them now) with cache and max_layer_bytes;
+ * the variants go to vl, which must outlive *rs. */
+static int scan_cached(struct ak_layer_cache *cache, uint64_t max, struct counter *c,
+		       struct ak_variant_list *vl, struct ak_rootfs **rs, struct ak_error **err)
+{
+	ak_variant_list_free(vl);
+	struct ak_image *img = open_layout(vl);
+	const struct ak_variant *vars[] = {&vl->items[0], &vl->items[1]};
+	struct ak_rootfs_consumers cs = {.ctx = c, .make = count_make, .finish = count_finish};
+	struct ak_rootfs_options opt = {
+		.jobs = 2, .max_layer_bytes = max, .cache = cache, .codec = &size_codec};
+	int r = ak_rootfs_scan(img, vars, 2, &opt, &cs, rs, err);
+	ak_image_close(img);
+	return r;
+}
+
+/* A layer in the cache is not read: with its blobs gone, the scan gives the same
+ * entries and facts, no consumer made. Without the cache, or with a cap the cached
+ * layer may exceed, the blobs are read (and found missing). */
+START_TEST(test_cached_layers_are_not_read)
+{
+	char dir[] = "/tmp/ak-check-rootfs-cache-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	struct ak_layer_cache *cache = NULL;
+	ck_assert_int_eq(ak_layer_cache_open(dir, 0, &cache, NULL), 0);
+	two_variants_sharing_a_layer();
+	struct counter c = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct ak_variant_list vl = {0};
+	struct ak_rootfs *rs = NULL;
+	struct ak_error *err = NULL;
+	ck_assert_int_eq(scan_cached(cache, 0, &c, &vl, &rs, &err), 0);
+	ck_assert_uint_eq(c.made, 3);
+	size_t shared = 0, own[2];
+	for (size_t i = 0; i < 2; i++) {
+		struct ak_fsview *view = ak_rootfs_view(rs, i, false, &err);
+		shared = facts_at(view, "shared");
+		own[i] = facts_at(view, "own");
+		ak_fsview_free(view);
+	}
+	ak_rootfs_free(rs);
+
+	/* every layer blob gone from the layout: manifests and configs stay */
+	for (size_t i = 0; i < L.n; i++) {
+		const char *p = L.files[i].path;
+		if (strncmp(p, "blobs/", 6) == 0 && L.files[i].len < 4096 &&
+		    memchr(L.files[i].data, '{', 1) == NULL)
+			L.files[i].path = "gone";
+	}
+	memset(&c, 0, sizeof(c));
+	pthread_mutex_init(&c.lock, NULL);
+	ck_assert_msg(scan_cached(cache, 0, &c, &vl, &rs, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_uint_eq(c.made, 0);
+	ck_assert_uint_eq(c.finished, 0);
+	for (size_t i = 0; i < 2; i++) {
+		struct ak_fsview *view = ak_rootfs_view(rs, i, false, &err);
+		ck_assert_ptr_nonnull(view);
+		ck_assert_uint_eq(facts_at(view, "shared"), shared);
+		ck_assert_uint_eq(facts_at(view, "own"), own[i]);
+		ck_assert_uint_eq(ak_fsview_lookup(view, "own")->size, i ? 6 : 5);
+		ak_fsview_free(view);
+	}
+	ak_rootfs_free(rs);
+
+	ck_assert_int_eq(scan_cached(NULL, 0, &c, &vl, &rs, &err), -1);
+	ck_assert_msg(strstr(err->msg, "is missing"), "%s", err->msg);
+	ak_error_clear(&err);
+	struct counter c2 = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	ck_assert_int_eq(scan_cached(cache, 16, &c2, &vl, &rs, &err), -1);
+	ck_assert_msg(strstr(err->msg, "is missing"), "%s", err->msg);
+	ak_error_clear(&err);
+	ak_variant_list_free(&vl);
+	ak_layer_cache_close(cache);
+	ak_rmtree_signal_safe(dir);
+}
+END_TEST
+
 Suite *rootfs_suite(void)
 {
 	Suite *s = suite_create("rootfs");
@@ -363,6 +463,7 @@ Suite *rootfs_suite(void)
 	tcase_add_test(tc, test_shared_layer_scanned_once);
 	tcase_add_test(tc, test_consumer_errors_fail_the_scan);
 	tcase_add_test(tc, test_view_error_names_variant_and_layer);
+	tcase_add_test(tc, test_cached_layers_are_not_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -20,6 +20,11 @@ AK_STATE=none # none, open, failed (an expect_* failed), done
 AK_TMP=$(mktemp -d "${TMPDIR:-/tmp}/archkit-test.XXXXXX")
 AK_STDOUT=$AK_TMP/stdout
 AK_STDERR=$AK_TMP/stderr
+# archkit probe keeps a layer cache under $XDG_CACHE_HOME: each script gets one of its
+# own, so facts cached by an earlier run cannot stand for a blob a test damaged, and
+# nothing is written to the user's. The fixtures' cache (AK_CACHE) stays where it was.
+export AK_CACHE=${AK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/archkit-tests}
+export XDG_CACHE_HOME=$AK_TMP/xdg-cache
 AK_SUMMARY_DONE=
 
 _ak_close() {

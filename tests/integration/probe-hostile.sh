@@ -47,14 +47,17 @@ snapshot() {
 
 # probe WANT ARGS...: runs archkit probe ARGS (stdin from $probe_stdin) and checks
 # the exit status, that it neither crashed nor hung nor wrote outside TMPDIR, and
-# when WANT is 2 that stderr is exactly one "archkit: " line.
+# when WANT is 2 that stderr is exactly one "archkit: " line. --no-cache: each case
+# damages a copy of one honest image, whose layers' facts a cache would hold from the
+# case before, and the damaged bytes would never be read (the cache is under $AK_TMP,
+# so the snapshot also shows that --no-cache writes nothing).
 probe_stdin=/dev/null
 probe() {
 	local want=$1 rc=0 before after start
 	shift
 	before=$(snapshot)
 	start=$(date +%s)
-	TMPDIR=$hostile_tmp timeout -k 5 60 "$AK_BIN" probe "$@" \
+	TMPDIR=$hostile_tmp timeout -k 5 60 "$AK_BIN" probe --no-cache "$@" \
 		>"$AK_STDOUT" 2>"$AK_STDERR" <"$probe_stdin" || rc=$?
 	probe_seconds=$(($(date +%s) - start))
 	after=$(snapshot)
