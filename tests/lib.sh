@@ -127,6 +127,24 @@ expect_not_contains() {
 	return 1
 }
 
+# ak_need_images DIR NAME...: a test that builds the named sample images of
+# tests/fixtures/images into DIR. When they cannot be built, the test is skipped (the
+# packages cannot be fetched here: 77) or fails, and the script ends with its summary.
+ak_need_images() {
+	local dir=$1 rc=0 top
+	shift
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	ak_test "the sample images build from real Debian packages"
+	"$top/tests/fixtures/images" "$dir" "$@" >"$AK_TMP/images.log" 2>&1 || rc=$?
+	case $rc in
+	0) ak_pass; return 0 ;;
+	77) ak_skip "$(grep -m1 '^skip' "$AK_TMP/images.log" || tail -1 "$AK_TMP/images.log")" ;;
+	*) ak_fail "tests/fixtures/images failed ($rc): $(tail -3 "$AK_TMP/images.log")" ;;
+	esac
+	ak_summary
+	exit
+}
+
 # ak_summary: prints the closing line and exits 1 if any test failed.
 ak_summary() {
 	_ak_close

@@ -41,19 +41,7 @@ ak_pass
 names=(honest6 honest6-zstd mislabeled-arm64 mislabeled-arm64-as-amd64 stray-amd64-in-arm64
 	armel-in-armv7 missing-loader identical-layers whiteout-removes-bad with-attestation dynamic
 	honest-arm64)
-ak_test "the sample images build from real Debian packages"
-rc=0
-"$top/tests/fixtures/images" "$IMAGES" "${names[@]}" >"$AK_TMP/images.log" 2>&1 || rc=$?
-if [ $rc = 77 ]; then
-	ak_skip "$(grep -m1 '^skip' "$AK_TMP/images.log" || tail -1 "$AK_TMP/images.log")"
-	ak_summary
-	exit
-fi
-[ $rc = 0 ] && ak_pass || {
-	ak_fail "tests/fixtures/images failed ($rc): $(tail -3 "$AK_TMP/images.log")"
-	ak_summary
-	exit
-}
+ak_need_images "$IMAGES" "${names[@]}"
 
 # Nothing of the user's: no ~/.docker, no containers auth.json, no layer cache of theirs.
 export HOME=$AK_TMP/home XDG_CACHE_HOME=$AK_TMP/xdg-cache XDG_RUNTIME_DIR=$AK_TMP/xdg-run
