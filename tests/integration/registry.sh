@@ -120,6 +120,13 @@ err_says() {
 	return 1
 }
 
+# within MS: the last run took less than MS milliseconds
+within() {
+	[ "$run_ms" -lt "$1" ] && return 0
+	ak_fail "took $run_ms ms, more than $1"
+	return 1
+}
+
 # What is compared between an OCI layout's report and a registry's: the verdict and
 # everything it rests on, not where the image came from.
 CANON='{ok, skipped_attestations, variants: ([.variants[] | {platform, index_platform,
@@ -250,20 +257,24 @@ probe 2 $TV "$(reg anon honest6:no-such-tag)" && expect_contains "$AK_STDERR" "n
 ak_test "a layer blob missing from the registry's storage: exit 2, one line naming the blob"
 rl_push scratch "oci:$IMAGES/honest-arm64:latest" missing:latest &&
 	layer=$(rl_layers "$IMAGES/honest-arm64") && rm -f "$(rl_blob_file scratch "$layer")" &&
-	probe 2 $TV "${nocache[@]}" "$(reg scratch missing:latest)" && err_says 'blob|layer' &&
+	probe 2 $TV "${nocache[@]}" "$(reg scratch missing:latest)" && err_says 'not found|404|unknown|does not have' &&
 	expect_contains "$AK_STDERR" "${layer:7:12}" && ak_pass
 
 ak_test "a blob corrupted in the registry's storage is caught by the digest check"
-# the stray layer of stray-amd64-in-arm64: one byte changed, the size kept
+# the stray layer of stray-amd64-in-arm64: a byte of its gzip header's MTIME, which
+# inflating does not check (only the digest can tell), the size kept
 rl_push scratch "oci:$IMAGES/stray-amd64-in-arm64:latest" corrupt:latest &&
 	layer=$(oci layer "$IMAGES/stray-amd64-in-arm64" arm64 1 | xargs basename) &&
-	f=$(rl_blob_file scratch "sha256:$layer") && flip "$f" $(($(stat -c %s "$f") / 2)) &&
-	probe 2 $TV "${nocache[@]}" "$(reg scratch corrupt:latest)" && err_says 'digest|sha256' && ak_pass
+	f=$(rl_blob_file scratch "sha256:$layer") && flip "$f" 4 &&
+	probe 2 $TV "${nocache[@]}" "$(reg scratch corrupt:latest)" && err_says 'digest' && ak_pass
 
-ak_test "a manifest whose bytes are not the digest it was fetched by: exit 2, naming the digest"
+ak_test "a manifest whose bytes are not the digest it was fetched by: exit 2, saying so"
+# the proxy changes one byte of each manifest fetched by digest, the size kept
 rl_server tamper proxy --upstream "127.0.0.1:${RL_PORT[anon]}" --tamper-manifests &&
-	probe 2 $TV "${nocache[@]}" "$(reg tamper honest-arm64:latest)" && err_says 'digest|sha256' &&
-	grep -q '"edit": "tampered"' "${RL_LOG[tamper]}" && ak_pass
+	probe 2 $TV "${nocache[@]}" "$(reg tamper honest-arm64:latest)" && err_says 'digest' &&
+	grep -q '"edit": "tampered"' "${RL_LOG[tamper]}" &&
+	probe 2 $TV "${nocache[@]}" "$(reg tamper "honest-arm64@$(jq -r '.manifests[0].digest' "$IMAGES/honest-arm64/index.json")")" &&
+	err_says 'digest' && ak_pass
 
 ak_test "a Docker-Content-Digest that is not the manifest's: not trusted, and said so"
 rl_server wrongdcd proxy --upstream "127.0.0.1:${RL_PORT[anon]}" --wrong-digest-header &&
@@ -294,7 +305,7 @@ probe 2 $TV "docker://127.0.0.1:$port/x:y" && expect_contains "$AK_STDERR" "127.
 ak_test "malformed docker:// references: exit 2, one line each"
 for r in 'docker://127.0.0.1:1/UPPER/case:x' 'docker://127.0.0.1:1/repo@sha256:abc' \
 	'docker://127.0.0.1:1/repo:bad tag' 'docker://' 'docker://127.0.0.1:1/repo:'; do
-	probe 2 $TV "$r" || break
+	probe 2 $TV "$r" && err_says 'invalid|reference' && within 10000 || break
 done && ak_pass
 
 # --- Basic auth: docker-registry with an htpasswd file ---
@@ -475,12 +486,6 @@ waited() {
 		[range(1; length) as $i | .[$i] - .[$i - 1] | select(. < $s)] | length' "${RL_LOG[$1]}")
 	[ "$short" = 0 ] && return 0
 	ak_fail "$short retries came sooner than Retry-After's $2 s"
-	return 1
-}
-# within MS: the last run took less than MS milliseconds
-within() {
-	[ "$run_ms" -lt "$1" ] && return 0
-	ak_fail "took $run_ms ms, more than $1"
 	return 1
 }
 one=honest-arm64:latest # one variant, one 1 MiB layer

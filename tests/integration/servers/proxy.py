@@ -14,7 +14,7 @@ the tests use to be a registry that does what Debian's does not, or misbehaves:
                         503    answer 503
                       the first --fault-times of them (default: all), then proxy
   --delay-blobs S     wait S seconds before each blob answer (a slow probe)
-  --tamper-manifests  a manifest GET by digest gets a byte more than the digest's
+  --tamper-manifests  a manifest GET by digest gets one byte changed, the size kept
   --wrong-digest-header  a manifest GET by tag gets a Docker-Content-Digest that is
                       not the body's
 
@@ -133,7 +133,9 @@ class ProxyHandler(akserver.Handler):
                    if k.lower() not in akserver.NOT_RELAYED and k.lower() != "content-type"}
         edit = None
         if by_digest and a.tamper_manifests:
-            body += b"\n"  # still JSON, no longer those bytes
+            # one byte changed, the size kept: only the digest can tell
+            i = body.find(b'"application/')
+            body = body[:i + 1] + b"A" + body[i + 2:] if i >= 0 else body + b"\n"
             edit = "tampered"
         if not by_digest and a.wrong_digest_header:
             headers["Docker-Content-Digest"] = "sha256:" + hashlib.sha256(body + b"x").hexdigest()
