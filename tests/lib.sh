@@ -145,6 +145,17 @@ ak_need_images() {
 	exit
 }
 
+# ak_emulation PLATFORM...: 0 when '$AK_BIN sandbox' can register a handler for each
+# (Debian's qemu-user-static is installed); else the current test is skipped with
+# archkit's reason and it returns 1.
+ak_emulation() {
+	local p args=()
+	for p in "$@"; do args+=(--platform "$p"); done
+	"$AK_BIN" sandbox "${args[@]}" -- true 2>"$AK_TMP/why" && return 0
+	ak_skip "no QEMU handler for $*: $(tail -n1 "$AK_TMP/why") (apt-get install qemu-user-static)"
+	return 1
+}
+
 # ak_summary: prints the closing line and exits 1 if any test failed.
 ak_summary() {
 	_ak_close

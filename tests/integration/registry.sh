@@ -586,18 +586,8 @@ probe 0 --cache-dir "$c4" "$IMAGES/honest6" && mark "$cnt" &&
 
 # --- verify IMAGE from a registry ---
 
-# emulation PLATFORM...: 0 when a sandbox can register a handler for each; else the
-# test is skipped with archkit's reason
-emulation() {
-	local p args=()
-	for p in "$@"; do args+=(--platform "$p"); done
-	"$AK_BIN" sandbox "${args[@]}" -- true 2>"$AK_TMP/why" && return 0
-	ak_skip "no sandbox or QEMU handler for $*: $(tail -n1 "$AK_TMP/why") (apt-get install qemu-user-static)"
-	return 1
-}
-
 ak_test "archkit verify docker://…/honest6 runs every variant, as from the OCI layout"
-if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
+if ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 	run 0 "$AK_BIN" verify --json $TV "$(reg anon honest6:latest)" &&
 		expect_jq '(.variants | length) == 6 and all(.variants[]; .status == "passed") and .ok == true' &&
 		expect_jq '[.variants[].platform] == ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "linux/ppc64le", "linux/s390x"]' &&
@@ -605,7 +595,7 @@ if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 fi
 
 ak_test "archkit verify takes --creds for a registry that needs them"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	run 0 "$AK_BIN" verify $TV --creds "$USER_:$PW" "$(reg auth honest-arm64:latest)" &&
 		grep -qE '^linux/arm64 +passed' "$AK_STDOUT" && ak_pass
 fi
