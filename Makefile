@@ -111,7 +111,7 @@ install: $(BIN)
 
 # Benchmarks print ratios measured side by side; exit 77 means "cannot run here".
 bench: all
-	@for b in bench/binfmt bench/probe bench/verify-image; do [ -x $$b ] || continue; \
+	@for b in bench/binfmt bench/probe bench/verify-image bench/registry; do [ -x $$b ] || continue; \
 		AK_BUILD=$(BUILD) $$b; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 77 ] || exit $$rc; done
 
 format:

@@ -132,6 +132,35 @@ expect_not_contains() {
 	return 1
 }
 
+# ak_need_images DIR NAME...: a test that builds the named sample images of
+# tests/fixtures/images into DIR. When they cannot be built, the test is skipped (the
+# packages cannot be fetched here: 77) or fails, and the script ends with its summary.
+ak_need_images() {
+	local dir=$1 rc=0 top
+	shift
+	top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	ak_test "the sample images build from real Debian packages"
+	"$top/tests/fixtures/images" "$dir" "$@" >"$AK_TMP/images.log" 2>&1 || rc=$?
+	case $rc in
+	0) ak_pass; return 0 ;;
+	77) ak_skip "$(grep -m1 '^skip' "$AK_TMP/images.log" || tail -1 "$AK_TMP/images.log")" ;;
+	*) ak_fail "tests/fixtures/images failed ($rc): $(tail -3 "$AK_TMP/images.log")" ;;
+	esac
+	ak_summary
+	exit
+}
+
+# ak_emulation PLATFORM...: 0 when '$AK_BIN sandbox' can register a handler for each
+# (Debian's qemu-user-static is installed); else the current test is skipped with
+# archkit's reason and it returns 1.
+ak_emulation() {
+	local p args=()
+	for p in "$@"; do args+=(--platform "$p"); done
+	"$AK_BIN" sandbox "${args[@]}" -- true 2>"$AK_TMP/why" && return 0
+	ak_skip "no QEMU handler for $*: $(tail -n1 "$AK_TMP/why") (apt-get install qemu-user-static)"
+	return 1
+}
+
 # ak_summary: prints the closing line and exits 1 if any test failed.
 ak_summary() {
 	_ak_close

@@ -13,20 +13,8 @@ AK_BIN=${AK_BIN:-$top/build/archkit}
 IMAGES=${AK_IMAGES:-${AK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/archkit-tests}/images}
 oci() { python3 "$top/tests/integration/lib-oci.py" "$@"; }
 
-ak_test "sample images build from real Debian packages"
-rc=0
-"$top/tests/fixtures/images" "$IMAGES" honest6 stray-amd64-in-arm64 honest6.oci-archive.tar \
-	honest6.local honest6.buildx.tar stray-amd64-in-arm64-arm64.docker-archive.tar >"$AK_TMP/images.log" 2>&1 || rc=$?
-if [ $rc = 77 ]; then
-	ak_skip "$(grep -m1 '^skip' "$AK_TMP/images.log" || tail -1 "$AK_TMP/images.log")"
-	ak_summary
-	exit
-fi
-[ $rc = 0 ] && ak_pass || {
-	ak_fail "tests/fixtures/images failed ($rc): $(tail -3 "$AK_TMP/images.log")"
-	ak_summary
-	exit
-}
+ak_need_images "$IMAGES" honest6 stray-amd64-in-arm64 honest6.oci-archive.tar \
+	honest6.local honest6.buildx.tar stray-amd64-in-arm64-arm64.docker-archive.tar
 
 # probe WANT ARGS...: also keeps its stdout in $OUT, which checks read: a check run by
 # expect_exit would find $AK_STDOUT truncated by its own redirection

@@ -31,35 +31,12 @@ if ! "$AK_BIN" sandbox --platform none -- true 2>"$AK_TMP/why"; then
 fi
 ak_pass
 
-ak_test "the sample images build from real Debian packages"
-rc=0
-"$top/tests/fixtures/images" "$IMAGES" honest6 honest6-zstd honest6-none honest6.oci-archive.tar \
+ak_need_images "$IMAGES" honest6 honest6-zstd honest6-none honest6.oci-archive.tar \
 	honest6-arm64.docker-archive.tar honest6.local honest6.buildx.tar honest-arm64 honest-arm64.local \
-	honest-arm64.buildx.tar identical-layers dynamic-libc6-layer dynamic-no-libc6 \
-	>"$AK_TMP/images.log" 2>&1 || rc=$?
-if [ $rc = 77 ]; then
-	ak_skip "$(grep -m1 '^skip' "$AK_TMP/images.log" || tail -1 "$AK_TMP/images.log")"
-	ak_summary
-	exit
-fi
-[ $rc = 0 ] && ak_pass || {
-	ak_fail "tests/fixtures/images failed ($rc): $(tail -3 "$AK_TMP/images.log")"
-	ak_summary
-	exit
-}
+	honest-arm64.buildx.tar identical-layers dynamic-libc6-layer dynamic-no-libc6
 honest6=$IMAGES/honest6
 arm64=$IMAGES/honest-arm64
 six="linux/amd64 linux/arm64 linux/arm/v7 linux/386 linux/ppc64le linux/s390x"
-
-# emulation PLATFORM...: 0 when archkit can register a handler for each (Debian's
-# qemu-user-static is installed); else the test is skipped with archkit's reason
-emulation() {
-	local p args=()
-	for p in "$@"; do args+=(--platform "$p"); done
-	"$AK_BIN" sandbox "${args[@]}" -- true 2>"$AK_TMP/why" && return 0
-	ak_skip "no QEMU handler for $*: $(tail -n1 "$AK_TMP/why") (apt-get install qemu-user-static)"
-	return 1
-}
 
 abs_canary=/archkit-verify-abs.$$ # an absolute entry's name: must never appear at /
 canary=archkit-verify-canary.$$   # the name traversals aim at, in every folder above TMPDIR
@@ -192,7 +169,7 @@ bb_arm64=$(tar -xOzf "$(oci layer "$honest6" arm64)" bin/busybox >"$work/busybox
 # --- honest images: every variant runs its own /bin/sh -c 'uname -m' ---
 
 ak_test "every variant of the honest six-platform image passes, each with its own machine"
-if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
+if ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 	verify 0 "$honest6" && expect_contains "$AK_STDOUT" "PLATFORM         RESULT        DETAIL" &&
 		row linux/amd64 passed 'uname -m: x86_64 \(native\)' &&
 		for p in linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; do
@@ -205,7 +182,7 @@ if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 fi
 
 ak_test "--json: schema, statuses, machines, commands and counts"
-if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
+if ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 	verify 0 --json "oci:$honest6" &&
 		expect_jq '.schema == "archkit.verify-image/v1" and .kind == "oci" and .ok == true' &&
 		{ [ "$(jq -r .image "$AK_STDOUT")" = "oci:$honest6" ] || ak_fail "image is not 'oci:$honest6'"; } &&
@@ -223,7 +200,7 @@ if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 fi
 
 ak_test "zstd and uncompressed layers: every variant passes all the same"
-if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
+if ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 	verify 0 --json "$IMAGES/honest6-zstd" && all_passed 6 &&
 		verify 0 --json "$IMAGES/honest6-none" && all_passed 6 && ak_pass
 fi
@@ -231,7 +208,7 @@ fi
 # identical-layers: its arm64 variant (descriptor and config linux/arm64) holds the
 # amd64 busybox, which runs natively and says x86_64
 ak_test "an arm64 variant holding amd64 code fails, showing the machine it reported"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	verify 1 "$IMAGES/identical-layers" && row linux/amd64 passed 'uname -m: x86_64 \(native\)' &&
 		row linux/arm64 failed "reported machine x86_64, not one of linux/arm64's \(aarch64 arm64\)" &&
 		expect_contains "$AK_STDOUT" "2 variants: 1 passed, 1 failed, 0 timed out, 0 not runnable" &&
@@ -243,7 +220,7 @@ fi
 
 ak_test "-- CMD whose binary is the host's code, not the variant's, fails without running"
 # amd64 code in an arm64 variant would run natively on an amd64 runner and exit 0
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	"$top/tests/fixtures/images" "$IMAGES" stray-amd64-in-arm64 >/dev/null 2>&1
 	verify 1 --platform linux/arm64 "$IMAGES/stray-amd64-in-arm64" -- /usr/local/bin/tool true &&
 		row linux/arm64 failed "'/usr/local/bin/tool' is linux/amd64 code, not linux/arm64's: not run .*" &&
@@ -255,7 +232,7 @@ fi
 # --- dynamic binaries: the loader comes from another layer ---
 
 ak_test "dynamic arm64 coreutils with libc6 in another layer: '-- /bin/ls /' and uname pass"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	verify 0 --json "$IMAGES/dynamic-libc6-layer" -- /bin/ls / && all_passed 1 &&
 		expect_jq '.variants[0] | .command == ["/bin/ls", "/"] and .how == "emulated" and
 			(.stdout | split("\n") | index("bin") != null and index("lib") != null)' &&
@@ -264,7 +241,7 @@ if emulation linux/arm64; then
 fi
 
 ak_test "the same without the libc6 layer fails with the loader error"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	verify 1 --json "$IMAGES/dynamic-no-libc6" -- /bin/ls / &&
 		expect_jq '.ok == false and .failed == 1 and (.variants[0] | .status == "failed" and
 			.exit_code != null and .exit_code != 0 and
@@ -292,22 +269,22 @@ refused() {
 }
 
 ak_test "a traversal '../../../../CANARY/x' creates nothing outside the root"
-emulation linux/arm64 && refused dotdot "file:../../../../$canary/x=x" && ak_pass
+ak_emulation linux/arm64 && refused dotdot "file:../../../../$canary/x=x" && ak_pass
 
 ak_test "'a/../../../CANARY/x' creates nothing outside the root"
-emulation linux/arm64 && refused inner dir:a "file:a/../../../$canary/x=x" && ak_pass
+ak_emulation linux/arm64 && refused inner dir:a "file:a/../../../$canary/x=x" && ak_pass
 
 ak_test "an absolute entry '/CANARY_ABS' creates nothing at /"
-emulation linux/arm64 && refused absolute "file:$abs_canary=x" && ak_pass
+ak_emulation linux/arm64 && refused absolute "file:$abs_canary=x" && ak_pass
 
 ak_test "a PAX path header holding '../' creates nothing outside the root"
-emulation linux/arm64 && refused pax "pax:innocent=../../../../../$canary/x" && ak_pass
+ak_emulation linux/arm64 && refused pax "pax:innocent=../../../../../$canary/x" && ak_pass
 
 ak_test "a GNU long name holding '../' creates nothing outside the root"
-emulation linux/arm64 && refused longname --gnu "file:../../../../../$canary/$(printf 'n%.0s' $(seq 150))=x" && ak_pass
+ak_emulation linux/arm64 && refused longname --gnu "file:../../../../../$canary/$(printf 'n%.0s' $(seq 150))=x" && ak_pass
 
 ak_test "a hard link to /etc/passwd (absolute or by '..') links nothing outside"
-emulation linux/arm64 && refused hardabs hardlink:etc/pw=/etc/passwd &&
+ak_emulation linux/arm64 && refused hardabs hardlink:etc/pw=/etc/passwd &&
 	refused hardrel hardlink:etc/pw=../../../../../../../../etc/passwd && ak_pass
 
 # The hostile image that unpacks: one linux/amd64 variant (native, so a setuid bit
@@ -405,7 +382,7 @@ left() {
 }
 
 ak_test "a command that hangs is killed at --timeout 2: timed out, exit 1, nothing left"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	verify 1 --timeout 2 --platform linux/amd64 --platform linux/arm64 "$honest6" -- /bin/sh -c "/bin/busybox sleep 1000.${marker}1" &&
 		row linux/amd64 'timed out' 'killed after 2 s' && row linux/arm64 'timed out' 'killed after 2 s' &&
 		expect_contains "$AK_STDOUT" "2 variants: 0 passed, 0 failed, 2 timed out, 0 not runnable" &&
@@ -454,7 +431,7 @@ interrupt() {
 }
 
 ak_test "SIGINT and SIGTERM while a variant runs: exit 128+signal, no temp dir, no process left"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	interrupt INT 3
 	interrupt TERM 4
 	ak_pass
@@ -481,7 +458,7 @@ verify 1 --qemu-path "$AK_TMP/no-qemu" --platform linux/amd64 --platform linux/a
 # --- options ---
 
 ak_test "--platform: only those variants, in the image's order, aliases accepted"
-if emulation linux/arm64 linux/s390x; then
+if ak_emulation linux/arm64 linux/s390x; then
 	verify 0 --json --platform s390x --platform aarch64 "$honest6" && all_passed 2 &&
 		expect_jq '[.variants[].platform] == ["linux/arm64", "linux/s390x"]' &&
 		verify 0 --json --platform linux/amd64 "$honest6" && all_passed 1 &&
@@ -496,10 +473,10 @@ verify 2 --platform linux/riscv64 "$honest6" && expect_contains "$AK_STDERR" "li
 ak_test "--timeout: 1 to 3600 seconds, anything else is a usage error"
 for bad in 0 3601 -1 abc 2s ''; do
 	expect_exit 64 "$AK_BIN" verify --timeout "$bad" "$arm64" && expect_contains "$AK_STDERR" "--timeout" || break
-done && emulation linux/arm64 && verify 0 --timeout 3600 "$arm64" && verify 0 --timeout 1 "$arm64" && ak_pass
+done && ak_emulation linux/arm64 && verify 0 --timeout 3600 "$arm64" && verify 0 --timeout 1 "$arm64" && ak_pass
 
 ak_test "--jobs 1 and --jobs 2 give the same verdicts; --jobs 0 is a usage error"
-if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
+if ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 	verify 0 --json --jobs 1 "$honest6" && all_passed 6 && verify 0 --json --jobs 2 "$honest6" && all_passed 6 &&
 		expect_exit 64 "$AK_BIN" verify --jobs 0 "$honest6" && expect_exit 64 "$AK_BIN" verify --jobs x "$honest6" && ak_pass
 fi
@@ -512,7 +489,7 @@ verify 2 --max-layer-bytes 64M bomb && expect_contains "$AK_STDERR" "exceeds the
 	expect_exit 64 "$AK_BIN" verify --max-layer-bytes 12Q bomb && ak_pass
 
 ak_test "--max-unpack-bytes: a cap below the variant's size is exit 2 naming the cap; a larger one passes"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	verify 2 --max-unpack-bytes 100K "$arm64" &&
 		{ grep -qE "102400|max-unpack-bytes" "$AK_STDERR" || ak_fail "the message names no cap: $(cat "$AK_STDERR")"; } &&
 		verify 0 --max-unpack-bytes 64M "$arm64" &&
@@ -528,7 +505,7 @@ rm -rf "${work:?}/bomb"
 oci elf amd64-osabi9 "$work/crash.elf" && oci tar "$work/crash.tar" "from:bin/crash=$work/crash.elf" &&
 	oci make "$work/crash" linux/amd64="$(oci layer "$honest6" amd64),$work/crash.tar"
 ak_test "-- CMD: its exit status, stdout and last stderr lines; a signal; a command the image lacks"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	cmd='echo hello; echo oops >&2; exit 3'
 	verify 1 "$arm64" -- /bin/sh -c "$cmd" && row linux/arm64 failed 'exit status 3' &&
 		{ grep -qE '^ +stderr: oops$' "$AK_STDOUT" || ak_fail "no 'stderr: oops' line under the row"; } &&
@@ -544,14 +521,14 @@ if emulation linux/arm64; then
 fi
 
 ak_test "no /bin/sh in the final filesystem (whited out): the default is /bin/busybox uname -m"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	fresh nosh && add_layer nosh arm64 file:bin/.wh.sh= &&
 		verify 0 --json nosh && all_passed 1 &&
 		expect_jq '.variants[0] | .command == ["/bin/busybox", "uname", "-m"] and .machine == "aarch64"' && ak_pass
 fi
 
 ak_test "no shell and no busybox: the default is the Entrypoint with --version"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	oci tar "$work/app.tar" "from:app/busybox=$bb_arm64" && oci make "$work/entry" linux/arm64="$work/app.tar" &&
 		oci config "$work/entry" arm64 --entrypoint '["/app/busybox", "true"]' &&
 		verify 0 --json entry && all_passed 1 &&
@@ -561,13 +538,13 @@ fi
 ak_test "busybox's shell runs its applets under emulation (the handler keeps argv[0]: flag P)"
 # Debian's busybox sh re-executes /proc/self/exe for 'sleep'; without P the applet
 # name is lost and sh reads "can't open '0'"
-if emulation linux/arm64 && emulation linux/s390x; then
+if ak_emulation linux/arm64 && ak_emulation linux/s390x; then
 	verify 0 --json "$honest6" -- /bin/sh -c 'sleep 0 && echo slept' &&
 		expect_jq '[.variants[] | .status == "passed" and .stdout == "slept\n"] | all and length == 6' && ak_pass
 fi
 
 ak_test "the config's Env and WorkingDir reach the command; PATH and HOME are added when missing"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	fresh envwd && add_layer envwd arm64 "dir:srv/app" &&
 		oci config "$work/envwd" arm64 --env '["GREETING=hello there"]' --workdir '"/srv/app"' &&
 		verify 0 --json --platform linux/arm64 envwd -- /bin/sh -c 'echo "$GREETING|$(pwd)|$PATH|$HOME"' &&
@@ -580,7 +557,7 @@ fi
 # --- image forms ---
 
 ak_test "image forms: oci:DIR:TAG, oci-archive (named and bare), stdin, local:DIR, tar:FILE"
-if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
+if ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 	verify 0 --json "oci:$honest6:latest" && all_passed 6 &&
 		verify 0 --json "oci-archive:$IMAGES/honest6.oci-archive.tar" && all_passed 6 &&
 		expect_jq '.kind == "oci-archive"' &&
@@ -593,7 +570,7 @@ if emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 fi
 
 ak_test "image forms: docker-archive (one platform) and skopeo dir:"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	rm -rf "$work/skdir"
 	verify 0 --json "docker-archive:$IMAGES/honest6-arm64.docker-archive.tar" && all_passed 1 &&
 		expect_jq '.kind == "docker-archive" and .variants[0].platform == "linux/arm64" and .variants[0].machine == "aarch64"' &&
@@ -603,7 +580,7 @@ if emulation linux/arm64; then
 fi
 
 ak_test "single-platform buildx local and tar output take the one --platform, and say it is needed"
-if emulation linux/arm64; then
+if ak_emulation linux/arm64; then
 	verify 0 --json --platform linux/arm64 "local:$IMAGES/honest-arm64.local" && all_passed 1 &&
 		expect_jq '.variants[0].platform == "linux/arm64" and .variants[0].machine == "aarch64"' &&
 		verify 0 --json --platform linux/arm64 "tar:$IMAGES/honest-arm64.buildx.tar" && all_passed 1 &&
@@ -636,13 +613,13 @@ unpriv_copy() {
 
 ak_test "an unprivileged user (uid 65534) verifies the honest image"
 if [ "$(id -u)" != 0 ]; then
-	emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x &&
+	ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x &&
 		verify 0 --json "$honest6" && all_passed 6 && ak_pass
 elif ! command -v setpriv >/dev/null; then
 	ak_skip "no setpriv (util-linux) to become uid 65534"
 elif ! unpriv_copy; then
 	ak_skip "no folder that uid 65534 can enter for a copy of archkit and the image (tried ${TMPDIR:-/tmp}, /tmp, /var/tmp)"
-elif emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
+elif ak_emulation linux/arm64 linux/arm/v7 linux/ppc64le linux/s390x; then
 	expect_exit 0 setpriv --reuid=65534 --regid=65534 --clear-groups \
 		env TMPDIR="$unpriv_dir/tmp" HOME="$unpriv_dir/tmp" "$unpriv_dir/archkit" verify --json "$unpriv_dir/image" &&
 		all_passed 6 &&
