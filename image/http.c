@@ -234,6 +234,7 @@ struct req {
 	char *origin;	     /* of the URL first asked for */
 	char **headers;	     /* copies of the caller's */
 	char *authorization; /* NULL once a redirect left the origin: never re-added */
+	char *form;	     /* a POST's body, NULL for a GET */
 	size_t max_body;
 	int failures; /* attempts that failed, over all hops */
 	int redirects;
@@ -255,6 +256,7 @@ static void req_clear(struct req *q)
 	free(q->origin);
 	ak_strv_free(q->headers);
 	secret_free(q->authorization);
+	secret_free(q->form);
 	*q = (struct req){0};
 }
 
@@ -289,6 +291,7 @@ static int req_init(const struct ak_http *h, const struct ak_http_request *r, st
 	q->origin = ak_xstrdup(q->at.origin);
 	q->headers = ak_xstrv_dup((char *const *)r->headers);
 	q->authorization = ak_xstrdup(r->authorization);
+	q->form = ak_xstrdup(r->form);
 	q->max_body = r->max_body ? r->max_body : DEFAULT_MAX_BODY;
 	return 0;
 }
@@ -569,6 +572,8 @@ static int xfer_start(struct ak_http *h, struct req *q, bool stream, struct xfer
 	SET(CURLOPT_SSL_VERIFYPEER, h->tls_verify ? 1L : 0L);
 	SET(CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
 	SET(CURLOPT_HTTPHEADER, x->headers);
+	if (q->form)
+		SET(CURLOPT_COPYPOSTFIELDS, q->form); /* a form POST */
 	SET(CURLOPT_ERRORBUFFER, x->errbuf);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, x);
@@ -819,6 +824,10 @@ static int req_run(struct ak_http *h, struct req *q, bool stream, struct xfer *x
 						       "GET '%s': more than %d redirects",
 						       q->at.display, REDIRECTS_MAX)
 					: req_redirect(h, q, x->hdr[H_LOCATION], err);
+			if (q->form && x->status != 307 && x->status != 308) {
+				secret_free(q->form); /* 301, 302, 303: the next hop is a GET */
+				q->form = NULL;
+			}
 			xfer_end(h, x);
 			if (r < 0)
 				return -1;

@@ -33,6 +33,10 @@ struct ak_http_request {
 	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
 	const char *authorization;  /* "Bearer …" / "Basic …": sent to url's host only */
 	size_t max_body;	    /* ak_http_get: larger bodies are an error (AK_ERR_LIMIT) */
+	/* POST this application/x-www-form-urlencoded body instead of a GET (an OAuth2
+	 * token exchange; it may hold a secret: wiped after use, never logged). A 307 or
+	 * 308 keeps it; another redirect turns the request into a GET, as browsers do. */
+	const char *form;
 };
 
 struct ak_http_response {

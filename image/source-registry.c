@@ -238,6 +238,25 @@ static char *token_url(const struct auth *a)
 	return u;
 }
 
+/* The form of an OAuth2 refresh_token grant: the identity token, the service and
+ * every scope held (each its own "scope" field), client_id naming archkit. */
+static char *token_form(const struct auth *a)
+{
+	char *f = url_escape_append(ak_xstrdup("grant_type=refresh_token&client_id=archkit&"
+					       "refresh_token="),
+				    a->creds.identity_token);
+	for (size_t i = 0; i <= a->nscopes; i++) {
+		const char *key = i ? "scope" : "service", *val = i ? a->scopes[i - 1] : a->service;
+		if (!val)
+			continue;
+		char *v = ak_xasprintf("%s&%s=", f, key);
+		explicit_bzero(f, strlen(f));
+		free(f);
+		f = url_escape_append(v, val);
+	}
+	return f;
+}
+
 /* Seconds since the epoch of an RFC 3339 time ("2024-05-01T12:00:00Z", fraction and
  * zone ignored: it only shortens a lifetime), -1 when unreadable. */
 static time_t parse_time(const char *s)
@@ -310,17 +329,22 @@ static char *basic_header(const struct ak_creds *c)
 static int token_fetch(struct registry *r, struct ak_error **err)
 {
 	struct auth *a = &r->auth;
-	cleanup_free char *url = token_url(a);
 	cleanup_secret char *basic = a->have_creds ? basic_header(&a->creds) : NULL;
-	if (a->have_creds && !basic)
+	/* an identity token (a refresh token docker login stored) is exchanged with an
+	 * OAuth2 refresh_token grant, POSTed to the realm as docker does */
+	bool refresh = a->have_creds && !basic && a->creds.identity_token;
+	if (a->have_creds && !basic && !refresh)
 		return ak_error_set(err, AK_EXIT_ENV,
-				    "credentials from %s have no user and password (an identity "
-				    "token alone is not supported): pass --creds USER:PASS",
+				    "credentials from %s have no user and password: pass --creds "
+				    "USER:PASS",
 				    a->creds.source);
+	cleanup_free char *url = refresh ? ak_xstrdup(a->realm) : token_url(a);
+	cleanup_secret char *form = refresh ? token_form(a) : NULL;
 	struct ak_http_request req = {
 		.url = url,
 		.authorization = basic,
 		.max_body = AK_REGISTRY_TOKEN_MAX,
+		.form = form,
 	};
 	struct ak_http_response resp = {0};
 	if (ak_http_get(r->http, &req, &resp, err) < 0)
