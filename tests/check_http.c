@@ -246,6 +246,36 @@ START_TEST(test_get_body_and_headers)
 }
 END_TEST
 
+/* A form POST (the OAuth2 token exchange): its body and type arrive; a 307 keeps it,
+ * a 302 turns the next hop into a GET. */
+START_TEST(test_form_post)
+{
+	struct ak_http *h = client(-1, 2000, false, false);
+	struct ak_error *err = NULL;
+	struct ak_http_response r = {0};
+	struct ak_http_request rq = get_req(url(&srv_a, "/form"));
+	rq.form = "grant_type=refresh_token&refresh_token=R%2B1";
+	ck_assert_msg(ak_http_get(h, &rq, &r, &err) == 0, "%s", err ? err->msg : "");
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(r.body, "POST application/x-www-form-urlencoded "
+				 "grant_type=refresh_token&refresh_token=R%2B1");
+	ak_http_response_clear(&r);
+	const char *codes[] = {"307", "302"}, *want[] = {"POST", "GET"};
+	for (int i = 0; i < 2; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "/redirect-post?code=%s&to=%s", codes[i],
+			 url(&srv_a, "/form"));
+		rq = get_req(url(&srv_a, "%s", path));
+		rq.form = "a=b";
+		ck_assert_msg(ak_http_get(h, &rq, &r, &err) == 0, "%s", err ? err->msg : "");
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_msg(!strncmp(r.body, want[i], strlen(want[i])), "%s: %s", codes[i], r.body);
+		ak_http_response_clear(&r);
+	}
+	ak_http_free(h);
+}
+END_TEST
+
 START_TEST(test_plain_http_refused_with_tls_verify)
 {
 	struct ak_http *h = client(-1, 2000, false, true);
@@ -793,6 +823,7 @@ Suite *http_suite(void)
 	tcase_add_unchecked_fixture(tc, servers_setup, servers_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_get_body_and_headers);
+	tcase_add_test(tc, test_form_post);
 	tcase_add_test(tc, test_plain_http_refused_with_tls_verify);
 	tcase_add_test(tc, test_redirect_authorization_stays_home);
 	tcase_add_test(tc, test_429_retry_after_honoured);

@@ -54,6 +54,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        # /form echoes "POST <content-type> <body>"; /redirect-post redirects with ?code
+        u = urllib.parse.urlsplit(self.path)
+        q = dict(urllib.parse.parse_qsl(u.query))
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n) if n else b""
+        if u.path == "/form":
+            self.reply(200, b"POST " + self.headers.get("Content-Type", "").encode() + b" " + body)
+        elif u.path == "/redirect-post":
+            self.reply(int(q.get("code", "307")), b"moved", [("Location", q["to"])])
+        else:
+            self.reply(404, b"no such path")
+
     def do_GET(self):
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
@@ -75,6 +88,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif p == "/redirect":
             self.reply(int(q.get("code", "307")), b"moved",
                        [("Location", q["to"])])
+        elif p == "/form":
+            self.reply(200, b"GET")
         elif p == "/echo-auth":
             self.reply(200, self.headers.get("Authorization", "none").encode())
         elif p == "/headers":
