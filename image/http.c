@@ -241,6 +241,12 @@ struct req {
 	int64_t waited_ms;
 };
 
+/* What a message calls the request: a form is POSTed (the token exchange). */
+static const char *req_method(const struct req *q)
+{
+	return q->form ? "POST" : "GET";
+}
+
 static void secret_free(char *s)
 {
 	if (s) {
@@ -308,21 +314,21 @@ static int req_redirect(const struct ak_http *h, struct req *q, const char *loca
 	    curl_url_get(u, CURLUPART_URL, &next, 0) != CURLUE_OK) {
 		cleanup_free char *cut = url_cut(location);
 		return ak_error_set(err, AK_EXIT_ENV,
-				    "GET '%s': redirect to a malformed URL '%.200s'", q->at.display,
-				    cut);
+				    "%s '%s': redirect to a malformed URL '%.200s'", req_method(q),
+				    q->at.display, cut);
 	}
 	struct url_parts p;
 	if (url_split(next, &p) < 0) {
 		cleanup_free char *cut = url_cut(next);
 		return ak_error_set(err, AK_EXIT_ENV,
-				    "GET '%s': redirect to a non-http URL '%.200s'", q->at.display,
-				    cut);
+				    "%s '%s': redirect to a non-http URL '%.200s'", req_method(q),
+				    q->at.display, cut);
 	}
 	if (p.plain && h->tls_verify) {
 		int r = ak_error_set(err, AK_EXIT_ENV,
-				     "GET '%s': redirect to plain http '%s' refused; pass "
+				     "%s '%s': redirect to plain http '%s' refused; pass "
 				     "--tls-verify=false to allow it",
-				     q->at.display, p.display);
+				     req_method(q), q->at.display, p.display);
 		url_parts_clear(&p);
 		return r;
 	}
@@ -539,8 +545,8 @@ static int xfer_start(struct ak_http *h, struct req *q, bool stream, struct xfer
 	*x = (struct xfer){.want_stream = stream, .max_body = q->max_body};
 	x->slot = slot_get(h);
 	if (!x->slot)
-		return ak_error_set(err, AK_EXIT_ENV, "GET '%s': cannot set up libcurl",
-				    q->at.display);
+		return ak_error_set(err, AK_EXIT_ENV, "%s '%s': cannot set up libcurl",
+				    req_method(q), q->at.display);
 	bool listed = true;
 	for (char **hd = q->headers; listed && hd && *hd; hd++)
 		listed = header_add(x, *hd);
@@ -584,8 +590,8 @@ static int xfer_start(struct ak_http *h, struct req *q, bool stream, struct xfer
 #undef SET
 	if (c != CURLE_OK || curl_multi_add_handle(x->slot->multi, e) != CURLM_OK) {
 		xfer_end(h, x);
-		return ak_error_set(err, AK_EXIT_ENV, "GET '%s': cannot set up libcurl: %s",
-				    q->at.display, curl_easy_strerror(c));
+		return ak_error_set(err, AK_EXIT_ENV, "%s '%s': cannot set up libcurl: %s",
+				    req_method(q), q->at.display, curl_easy_strerror(c));
 	}
 	x->added = true;
 	x->last_rx_ms = ak_monotonic_ms();
@@ -721,7 +727,7 @@ static void log_line(const struct ak_http *h, const struct req *q, const char *f
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	/* one call, so lines from parallel requests do not interleave */
-	fprintf(stderr, "archkit: GET %s: %s\n", q->at.display, msg);
+	fprintf(stderr, "archkit: %s %s: %s\n", req_method(q), q->at.display, msg);
 }
 
 static int64_t retry_after_ms(const char *v)
@@ -771,8 +777,9 @@ static int retry_wait(struct ak_http *h, struct req *q, const char *why, const c
 		d = hint_ms > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : hint_ms;
 	if (q->failures > h->retries || q->waited_ms + d > WAIT_BUDGET_MS) {
 		log_line(h, q, "%s, giving up", what);
-		return ak_error_set(err, AK_EXIT_ENV, "GET '%s': %s, giving up after %d attempt%s",
-				    q->at.display, why, q->failures, q->failures == 1 ? "" : "s");
+		return ak_error_set(err, AK_EXIT_ENV, "%s '%s': %s, giving up after %d attempt%s",
+				    req_method(q), q->at.display, why, q->failures,
+				    q->failures == 1 ? "" : "s");
 	}
 	log_line(h, q, "%s, retrying in %lld ms", what, (long long)d);
 	sleep_ms(d);
@@ -821,8 +828,8 @@ static int req_run(struct ak_http *h, struct req *q, bool stream, struct xfer *x
 				 (unsigned long long)x->received);
 			int r = ++q->redirects > REDIRECTS_MAX
 					? ak_error_set(err, AK_EXIT_ENV,
-						       "GET '%s': more than %d redirects",
-						       q->at.display, REDIRECTS_MAX)
+						       "%s '%s': more than %d redirects",
+						       req_method(q), q->at.display, REDIRECTS_MAX)
 					: req_redirect(h, q, x->hdr[H_LOCATION], err);
 			if (q->form && x->status != 307 && x->status != 308) {
 				secret_free(q->form); /* 301, 302, 303: the next hop is a GET */
@@ -842,8 +849,8 @@ static int req_run(struct ak_http *h, struct req *q, bool stream, struct xfer *x
 			if (x->over_limit && !stream) {
 				int r = ak_error_set_kind(
 					err, AK_EXIT_ENV, AK_ERR_LIMIT, EFBIG,
-					"GET '%s': response body larger than %zu bytes",
-					q->at.display, q->max_body);
+					"%s '%s': response body larger than %zu bytes",
+					req_method(q), q->at.display, q->max_body);
 				xfer_end(h, x);
 				return r;
 			}
@@ -862,8 +869,8 @@ static int req_run(struct ak_http *h, struct req *q, bool stream, struct xfer *x
 			if (!xfer_transient(h, x)) {
 				log_line(h, q, "%s", what);
 				xfer_end(h, x);
-				return ak_error_set(err, AK_EXIT_ENV, "GET '%s': %s", q->at.display,
-						    why);
+				return ak_error_set(err, AK_EXIT_ENV, "%s '%s': %s", req_method(q),
+						    q->at.display, why);
 			}
 		}
 		xfer_end(h, x);
@@ -949,8 +956,8 @@ static int stream_restart(struct http_stream *hs, struct ak_error **err)
 	if (req_run(hs->h, &hs->q, true, &hs->x, err) < 0)
 		return -1;
 	if (!hs->x.streaming)
-		return ak_error_set(err, AK_EXIT_ENV, "GET '%s': retried, the server answered %ld",
-				    hs->q.at.display, hs->x.status);
+		return ak_error_set(err, AK_EXIT_ENV, "%s '%s': retried, the server answered %ld",
+				    req_method(&hs->q), hs->q.at.display, hs->x.status);
 	return 0;
 }
 
@@ -959,8 +966,8 @@ static ssize_t stream_read(struct ak_stream *s, void *buf, size_t len, struct ak
 	struct http_stream *hs = (struct http_stream *)s;
 	struct xfer *x = &hs->x;
 	if (hs->failed)
-		return ak_error_set(err, AK_EXIT_ENV, "GET '%s': read after an error",
-				    hs->q.at.display);
+		return ak_error_set(err, AK_EXIT_ENV, "%s '%s': read after an error",
+				    req_method(&hs->q), hs->q.at.display);
 	if (len == 0)
 		return 0;
 	for (;;) {
@@ -992,8 +999,9 @@ static ssize_t stream_read(struct ak_stream *s, void *buf, size_t len, struct ak
 			xfer_why(hs->h, &hs->q, x, why, sizeof(why));
 			stream_log_end(hs, ", failed");
 			hs->failed = true;
-			return ak_error_set(err, AK_EXIT_ENV, "GET '%s': %s after %llu bytes",
-					    hs->q.at.display, why, (unsigned long long)x->received);
+			return ak_error_set(err, AK_EXIT_ENV, "%s '%s': %s after %llu bytes",
+					    req_method(&hs->q), hs->q.at.display, why,
+					    (unsigned long long)x->received);
 		}
 		/* the stall clock runs only while the consumer waits */
 		x->last_rx_ms = ak_monotonic_ms();

@@ -273,6 +273,15 @@ START_TEST(test_form_post)
 		ak_http_response_clear(&r);
 	}
 	ak_http_free(h);
+	/* its errors call it a POST */
+	h = client(0, 2000, false, false);
+	rq = get_req(url(&srv_a, "/503"));
+	rq.form = "a=b";
+	ck_assert_int_eq(ak_http_get(h, &rq, &r, &err), -1);
+	ck_assert_msg(!strncmp(err->msg, "POST '", 6), "%s", err->msg);
+	ak_error_free(err);
+	ak_http_response_clear(&r);
+	ak_http_free(h);
 }
 END_TEST
 

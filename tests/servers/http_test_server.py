@@ -62,6 +62,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n else b""
         if u.path == "/form":
             self.reply(200, b"POST " + self.headers.get("Content-Type", "").encode() + b" " + body)
+        elif u.path == "/503":
+            self.reply(503, b"unavailable")
         elif u.path == "/redirect-post":
             self.reply(int(q.get("code", "307")), b"moved", [("Location", q["to"])])
         else:
