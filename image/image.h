@@ -118,6 +118,9 @@ int ak_image_open_blob(struct ak_image *img, const struct ak_descriptor *d, stru
 		       struct ak_error **err);
 
 /* Append a printf-formatted note to a list (past 1024 notes, dropped). */
+/* The platforms the list holds, each once, in order ("linux/amd64, linux/arm64"; a
+ * variant without one is "unknown"), into buf; what does not fit is left out. */
+void ak_variant_list_platforms(const struct ak_variant_list *l, char *buf, size_t len);
 void ak_variant_list_note(struct ak_variant_list *l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Append an empty variant (tree_fd -1) and return it, NULL past AK_IMAGE_DOCS_MAX. */

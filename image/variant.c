@@ -65,6 +65,21 @@ void ak_variant_list_free(struct ak_variant_list *l)
 	*l = (struct ak_variant_list){0};
 }
 
+void ak_variant_list_platforms(const struct ak_variant_list *l, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < l->n && used + 40 < len; i++) {
+		const struct ak_platform *p = l->items[i].platform;
+		bool again = false;
+		for (size_t k = 0; k < i && !again; k++)
+			again = l->items[k].platform == p;
+		if (!again)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+						 p ? p->name : "unknown");
+	}
+}
+
 char *ak_platform_string(const char *os, const char *arch, const char *variant)
 {
 	if (!os && !arch)

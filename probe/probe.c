@@ -552,18 +552,8 @@ static void check_identical(struct ak_probe_report *out, struct plan *pl)
 static void add_missing(struct ak_probe_report *out, const struct ak_probe_options *opt,
 			const struct ak_variant_list *vl, size_t *next)
 {
-	char has[1024] = "";
-	size_t len = 0;
-	for (size_t i = 0; i < vl->n && len + 40 < sizeof(has); i++) {
-		const struct ak_variant *v = &vl->items[i];
-		const char *name = v->platform ? v->platform->name : "unknown";
-		bool again = false;
-		for (size_t k = 0; k < i && !again; k++)
-			again = vl->items[k].platform == v->platform;
-		if (!again)
-			len += (size_t)snprintf(has + len, sizeof(has) - len, "%s%s",
-						len ? ", " : "", name);
-	}
+	char has[1024];
+	ak_variant_list_platforms(vl, has, sizeof(has));
 	for (size_t i = 0; i < opt->nfilter; i++) {
 		const struct ak_platform *p = opt->filter[i];
 		bool present = false;
@@ -579,7 +569,7 @@ static void add_missing(struct ak_probe_report *out, const struct ak_probe_optio
 		v->name = ak_xstrdup(p->name);
 		add_new_finding(v, AK_SEV_ERROR, "platform-missing", NULL, NULL,
 				ak_xasprintf("no variant for %s in the image (it has: %s)", p->name,
-					     len ? has : "none"),
+					     has[0] ? has : "none"),
 				ak_xasprintf("a %s variant, as --platform asks", p->name));
 	}
 }

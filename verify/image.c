@@ -78,17 +78,8 @@ static int select_variants(struct ak_variant_list *vl, const struct ak_verify_im
 			present = vl->items[i].platform == opt->filter[k];
 		if (present)
 			continue;
-		char has[1024] = "";
-		size_t len = 0;
-		for (size_t i = 0; i < vl->n && len + 40 < sizeof(has); i++) {
-			const struct ak_platform *p = vl->items[i].platform;
-			bool again = false;
-			for (size_t j = 0; j < i && !again; j++)
-				again = vl->items[j].platform == p;
-			if (!again)
-				len += (size_t)snprintf(has + len, sizeof(has) - len, "%s%s",
-							len ? ", " : "", p ? p->name : "unknown");
-		}
+		char has[1024];
+		ak_variant_list_platforms(vl, has, sizeof(has));
 		return ak_error_set(err, AK_EXIT_ENV, "'%s' has no variant for %s (it has: %s)",
 				    ref, opt->filter[k]->name, has);
 	}
@@ -332,9 +323,9 @@ static void fill_variant(struct ak_vi_variant *v, const struct ak_variant *src);
 /* Open path in the unpacked root as the command would see it (symlinks inside it). */
 static int open_in_root(int rootfd, const char *path)
 {
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW,
+	/* the last link is followed too, as exec follows it */
+	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
 			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-	how.flags &= ~(uint64_t)O_NOFOLLOW; /* the last link too: exec follows it */
 	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 }
 
