@@ -42,7 +42,7 @@ Q := @
 msg = @printf '  %-8s %s\n' $(1) $(2);
 endif
 
-LIB_DIRS := common image elf binfmt sandbox verify probe
+LIB_DIRS := common image elf binfmt sandbox verify probe doctor
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
 CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/check_*.c) tests/runner.c tests/testlib.c

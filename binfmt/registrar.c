@@ -22,6 +22,8 @@ const char *ak_handler_state_name(enum ak_handler_state s)
 		return "disabled";
 	case AK_HANDLER_NATIVE:
 		return "native";
+	case AK_HANDLER_EQUIVALENT:
+		return "in place (distro)";
 	}
 	return "?";
 }
@@ -183,6 +185,7 @@ static int plan_one(const struct ak_binfmt_table *table, const struct ak_binfmt_
 							     : AK_ACTION_REPLACE;
 		break;
 	case AK_HANDLER_NATIVE:
+	case AK_HANDLER_EQUIVALENT:
 		h->action = AK_ACTION_NONE;
 		break;
 	}

@@ -17,6 +17,9 @@ enum ak_handler_state {
 	AK_HANDLER_DRIFTED,  /* our name, other interpreter, flags or magic */
 	AK_HANDLER_DISABLED, /* our name and content, but switched off */
 	AK_HANDLER_NATIVE,   /* the host runs this code itself: never registered */
+	/* another line than archkit's (a distro's qemu-binfmt, flags OPF) that accepts the
+	 * same real binaries, through a static QEMU of the target, with F: left alone */
+	AK_HANDLER_EQUIVALENT,
 };
 
 enum ak_replace { AK_REPLACE_NEVER, AK_REPLACE_DRIFTED, AK_REPLACE_ALWAYS };

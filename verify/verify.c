@@ -137,3 +137,13 @@ bool ak_native_target(const struct ak_qemu_target *t, void *ctx)
 		np->known[idx] = native;
 	return native;
 }
+
+int ak_verify_platforms(const struct ak_platform *const *ps, size_t n,
+			const struct ak_binfmt_table *table, int timeout_ms,
+			struct ak_verify_result *r, struct ak_error **err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ak_verify_platform(ps[i], table, timeout_ms, &r[i], err) < 0)
+			return -1;
+	return 0;
+}

@@ -30,6 +30,11 @@ struct ak_verify_result {
  * emulated it. < 0 only when the environment fails. */
 int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table *table,
 		       int timeout_ms, struct ak_verify_result *r, struct ak_error **err);
+/* The same for n platforms (results in r[0..n-1]); the runs may go side by side. < 0
+ * only when the environment fails. */
+int ak_verify_platforms(const struct ak_platform *const *ps, size_t n,
+			const struct ak_binfmt_table *table, int timeout_ms,
+			struct ak_verify_result *r, struct ak_error **err);
 const char *ak_verify_outcome_name(enum ak_verify_outcome o);
 /* Is a run a success (native or emulated)? */
 bool ak_verify_ok(const struct ak_verify_result *r);

@@ -1,0 +1,7 @@
+/* archkit doctor: docker (being written). Placeholder until its checks land; adds nothing. */
+#include "doctor/internal.h"
+
+void ak_doctor_check_docker(struct ak_doctor_run *run)
+{
+	(void)run;
+}

@@ -1,0 +1,7 @@
+/* archkit doctor: persistence (being written). Placeholder until its checks land; adds nothing. */
+#include "doctor/internal.h"
+
+void ak_doctor_check_persistence(struct ak_doctor_run *run)
+{
+	(void)run;
+}
