@@ -60,10 +60,10 @@ struct ak_doctor_options {
 	const struct ak_platform **platforms;
 	size_t nplatforms;
 	int timeout_ms; /* per smoke run; <= 0: AK_SMOKE_TIMEOUT_MS */
-	/* persistence: the binfmt.d folders (NULL-terminated; NULL: /etc/binfmt.d,
-	 * /run/binfmt.d, /usr/lib/binfmt.d) and update-binfmts' database (NULL: /var/lib/binfmts) */
-	const char *const *binfmt_d_dirs;
-	const char *binfmts_db;
+	/* where the host's root filesystem is, for the files that persist handlers
+	 * (etc/binfmt.d, run/binfmt.d, usr/lib/binfmt.d, var/lib/binfmts): a DaemonSet mounts
+	 * the host's / at /host. NULL: "/" */
+	const char *host_root;
 	const char *docker; /* the docker command (NULL: "docker" in $PATH) */
 };
 
