@@ -2,7 +2,8 @@
 #   make                 build $(BUILD)/archkit
 #   make check           install missing packages, build, run every test
 #   make demo            install, build, run the main job inside a sandbox
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=  (SYSTEMDUNITDIR=DIR: the systemd units too)
+#   make check-deploy    build and check the Kubernetes node image (buildah, root)
 #   make check SANITIZE=address,undefined
 #   make fuzz            libFuzzer targets (clang)
 #   V=1                  show the commands
@@ -54,7 +55,7 @@ LIB := $(BUILD)/libarchkit.a
 BIN := $(BUILD)/archkit
 TEST_BIN := $(BUILD)/tests/check_archkit
 
-.PHONY: FORCE all check unit integration demo install clean deps fuzz format bench
+.PHONY: FORCE all check unit integration demo install clean deps fuzz format bench check-deploy
 all: $(BIN)
 
 # Smoke binaries (freestanding, one per platform) are built by clang/lld and linked in.
@@ -104,10 +105,26 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@AK_BUILD=$(BUILD) scripts/demo
 
+# Every man page: archkit(1) and one per command (archkit-binfmt(1), ...).
+# SYSTEMDUNITDIR=DIR also installs the units of deploy/systemd (see deploy/README.md).
+MAN_PAGES := $(wildcard man/*.1)
+SYSTEMDUNITDIR ?=
+
 install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/archkit
-	install -m 0644 man/archkit.1 $(DESTDIR)$(MANDIR)/man1/archkit.1
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
+ifneq ($(SYSTEMDUNITDIR),)
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	for u in deploy/systemd/*.service deploy/systemd/*.timer; do \
+		sed 's|/usr/local/bin/archkit|$(BINDIR)/archkit|g' $$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/} || exit 1; done
+endif
+
+# Builds the DaemonSet's image with buildah from a debootstrap root (no registry pull)
+# and checks it; needs root. Not part of make check.
+check-deploy: all
+	@AK_BUILD=$(BUILD) deploy/check-image
 
 # Benchmarks print ratios measured side by side; exit 77 means "cannot run here".
 bench: all
