@@ -55,7 +55,7 @@ static const char binfmt_help[] =
 	"Exit status: 0 every requested platform is registered and runs; 1 some platform is\n"
 	"not (no interpreter, drifted and kept, smoke run failed); 2 environment (no\n"
 	"binfmt_misc, no privilege, read-only); 64 usage error.\n"
-	"\nSee archkit(1).\n";
+	"\nSee archkit-binfmt(1).\n";
 
 enum {
 	OPT_MOUNT_DIR = 256,

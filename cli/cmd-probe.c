@@ -62,11 +62,12 @@ static const char probe_help[] =
 	"  -h, --help            this help\n"
 	"\n"
 	"Names from the image are printed escaped (\\x1b, \\n, \\xHH for bytes that are not\n"
-	"UTF-8, \\\\ for a backslash), so they cannot forge report lines; see archkit(1).\n"
+	"UTF-8, \\\\ for a backslash), so they cannot forge report lines; see\n"
+	"archkit-probe(1).\n"
 	"\n"
 	"Exit status: 0 clean; 1 findings at or above --fail-on; 2 unreadable, invalid or\n"
 	"hostile input, or a registry that refuses (one line says why); 64 usage error.\n"
-	"\nSee archkit(1).\n";
+	"\nSee archkit-probe(1).\n";
 
 enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB };
 

@@ -35,7 +35,7 @@ static const char sandbox_help[] =
 	"Exit status: COMMAND's own, or 128+N when a signal N killed it; 2 when the sandbox\n"
 	"cannot be made (the message names the kernel or policy that forbids it) or a\n"
 	"requested handler cannot be registered; 64 usage error; 126/127 COMMAND cannot run.\n"
-	"\nSee archkit(1).\n";
+	"\nSee archkit-sandbox(1).\n";
 
 static void note_continued(const char *argv0, int sig, void *ctx)
 {

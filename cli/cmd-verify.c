@@ -52,12 +52,12 @@ static const char verify_help[] =
 	"  --max-unpack-bytes N  with IMAGE: bytes all unpacked files may hold (default 8G)\n"
 	"  -h, --help            this help\n"
 	"\n"
-	"With a docker:// IMAGE (see REGISTRIES in archkit(1)):\n"
+	"With a docker:// IMAGE (see REGISTRIES in archkit-probe(1)):\n"
 	CLI_REGISTRY_HELP
 	"\n"
 	"Exit status: 0 every platform or variant ran (and passed); 1 some did not; 2 the\n"
 	"environment or an unreadable image; 64 usage.\n"
-	"\nSee archkit(1).\n";
+	"\nSee archkit-verify(1).\n";
 
 /* ---- verify IMAGE ---- */
 

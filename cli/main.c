@@ -26,9 +26,12 @@ static void usage(FILE *f)
 		   "Make multi-platform container builds trustworthy.\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\nRun 'archkit COMMAND --help' for a command's options.\n"
+	fprintf(f, "\nOptions:\n"
+		   "  -h, --help  this help\n"
+		   "  --version   print archkit's version\n"
+		   "\nRun 'archkit COMMAND --help' for a command's options.\n"
 		   "Exit status: 0 all good, 1 a check failed, 2 bad input or environment,\n"
-		   "64 usage error.\n\nSee archkit(1).\n");
+		   "64 usage error.\n\nSee archkit(1), and archkit-COMMAND(1) for each command.\n");
 }
 
 int main(int argc, char **argv)

@@ -300,7 +300,7 @@ json.dump(idx, open(p, "w"))' "$two" &&
 
 ak_test "--help and -h print the usage with exit codes and the man page, to stdout"
 probe 0 --help && expect_contains "$OUT" "Usage: archkit probe [OPTIONS] IMAGE" &&
-	expect_contains "$OUT" "Exit status:" && expect_contains "$OUT" "See archkit(1)." &&
+	expect_contains "$OUT" "Exit status:" && expect_contains "$OUT" "See archkit-probe(1)." &&
 	[ ! -s "$AK_STDERR" ] && cp "$OUT" "$work/help" &&
 	probe 0 -h && cmp -s "$OUT" "$work/help" && ak_pass
 
