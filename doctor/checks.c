@@ -217,10 +217,10 @@ char *ak_doctor_magic_drift(const struct ak_binfmt_entry *have, const struct ak_
 	for (size_t i = 0; i < have->magic_len; i++) {
 		unsigned at = have->offset + (unsigned)i;
 		if (have->mask[i] != want->mask[i])
-			return ak_xasprintf("mask byte %u (%s) is \\x%02x, want \\x%02x", at,
+			return ak_xasprintf("mask byte %u (%s) is 0x%02x, want 0x%02x", at,
 					    elf_field(at), have->mask[i], want->mask[i]);
 		if ((have->magic[i] & have->mask[i]) != (want->magic[i] & want->mask[i]))
-			return ak_xasprintf("magic byte %u (%s) is \\x%02x, want \\x%02x", at,
+			return ak_xasprintf("magic byte %u (%s) is 0x%02x, want 0x%02x", at,
 					    elf_field(at), have->magic[i], want->magic[i]);
 	}
 	return NULL;

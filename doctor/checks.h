@@ -45,7 +45,7 @@ enum ak_check_status ak_doctor_flags_judge(const char *flags, bool wrapper_needs
 					   size_t len);
 
 /* How an entry's offset, magic and mask differ from want's, naming the field and the ELF
- * header field at that byte ("mask byte 16 (e_type) is \xff, want \xfe"); NULL when the
+ * header field at that byte ("mask byte 16 (e_type) is 0xff, want 0xfe"); NULL when the
  * same. Caller frees. */
 char *ak_doctor_magic_drift(const struct ak_binfmt_entry *have, const struct ak_binfmt_entry *want);
 
