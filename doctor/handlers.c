@@ -177,7 +177,8 @@ struct root_runs {
 	char why[512]; /* set when the runs could not be started */
 };
 
-static void root_runs_start(struct root_runs *rr, const struct ak_doctor_run *run)
+static void root_runs_start(struct root_runs *rr, const struct ak_doctor_run *run,
+			    const bool *skip)
 {
 	const char *base = getenv("TMPDIR");
 	snprintf(rr->dir, sizeof(rr->dir), "%s/archkit-doctor-XXXXXX", base && *base ? base : "/tmp");
@@ -194,7 +195,7 @@ static void root_runs_start(struct root_runs *rr, const struct ak_doctor_run *ru
 		const struct ak_platform *p = run->platforms[i];
 		size_t len = 0;
 		const unsigned char *bin = ak_smoke_binary(p, &len);
-		if (!bin || rr->dirfd < 0)
+		if (!bin || rr->dirfd < 0 || skip[i])
 			continue;
 		/* one file per platform in one root: each run sees nothing but smoke binaries */
 		char name[64];
@@ -383,10 +384,6 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 	struct ak_doctor_report *r = run->r;
 	size_t np = run->nplatforms;
 
-	/* in-root runs first: they take longest and need nothing of what follows */
-	struct root_runs *rr = ak_xcalloc(1, sizeof(*rr));
-	root_runs_start(rr, run);
-
 	/* the QEMU targets asked about, each once, classified as install would */
 	struct target_info *tis = ak_xcalloc(np ? np : 1, sizeof(*tis));
 	const struct ak_qemu_target **targets = ak_xcalloc(np ? np : 1, sizeof(*targets));
@@ -408,6 +405,16 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 	bool planned = ak_binfmt_plan_build(&run->table, targets, nt, &bopt, &plan, &perr) == 0;
 	for (size_t i = 0; planned && i < nt; i++)
 		tis[i].h = &plan.handlers[i];
+
+	/* the in-root runs next: they take longest and need nothing of what follows. A
+	 * native platform's would prove nothing about a handler: not run */
+	bool *skip = ak_xcalloc(np ? np : 1, sizeof(*skip));
+	for (size_t i = 0; i < np; i++) {
+		const struct target_info *ti = target_of(tis, nt, ak_platform_qemu(run->platforms[i]));
+		skip[i] = ti->h && ti->h->state == AK_HANDLER_NATIVE;
+	}
+	struct root_runs *rr = ak_xcalloc(1, sizeof(*rr));
+	root_runs_start(rr, run, skip);
 
 	/* every entry: whose is it, and its own checks */
 	size_t ne = run->table.count;
@@ -526,6 +533,9 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 			ak_doctor_add(r, "platform.smoke_in_root",
 				      dp->ok_in_root ? AK_CHECK_PASS : AK_CHECK_FAIL, p->name,
 				      dp->entry, fix, "%s", why);
+		} else if (native) {
+			ak_doctor_add(r, "platform.smoke_in_root", AK_CHECK_SKIPPED, p->name, NULL,
+				      NULL, "native: no handler to prove in a private root");
 		} else {
 			ak_doctor_add(r, "platform.smoke_in_root", AK_CHECK_SKIPPED, p->name, NULL,
 				      NULL, "%s",
@@ -545,4 +555,5 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 	free(tis);
 	root_runs_clear(rr);
 	free(rr);
+	free(skip);
 }
