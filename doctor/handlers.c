@@ -355,9 +355,11 @@ static void check_platform_handler(const struct ak_doctor_run *run, const struct
 	if (nc)
 		ak_doctor_add(r, "handler.missing", AK_CHECK_PASS, pl, c[0]->name, NULL,
 			      "'%s' runs %s binaries", c[0]->name, pl);
-	else
-		ak_doctor_add(r, "handler.missing", AK_CHECK_FAIL, pl, NULL, "see handler.enabled",
+	else {
+		cleanup_free char *fix = install_fix(run, pl, NULL); /* enables a disabled one */
+		ak_doctor_add(r, "handler.missing", AK_CHECK_FAIL, pl, NULL, fix,
 			      "no enabled binfmt_misc entry runs %s binaries", pl);
+	}
 	if (nc < 2)
 		return;
 	/* the kernel takes the first match in its list, the entry registered last: which
