@@ -190,6 +190,13 @@ static void root_runs_start(struct root_runs *rr, const struct ak_doctor_run *ru
 		return;
 	}
 	rr->dirfd = open(rr->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* the runs share the root: made here, the mount points cannot race between them */
+	if (rr->dirfd >= 0 && (mkdirat(rr->dirfd, "proc", 0755) < 0 ||
+			       mkdirat(rr->dirfd, "dev", 0755) < 0)) {
+		snprintf(rr->why, sizeof(rr->why), "cannot make a root in '%.400s': %s", rr->dir,
+			 strerror(errno));
+		return;
+	}
 	int timeout = run->opt->timeout_ms > 0 ? run->opt->timeout_ms : AK_SMOKE_TIMEOUT_MS;
 	for (size_t i = 0; i < run->nplatforms && i < AK_ROOT_WAIT_MAX; i++) {
 		const struct ak_platform *p = run->platforms[i];
