@@ -464,9 +464,14 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 
 	/* the QEMU behind every entry that serves an asked platform, all at once */
 	struct ak_interp *qi = ak_xcalloc(ne ? ne : 1, sizeof(*qi));
-	for (size_t i = 0; i < ne; i++)
-		if (eis[i].interp_ok)
-			qi[i].path = ak_xstrdup(eis[i].interp.path);
+	for (size_t i = 0; i < ne; i++) {
+		if (!eis[i].interp_ok)
+			continue;
+		/* Debian's ARCH-binfmt-P links to qemu-ARCH-static: QEMU called by that name
+		 * takes its first argument for a program, so ask it by its own name */
+		char *real = realpath(eis[i].interp.path, NULL);
+		qi[i].path = real ? real : ak_xstrdup(eis[i].interp.path);
+	}
 	ak_interp_query_versions(qi, ne, AK_INTERP_VERSION_TIMEOUT_MS);
 
 	/* every platform from here, as a container's process would be started */
