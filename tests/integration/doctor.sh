@@ -57,6 +57,23 @@ expect_exit 0 sb '$AK_BIN binfmt install all >/dev/null && $AK_BIN doctor' &&
   expect_contains "$AK_STDOUT" "warn    namespace.user" &&
   expect_contains "$AK_STDOUT" "  fix: register the handlers in the initial user namespace" && ak_pass
 
+ak_test "Debian's own handlers (qemu-user-static's binfmt.d lines, flags POF) are healthy"
+# the lines systemd-binfmt applies at boot; their masks differ from archkit's only in bits
+# no real binary sets, and the -binfmt-P wrappers are links to the static QEMUs
+export DEB_CONFS="/usr/lib/binfmt.d/qemu-aarch64.conf /usr/lib/binfmt.d/qemu-ppc64le.conf /usr/lib/binfmt.d/qemu-s390x.conf /usr/lib/binfmt.d/qemu-mips64el.conf"
+deb_apply='for f in $DEB_CONFS; do grep "^:" "$f" > $BM/register || exit 9; done'
+if ! ls $DEB_CONFS >/dev/null 2>&1; then
+  ak_skip "no Debian qemu-user-static binfmt.d files in /usr/lib/binfmt.d"
+elif ! sb "$deb_apply"' && $AK_BIN binfmt plan linux/ppc64le' 2>/dev/null | grep -qF "in place (distro)"; then
+  ak_skip "this build's registrar does not tell a distro's equivalent handler yet (binfmt plan)"
+else
+  expect_exit 0 sb "$deb_apply"' && $AK_BIN doctor --platform arm64,ppc64le,s390x,mips64le' &&
+    expect_contains "$AK_STDOUT" "pass    handler.magic            qemu-ppc64le     magic and mask accept the same linux/ppc64le binaries as the platform table's" &&
+    expect_contains "$AK_STDOUT" "pass    handler.flags            qemu-aarch64     flags 'POF': " &&
+    expect_contains "$AK_STDOUT" "pass    qemu.version             linux/arm64      QEMU " &&
+    expect_contains "$AK_STDOUT" "pass    platform.smoke_in_root   linux/s390x      ran in a private root and reported 's390x'" && ak_pass
+fi
+
 ak_test "a missing handler fails, naming the platform and the install that fixes it"
 expect_exit 1 sb '$AK_BIN binfmt install all >/dev/null && echo -1 > $BM/qemu-aarch64 &&
   $AK_BIN doctor --platform arm64' &&
