@@ -438,9 +438,23 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 				ei->t = tis[k].t;
 				ei->first = tis[k].first;
 			}
-		if (ei->t)
+		const struct target_info *native = NULL;
+		for (size_t k = 0; k < nt && !ei->t && !native; k++)
+			if (tis[k].h && tis[k].h->state == AK_HANDLER_NATIVE && ei->e->enabled &&
+			    serves(ei->e, tis[k].t))
+				native = &tis[k];
+		if (ei->t) {
 			check_entry(run, ei, target_of(tis, nt, ei->t));
-		else if (!ei->owned)
+		} else if (native) {
+			/* the kernel asks binfmt_misc before it runs an ELF itself */
+			cleanup_free char *fix = ak_xasprintf("echo -1 > %s/%s", run->mount_dir,
+							      ei->e->name);
+			ak_doctor_add(r, "handler.native", AK_CHECK_WARN, native->first->name,
+				      ei->e->name, fix,
+				      "'%s' catches %s binaries, which this host runs natively: each "
+				      "of them runs under '%s' instead",
+				      ei->e->name, native->first->name, ei->e->interpreter);
+		} else if (!ei->owned)
 			ak_doctor_add(r, "handler.unowned", AK_CHECK_INFO, NULL, ei->e->name, NULL,
 				      "'%s' (%s, interpreter '%s') serves no archkit platform: left "
 				      "alone",

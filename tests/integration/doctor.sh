@@ -125,6 +125,22 @@ expect_exit 0 sb "$REG"'; reg ":not-elf:M::PK\\x03\\x04::/bin/true:" &&
   expect_contains "$AK_STDOUT" "warn    handler.flags            qemu-aarch64     flags 'OCF': " &&
   expect_contains "$AK_STDOUT" "C: setuid binaries run with their owner's privileges under emulation (sudo needs that)" && ak_pass
 
+ak_test "a handler for what the host runs natively is a warning: its programs all run under QEMU"
+# qemu-i386 on an x86_64 host (which runs i386 code itself); a handler for the host's own
+# machine would catch its own interpreter too, and nothing would run at all
+cat >"$AK_TMP/native.sh" <<'EOF2'
+printf '%s' ':qemu-i386:M::\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x03\x00:\xff\xff\xff\xff\xff\xfe\xfe\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-i386-static:F' >$BM/register &&
+  $AK_BIN doctor --platform 386
+EOF2
+if [ "$(uname -m)" != x86_64 ] || [ ! -x /usr/bin/qemu-i386-static ]; then
+  ak_skip "needs an x86_64 host with /usr/bin/qemu-i386-static"
+else
+  expect_exit 0 sb "bash $AK_TMP/native.sh" &&
+    expect_contains "$AK_STDOUT" "warn    handler.native           qemu-i386        'qemu-i386' catches linux/386 binaries, which this host runs natively: each of them runs under '/usr/bin/qemu-i386-static' instead" &&
+    expect_contains "$AK_STDOUT" "  fix: echo -1 > /proc/sys/fs/binfmt_misc/qemu-i386" &&
+    expect_contains "$AK_STDOUT" "pass    platform.native          linux/386" && ak_pass
+fi
+
 ak_test "no F: fails, because containers and chroots cannot find the interpreter"
 expect_exit 1 sb "$REG"'; reg "${RULE%:F}:" && $AK_BIN doctor --platform arm64' &&
   expect_contains "$AK_STDOUT" "fail    handler.flags            qemu-aarch64     flags '': " &&
