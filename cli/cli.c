@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/escape.h"
 #include "common/util.h"
 #include "common/xalloc.h"
@@ -127,6 +128,27 @@ void cli_oom(void)
 char *cli_text(const char *s)
 {
 	return ak_escape_dup(s ? s : "", AK_ESCAPE_TEXT);
+}
+
+/* @actions/core's escapeData and escapeProperty. The text escaping comes first, so a
+ * name's control characters show as \x1b in the annotation too. */
+void cli_github_put(FILE *f, const char *s, bool property)
+{
+	cleanup_free char *e = cli_text(s);
+	for (const char *p = e; *p; p++) {
+		if (*p == '%')
+			fputs("%25", f);
+		else if (*p == '\r')
+			fputs("%0D", f);
+		else if (*p == '\n')
+			fputs("%0A", f);
+		else if (property && *p == ':')
+			fputs("%3A", f);
+		else if (property && *p == ',')
+			fputs("%2C", f);
+		else
+			fputc(*p, f);
+	}
 }
 
 void cli_github_output(const char *key, const char *value)

@@ -42,6 +42,10 @@ void cli_put_text(FILE *f, const char *s);
 _Noreturn void cli_oom(void);
 /* The AK_ESCAPE_TEXT form of s, never NULL (exits 2 when memory runs out). */
 char *cli_text(const char *s);
+/* Write s (escaped as cli_text does) into a GitHub workflow command: '%', CR and LF as
+ * %25, %0D, %0A; in a property value (title=) also ':' and ','. A line break of the
+ * message itself is written as "%0A" by the caller. */
+void cli_github_put(FILE *f, const char *s, bool property);
 /* Append "key=value" to the file named by $GITHUB_OUTPUT, when it is set. */
 void cli_github_output(const char *key, const char *value);
 
