@@ -114,12 +114,25 @@ expect_exit 0 action --input platforms=arm64,riscv64 &&
   expect_contains "$summary" "| linux/amd64 | native | x86_64 |" &&
   expect_contains "$summary" "Not available here: " &&
   expect_contains "$summary" "<details><summary>archkit doctor: " && ak_pass
+cp "$AK_STDOUT" "$AK_TMP/first.stdout"
+cp "$summary" "$AK_TMP/first.summary"
 
 ak_test "archkit doctor runs in the action and finds this sandbox healthy"
 # a private instance is a warning (its handlers do not reach a Docker daemon), not a fail
-expect_contains "$AK_STDOUT" "platform.smoke" &&
-  expect_contains "$summary" "archkit doctor: healthy" &&
-  expect_not_contains "$AK_STDOUT" "::warning title=archkit doctor" && ak_pass
+expect_contains "$AK_TMP/first.stdout" "platform.smoke_in_root   linux/arm64      ran in a private root" &&
+  expect_contains "$AK_TMP/first.stdout" "warn    namespace.user" &&
+  expect_contains "$AK_TMP/first.summary" "<details><summary>archkit doctor: healthy</summary>" &&
+  expect_contains "$AK_TMP/first.summary" "platform.smoke           linux/riscv64" &&
+  expect_not_contains "$AK_TMP/first.stdout" "::warning title=archkit doctor" && ak_pass
+
+ak_test "an unhealthy runner is a doctor warning with the fixes in the summary, not a failure"
+# a shadowing entry: doctor fails it, install and verify (which the newer qemu-aarch64
+# entry wins) do not
+shadow='echo ":zz-aarch64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:F" >'"$BM"'/register'
+expect_exit 0 action --before "$shadow" --input platforms=arm64 &&
+  expect_contains "$AK_STDOUT" "::warning title=archkit doctor::this runner is not healthy" &&
+  expect_contains "$summary" "<details><summary>archkit doctor: not healthy</summary>" &&
+  expect_contains "$summary" "fix: " && ak_pass
 
 ak_test "OCI names, newlines and blanks in platforms work as comma-separated names do"
 expect_exit 0 action --input platforms=$'linux/arm64\n  linux/riscv64 ,\n\n' &&
