@@ -235,6 +235,9 @@ static void print_image_github(const char *ref, const struct ak_vi_report *r)
 				next = strchr(line, '\n');
 				if (next)
 					*next++ = '\0';
+				size_t len = strlen(line);
+				if (len && line[len - 1] == '\r')
+					line[len - 1] = '\0'; /* a CRLF line end */
 				fputs("%0A", stdout);
 				cli_github_put(stdout, line, false);
 			}
