@@ -16,7 +16,8 @@ summary=$AK_TMP/step-summary
 report=$AK_TMP/report.json
 
 ak_test "action.yml declares setup-qemu-action's inputs and output, and archkit's own"
-expect_exit 0 python3 - "$top/action.yml" "$top/probe/action.yml" <<'EOF' && ak_pass
+# (expect_exit runs its command with stdin from /dev/null: the script goes in a file)
+cat >"$AK_TMP/check-yml.py" <<'EOF'
 import re, sys, yaml
 main, probe = (yaml.safe_load(open(p)) for p in sys.argv[1:3])
 def check(cond, msg):
@@ -48,6 +49,8 @@ for doc in (main, probe):
                 check(allowed.fullmatch(expr), f"expression {expr}")
 print("ok")
 EOF
+expect_exit 0 python3 "$AK_TMP/check-yml.py" "$top/action.yml" "$top/probe/action.yml" &&
+  expect_contains "$AK_STDOUT" "ok" && ak_pass
 
 ak_test "the runner refuses an expression in a run: script, and an unknown input"
 cat >"$AK_TMP/bad.yml" <<'EOF'
@@ -216,18 +219,51 @@ cp "$IMAGES/honest6.oci-archive.tar" "$AK_TMP/image.tar"
 "$top/tests/fixtures/convert" "$IMAGES/stray-amd64-in-arm64" oci-archive "$AK_TMP/stray.tar" >/dev/null 2>&1 ||
   { ak_test "an oci-archive of the stray image"; ak_fail "tests/fixtures/convert failed"; }
 
-ak_test "the README's shell script checks the exported image: probe and verify pass"
-expect_exit 0 bash -c 'cd "$1" && set -e
-  "$2" probe oci-archive:image.tar
-  "$2" verify oci-archive:image.tar' bash "$AK_TMP" "$AK_BIN" &&
+ak_test "the README's CI recipes: the workflow uses both actions on an oci export"
+# the archkit commands of the shell script and of the GitLab job, as the README has them
+cat >"$AK_TMP/check-readme.py" <<'EOF'
+import re, sys, yaml
+text = open(sys.argv[1]).read()
+section = text[text.index("## CI: GitHub Actions, GitLab CI, a shell script"):]
+section = section[:section.index("\n## ", 3)]
+def fail(msg):
+    print("README:", msg)
+    sys.exit(1)
+docs = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+workflow = next((d for d in docs if isinstance(d, dict) and "jobs" in d), None) or fail("no workflow")
+steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+uses = [s.get("uses", "") for s in steps]
+"OWNER/archkit@v1" in uses or fail("the workflow does not use OWNER/archkit@v1")
+"OWNER/archkit/probe@v1" in uses or fail("the workflow does not use OWNER/archkit/probe@v1")
+buildx = next(i for i, u in enumerate(uses) if u.startswith("docker/setup-buildx-action"))
+uses.index("OWNER/archkit@v1") < buildx or fail("QEMU after buildx")
+build = next(s for s in steps if s.get("uses", "").startswith("docker/build-push-action"))
+build["with"]["outputs"] == "type=oci,dest=image.tar" or fail("not an oci export")
+build["with"]["platforms"] == "linux/amd64,linux/arm64" or fail("platforms")
+"load" not in build["with"] or fail("load: true")
+probe = next(s for s in steps if s.get("uses") == "OWNER/archkit/probe@v1")
+probe["with"]["image"] == "oci-archive:image.tar" or fail("probe's image")
+gitlab = next((d for d in docs if isinstance(d, dict) and "check-image" in d), None) or fail("no GitLab job")
+lines = [l for l in gitlab["check-image"]["script"] if l.startswith("archkit ")]
+shell = re.findall(r"```sh\n(#!/bin/sh.*?)```", section, re.S) or fail("no shell script")
+lines += [l.split("  #")[0].strip() for l in shell[0].splitlines() if l.startswith("archkit ")]
+len(lines) == 4 or fail(f"archkit commands: {lines}")
+open(sys.argv[2], "w").write("set -e\n" + "\n".join(lines) + "\n")
+print("ok")
+EOF
+expect_exit 0 python3 "$AK_TMP/check-readme.py" "$top/README.md" "$AK_TMP/readme-checks.sh" &&
+  expect_contains "$AK_STDOUT" "ok" && ak_pass
+
+ak_test "the README's archkit commands pass on a real exported image"
+expect_exit 0 bash -c 'cd "$1" && PATH=$(dirname "$2"):$PATH bash readme-checks.sh' bash "$AK_TMP" "$AK_BIN" &&
   expect_contains "$AK_STDOUT" "linux/arm64           1       1      1       0         0     0  pass" &&
   expect_contains "$AK_STDOUT" "6 variants: 6 passed, 0 failed, 0 timed out, 0 not runnable" && ak_pass
 
-ak_test "and it fails on an arm64 variant that ships amd64 code"
-expect_exit 1 bash -c 'cd "$1" && set -e
-  "$2" probe oci-archive:stray.tar
-  "$2" verify oci-archive:stray.tar' bash "$AK_TMP" "$AK_BIN" &&
+ak_test "and fail on an arm64 variant that ships amd64 code"
+cp "$AK_TMP/image.tar" "$AK_TMP/good.tar" && cp "$AK_TMP/stray.tar" "$AK_TMP/image.tar"
+expect_exit 1 bash -c 'cd "$1" && PATH=$(dirname "$2"):$PATH bash readme-checks.sh' bash "$AK_TMP" "$AK_BIN" &&
   expect_contains "$AK_STDOUT" "wrong-machine        /usr/local/bin/tool" && ak_pass
+cp "$AK_TMP/good.tar" "$AK_TMP/image.tar"
 
 # probe [--input NAME=VALUE]...: probe/action.yml with archkit on PATH, from $AK_TMP
 probe_action() {
