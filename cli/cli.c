@@ -51,6 +51,21 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return AK_EXIT_USAGE;
 }
 
+int cli_choice(const char *cmd, const char *opt, const char *arg, const char *const *names,
+	       int *out)
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(arg, names[i])) {
+			*out = i;
+			return 0;
+		}
+	char list[256];
+	size_t n = 0;
+	for (int i = 0; names[i] && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
+	return cli_usage(cmd, "unknown --%s '%s' (%s)", opt, arg, list);
+}
+
 int cli_registry_option(const char *cmd, int c, const char *arg, struct ak_registry_options *o)
 {
 	switch (c) {

@@ -68,7 +68,7 @@ static const char probe_help[] =
 	"hostile input, or a registry that refuses (one line says why); 64 usage error.\n"
 	"\nSee archkit(1).\n";
 
-enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB };
+enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB }; /* in --format's order */
 
 static bool failed(const struct ak_probe_variant *v, int fail_on)
 {
@@ -401,21 +401,14 @@ int cmd_probe(int argc, char **argv)
 		case 'J':
 			format = FMT_JSON;
 			break;
-		case 'F':
-			if (!strcmp(optarg, "text"))
-				format = FMT_TEXT;
-			else if (!strcmp(optarg, "json"))
-				format = FMT_JSON;
-			else if (!strcmp(optarg, "junit"))
-				format = FMT_JUNIT;
-			else if (!strcmp(optarg, "github"))
-				format = FMT_GITHUB;
-			else
-				return cli_usage(
-					"probe",
-					"unknown --format '%s' (text, json, junit, github)",
-					optarg);
+		case 'F': {
+			static const char *const names[] = {"text", "json", "junit", "github", NULL};
+			int f;
+			if (cli_choice("probe", "format", optarg, names, &f))
+				return AK_EXIT_USAGE;
+			format = (enum format)f;
 			break;
+		}
 		case 'j': {
 			uint64_t v = 0;
 			const char *end;

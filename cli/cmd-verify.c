@@ -191,7 +191,7 @@ static json_t *image_json(const char *ref, const struct ak_vi_report *r)
 	return doc;
 }
 
-enum format { FMT_TEXT, FMT_JSON, FMT_GITHUB };
+enum format { FMT_TEXT, FMT_JSON, FMT_GITHUB }; /* in --format's order */
 
 /* "::error title=archkit verify PLATFORM::" for one platform or variant */
 static void github_error_start(const char *label)
@@ -453,17 +453,14 @@ int cmd_verify(int argc, char **argv)
 		case 'J':
 			format = FMT_JSON;
 			break;
-		case 'F':
-			if (!strcmp(optarg, "text"))
-				format = FMT_TEXT;
-			else if (!strcmp(optarg, "json"))
-				format = FMT_JSON;
-			else if (!strcmp(optarg, "github"))
-				format = FMT_GITHUB;
-			else
-				return cli_usage("verify", "unknown --format '%s' (text, json, github)",
-						 optarg);
+		case 'F': {
+			static const char *const names[] = {"text", "json", "github", NULL};
+			int f;
+			if (cli_choice("verify", "format", optarg, names, &f))
+				return AK_EXIT_USAGE;
+			format = (enum format)f;
 			break;
+		}
 		case 'q':
 			vopt.qemu_path = optarg;
 			image_only = "--qemu-path";
