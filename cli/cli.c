@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/escape.h"
 #include "common/util.h"
 #include "common/xalloc.h"
@@ -48,6 +49,21 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	fprintf(stderr, "\nTry 'archkit %s --help'.\n", cmd);
 	va_end(ap);
 	return AK_EXIT_USAGE;
+}
+
+int cli_choice(const char *cmd, const char *opt, const char *arg, const char *const *names,
+	       int *out)
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(arg, names[i])) {
+			*out = i;
+			return 0;
+		}
+	char list[256];
+	size_t n = 0;
+	for (int i = 0; names[i] && n < sizeof(list); i++)
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", names[i]);
+	return cli_usage(cmd, "unknown --%s '%s' (%s)", opt, arg, list);
 }
 
 int cli_registry_option(const char *cmd, int c, const char *arg, struct ak_registry_options *o)
@@ -127,6 +143,27 @@ void cli_oom(void)
 char *cli_text(const char *s)
 {
 	return ak_escape_dup(s ? s : "", AK_ESCAPE_TEXT);
+}
+
+/* @actions/core's escapeData and escapeProperty. The text escaping comes first, so a
+ * name's control characters show as \x1b in the annotation too. */
+void cli_github_put(FILE *f, const char *s, bool property)
+{
+	cleanup_free char *e = cli_text(s);
+	for (const char *p = e; *p; p++) {
+		if (*p == '%')
+			fputs("%25", f);
+		else if (*p == '\r')
+			fputs("%0D", f);
+		else if (*p == '\n')
+			fputs("%0A", f);
+		else if (property && *p == ':')
+			fputs("%3A", f);
+		else if (property && *p == ',')
+			fputs("%2C", f);
+		else
+			fputc(*p, f);
+	}
 }
 
 void cli_github_output(const char *key, const char *value)

@@ -27,6 +27,10 @@ int cli_failf(int status, const char *fmt, ...) __attribute__((format(printf, 2,
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error: message, a hint to --help, exit 64. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Set *out to the index of arg in names (NULL-terminated) and return 0; else a usage
+ * error "unknown --OPT 'ARG' (a, b, c)" (64). */
+int cli_choice(const char *cmd, const char *opt, const char *arg, const char *const *names,
+	       int *out);
 /* Print a JSON document to stdout (sorted keys, indented) and free it. */
 void cli_json_print(json_t *doc);
 /* A JSON string for s, which may come from an image: s itself when it is UTF-8, else
@@ -42,6 +46,10 @@ void cli_put_text(FILE *f, const char *s);
 _Noreturn void cli_oom(void);
 /* The AK_ESCAPE_TEXT form of s, never NULL (exits 2 when memory runs out). */
 char *cli_text(const char *s);
+/* Write s (escaped as cli_text does) into a GitHub workflow command: '%', CR and LF as
+ * %25, %0D, %0A; in a property value (title=) also ':' and ','. A line break of the
+ * message itself is written as "%0A" by the caller. */
+void cli_github_put(FILE *f, const char *s, bool property);
 /* Append "key=value" to the file named by $GITHUB_OUTPUT, when it is set. */
 void cli_github_output(const char *key, const char *value);
 

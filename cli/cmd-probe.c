@@ -69,7 +69,7 @@ static const char probe_help[] =
 	"hostile input, or a registry that refuses (one line says why); 64 usage error.\n"
 	"\nSee archkit-probe(1).\n";
 
-enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB };
+enum format { FMT_TEXT, FMT_JSON, FMT_JUNIT, FMT_GITHUB }; /* in --format's order */
 
 static bool failed(const struct ak_probe_variant *v, int fail_on)
 {
@@ -309,28 +309,6 @@ static void print_junit(const char *ref, const struct ak_probe_report *r, int fa
 	printf("  </testsuite>\n</testsuites>\n");
 }
 
-/* GitHub workflow commands (@actions/core escapeData/escapeProperty): the message
- * escapes %, CR and LF; a property value (title=) also ':' and ','. The text escaping
- * comes first, so a name's control characters show as \x1b in the annotation too. */
-static void gh_put(const char *s, bool property)
-{
-	cleanup_free char *e = cli_text(s);
-	for (const char *p = e; *p; p++) {
-		if (*p == '%')
-			fputs("%25", stdout);
-		else if (*p == '\r')
-			fputs("%0D", stdout);
-		else if (*p == '\n')
-			fputs("%0A", stdout);
-		else if (property && *p == ':')
-			fputs("%3A", stdout);
-		else if (property && *p == ',')
-			fputs("%2C", stdout);
-		else
-			fputc(*p, stdout);
-	}
-}
-
 static void print_github(const struct ak_probe_report *r)
 {
 	static const char *cmd[] = {"notice", "warning", "error"};
@@ -342,15 +320,15 @@ static void print_github(const struct ak_probe_report *r)
 			const struct ak_probe_finding *f = &v->findings[k];
 			printf("::%s title=", cmd[f->f.sev]);
 			fputs("archkit probe ", stdout);
-			gh_put(label, true);
-			gh_put(": ", true);
-			gh_put(f->f.code, true);
+			cli_github_put(stdout, label, true);
+			cli_github_put(stdout, ": ", true);
+			cli_github_put(stdout, f->f.code, true);
 			printf("::");
-			gh_put(finding_where(f), false);
+			cli_github_put(stdout, finding_where(f), false);
 			printf(": found ");
-			gh_put(f->f.found, false);
+			cli_github_put(stdout, f->f.found, false);
 			printf(", expected ");
-			gh_put(f->f.expected, false);
+			cli_github_put(stdout, f->f.expected, false);
 			printf("\n");
 		}
 	}
@@ -424,21 +402,14 @@ int cmd_probe(int argc, char **argv)
 		case 'J':
 			format = FMT_JSON;
 			break;
-		case 'F':
-			if (!strcmp(optarg, "text"))
-				format = FMT_TEXT;
-			else if (!strcmp(optarg, "json"))
-				format = FMT_JSON;
-			else if (!strcmp(optarg, "junit"))
-				format = FMT_JUNIT;
-			else if (!strcmp(optarg, "github"))
-				format = FMT_GITHUB;
-			else
-				return cli_usage(
-					"probe",
-					"unknown --format '%s' (text, json, junit, github)",
-					optarg);
+		case 'F': {
+			static const char *const names[] = {"text", "json", "junit", "github", NULL};
+			int f;
+			if (cli_choice("probe", "format", optarg, names, &f))
+				return AK_EXIT_USAGE;
+			format = (enum format)f;
 			break;
+		}
 		case 'j': {
 			uint64_t v = 0;
 			const char *end;

@@ -40,10 +40,14 @@ static const char verify_help[] =
 	"Options:\n"
 	"  --platform P          check P (repeatable). Smoke mode default: one platform per\n"
 	"                        architecture (amd64, 386, arm64, arm/v7, ppc64le, ppc64,\n"
-	"                        s390x, riscv64, mips64le, mips64, loong64); with IMAGE:\n"
-	"                        every variant, and a P the image lacks is an error\n"
+	"                        s390x, riscv64, mips64le, mips64, loong64); 'all': every\n"
+	"                        platform, variants included (amd64/v2, arm/v6...); with\n"
+	"                        IMAGE: every variant, and a P the image lacks is an error\n"
 	"  --timeout SECONDS     per run (1 to 3600; default 10, with IMAGE 30)\n"
 	"  --json                machine-readable output (with IMAGE: archkit.verify-image/v1)\n"
+	"  --format FORMAT       text (default), json (as --json) or github: a workflow\n"
+	"                        command per platform that did not run (::error title=...::)\n"
+	"                        and a ::notice:: saying what ran\n"
 	"  --mount-dir DIR       smoke mode: the binfmt_misc instance to name handlers from\n"
 	"  --qemu-path DIR       with IMAGE: take qemu-ARCH-static (or qemu-ARCH) from DIR\n"
 	"                        only, not from $PATH and the usual places\n"
@@ -187,13 +191,79 @@ static json_t *image_json(const char *ref, const struct ak_vi_report *r)
 	return doc;
 }
 
+enum format { FMT_TEXT, FMT_JSON, FMT_GITHUB }; /* in --format's order */
+
+/* "::error title=archkit verify PLATFORM::" for one platform or variant */
+static void github_error_start(const char *label)
+{
+	fputs("::error title=archkit verify ", stdout);
+	cli_github_put(stdout, label, true);
+	fputs("::", stdout);
+}
+
+/* One ::error:: per variant that did not pass (its stderr tail on the lines below), then
+ * a ::notice:: with the counts and one per note. */
+static void print_image_github(const char *ref, const struct ak_vi_report *r)
+{
+	bool refs = several_refs(r);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ak_vi_variant *v = &r->variants[i];
+		if (v->status == AK_VI_PASSED)
+			continue;
+		cleanup_free char *label = refs && v->ref_name
+						   ? ak_xasprintf("%s (%s)", v->name, v->ref_name)
+						   : ak_xstrdup(v->name);
+		char words[32];
+		github_error_start(label);
+		cli_github_put(stdout, status_words(v->status, words), false);
+		if (v->detail) {
+			fputs(": ", stdout);
+			cli_github_put(stdout, v->detail, false);
+		}
+		if (v->fix) {
+			fputs(" (fix: ", stdout);
+			cli_github_put(stdout, v->fix, false);
+			fputc(')', stdout);
+		}
+		if (v->status == AK_VI_FAILED && v->err_tail && *v->err_tail) {
+			/* the tail's lines, each escaped on its own, joined by real line breaks */
+			cleanup_free char *tail = ak_xstrdup(v->err_tail);
+			for (size_t len = strlen(tail); len && tail[len - 1] == '\n';)
+				tail[--len] = '\0';
+			fputs("%0Astderr:", stdout);
+			for (char *line = tail, *next; line; line = next) {
+				next = strchr(line, '\n');
+				if (next)
+					*next++ = '\0';
+				size_t len = strlen(line);
+				if (len && line[len - 1] == '\r')
+					line[len - 1] = '\0'; /* a CRLF line end */
+				fputs("%0A", stdout);
+				cli_github_put(stdout, line, false);
+			}
+		}
+		fputc('\n', stdout);
+	}
+	fputs("::notice title=archkit verify::", stdout);
+	cli_github_put(stdout, ref, false);
+	printf(": %zu variant%s: %zu passed, %zu failed, %zu timed out, %zu not runnable\n", r->n,
+	       r->n == 1 ? "" : "s", r->count[AK_VI_PASSED], r->count[AK_VI_FAILED],
+	       r->count[AK_VI_TIMED_OUT], r->count[AK_VI_NOT_RUNNABLE]);
+	for (size_t i = 0; i < r->nnotes; i++) {
+		fputs("::notice title=archkit verify::", stdout);
+		cli_github_put(stdout, r->notes[i], false);
+		fputc('\n', stdout);
+	}
+}
+
 static void note_starting(const char *platform, void *ctx)
 {
 	(void)ctx;
 	fprintf(stderr, "archkit: verify: running %s\n", platform);
 }
 
-static int verify_image(const char *ref, struct ak_verify_image_options *opt, bool json)
+static int verify_image(const char *ref, struct ak_verify_image_options *opt,
+			enum format format)
 {
 	struct ak_vi_report r;
 	struct ak_error *err = NULL;
@@ -201,8 +271,10 @@ static int verify_image(const char *ref, struct ak_verify_image_options *opt, bo
 		opt->starting = note_starting;
 	if (ak_verify_image(ref, opt, &r, &err) < 0)
 		return cli_fail_text(err);
-	if (json)
+	if (format == FMT_JSON)
 		cli_json_print(image_json(ref, &r));
+	else if (format == FMT_GITHUB)
+		print_image_github(ref, &r);
 	else
 		print_image_text(&r);
 	bool ok = r.count[AK_VI_PASSED] == r.n;
@@ -210,6 +282,88 @@ static int verify_image(const char *ref, struct ak_verify_image_options *opt, bo
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return cli_failf(AK_EXIT_ENV, "cannot write the report: %s", strerror(errno));
 	return ok ? 0 : AK_EXIT_FAIL;
+}
+
+/* ---- smoke mode ---- */
+
+/* "emulated by qemu-aarch64", "native", "no handler" */
+static const char *smoke_how(const struct ak_verify_result *r, char how[128])
+{
+	snprintf(how, 128, "%s%s%s", ak_verify_outcome_name(r->outcome), r->entry[0] ? " by " : "",
+		 r->entry);
+	return how;
+}
+
+static void print_smoke_text(const struct ak_verify_result *res, size_t n)
+{
+	printf("%-16s %-8s %-30s %s\n", "PLATFORM", "RESULT", "HOW", "DETAIL");
+	for (size_t i = 0; i < n; i++) {
+		const struct ak_verify_result *r = &res[i];
+		bool ok = ak_verify_ok(r);
+		char how[128];
+		printf("%-16s %-8s %-30s %s%s\n", r->platform->name, ok ? "ok" : "FAILED",
+		       smoke_how(r, how), ok ? "uname: " : "", ok ? r->smoke.machine : r->why);
+	}
+}
+
+static json_t *smoke_json(const struct ak_verify_result *res, size_t n, bool all_ok)
+{
+	json_t *jr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct ak_verify_result *r = &res[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "platform", json_string(r->platform->name));
+		json_object_set_new(o, "ok", json_boolean(ak_verify_ok(r)));
+		json_object_set_new(o, "outcome", json_string(ak_verify_outcome_name(r->outcome)));
+		json_object_set_new(o, "entry", r->entry[0] ? json_string(r->entry) : json_null());
+		json_object_set_new(o, "machine",
+				    r->smoke.ran ? json_string(r->smoke.machine) : json_null());
+		json_object_set_new(o, "exit_code",
+				    r->smoke.ran && !r->smoke.signal ? json_integer(r->smoke.exit_code)
+								     : json_null());
+		json_object_set_new(o, "signal",
+				    r->smoke.signal ? json_integer(r->smoke.signal) : json_null());
+		json_object_set_new(o, "why", r->why[0] ? json_string(r->why) : json_null());
+		json_array_append_new(jr, o);
+	}
+	json_t *doc = json_object();
+	json_object_set_new(doc, "results", jr);
+	json_object_set_new(doc, "ok", json_boolean(all_ok));
+	return doc;
+}
+
+/* One ::error:: per platform that did not run, then a ::notice:: listing what did. */
+static void print_smoke_github(const struct ak_verify_result *res, size_t n)
+{
+	size_t ran = 0;
+	char how[128];
+	for (size_t i = 0; i < n; i++) {
+		const struct ak_verify_result *r = &res[i];
+		if (ak_verify_ok(r)) {
+			ran++;
+			continue;
+		}
+		github_error_start(r->platform->name);
+		cli_github_put(stdout, smoke_how(r, how), false);
+		fputs(": ", stdout);
+		cli_github_put(stdout, r->why, false);
+		fputc('\n', stdout);
+	}
+	printf("::notice title=archkit verify::%zu of %zu platform%s ran", ran, n,
+	       n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++) {
+		const struct ak_verify_result *r = &res[i];
+		if (!ak_verify_ok(r))
+			continue;
+		fputs("%0A", stdout);
+		cli_github_put(stdout, r->platform->name, false);
+		fputs(": ", stdout);
+		cli_github_put(stdout, smoke_how(r, how), false);
+		fputs(" (uname ", stdout);
+		cli_github_put(stdout, r->smoke.machine, false);
+		fputc(')', stdout);
+	}
+	fputc('\n', stdout);
 }
 
 /* ---- the command ---- */
@@ -235,6 +389,7 @@ int cmd_verify(int argc, char **argv)
 		{"timeout", required_argument, NULL, 't'},
 		{"mount-dir", required_argument, NULL, 'm'},
 		{"json", no_argument, NULL, 'J'},
+		{"format", required_argument, NULL, 'F'},
 		{"qemu-path", required_argument, NULL, 'q'},
 		{"jobs", required_argument, NULL, 'j'},
 		{"max-layer-bytes", required_argument, NULL, 'L'},
@@ -247,7 +402,8 @@ int cmd_verify(int argc, char **argv)
 	size_t np = 0;
 	int timeout_ms = 0;
 	const char *mount_dir = NULL, *image_only = NULL;
-	bool json = false;
+	enum format format = FMT_TEXT;
+	bool all_platforms = false;
 	struct ak_image_options io;
 	ak_image_options_init(&io);
 	struct ak_verify_image_options vopt = {.registry = &io.registry};
@@ -267,6 +423,10 @@ int cmd_verify(int argc, char **argv)
 			fputs(verify_help, stdout);
 			return 0;
 		case 'p': {
+			if (!strcmp(optarg, "all")) {
+				all_platforms = true;
+				break;
+			}
 			const struct ak_platform *p = ak_platform_parse(optarg, &err);
 			if (!p) {
 				int r = cli_usage("verify", "%s", err->msg);
@@ -291,8 +451,16 @@ int cmd_verify(int argc, char **argv)
 			mount_dir = optarg;
 			break;
 		case 'J':
-			json = true;
+			format = FMT_JSON;
 			break;
+		case 'F': {
+			static const char *const names[] = {"text", "json", "github", NULL};
+			int f;
+			if (cli_choice("verify", "format", optarg, names, &f))
+				return AK_EXIT_USAGE;
+			format = (enum format)f;
+			break;
+		}
 		case 'q':
 			vopt.qemu_path = optarg;
 			image_only = "--qemu-path";
@@ -334,13 +502,16 @@ int cmd_verify(int argc, char **argv)
 					 argv[optind + 1]);
 		if (mount_dir)
 			return cli_usage("verify", "--mount-dir is for smoke mode (no IMAGE)");
+		if (all_platforms)
+			return cli_usage("verify", "--platform all is for smoke mode: with IMAGE, "
+						   "every variant is checked unless --platform names some");
 		vopt.filter = plats;
 		vopt.nfilter = np;
 		vopt.timeout_ms = timeout_ms;
 		if (vopt.cmd && !vopt.cmd[0])
 			return cli_usage("verify", "no command after '--'");
 		ak_tmpdirs_catch_signals(); /* ^C must not leave an unpacked image behind */
-		return verify_image(argv[optind], &vopt, json);
+		return verify_image(argv[optind], &vopt, format);
 	}
 	if (vopt.cmd)
 		return cli_usage("verify", "'-- CMD' needs an IMAGE to run it in");
@@ -350,7 +521,18 @@ int cmd_verify(int argc, char **argv)
 		mount_dir = AK_BINFMT_DEFAULT_DIR;
 	if (timeout_ms == 0)
 		timeout_ms = 10000;
-	if (np == 0) {
+	if (all_platforms) {
+		/* every platform once, after the ones named beside 'all' */
+		for (size_t i = 0; i < ak_platform_count; i++) {
+			bool named = false;
+			for (size_t k = 0; k < np && !named; k++)
+				named = plats[k] == &ak_platforms[i];
+			if (named)
+				continue;
+			ak_grow_one(&plats, np, sizeof(*plats));
+			plats[np++] = &ak_platforms[i];
+		}
+	} else if (np == 0) {
 		struct cli_targets ts = {0};
 		cli_targets_add_all(&ts);
 		for (size_t i = 0; i < ts.count; i++) {
@@ -368,54 +550,21 @@ int cmd_verify(int argc, char **argv)
 	err = NULL;
 	ak_binfmt_close(&inst);
 
-	bool all_ok = true;
-	int status = 0;
-	json_t *jr = json_array();
-	if (!json)
-		printf("%-16s %-8s %-30s %s\n", "PLATFORM", "RESULT", "HOW", "DETAIL");
-	for (size_t i = 0; i < np; i++) {
-		struct ak_verify_result r;
-		if (ak_verify_platform(plats[i], have_table ? &table : NULL, timeout_ms, &r, &err) <
-		    0) {
-			status = cli_fail(err);
-			err = NULL;
-			all_ok = false;
-			continue;
-		}
-		bool ok = ak_verify_ok(&r);
-		all_ok &= ok;
-		if (!json) {
-			char how[128];
-			snprintf(how, sizeof(how), "%s%s%s", ak_verify_outcome_name(r.outcome),
-				 r.entry[0] ? " by " : "", r.entry);
-			printf("%-16s %-8s %-30s %s%s\n", r.platform->name, ok ? "ok" : "FAILED",
-			       how, ok ? "uname: " : "", ok ? r.smoke.machine : r.why);
-		}
-		json_t *o = json_object();
-		json_object_set_new(o, "platform", json_string(r.platform->name));
-		json_object_set_new(o, "ok", json_boolean(ok));
-		json_object_set_new(o, "outcome", json_string(ak_verify_outcome_name(r.outcome)));
-		json_object_set_new(o, "entry", r.entry[0] ? json_string(r.entry) : json_null());
-		json_object_set_new(o, "machine",
-				    r.smoke.ran ? json_string(r.smoke.machine) : json_null());
-		json_object_set_new(o, "exit_code",
-				    r.smoke.ran && !r.smoke.signal ? json_integer(r.smoke.exit_code)
-								   : json_null());
-		json_object_set_new(o, "signal",
-				    r.smoke.signal ? json_integer(r.smoke.signal) : json_null());
-		json_object_set_new(o, "why", r.why[0] ? json_string(r.why) : json_null());
-		json_array_append_new(jr, o);
-	}
-	if (json) {
-		json_t *doc = json_object();
-		json_object_set_new(doc, "results", jr);
-		json_object_set_new(doc, "ok", json_boolean(all_ok));
-		cli_json_print(doc);
-	} else {
-		json_decref(jr);
-	}
+	cleanup_free struct ak_verify_result *res = ak_xcalloc(np, sizeof(*res));
+	int r = ak_verify_platforms(plats, np, have_table ? &table : NULL, timeout_ms, res, &err);
 	ak_binfmt_table_clear(&table);
-	if (status)
-		return status;
-	return all_ok ? 0 : 1;
+	if (r < 0)
+		return cli_fail(err);
+	bool all_ok = true;
+	for (size_t i = 0; i < np; i++)
+		all_ok &= ak_verify_ok(&res[i]);
+	if (format == FMT_JSON)
+		cli_json_print(smoke_json(res, np, all_ok));
+	else if (format == FMT_GITHUB)
+		print_smoke_github(res, np);
+	else
+		print_smoke_text(res, np);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return cli_failf(AK_EXIT_ENV, "cannot write the report: %s", strerror(errno));
+	return all_ok ? 0 : AK_EXIT_FAIL;
 }
