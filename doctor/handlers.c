@@ -75,8 +75,21 @@ static void check_interpreter(const struct ak_doctor_run *run, struct entry_info
 	const char *pl = ei->first->name;
 	bool f = strchr(e->flags, 'F') != NULL;
 	struct stat st;
-	if (stat(e->interpreter, &st) < 0) {
-		int en = errno;
+	/* From a container (a DaemonSet's doctor), the host's own handlers name files of the
+	 * host's root: look there too before calling the interpreter gone. */
+	const char *host = run->opt->host_root;
+	cleanup_free char *path = ak_xstrdup(e->interpreter);
+	int rc = stat(path, &st), en = errno;
+	if (rc < 0 && host && strcmp(host, "/") != 0) {
+		cleanup_free char *under = ak_xasprintf("%s%s", host, e->interpreter);
+		if (stat(under, &st) == 0) {
+			free(path);
+			path = under;
+			under = NULL;
+			rc = 0;
+		}
+	}
+	if (rc < 0) {
 		cleanup_free char *fix = install_fix(run, pl, "--replace always");
 		if (en == ENOENT && f)
 			ak_doctor_add(run->r, "handler.interpreter", AK_CHECK_FAIL, pl, e->name, fix,
@@ -89,7 +102,7 @@ static void check_interpreter(const struct ak_doctor_run *run, struct entry_info
 				      "interpreter '%s': %s", e->interpreter, strerror(en));
 		return;
 	}
-	struct ak_interp in = {.path = ak_xstrdup(e->interpreter)};
+	struct ak_interp in = {.path = ak_xstrdup(path)};
 	cleanup_error struct ak_error *err = NULL;
 	if (ak_interp_check(&in, f, &err) < 0) {
 		cleanup_free char *fix = install_fix(run, pl, "--replace always");
@@ -99,7 +112,9 @@ static void check_interpreter(const struct ak_doctor_run *run, struct entry_info
 		return;
 	}
 	ak_doctor_add(run->r, "handler.interpreter", AK_CHECK_PASS, pl, e->name, NULL,
-		      "interpreter '%s' is present, executable%s", e->interpreter,
+		      "interpreter '%s' is present%s%s, executable%s", e->interpreter,
+		      strcmp(path, e->interpreter) ? " under the host root as " : "",
+		      strcmp(path, e->interpreter) ? path : "",
 		      in.is_static ? " and statically linked" : " (dynamically linked, no F)");
 	ei->interp = in;
 	ei->interp_ok = true;

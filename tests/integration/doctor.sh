@@ -104,6 +104,14 @@ expect_exit 1 sb "$REG"'; d=$(mktemp -d) && cp "$QA" "$d/qemu-aarch64-static" &&
   expect_contains "$AK_STDOUT" "  fix: archkit binfmt install linux/arm64 --replace always" &&
   expect_contains "$AK_STDOUT" "pass    platform.smoke           linux/arm64      ran emulated by qemu-aarch64" && ak_pass
 
+ak_test "--host-root: an interpreter found under the host's root is present (a DaemonSet's view)"
+# registered from this root, then only a copy at the same path below the host root is left
+expect_exit 0 sb "$REG"'; d=$(mktemp -d) && cp "$QA" "$d/qemu-aarch64-static" &&
+  reg "${RULE%%:/*}:$d/qemu-aarch64-static:F" && mkdir -p "$d/host$d" &&
+  mv "$d/qemu-aarch64-static" "$d/host$d/" && $AK_BIN doctor --platform arm64 --host-root "$d/host"' &&
+  expect_contains "$AK_STDOUT" "pass    handler.interpreter      qemu-aarch64     interpreter '" &&
+  expect_contains "$AK_STDOUT" "is present under the host root as " && ak_pass
+
 ak_test "a drifted mask fails, naming the byte and the ELF field"
 # e_type's mask \xfe (ET_EXEC and ET_DYN: static-pie) narrowed to \xff
 expect_exit 1 sb "$REG"'; reg "$(printf "%s" "$RULE" | sed "s/\\\\xfe\\\\xff\\\\xff\\\\xff:/\\\\xff\\\\xff\\\\xff\\\\xff:/")" &&
