@@ -94,5 +94,6 @@ int cmd_binfmt(int argc, char **argv);
 int cmd_sandbox(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 #endif

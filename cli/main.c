@@ -18,6 +18,7 @@ static const struct {
 	 "check that each platform variant of an image targets its architecture"},
 	{"verify", cmd_verify, "run a smoke binary for each platform under emulation"},
 	{"sandbox", cmd_sandbox, "run a command with private QEMU handlers, no root needed"},
+	{"doctor", cmd_doctor, "check that emulation on this runner is healthy, with fixes"},
 };
 
 static void usage(FILE *f)

@@ -373,23 +373,28 @@ static _Noreturn void run_init(const struct ak_root_run *run, uid_t uid, gid_t g
 		_exit(1);
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	sigaction(SIGCHLD, &dfl, NULL); /* an ignored SIGCHLD would make waitpid() fail */
-	if (ak_sandbox_setup(uid, gid, NULL, &e) < 0)
-		setup_failed(rep, e);
 	/* inst stays open for the whole run: the instance's mount goes with the old root,
 	 * and when its last reference goes the kernel drops every entry in it */
-	struct ak_binfmt_instance inst;
-	if (ak_binfmt_open(AK_BINFMT_DEFAULT_DIR, false, &inst, &e) < 0)
-		setup_failed(rep, e);
-	for (size_t i = 0; i < run->nhandlers; i++)
-		if (register_handler(&inst, &run->handlers[i], &e) < 0)
+	struct ak_binfmt_instance inst = {.dirfd = -1, .lockfd = -1};
+	if (run->inherit_binfmt) {
+		if (ak_sandbox_map_root(uid, gid, &e) < 0)
 			setup_failed(rep, e);
+	} else {
+		if (ak_sandbox_setup(uid, gid, NULL, &e) < 0)
+			setup_failed(rep, e);
+		if (ak_binfmt_open(AK_BINFMT_DEFAULT_DIR, false, &inst, &e) < 0)
+			setup_failed(rep, e);
+		for (size_t i = 0; i < run->nhandlers; i++)
+			if (register_handler(&inst, &run->handlers[i], &e) < 0)
+				setup_failed(rep, e);
+	}
 	if (enter_root(run->root_fd, &e) < 0)
 		setup_failed(rep, e);
 	/* The caller's fds lead out of the root: keep only the run's own. Those are out of
 	 * the command's reach: /proc/1/fd wants ptrace access, which takes every
 	 * capability that pid 1 has. */
 	int keep[] = {rep, out, errw, inst.dirfd};
-	close_all_but(keep, sizeof(keep) / sizeof(keep[0]));
+	close_all_but(keep, inst.dirfd >= 0 ? 4 : 3);
 	pid_t pid = fork();
 	if (pid < 0) {
 		ak_error_errno(&e, AK_EXIT_ENV, errno, "cannot start the command");

@@ -44,6 +44,10 @@ struct ak_root_run {
 	const char *cwd; /* inside the root; NULL: "/" (one that is missing is an error) */
 	const struct ak_root_handler *handlers;
 	size_t nhandlers;
+	/* no private binfmt_misc: the run uses the caller's instance (its user namespace's,
+	 * or the nearest ancestor's), handlers is ignored. A foreign binary then runs only
+	 * through a caller's handler with F: what `archkit doctor` proves with it */
+	bool inherit_binfmt;
 	/* the whole run, setup included; <= 0: none. Then every process of the run is
 	 * killed, and gone when ak_root_run returns */
 	int timeout_ms;

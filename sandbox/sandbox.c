@@ -65,10 +65,8 @@ static int write_proc(const char *path, const char *text, struct ak_error **err)
 	return 0;
 }
 
-int ak_sandbox_setup(uid_t uid, gid_t gid, const char *dir, struct ak_error **err)
+int ak_sandbox_map_root(uid_t uid, gid_t gid, struct ak_error **err)
 {
-	if (!dir)
-		dir = AK_BINFMT_DEFAULT_DIR;
 	char map[64];
 	if (write_proc("/proc/self/setgroups", "deny", err) < 0)
 		return -1;
@@ -81,6 +79,15 @@ int ak_sandbox_setup(uid_t uid, gid_t gid, const char *dir, struct ak_error **er
 	/* nothing mounted here may reach the host's mount table */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return ak_sandbox_userns_error(errno, "cannot make mounts private", err);
+	return 0;
+}
+
+int ak_sandbox_setup(uid_t uid, gid_t gid, const char *dir, struct ak_error **err)
+{
+	if (!dir)
+		dir = AK_BINFMT_DEFAULT_DIR;
+	if (ak_sandbox_map_root(uid, gid, err) < 0)
+		return -1;
 	if (mount("binfmt_misc", dir, "binfmt_misc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
 		int e = errno;
 		struct utsname u;

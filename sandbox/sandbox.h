@@ -16,6 +16,10 @@ int ak_sandbox_enter(const char *dir, struct ak_error **err);
  * mount namespaces some other way (clone, or unshare with more namespaces): map uid and
  * gid (its ids outside) to root, make mounts private, mount binfmt_misc at dir. */
 int ak_sandbox_setup(uid_t uid, gid_t gid, const char *dir, struct ak_error **err);
+/* The first half of ak_sandbox_setup alone: ids mapped to root, mounts private, and no
+ * binfmt_misc mounted, so the namespace keeps using its parent's instance (the kernel
+ * looks up the nearest ancestor user namespace that mounted one). */
+int ak_sandbox_map_root(uid_t uid, gid_t gid, struct ak_error **err);
 /* Set *err for a user namespace that could not be made (errnum from unshare or clone, or
  * from writing its maps), naming the sysctl or policy that forbids it; returns -1. */
 int ak_sandbox_userns_error(int errnum, const char *step, struct ak_error **err);
