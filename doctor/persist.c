@@ -389,6 +389,33 @@ static void clause(char **out, const char *fmt, ...)
 	*out = joined;
 }
 
+/* "mask differs at byte 7 (0xfc persisted, 0x00 registered)": the bytes that differ, as
+ * 0xNN (a backslash would be escaped again in text output), the first three of them. */
+static void byte_clause(char **out, const char *what, const unsigned char *a,
+			const unsigned char *b, const unsigned char *keep, size_t len)
+{
+	char buf[160] = "";
+	size_t n = 0, shown = 0, more = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (((a[i] ^ b[i]) & (keep ? keep[i] : 0xff)) == 0)
+			continue;
+		if (shown == 3) {
+			more++;
+			continue;
+		}
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "%s%zu (0x%02x persisted, 0x%02x registered)",
+				      shown ? ", " : "", i, a[i], b[i]);
+		shown++;
+	}
+	if (!shown)
+		return;
+	if (more)
+		clause(out, "%s differs at byte %s and %zu more", what, buf, more);
+	else
+		clause(out, "%s differs at byte %s", what, buf);
+}
+
 char *ak_persist_diff(const struct ak_binfmt_entry *p, const struct ak_binfmt_entry *live)
 {
 	char *out = NULL;
@@ -404,23 +431,18 @@ char *ak_persist_diff(const struct ak_binfmt_entry *p, const struct ak_binfmt_en
 	} else {
 		if (p->offset != live->offset)
 			clause(&out, "offset %u persisted, %u registered", p->offset, live->offset);
-		/* magic is compared on the bits both masks keep: a bit that either mask
-		 * clears never decides a match, and the kernel may store it masked */
-		bool magic = p->magic_len != live->magic_len, mask = magic;
-		for (size_t i = 0; !magic && i < p->magic_len; i++) {
-			unsigned char m = p->mask[i] & live->mask[i];
-			magic |= (p->magic[i] & m) != (live->magic[i] & m);
-			mask |= p->mask[i] != live->mask[i];
-		}
-		if (magic) {
-			cleanup_free char *a = ak_hex_escape(p->magic, p->magic_len);
-			cleanup_free char *b = ak_hex_escape(live->magic, live->magic_len);
-			clause(&out, "magic '%s' persisted, '%s' registered", a, b);
-		}
-		if (mask) {
-			cleanup_free char *a = ak_hex_escape(p->mask, p->magic_len);
-			cleanup_free char *b = ak_hex_escape(live->mask, live->magic_len);
-			clause(&out, "mask '%s' persisted, '%s' registered", a, b);
+		if (p->magic_len != live->magic_len) {
+			clause(&out, "magic of %zu bytes persisted, %zu registered", p->magic_len,
+			       live->magic_len);
+		} else {
+			/* magic is compared on the bits both masks keep: a bit that either
+			 * mask clears never decides a match, and the kernel may store it
+			 * masked */
+			unsigned char both[AK_MAGIC_MAX];
+			for (size_t i = 0; i < p->magic_len; i++)
+				both[i] = p->mask[i] & live->mask[i];
+			byte_clause(&out, "magic", p->magic, live->magic, both, p->magic_len);
+			byte_clause(&out, "mask", p->mask, live->mask, NULL, p->magic_len);
 		}
 	}
 	if (strcmp(p->interpreter, live->interpreter))
@@ -569,16 +591,21 @@ void ak_doctor_check_persistence(struct ak_doctor_run *run)
 	for (size_t i = 0; i < n; i++)
 		check_candidate(run, &s, &cand[i]);
 
-	/* what boot brings back although it is not registered now */
+	/* what boot brings back for a platform asked about, although it is not registered
+	 * now (the QEMU-only targets a distro persists are left out: no platform) */
 	for (size_t i = 0; i < s.count; i++) {
 		const struct ak_persisted *p = &s.rules[i];
 		if (!p->effective || !ak_str_has_prefix(p->e.name, "qemu-") ||
 		    ak_binfmt_table_find(&run->table, p->e.name))
 			continue;
 		const struct ak_qemu_target *t = ak_qemu_target_find(p->e.name + 5);
-		const struct ak_platform *pl = t ? ak_target_platform(t) : NULL;
-		ak_doctor_add(r, "persistence.boot", AK_CHECK_INFO, pl ? pl->name : NULL, p->e.name,
-			      NULL,
+		const struct ak_platform *pl = NULL;
+		for (size_t k = 0; t && !pl && k < run->nplatforms; k++)
+			if (ak_platform_qemu(run->platforms[k]) == t)
+				pl = run->platforms[k];
+		if (!pl)
+			continue;
+		ak_doctor_add(r, "persistence.boot", AK_CHECK_INFO, pl->name, p->e.name, NULL,
 			      "'%s' is not registered now, but %s registers it at the next boot",
 			      p->e.name, p->source);
 	}

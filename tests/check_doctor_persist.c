@@ -393,11 +393,25 @@ START_TEST(test_diff_names_fields)
 	ak_binfmt_entry_clear(&b);
 	entry(":x:M:0:\\x7f\\x45:\\xff\\xff:/i:F", &b);
 	cleanup_free char *mask = ak_persist_diff(&a, &b);
-	ck_assert_str_eq(mask, "mask '\\xff\\xfe' persisted, '\\xff\\xff' registered");
+	ck_assert_str_eq(mask, "mask differs at byte 1 (0xfe persisted, 0xff registered)");
 	ak_binfmt_entry_clear(&b);
 	entry(":x:M:0:\\x7f\\x46:\\xff\\xfe:/i:F", &b);
 	cleanup_free char *magic = ak_persist_diff(&a, &b);
-	ck_assert_str_eq(magic, "magic '\\x7f\\x45' persisted, '\\x7f\\x46' registered");
+	ck_assert_str_eq(magic, "magic differs at byte 1 (0x45 persisted, 0x46 registered)");
+	ak_binfmt_entry_clear(&b);
+	/* many bytes: the first three, and a count */
+	entry(":x:M:0:\\x00\\x00\\x00\\x00\\x00:\\xff\\xff\\xff\\xff\\xff:/i:F", &b);
+	ak_binfmt_entry_clear(&a);
+	entry(":x:M:0:\\x01\\x02\\x03\\x04\\x05:\\xff\\xff\\xff\\xff\\xff:/i:F", &a);
+	cleanup_free char *many = ak_persist_diff(&a, &b);
+	ck_assert_str_eq(
+		many,
+		"magic differs at byte 0 (0x01 persisted, 0x00 registered), 1 (0x02 "
+		"persisted, 0x00 registered), 2 (0x03 persisted, 0x00 registered) and 2 more");
+	ak_binfmt_entry_clear(&b);
+	entry(":x:M:0:\\x01\\x02:\\xff\\xff:/i:F", &b);
+	cleanup_free char *len = ak_persist_diff(&a, &b);
+	ck_assert_str_eq(len, "magic of 5 bytes persisted, 2 registered");
 	ak_binfmt_entry_clear(&b);
 	entry(":x:E::py::/i:F", &b);
 	cleanup_free char *type = ak_persist_diff(&a, &b);
@@ -434,6 +448,8 @@ START_TEST(test_checks)
 	    "\\x02\\x00\\x28\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff"
 	    "\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/libexec/qemu-binfmt/arm-binfmt-P:OPF\n");
 	put("etc/binfmt.d/qemu-mips.conf", ":qemu-mips:M::\\x7fELF::/usr/bin/qemu-mips-static:F\n");
+	put("etc/binfmt.d/qemu-s390x.conf",
+	    ":qemu-s390x:M::\\x7fELF::/usr/bin/qemu-s390x-static:F\n");
 	put("etc/binfmt.d/broken.conf", "garbage\n");
 
 	struct ak_binfmt_table t = {0};
@@ -452,8 +468,15 @@ START_TEST(test_checks)
 
 	struct ak_doctor_options opt = {.host_root = root};
 	struct ak_doctor_report r = {0};
-	struct ak_doctor_run run = {
-		.opt = &opt, .r = &r, .table = t, .table_read = true, .dirfd = -1};
+	const struct ak_platform *asked[] = {ak_platform_parse("linux/arm64", NULL),
+					     ak_platform_parse("linux/s390x", NULL)};
+	struct ak_doctor_run run = {.opt = &opt,
+				    .r = &r,
+				    .table = t,
+				    .table_read = true,
+				    .dirfd = -1,
+				    .platforms = asked,
+				    .nplatforms = 2};
 	ak_doctor_check_persistence(&run);
 
 	const struct ak_check *c = find_check(&r, "persistence.boot", "qemu-aarch64");
@@ -484,10 +507,12 @@ START_TEST(test_checks)
 	ck_assert_str_eq(c->fix, fix2);
 	ck_assert_ptr_null(find_check(&r, "persistence.agrees", "qemu-riscv64"));
 
-	/* persisted but not registered: it comes back */
-	c = find_check(&r, "persistence.boot", "qemu-mips");
+	/* persisted but not registered: it comes back; a QEMU-only target is no platform */
+	c = find_check(&r, "persistence.boot", "qemu-s390x");
 	ck_assert_int_eq(c->status, AK_CHECK_INFO);
+	ck_assert_str_eq(c->platform, "linux/s390x");
 	ck_assert_ptr_nonnull(strstr(c->detail, "registers it at the next boot"));
+	ck_assert_ptr_null(find_check(&r, "persistence.boot", "qemu-mips"));
 
 	c = find_check(&r, "persistence.files", NULL);
 	ck_assert_int_eq(c->status, AK_CHECK_WARN);
