@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,12 +186,18 @@ static const char *first_line(const char *s)
 	return buf;
 }
 
-/* opt->docker, or "docker": a name without '/' is looked up in $PATH. */
+static bool is_command(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* opt->docker, or "docker": a name without '/' is looked up in $PATH, as a shell would. */
 static char *find_docker(const char *want)
 {
 	const char *name = want && *want ? want : "docker";
 	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? ak_xstrdup(name) : NULL;
+		return is_command(name) ? ak_xstrdup(name) : NULL;
 	const char *path = getenv("PATH");
 	if (!path)
 		path = "/usr/local/bin:/usr/bin:/bin";
@@ -198,7 +205,7 @@ static char *find_docker(const char *want)
 		size_t n = strcspn(path, ":");
 		cleanup_free char *cand =
 			ak_xasprintf("%.*s/%s", (int)(n ? n : 1), n ? path : ".", name);
-		if (access(cand, X_OK) == 0)
+		if (is_command(cand))
 			return steal_pointer(&cand);
 		path += n + (path[n] == ':');
 	}

@@ -471,7 +471,8 @@ static void add_candidate(struct candidate **v, size_t *n, const struct ak_binfm
 	(*v)[(*n)++] = (struct candidate){.e = e, .platform = platform, .export_arg = export_arg};
 }
 
-/* Every qemu-* entry, and whatever catches the binaries of a platform asked about. */
+/* The qemu-* entries of the platforms asked about (all of them when no --platform was
+ * given), and whatever else catches those platforms' binaries. */
 static size_t candidates(const struct ak_doctor_run *run, struct candidate **out)
 {
 	size_t n = 0;
@@ -480,7 +481,14 @@ static size_t candidates(const struct ak_doctor_run *run, struct candidate **out
 		if (!ak_str_has_prefix(e->name, "qemu-"))
 			continue;
 		const struct ak_qemu_target *t = ak_qemu_target_find(e->name + 5);
-		const struct ak_platform *p = t ? ak_target_platform(t) : NULL;
+		const struct ak_platform *p = NULL;
+		for (size_t k = 0; t && !p && k < run->nplatforms; k++)
+			if (ak_platform_qemu(run->platforms[k]) == t)
+				p = run->platforms[k];
+		if (!p && run->opt->nplatforms)
+			continue; /* --platform asked about others */
+		if (!p && t)
+			p = ak_target_platform(t);
 		add_candidate(out, &n, e, p ? p->name : NULL, p ? p->name : t ? t->name : NULL);
 	}
 	for (size_t k = 0; k < run->nplatforms; k++) {

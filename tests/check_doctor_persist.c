@@ -569,6 +569,26 @@ START_TEST(test_checks_masked_and_default_root)
 	ak_doctor_report_clear(&r);
 	ak_binfmt_table_clear(&run.table);
 
+	/* --platform arm64: the other platforms' entries are not looked at */
+	memset(&r, 0, sizeof(r));
+	struct ak_binfmt_table t2 = {0};
+	table_add(&t2, DEBIAN_AARCH64);
+	table_add(&t2, ":qemu-riscv64:M:18:\\xf3\\x00::/usr/bin/qemu-riscv64-static:F");
+	const struct ak_platform *arm64 = ak_platform_parse("linux/arm64", NULL);
+	struct ak_doctor_options only = {.host_root = root, .platforms = &arm64, .nplatforms = 1};
+	struct ak_doctor_run one = {.opt = &only,
+				    .r = &r,
+				    .table = t2,
+				    .table_read = true,
+				    .dirfd = -1,
+				    .platforms = &arm64,
+				    .nplatforms = 1};
+	ak_doctor_check_persistence(&one);
+	ck_assert_ptr_nonnull(find_check(&r, "persistence.boot", "qemu-aarch64"));
+	ck_assert_ptr_null(find_check(&r, "persistence.boot", "qemu-riscv64"));
+	ak_doctor_report_clear(&r);
+	ak_binfmt_table_clear(&one.table);
+
 	/* nothing registered: nothing to persist */
 	memset(&r, 0, sizeof(r));
 	struct ak_doctor_run empty = {.opt = &opt, .r = &r, .table_read = true, .dirfd = -1};
