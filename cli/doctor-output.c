@@ -105,38 +105,37 @@ static int series_status(const struct ak_doctor_report *r, size_t i)
 	return (int)worst;
 }
 
+/* One series per check: archkit_check_ok 1/0, or (with_status) archkit_check_status 1
+ * with the status as a label. */
+static void put_check_series(FILE *f, const struct ak_doctor_report *r, const char *name,
+			     bool with_status)
+{
+	for (size_t i = 0; i < r->nchecks; i++) {
+		int st = series_status(r, i);
+		if (st < 0)
+			continue;
+		const struct ak_check *c = &r->checks[i];
+		enum ak_check_status s = (enum ak_check_status)st;
+		fputs(name, f);
+		put_labels(f, (const char *const[]){"check", c->id, "entry", c->entry, "platform",
+						    c->platform, "status",
+						    with_status ? ak_check_status_name(s) : NULL,
+						    NULL});
+		fprintf(f, " %d\n", with_status || check_ok(s));
+	}
+}
+
 void doctor_write_prometheus(const struct ak_doctor_report *r, FILE *f)
 {
 	put_family(f, "archkit_check_ok",
 		   "Whether an archkit doctor check is healthy: 1 pass, info or skipped; 0 warn "
 		   "or fail. check is the id in archkit-doctor(1); entry and platform are set "
 		   "when the check is about one binfmt_misc entry or platform.");
-	for (size_t i = 0; i < r->nchecks; i++) {
-		int st = series_status(r, i);
-		if (st < 0)
-			continue;
-		const struct ak_check *c = &r->checks[i];
-		fputs("archkit_check_ok", f);
-		put_labels(f, (const char *const[]){"check", c->id, "entry", c->entry, "platform",
-						    c->platform, NULL});
-		fprintf(f, " %d\n", check_ok((enum ak_check_status)st));
-	}
-
+	put_check_series(f, r, "archkit_check_ok", false);
 	put_family(f, "archkit_check_status",
 		   "The status of each archkit doctor check (pass, info, warn, fail, skipped): "
 		   "one series per check, value 1, its status in the status label.");
-	for (size_t i = 0; i < r->nchecks; i++) {
-		int st = series_status(r, i);
-		if (st < 0)
-			continue;
-		const struct ak_check *c = &r->checks[i];
-		fputs("archkit_check_status", f);
-		put_labels(f, (const char *const[]){"check", c->id, "entry", c->entry, "platform",
-						    c->platform, "status",
-						    ak_check_status_name((enum ak_check_status)st),
-						    NULL});
-		fputs(" 1\n", f);
-	}
+	put_check_series(f, r, "archkit_check_status", true);
 
 	if (r->nplatforms) {
 		put_family(

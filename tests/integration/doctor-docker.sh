@@ -15,18 +15,7 @@ REAL_PATH=$PATH
 # sb SCRIPT ARGS...: a bash script in a fresh sandbox with no handlers, ARGS as its "$@"
 sb() { "$AK_BIN" sandbox --platform none -- bash -c "set -u; $1" bash "${@:2}"; }
 
-if ! "$AK_BIN" sandbox --platform none -- true 2>"$AK_TMP/why"; then
-  ak_test "sandbox available"
-  ak_skip "$(cat "$AK_TMP/why")"
-  ak_summary
-  exit
-fi
-if ! command -v qemu-aarch64-static >/dev/null; then
-  ak_test "qemu-user-static installed"
-  ak_skip "no qemu-aarch64-static in PATH (apt-get install qemu-user-static)"
-  ak_summary
-  exit
-fi
+ak_need_sandbox_qemu
 
 # with_docker SCENARIO ARGS...: doctor ARGS after 'binfmt install all', the fake docker
 # playing SCENARIO; stdout, stderr and the exit status as expect_exit leaves them

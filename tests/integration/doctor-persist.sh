@@ -12,18 +12,7 @@ export BM=/proc/sys/fs/binfmt_misc
 
 sb() { "$AK_BIN" sandbox --platform none -- bash -c "set -u; $1"; }
 
-if ! "$AK_BIN" sandbox --platform none -- true 2>"$AK_TMP/why"; then
-  ak_test "sandbox available"
-  ak_skip "$(cat "$AK_TMP/why")"
-  ak_summary
-  exit
-fi
-if ! command -v qemu-aarch64-static >/dev/null; then
-  ak_test "qemu-user-static installed"
-  ak_skip "no qemu-aarch64-static in PATH (apt-get install qemu-user-static)"
-  ak_summary
-  exit
-fi
+ak_need_sandbox_qemu
 
 # Debian's rule for arm64 as its qemu-user-static ships it (interpreter
 # /usr/libexec/qemu-binfmt/aarch64-binfmt-P, flags OPF): registered as systemd-binfmt

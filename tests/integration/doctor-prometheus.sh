@@ -25,18 +25,7 @@ stop_exporter() {
 }
 trap 'rc=$?; stop_exporter; (exit $rc); _ak_exit' EXIT
 
-if ! "$AK_BIN" sandbox --platform none -- true 2>"$AK_TMP/why"; then
-  ak_test "sandbox available"
-  ak_skip "$(cat "$AK_TMP/why")"
-  ak_summary
-  exit
-fi
-if ! command -v qemu-aarch64-static >/dev/null; then
-  ak_test "qemu-user-static installed"
-  ak_skip "no qemu-aarch64-static in PATH (apt-get install qemu-user-static)"
-  ak_summary
-  exit
-fi
+ak_need_sandbox_qemu
 
 # Debian's python3, where python3-prometheus-client installs (a pyenv or venv python3
 # earlier in PATH has its own modules)
