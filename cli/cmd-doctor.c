@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "cli/doctor-output.h"
 #include "common/cleanup.h"
+#include "common/tmpdirs.h"
 #include "common/xalloc.h"
 #include "doctor/doctor.h"
 
@@ -257,6 +258,7 @@ int cmd_doctor(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	struct ak_doctor_report rep;
 	struct ak_error *err = NULL;
+	ak_tmpdirs_catch_signals(); /* ^C must not leave the smoke runs' root behind */
 	if (ak_doctor_run(&a.opt, &rep, &err) < 0)
 		return cli_fail(err);
 	void (*write)(FILE *, void *) = a.format == FMT_JSON	       ? write_json

@@ -75,7 +75,7 @@ int ak_doctor_mountinfo_find(const char *text, const char *path, struct ak_mount
 		const char *sep = NULL;
 		for (const char *p = line; p + 2 < end; p++)
 			if (p[0] == ' ' && p[1] == '-' && p[2] == ' ') {
-				sep = p + 2;
+				sep = p + 1; /* the "-" itself: field 0 */
 				break;
 			}
 		if (mp && opts && sep) {

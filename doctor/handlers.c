@@ -177,7 +177,8 @@ struct root_runs {
 	char why[512]; /* set when the runs could not be started */
 };
 
-static void root_runs_start(struct root_runs *rr, const struct ak_doctor_run *run)
+static void root_runs_start(struct root_runs *rr, const struct ak_doctor_run *run,
+			    const bool *skip)
 {
 	const char *base = getenv("TMPDIR");
 	snprintf(rr->dir, sizeof(rr->dir), "%s/archkit-doctor-XXXXXX", base && *base ? base : "/tmp");
@@ -189,12 +190,19 @@ static void root_runs_start(struct root_runs *rr, const struct ak_doctor_run *ru
 		return;
 	}
 	rr->dirfd = open(rr->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* the runs share the root: made here, the mount points cannot race between them */
+	if (rr->dirfd >= 0 && (mkdirat(rr->dirfd, "proc", 0755) < 0 ||
+			       mkdirat(rr->dirfd, "dev", 0755) < 0)) {
+		snprintf(rr->why, sizeof(rr->why), "cannot make a root in '%.400s': %s", rr->dir,
+			 strerror(errno));
+		return;
+	}
 	int timeout = run->opt->timeout_ms > 0 ? run->opt->timeout_ms : AK_SMOKE_TIMEOUT_MS;
 	for (size_t i = 0; i < run->nplatforms && i < AK_ROOT_WAIT_MAX; i++) {
 		const struct ak_platform *p = run->platforms[i];
 		size_t len = 0;
 		const unsigned char *bin = ak_smoke_binary(p, &len);
-		if (!bin || rr->dirfd < 0)
+		if (!bin || rr->dirfd < 0 || skip[i])
 			continue;
 		/* one file per platform in one root: each run sees nothing but smoke binaries */
 		char name[64];
@@ -354,9 +362,11 @@ static void check_platform_handler(const struct ak_doctor_run *run, const struct
 	if (nc)
 		ak_doctor_add(r, "handler.missing", AK_CHECK_PASS, pl, c[0]->name, NULL,
 			      "'%s' runs %s binaries", c[0]->name, pl);
-	else
-		ak_doctor_add(r, "handler.missing", AK_CHECK_FAIL, pl, NULL, "see handler.enabled",
+	else {
+		cleanup_free char *fix = install_fix(run, pl, NULL); /* enables a disabled one */
+		ak_doctor_add(r, "handler.missing", AK_CHECK_FAIL, pl, NULL, fix,
 			      "no enabled binfmt_misc entry runs %s binaries", pl);
+	}
 	if (nc < 2)
 		return;
 	/* the kernel takes the first match in its list, the entry registered last: which
@@ -383,10 +393,6 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 	struct ak_doctor_report *r = run->r;
 	size_t np = run->nplatforms;
 
-	/* in-root runs first: they take longest and need nothing of what follows */
-	struct root_runs *rr = ak_xcalloc(1, sizeof(*rr));
-	root_runs_start(rr, run);
-
 	/* the QEMU targets asked about, each once, classified as install would */
 	struct target_info *tis = ak_xcalloc(np ? np : 1, sizeof(*tis));
 	const struct ak_qemu_target **targets = ak_xcalloc(np ? np : 1, sizeof(*targets));
@@ -409,6 +415,16 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 	for (size_t i = 0; planned && i < nt; i++)
 		tis[i].h = &plan.handlers[i];
 
+	/* the in-root runs next: they take longest and need nothing of what follows. A
+	 * native platform's would prove nothing about a handler: not run */
+	bool *skip = ak_xcalloc(np ? np : 1, sizeof(*skip));
+	for (size_t i = 0; i < np; i++) {
+		const struct target_info *ti = target_of(tis, nt, ak_platform_qemu(run->platforms[i]));
+		skip[i] = ti->h && ti->h->state == AK_HANDLER_NATIVE;
+	}
+	struct root_runs *rr = ak_xcalloc(1, sizeof(*rr));
+	root_runs_start(rr, run, skip);
+
 	/* every entry: whose is it, and its own checks */
 	size_t ne = run->table.count;
 	struct entry_info *eis = ak_xcalloc(ne ? ne : 1, sizeof(*eis));
@@ -422,9 +438,23 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 				ei->t = tis[k].t;
 				ei->first = tis[k].first;
 			}
-		if (ei->t)
+		const struct target_info *native = NULL;
+		for (size_t k = 0; k < nt && !ei->t && !native; k++)
+			if (tis[k].h && tis[k].h->state == AK_HANDLER_NATIVE && ei->e->enabled &&
+			    serves(ei->e, tis[k].t))
+				native = &tis[k];
+		if (ei->t) {
 			check_entry(run, ei, target_of(tis, nt, ei->t));
-		else if (!ei->owned)
+		} else if (native) {
+			/* the kernel asks binfmt_misc before it runs an ELF itself */
+			cleanup_free char *fix = ak_xasprintf("echo -1 > %s/%s", run->mount_dir,
+							      ei->e->name);
+			ak_doctor_add(r, "handler.native", AK_CHECK_WARN, native->first->name,
+				      ei->e->name, fix,
+				      "'%s' catches %s binaries, which this host runs natively: each "
+				      "of them runs under '%s' instead",
+				      ei->e->name, native->first->name, ei->e->interpreter);
+		} else if (!ei->owned)
 			ak_doctor_add(r, "handler.unowned", AK_CHECK_INFO, NULL, ei->e->name, NULL,
 				      "'%s' (%s, interpreter '%s') serves no archkit platform: left "
 				      "alone",
@@ -448,9 +478,14 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 
 	/* the QEMU behind every entry that serves an asked platform, all at once */
 	struct ak_interp *qi = ak_xcalloc(ne ? ne : 1, sizeof(*qi));
-	for (size_t i = 0; i < ne; i++)
-		if (eis[i].interp_ok)
-			qi[i].path = ak_xstrdup(eis[i].interp.path);
+	for (size_t i = 0; i < ne; i++) {
+		if (!eis[i].interp_ok)
+			continue;
+		/* Debian's ARCH-binfmt-P links to qemu-ARCH-static: QEMU called by that name
+		 * takes its first argument for a program, so ask it by its own name */
+		char *real = realpath(eis[i].interp.path, NULL);
+		qi[i].path = real ? real : ak_xstrdup(eis[i].interp.path);
+	}
 	ak_interp_query_versions(qi, ne, AK_INTERP_VERSION_TIMEOUT_MS);
 
 	/* every platform from here, as a container's process would be started */
@@ -526,6 +561,9 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 			ak_doctor_add(r, "platform.smoke_in_root",
 				      dp->ok_in_root ? AK_CHECK_PASS : AK_CHECK_FAIL, p->name,
 				      dp->entry, fix, "%s", why);
+		} else if (native) {
+			ak_doctor_add(r, "platform.smoke_in_root", AK_CHECK_SKIPPED, p->name, NULL,
+				      NULL, "native: no handler to prove in a private root");
 		} else {
 			ak_doctor_add(r, "platform.smoke_in_root", AK_CHECK_SKIPPED, p->name, NULL,
 				      NULL, "%s",
@@ -545,4 +583,5 @@ void ak_doctor_check_handlers(struct ak_doctor_run *run)
 	free(tis);
 	root_runs_clear(rr);
 	free(rr);
+	free(skip);
 }
