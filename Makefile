@@ -50,6 +50,8 @@ TEST_SRCS := $(wildcard tests/check_*.c) tests/runner.c tests/testlib.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+# renderers of cli/ that the unit suites test directly (they call no cli_* helper)
+TEST_CLI_OBJS := $(BUILD)/cli/doctor-output.o
 
 LIB := $(BUILD)/libarchkit.a
 BIN := $(BUILD)/archkit
@@ -85,9 +87,9 @@ FORCE:
 
 $(BUILD)/tests/runner.o: $(BUILD)/gen/suites.h
 
-$(TEST_BIN): $(TEST_OBJS) $(LIB)
+$(TEST_BIN): $(TEST_OBJS) $(TEST_CLI_OBJS) $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(AK_CFLAGS) -o $@ $(TEST_OBJS) $(LIB) $(PKG_LIBS) $(CHECK_LIBS) $(AK_LDFLAGS)
+	$(Q)$(CC) $(AK_CFLAGS) -o $@ $(TEST_OBJS) $(TEST_CLI_OBJS) $(LIB) $(PKG_LIBS) $(CHECK_LIBS) $(AK_LDFLAGS)
 
 $(TEST_OBJS): AK_CFLAGS += $(CHECK_CFLAGS)
 

@@ -272,3 +272,90 @@ char *ak_binfmt_rule_format(const struct ak_binfmt_entry *e, struct ak_error **e
 	}
 	return line;
 }
+
+/* Splits off the field of s up to the delimiter (kept NUL-terminated in place); NULL when
+ * there is no delimiter left, which the kernel refuses as a short rule. */
+static char *rule_field(char **s, char del)
+{
+	char *start = *s, *end = strchr(start, del);
+	if (!end)
+		return NULL;
+	*end = '\0';
+	*s = end + 1;
+	return start;
+}
+
+int ak_binfmt_rule_parse(const char *line, struct ak_binfmt_entry *e, struct ak_error **err)
+{
+	memset(e, 0, sizeof(*e));
+	size_t len = strlen(line);
+	if (len && line[len - 1] == '\n')
+		len--;
+	if (len < 2 || len > AK_BINFMT_RULE_MAX)
+		return ak_error_set(err, AK_EXIT_ENV, "a rule is 2 to %d bytes, this one %zu",
+				    AK_BINFMT_RULE_MAX, len);
+	/* the kernel takes the first character as the delimiter, whatever it is */
+	cleanup_free char *copy = ak_xstrndup(line + 1, len - 1);
+	char del = line[0], *p = copy;
+	char *name = rule_field(&p, del), *type = name ? rule_field(&p, del) : NULL;
+	char *offset = type ? rule_field(&p, del) : NULL,
+	     *magic = offset ? rule_field(&p, del) : NULL;
+	char *mask = magic ? rule_field(&p, del) : NULL,
+	     *interp = mask ? rule_field(&p, del) : NULL;
+	if (!interp)
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "not ':name:type:offset:magic:mask:interpreter:flags'");
+	const char *flags = p; /* the rest; a delimiter after the flags is an unknown flag */
+	if (ak_binfmt_name_check(name, err) < 0)
+		return -1;
+	if (strcmp(type, "M") && strcmp(type, "E"))
+		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': type '%s' is neither M nor E",
+				    name, type);
+	if (!*interp)
+		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': no interpreter", name);
+	e->name = ak_xstrdup(name);
+	e->interpreter = ak_xstrdup(interp);
+	e->enabled = true;
+	char f[8];
+	if (ak_binfmt_flags_check(flags, f, NULL) < 0) {
+		ak_binfmt_entry_clear(e);
+		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': flags '%s' are not of P, O, C, F",
+				    name, flags);
+	}
+	/* C makes the kernel set O too (it prints "OC"), so a rule with C reads back so */
+	if (strchr(f, 'C') && !strchr(f, 'O')) {
+		char withO[16];
+		snprintf(withO, sizeof(withO), "%sO", f);
+		ak_binfmt_flags_check(withO, f, NULL);
+	}
+	memcpy(e->flags, f, sizeof(e->flags));
+	if (type[0] == 'E') {
+		if (!*magic || strchr(magic, '/')) {
+			ak_binfmt_entry_clear(e);
+			return ak_error_set(err, AK_EXIT_ENV, "rule '%s': bad extension '%s'", name,
+					    magic);
+		}
+		e->is_extension = true;
+		e->extension = ak_xstrdup(magic);
+		return 0;
+	}
+	char *end;
+	unsigned long off = *offset ? strtoul(offset, &end, 10) : 0;
+	long n = ak_hex_unescape(magic, e->magic, AK_MAGIC_MAX);
+	long m = *mask ? ak_hex_unescape(mask, e->mask, AK_MAGIC_MAX) : n;
+	const char *why = (*offset && (*end || !isdigit((unsigned char)*offset))) ? "offset"
+			  : n <= 0						  ? "magic"
+			  : m != n						  ? "mask"
+			  /* BINPRM_BUF_SIZE: the bytes of a file the kernel looks at */
+			  : off + (unsigned long)n > 256 ? "offset + magic length (over 256)"
+							 : NULL;
+	if (why) {
+		ak_binfmt_entry_clear(e);
+		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': bad %s", name, why);
+	}
+	if (!*mask)
+		memset(e->mask, 0xff, (size_t)n);
+	e->offset = (unsigned)off;
+	e->magic_len = (size_t)n;
+	return 0;
+}

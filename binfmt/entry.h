@@ -62,5 +62,9 @@ int ak_binfmt_entry_for_target(const struct ak_qemu_target *t, const char *inter
 /* The register line for e, validated (name, magic <= 128 bytes, no ':' in fields,
  * interpreter absolute, at most AK_BINFMT_RULE_MAX bytes); caller frees. */
 char *ak_binfmt_rule_format(const struct ak_binfmt_entry *e, struct ak_error **err);
+/* Parse a register line as the kernel does (the first character is the delimiter; \xNN
+ * escapes in magic and mask; empty offset 0, empty mask all 0xff; C implies O, as the
+ * kernel reads it back) into e, enabled. What systemd-binfmt's binfmt.d files hold. */
+int ak_binfmt_rule_parse(const char *line, struct ak_binfmt_entry *e, struct ak_error **err);
 
 #endif

@@ -161,6 +161,23 @@ ak_emulation() {
 	return 1
 }
 
+# ak_need_sandbox_qemu: a script whose tests all need 'archkit sandbox' ($AK_BIN) and
+# Debian's qemu-user-static ends here when either is missing, with one skipped test
+# saying which, and its summary.
+ak_need_sandbox_qemu() {
+	if ! "$AK_BIN" sandbox --platform none -- true 2>"$AK_TMP/why"; then
+		ak_test "sandbox available"
+		ak_skip "$(cat "$AK_TMP/why")"
+	elif ! command -v qemu-aarch64-static >/dev/null; then
+		ak_test "qemu-user-static installed"
+		ak_skip "no qemu-aarch64-static in PATH (apt-get install qemu-user-static)"
+	else
+		return 0
+	fi
+	ak_summary
+	exit
+}
+
 # ak_summary: prints the closing line and exits 1 if any test failed.
 ak_summary() {
 	_ak_close
