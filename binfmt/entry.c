@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -166,6 +167,52 @@ bool ak_binfmt_entry_matches(const struct ak_binfmt_entry *e, const unsigned cha
 		return false;
 	for (size_t i = 0; i < e->magic_len; i++)
 		if ((hdr[e->offset + i] & e->mask[i]) != (e->magic[i] & e->mask[i]))
+			return false;
+	return true;
+}
+
+bool ak_binfmt_entry_catches(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t)
+{
+	unsigned char hdrs[AK_REFERENCE_HEADERS_MAX][64];
+	size_t n = ak_qemu_target_reference_headers(t, hdrs, AK_REFERENCE_HEADERS_MAX);
+	for (size_t k = 0; k < n; k++)
+		if (ak_binfmt_entry_matches(e, hdrs[k], sizeof(hdrs[k])))
+			return true;
+	return false;
+}
+
+/* Does e agree with t's own magic on every reference header of u (and, for u == t, on
+ * those headers with the other class or byte order)? */
+static bool agrees_on(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t,
+		      const struct ak_qemu_target *u)
+{
+	unsigned char hdrs[AK_REFERENCE_HEADERS_MAX][64];
+	size_t n = ak_qemu_target_reference_headers(u, hdrs, AK_REFERENCE_HEADERS_MAX);
+	for (size_t k = 0; k < n; k++) {
+		unsigned char *h = hdrs[k];
+		if (ak_binfmt_entry_matches(e, h, 64) != ak_qemu_target_matches(t, h, 64))
+			return false;
+		if (u != t)
+			continue;
+		unsigned char other[64];
+		memcpy(other, h, 64);
+		other[EI_CLASS] = h[EI_CLASS] == ELFCLASS64 ? ELFCLASS32 : ELFCLASS64;
+		if (ak_binfmt_entry_matches(e, other, 64))
+			return false;
+		memcpy(other, h, 64);
+		other[EI_DATA] = h[EI_DATA] == ELFDATA2LSB ? ELFDATA2MSB : ELFDATA2LSB;
+		if (ak_binfmt_entry_matches(e, other, 64))
+			return false;
+	}
+	return true;
+}
+
+bool ak_binfmt_entry_same_binaries(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t)
+{
+	if (e->is_extension)
+		return false;
+	for (size_t i = 0; i < ak_qemu_target_count; i++)
+		if (!agrees_on(e, t, &ak_qemu_targets[i]))
 			return false;
 	return true;
 }
