@@ -181,28 +181,49 @@ bool ak_binfmt_entry_catches(const struct ak_binfmt_entry *e, const struct ak_qe
 	return false;
 }
 
-/* Does e agree with t's own magic on every reference header of u (and, for u == t, on
- * those headers with the other class or byte order)? */
+/* A header that is not a real binary of the target: another class, byte order or
+ * machine (which of 0..4). */
+static bool mutate(const unsigned char *h, int which, unsigned char out[64])
+{
+	memcpy(out, h, 64);
+	bool le = h[EI_DATA] == ELFDATA2LSB;
+	switch (which) {
+	case 0:
+		out[EI_CLASS] = h[EI_CLASS] == ELFCLASS64 ? ELFCLASS32 : ELFCLASS64;
+		return true;
+	case 1:
+		out[EI_DATA] = le ? ELFDATA2MSB : ELFDATA2LSB;
+		return true;
+	case 2: /* e_machine's low byte, then its high byte */
+		out[le ? 18 : 19] ^= 0x01;
+		return true;
+	case 3:
+		out[le ? 19 : 18] ^= 0x01;
+		return true;
+	case 4:
+		out[18] = out[19] = 0; /* EM_NONE */
+		return true;
+	}
+	return false;
+}
+
+/* Over the reference headers of u: for u == t, e must accept each (and, of their
+ * mutations, only what t's own magic accepts); for another target, e must accept nothing
+ * that t's own magic does not. */
 static bool agrees_on(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t,
 		      const struct ak_qemu_target *u)
 {
-	unsigned char hdrs[AK_REFERENCE_HEADERS_MAX][64];
+	unsigned char hdrs[AK_REFERENCE_HEADERS_MAX][64], m[64];
 	size_t n = ak_qemu_target_reference_headers(u, hdrs, AK_REFERENCE_HEADERS_MAX);
 	for (size_t k = 0; k < n; k++) {
-		unsigned char *h = hdrs[k];
-		if (ak_binfmt_entry_matches(e, h, 64) != ak_qemu_target_matches(t, h, 64))
+		const unsigned char *h = hdrs[k];
+		if (u == t && !ak_binfmt_entry_matches(e, h, 64))
 			return false;
-		if (u != t)
-			continue;
-		unsigned char other[64];
-		memcpy(other, h, 64);
-		other[EI_CLASS] = h[EI_CLASS] == ELFCLASS64 ? ELFCLASS32 : ELFCLASS64;
-		if (ak_binfmt_entry_matches(e, other, 64))
+		if (u != t && ak_binfmt_entry_matches(e, h, 64) && !ak_qemu_target_matches(t, h, 64))
 			return false;
-		memcpy(other, h, 64);
-		other[EI_DATA] = h[EI_DATA] == ELFDATA2LSB ? ELFDATA2MSB : ELFDATA2LSB;
-		if (ak_binfmt_entry_matches(e, other, 64))
-			return false;
+		for (int w = 0; u == t && mutate(h, w, m); w++)
+			if (ak_binfmt_entry_matches(e, m, 64) && !ak_qemu_target_matches(t, m, 64))
+				return false;
 	}
 	return true;
 }

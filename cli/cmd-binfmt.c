@@ -313,6 +313,22 @@ static int do_install(struct binfmt_args *a)
 		session_close(&s);
 		return r;
 	}
+	/* every platform's smoke run at once, against what the kernel now holds */
+	const struct ak_platform **ps = NULL;
+	size_t nps = 0;
+	for (size_t i = 0; i < s.plan.count; i++)
+		for (size_t j = 0; j < a->targets.items[i].nplatforms; j++) {
+			ak_grow_one(&ps, nps, sizeof(*ps));
+			ps[nps++] = a->targets.items[i].platforms[j];
+		}
+	cleanup_free struct ak_verify_result *vrs = ak_xcalloc(nps ? nps : 1, sizeof(*vrs));
+	r = ak_verify_platforms(ps, nps, &s.table, 0, vrs, &err) < 0 ? cli_fail(err) : 0;
+	free(ps);
+	if (r) {
+		session_close(&s);
+		return r;
+	}
+	size_t vi = 0;
 	bool all_ok = true;
 	char verified[1024] = "";
 	size_t vn = 0;
@@ -345,22 +361,17 @@ static int do_install(struct binfmt_args *a)
 		}
 		for (size_t j = 0; j < ct->nplatforms; j++) {
 			const struct ak_platform *p = ct->platforms[j];
-			struct ak_verify_result vr;
-			if (ak_verify_platform(p, &s.table, 0, &vr, &err) < 0) {
-				r = cli_fail(err);
-				err = NULL;
-				continue;
-			}
-			json_array_append_new(jv, verify_json(&vr));
-			bool ok = ak_verify_ok(&vr);
+			const struct ak_verify_result *vr = &vrs[vi++];
+			json_array_append_new(jv, verify_json(vr));
+			bool ok = ak_verify_ok(vr);
 			char result[600];
 			if (ok)
 				snprintf(result, sizeof(result), "ok: %s%s%s (uname %s)",
-					 ak_verify_outcome_name(vr.outcome),
-					 vr.entry[0] ? " by " : "", vr.entry, vr.smoke.machine);
+					 ak_verify_outcome_name(vr->outcome),
+					 vr->entry[0] ? " by " : "", vr->entry, vr->smoke.machine);
 			else
 				snprintf(result, sizeof(result), "FAILED: %s",
-					 h->error ? h->error->msg : vr.why);
+					 h->error ? h->error->msg : vr->why);
 			if (!a->json)
 				printf("%-16s %-16s %-9s %-9s %s\n", p->name,
 				       h->state == AK_HANDLER_NATIVE ? "-" : name,

@@ -373,15 +373,14 @@ int cmd_verify(int argc, char **argv)
 	json_t *jr = json_array();
 	if (!json)
 		printf("%-16s %-8s %-30s %s\n", "PLATFORM", "RESULT", "HOW", "DETAIL");
+	struct ak_verify_result *rs = ak_xcalloc(np ? np : 1, sizeof(*rs));
+	if (ak_verify_platforms(plats, np, have_table ? &table : NULL, timeout_ms, rs, &err) < 0) {
+		status = cli_fail(err);
+		all_ok = false;
+		np = 0;
+	}
 	for (size_t i = 0; i < np; i++) {
-		struct ak_verify_result r;
-		if (ak_verify_platform(plats[i], have_table ? &table : NULL, timeout_ms, &r, &err) <
-		    0) {
-			status = cli_fail(err);
-			err = NULL;
-			all_ok = false;
-			continue;
-		}
+		struct ak_verify_result r = rs[i];
 		bool ok = ak_verify_ok(&r);
 		all_ok &= ok;
 		if (!json) {
@@ -414,6 +413,7 @@ int cmd_verify(int argc, char **argv)
 	} else {
 		json_decref(jr);
 	}
+	free(rs);
 	ak_binfmt_table_clear(&table);
 	if (status)
 		return status;
