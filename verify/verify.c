@@ -85,8 +85,11 @@ void ak_verify_classify(const struct ak_platform *p, const struct ak_binfmt_tabl
 	r->outcome = nc ? AK_VERIFY_EMULATED : AK_VERIFY_NATIVE;
 }
 
-int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table *table,
-		       int timeout_ms, struct ak_verify_result *r, struct ak_error **err)
+/* ak_verify_platform, with the smoke file in d (a batch's directory) or, when d is NULL,
+ * in a directory of its own. */
+static int verify_in(struct ak_smoke_dir *d, const struct ak_platform *p,
+		     const struct ak_binfmt_table *table, int timeout_ms,
+		     struct ak_verify_result *r, struct ak_error **err)
 {
 	memset(r, 0, sizeof(*r));
 	r->platform = p;
@@ -97,10 +100,17 @@ int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table
 		snprintf(r->why, sizeof(r->why), "archkit has no smoke binary for %s", p->name);
 		return 0;
 	}
-	if (ak_smoke_run(bin, len, timeout_ms, &r->smoke, err) < 0)
+	if ((d ? ak_smoke_run_in(d, bin, len, timeout_ms, &r->smoke, err)
+	       : ak_smoke_run(bin, len, timeout_ms, &r->smoke, err)) < 0)
 		return ak_error_prefix(err, "%s", p->name);
 	ak_verify_classify(p, table, r);
 	return 0;
+}
+
+int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table *table,
+		       int timeout_ms, struct ak_verify_result *r, struct ak_error **err)
+{
+	return verify_in(NULL, p, table, timeout_ms, r, err);
 }
 
 /* Run job(i, ctx) for i in 0..n-1 on up to AK_VERIFY_JOBS threads at once. Each smoke
@@ -138,6 +148,7 @@ static void run_batch(size_t n, void (*job)(size_t i, void *ctx), void *ctx)
 }
 
 struct verify_batch {
+	struct ak_smoke_dir *dir;
 	const struct ak_platform *const *ps;
 	const struct ak_binfmt_table *table;
 	int timeout_ms;
@@ -148,7 +159,7 @@ struct verify_batch {
 static void verify_job(size_t i, void *ctx)
 {
 	struct verify_batch *vb = ctx;
-	ak_verify_platform(vb->ps[i], vb->table, vb->timeout_ms, &vb->r[i], &vb->errs[i]);
+	verify_in(vb->dir, vb->ps[i], vb->table, vb->timeout_ms, &vb->r[i], &vb->errs[i]);
 }
 
 void ak_native_probe_init(struct ak_native_probe *np, const struct ak_binfmt_table *table)
@@ -158,20 +169,27 @@ void ak_native_probe_init(struct ak_native_probe *np, const struct ak_binfmt_tab
 	memset(np->known, -1, sizeof(np->known));
 }
 
-static bool runs_here(const struct ak_qemu_target *t)
+static bool runs_here(struct ak_smoke_dir *d, const struct ak_qemu_target *t)
 {
 	size_t len = 0;
 	const unsigned char *bin = ak_smoke_binary_for_target(t, &len);
 	struct ak_smoke_result res;
-	return bin && ak_smoke_run(bin, len, 0, &res, NULL) == 0 && res.ran && res.exit_code == 0;
+	if (!bin)
+		return false;
+	int r = d ? ak_smoke_run_in(d, bin, len, 0, &res, NULL) : ak_smoke_run(bin, len, 0, &res, NULL);
+	return r == 0 && res.ran && res.exit_code == 0;
 }
+
+struct native_batch {
+	struct ak_smoke_dir dir;
+	const struct ak_qemu_target *ts[64];
+	signed char known[64];
+};
 
 static void native_job(size_t i, void *ctx)
 {
-	signed char *known = ctx;
-	size_t len;
-	if (ak_smoke_binary_for_target(&ak_qemu_targets[i], &len))
-		known[i] = runs_here(&ak_qemu_targets[i]);
+	struct native_batch *nb = ctx;
+	nb->known[nb->ts[i] - ak_qemu_targets] = runs_here(&nb->dir, nb->ts[i]);
 }
 
 /* In the isolated namespace (no handler registered): every target's smoke binary, side
@@ -179,11 +197,17 @@ static void native_job(size_t i, void *ctx)
 static int probe_all_isolated(void *ctx)
 {
 	int fd = *(int *)ctx;
-	signed char known[64];
-	memset(known, 0, sizeof(known));
-	size_t n = ak_qemu_target_count < sizeof(known) ? ak_qemu_target_count : sizeof(known);
-	run_batch(n, native_job, known);
-	return ak_write_all(fd, known, n) < 0 ? 2 : 0;
+	struct native_batch nb;
+	memset(nb.known, 0, sizeof(nb.known));
+	size_t n = ak_qemu_target_count < 64 ? ak_qemu_target_count : 64, nt = 0, len;
+	for (size_t i = 0; i < n; i++)
+		if (ak_smoke_binary_for_target(&ak_qemu_targets[i], &len))
+			nb.ts[nt++] = &ak_qemu_targets[i];
+	if (ak_smoke_dir_make(&nb.dir, NULL) < 0)
+		return 2;
+	run_batch(nt, native_job, &nb);
+	ak_smoke_dir_remove(&nb.dir);
+	return ak_write_all(fd, nb.known, n) < 0 ? 2 : 0;
 }
 
 /* One namespace for all targets: what a target costs there is one exec that fails with
@@ -219,7 +243,7 @@ bool ak_native_target(const struct ak_qemu_target *t, void *ctx)
 		/* no private namespace: a direct run proves nothing when a handler is there */
 		const struct ak_binfmt_entry *c[1];
 		np->known[idx] = (!np->table || ak_binfmt_table_catchers(np->table, t, c, 1) == 0) &&
-				 runs_here(t);
+				 runs_here(NULL, t);
 	}
 	return np->known[idx] == 1;
 }
@@ -230,9 +254,13 @@ int ak_verify_platforms(const struct ak_platform *const *ps, size_t n,
 {
 	if (n == 0)
 		return 0;
+	struct ak_smoke_dir dir;
+	if (ak_smoke_dir_make(&dir, err) < 0)
+		return -1;
 	struct ak_error **errs = ak_xcalloc(n, sizeof(*errs));
-	struct verify_batch vb = {ps, table, timeout_ms, r, errs};
+	struct verify_batch vb = {&dir, ps, table, timeout_ms, r, errs};
 	run_batch(n, verify_job, &vb);
+	ak_smoke_dir_remove(&dir);
 	int ret = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (errs[i] && ret == 0) {
