@@ -114,8 +114,8 @@ int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table
 }
 
 /* Run job(i, ctx) for i in 0..n-1 on up to AK_VERIFY_JOBS threads at once. Each smoke
- * run has its own temporary directory, pipes and child, so they go side by side; their
- * time is mostly QEMU starting up, which the cores share. */
+ * run has its own file, pipes and child, so they go side by side; their time is mostly
+ * QEMU starting up, which the cores share. */
 struct batch {
 	size_t n;
 	atomic_size_t next;
