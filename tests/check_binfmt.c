@@ -534,6 +534,12 @@ START_TEST(test_distro_handler_is_equivalent)
 		ak_binfmt_plan_clear(&plan);
 	}
 	ck_assert_str_eq(ak_handler_state_name(AK_HANDLER_EQUIVALENT), "in place (distro)");
+	/* binfmt-support's line for the same package (credentials no, preserve yes): PF */
+	ck_assert_int_eq(ak_binfmt_flags_check("PF", t.entries[0].flags, NULL), 0);
+	struct ak_binfmt_plan pf;
+	plan_aarch64(&t, AK_REPLACE_DRIFTED, &pf);
+	ck_assert_int_eq(pf.handlers[0].state, AK_HANDLER_EQUIVALENT);
+	ak_binfmt_plan_clear(&pf);
 	/* what it is not: without F; a -binfmt-P wrapper without P; C not asked for; a mask
 	 * that misses static-pie; another target's QEMU */
 	const struct {
