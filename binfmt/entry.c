@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -166,6 +167,73 @@ bool ak_binfmt_entry_matches(const struct ak_binfmt_entry *e, const unsigned cha
 		return false;
 	for (size_t i = 0; i < e->magic_len; i++)
 		if ((hdr[e->offset + i] & e->mask[i]) != (e->magic[i] & e->mask[i]))
+			return false;
+	return true;
+}
+
+bool ak_binfmt_entry_catches(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t)
+{
+	unsigned char hdrs[AK_REFERENCE_HEADERS_MAX][64];
+	size_t n = ak_qemu_target_reference_headers(t, hdrs, AK_REFERENCE_HEADERS_MAX);
+	for (size_t k = 0; k < n; k++)
+		if (ak_binfmt_entry_matches(e, hdrs[k], sizeof(hdrs[k])))
+			return true;
+	return false;
+}
+
+/* A header that is not a real binary of the target: another class, byte order or
+ * machine (which of 0..4). */
+static bool mutate(const unsigned char *h, int which, unsigned char out[64])
+{
+	memcpy(out, h, 64);
+	bool le = h[EI_DATA] == ELFDATA2LSB;
+	switch (which) {
+	case 0:
+		out[EI_CLASS] = h[EI_CLASS] == ELFCLASS64 ? ELFCLASS32 : ELFCLASS64;
+		return true;
+	case 1:
+		out[EI_DATA] = le ? ELFDATA2MSB : ELFDATA2LSB;
+		return true;
+	case 2: /* e_machine's low byte, then its high byte */
+		out[le ? 18 : 19] ^= 0x01;
+		return true;
+	case 3:
+		out[le ? 19 : 18] ^= 0x01;
+		return true;
+	case 4:
+		out[18] = out[19] = 0; /* EM_NONE */
+		return true;
+	}
+	return false;
+}
+
+/* Over the reference headers of u: for u == t, e must accept each (and, of their
+ * mutations, only what t's own magic accepts); for another target, e must accept nothing
+ * that t's own magic does not. */
+static bool agrees_on(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t,
+		      const struct ak_qemu_target *u)
+{
+	unsigned char hdrs[AK_REFERENCE_HEADERS_MAX][64], m[64];
+	size_t n = ak_qemu_target_reference_headers(u, hdrs, AK_REFERENCE_HEADERS_MAX);
+	for (size_t k = 0; k < n; k++) {
+		const unsigned char *h = hdrs[k];
+		if (u == t && !ak_binfmt_entry_matches(e, h, 64))
+			return false;
+		if (u != t && ak_binfmt_entry_matches(e, h, 64) && !ak_qemu_target_matches(t, h, 64))
+			return false;
+		for (int w = 0; u == t && mutate(h, w, m); w++)
+			if (ak_binfmt_entry_matches(e, m, 64) && !ak_qemu_target_matches(t, m, 64))
+				return false;
+	}
+	return true;
+}
+
+bool ak_binfmt_entry_same_binaries(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t)
+{
+	if (e->is_extension)
+		return false;
+	for (size_t i = 0; i < ak_qemu_target_count; i++)
+		if (!agrees_on(e, t, &ak_qemu_targets[i]))
 			return false;
 	return true;
 }

@@ -47,6 +47,14 @@ const struct ak_binfmt_entry *ak_binfmt_table_find(const struct ak_binfmt_table 
 						   const char *name);
 /* Does the entry match a file whose first bytes are hdr (magic under mask at offset)? */
 bool ak_binfmt_entry_matches(const struct ak_binfmt_entry *e, const unsigned char *hdr, size_t len);
+/* Does the entry match any of the target's reference headers (it catches some of its
+ * binaries)? */
+bool ak_binfmt_entry_catches(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t);
+/* Does the entry accept the same real binaries as the target's own magic and mask: every
+ * reference header of the target, none of any other target, and none of the target's
+ * headers changed to another class, byte order or machine (unless the table's own rule
+ * takes that too)? Masks may differ in bits no real binary sets. */
+bool ak_binfmt_entry_same_binaries(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t);
 /* Do two entries match exactly the same files (same offset, same masked magic)? */
 bool ak_binfmt_entry_same_magic(const struct ak_binfmt_entry *a, const struct ak_binfmt_entry *b);
 

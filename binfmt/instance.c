@@ -82,6 +82,13 @@ static int explain_not_mounted(const char *dir, int mount_errno, struct ak_error
 			      dir);
 }
 
+static void read_status(struct ak_binfmt_instance *inst)
+{
+	cleanup_free char *status = NULL;
+	if (ak_read_file_at(inst->dirfd, "status", 64, &status, NULL, NULL) == 0)
+		inst->enabled = strncmp(status, "enabled", 7) == 0;
+}
+
 int ak_binfmt_open(const char *dir, bool do_mount, struct ak_binfmt_instance *inst,
 		   struct ak_error **err)
 {
@@ -105,11 +112,18 @@ int ak_binfmt_open(const char *dir, bool do_mount, struct ak_binfmt_instance *in
 			return ak_error_set(err, AK_EXIT_ENV,
 					    "mounted binfmt_misc at '%s' but cannot open it", dir);
 	}
-	cleanup_free char *status = NULL;
-	if (ak_read_file_at(fd, "status", 64, &status, NULL, NULL) == 0)
-		inst->enabled = strncmp(status, "enabled", 7) == 0;
 	inst->dirfd = steal_fd(&fd);
+	read_status(inst);
 	return 0;
+}
+
+void ak_binfmt_open_dirfd(int dirfd, const char *dir, struct ak_binfmt_instance *inst)
+{
+	memset(inst, 0, sizeof(*inst));
+	inst->lockfd = -1;
+	inst->dirfd = dirfd;
+	inst->dir = ak_xstrdup(dir);
+	read_status(inst);
 }
 
 void ak_binfmt_close(struct ak_binfmt_instance *inst)

@@ -22,6 +22,11 @@ struct ak_binfmt_instance {
  * privileges allow, else explain what is missing (module, CAP_SYS_ADMIN, userns). */
 int ak_binfmt_open(const char *dir, bool mount, struct ak_binfmt_instance *inst,
 		   struct ak_error **err);
+/* An instance on a directory already open at dirfd (taken over), with none of
+ * ak_binfmt_open's checks: no filesystem magic, no mount, status read if present. For
+ * tests that stand a plain directory in for binfmt_misc, where writing register makes no
+ * entry appear, so that reading back is what fails. */
+void ak_binfmt_open_dirfd(int dirfd, const char *dir, struct ak_binfmt_instance *inst);
 void ak_binfmt_close(struct ak_binfmt_instance *inst);
 /* Take the instance-wide lock (flock on the directory), waiting for another archkit. */
 int ak_binfmt_lock(struct ak_binfmt_instance *inst, struct ak_error **err);

@@ -161,6 +161,31 @@ int ak_interp_check(struct ak_interp *in, bool fix_binary, struct ak_error **err
 	return 0;
 }
 
+int ak_interp_serves(const char *path, const struct ak_qemu_target *t, bool *needs_p,
+		     struct ak_error **err)
+{
+	char wrapper[128], names[2][64];
+	snprintf(wrapper, sizeof(wrapper), "/usr/libexec/qemu-binfmt/%s-binfmt-P", t->name);
+	snprintf(names[0], sizeof(names[0]), "qemu-%s-static", t->name);
+	snprintf(names[1], sizeof(names[1]), "qemu-%s", t->name);
+	const char *base = strrchr(path, '/');
+	size_t bl = base ? strlen(base) : 0;
+	*needs_p = bl > 9 && strcmp(base + bl - 9, "-binfmt-P") == 0;
+	cleanup_free char *real = realpath(path, NULL);
+	if (!real)
+		return ak_error_errno(err, AK_EXIT_FAIL, errno, "interpreter '%s'", path);
+	const char *rbase = strrchr(real, '/') + 1;
+	/* the wrapper may be a file of its own (older Debian) rather than a symlink */
+	if (strcmp(rbase, names[0]) != 0 && strcmp(rbase, names[1]) != 0 &&
+	    strcmp(real, wrapper) != 0)
+		return ak_error_set(err, AK_EXIT_FAIL, "interpreter '%s' is not qemu-%s", path,
+				    t->name);
+	struct ak_interp in = {.path = real};
+	int r = ak_interp_check(&in, true, err);
+	in.path = NULL;
+	return r;
+}
+
 const char *ak_version_status_name(enum ak_version_status s)
 {
 	switch (s) {

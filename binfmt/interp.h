@@ -35,6 +35,13 @@ int ak_interp_find(const struct ak_qemu_target *t, const char *qemu_path, struct
 /* Check an interpreter file: exists, executable, an ELF for this host's machine, and
  * statically linked when fix_binary (flag F) is wanted. Fills is_static. */
 int ak_interp_check(struct ak_interp *in, bool fix_binary, struct ak_error **err);
+/* Is path (an entry's interpreter) a static QEMU of target t: qemu-T-static or qemu-T,
+ * directly or through symlinks (Debian's /usr/libexec/qemu-binfmt/T-binfmt-P points to
+ * qemu-T-static), or that Debian wrapper itself as a file, and statically linked for this
+ * host? Sets *needs_p for a -binfmt-P name, which only works with flag P. The error
+ * (AK_EXIT_FAIL) says why not. */
+int ak_interp_serves(const char *path, const struct ak_qemu_target *t, bool *needs_p,
+		     struct ak_error **err);
 /* Ask n interpreters for their versions (--version), all at once, and wait at most
  * timeout_ms for all of them together: an interpreter that is late is killed with the
  * process group it was started in, and reaped. Sets version and version_status;

@@ -1,6 +1,7 @@
 #include "binfmt/registrar.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +59,10 @@ const struct ak_platform *ak_target_platform(const struct ak_qemu_target *t)
 size_t ak_binfmt_table_catchers(const struct ak_binfmt_table *table, const struct ak_qemu_target *t,
 				const struct ak_binfmt_entry **out, size_t max)
 {
-	unsigned char hdr[64];
-	ak_qemu_target_sample_header(t, hdr);
 	size_t n = 0;
-	for (size_t i = 0; i < table->count; i++) {
+	for (size_t i = 0; i < table->count && n < max; i++) {
 		const struct ak_binfmt_entry *e = &table->entries[i];
-		if (e->enabled && ak_binfmt_entry_matches(e, hdr, sizeof(hdr)) && n < max)
+		if (e->enabled && ak_binfmt_entry_catches(e, t))
 			out[n++] = e;
 	}
 	return n;
@@ -77,19 +76,83 @@ static void effective_flags(const char *in, char out[8])
 	ak_binfmt_flags_check(tmp, out, NULL);
 }
 
+/* Append "; PART" (or PART first) to a drift description. */
+static void __attribute__((format(printf, 3, 4)))
+drift_add(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	if (n && n + 2 < len)
+		n += (size_t)snprintf(buf + n, len - n, "; ");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+}
+
+/* Name the first byte where a and b differ: "mask byte 16: 0xff, want 0xfe". */
+static void drift_add_bytes(char *buf, size_t len, const char *what, const unsigned char *a,
+			    const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i]) {
+			drift_add(buf, len, "%s byte %zu: 0x%02x, want 0x%02x", what, i, a[i],
+				  b[i]);
+			return;
+		}
+}
+
+/* What differs between an entry and the one archkit would write, field by field
+ * (interpreter, flags, offset, magic, mask), or NULL when nothing does. */
 static char *describe_drift(const struct ak_binfmt_entry *have, const struct ak_binfmt_entry *want)
 {
-	char hf[8], wf[8];
+	char hf[8], wf[8], buf[1400] = "";
 	effective_flags(have->flags, hf);
 	effective_flags(want->flags, wf);
 	if (strcmp(have->interpreter, want->interpreter) != 0)
-		return ak_xasprintf("interpreter '%s', want '%s'", have->interpreter,
-				    want->interpreter);
+		drift_add(buf, sizeof(buf), "interpreter '%.500s', want '%.500s'",
+			  have->interpreter, want->interpreter);
 	if (strcmp(hf, wf) != 0)
-		return ak_xasprintf("flags '%s', want '%s'", hf, wf);
-	if (!ak_binfmt_entry_same_magic(have, want))
-		return ak_xstrdup("other magic, mask or offset");
-	return NULL;
+		drift_add(buf, sizeof(buf), "flags '%s', want '%s'", hf, wf);
+	if (have->is_extension) {
+		drift_add(buf, sizeof(buf), "matches a file name extension, not magic");
+	} else if (have->offset != want->offset) {
+		drift_add(buf, sizeof(buf), "offset %u, want %u", have->offset, want->offset);
+	} else if (have->magic_len != want->magic_len) {
+		drift_add(buf, sizeof(buf), "magic of %zu bytes, want %zu", have->magic_len,
+			  want->magic_len);
+	} else if (memcmp(have->mask, want->mask, want->magic_len) != 0) {
+		drift_add_bytes(buf, sizeof(buf), "mask", have->mask, want->mask, want->magic_len);
+	} else {
+		/* same mask: only bits under it count */
+		unsigned char hm[AK_MAGIC_MAX], wm[AK_MAGIC_MAX];
+		for (size_t i = 0; i < want->magic_len; i++) {
+			hm[i] = have->magic[i] & have->mask[i];
+			wm[i] = want->magic[i] & want->mask[i];
+		}
+		drift_add_bytes(buf, sizeof(buf), "magic", hm, wm, want->magic_len);
+	}
+	return buf[0] ? ak_xstrdup(buf) : NULL;
+}
+
+/* Another line than archkit's that serves the target as well as archkit's would (a
+ * distro's qemu-binfmt, flags OPF): enabled, the same real binaries, a static QEMU of
+ * the target, F (and C only when asked for, P where the interpreter needs it). */
+bool ak_binfmt_entry_equivalent(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t,
+				const char *want_flags)
+{
+	char ef[8];
+	effective_flags(e->flags, ef);
+	bool needs_p = false;
+	if (!e->enabled || !strchr(ef, 'F') || !ak_binfmt_entry_same_binaries(e, t))
+		return false;
+	if ((strchr(ef, 'C') != NULL) != (strchr(want_flags, 'C') != NULL))
+		return false;
+	for (const char *f = want_flags; *f; f++)
+		if (*f != 'P' && !strchr(ef, *f))
+			return false;
+	if (ak_interp_serves(e->interpreter, t, &needs_p, NULL) < 0)
+		return false;
+	return !needs_p || strchr(ef, 'P');
 }
 
 static void handler_clear(struct ak_handler *h)
@@ -154,6 +217,11 @@ static int plan_one(const struct ak_binfmt_table *table, const struct ak_binfmt_
 		h->state = AK_HANDLER_MISSING;
 	} else if (h->rule && (h->drift = describe_drift(have, &h->want))) {
 		h->state = AK_HANDLER_DRIFTED;
+		if (ak_binfmt_entry_equivalent(have, t, flags)) {
+			h->state = AK_HANDLER_EQUIVALENT;
+			free(h->drift);
+			h->drift = NULL;
+		}
 	} else {
 		h->state = have->enabled ? AK_HANDLER_IN_PLACE : AK_HANDLER_DISABLED;
 	}
@@ -184,8 +252,11 @@ static int plan_one(const struct ak_binfmt_table *table, const struct ak_binfmt_
 		h->action = opt->replace == AK_REPLACE_NEVER ? AK_ACTION_KEEP_DRIFTED
 							     : AK_ACTION_REPLACE;
 		break;
-	case AK_HANDLER_NATIVE:
 	case AK_HANDLER_EQUIVALENT:
+		/* rewriting it would drop the distro's flags until the next boot puts them back */
+		h->action = opt->replace == AK_REPLACE_ALWAYS ? AK_ACTION_REPLACE : AK_ACTION_NONE;
+		break;
+	case AK_HANDLER_NATIVE:
 		h->action = AK_ACTION_NONE;
 		break;
 	}

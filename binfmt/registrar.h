@@ -76,7 +76,14 @@ const char *ak_handler_state_name(enum ak_handler_state s);
 const char *ak_handler_action_name(enum ak_handler_action a);
 /* The OCI platform a target serves (the first in the table), or NULL for QEMU-only targets. */
 const struct ak_platform *ak_target_platform(const struct ak_qemu_target *t);
-/* Which enabled entries of the table would catch a target's binaries. */
+/* Does an entry (under any name) serve t as well as archkit's own line would: enabled, the
+ * same real binaries (ak_binfmt_entry_same_binaries), an interpreter that is a static QEMU
+ * of t (ak_interp_serves), flag F, C only when want_flags has it, P where the interpreter
+ * needs it? Such an entry is AK_HANDLER_EQUIVALENT. */
+bool ak_binfmt_entry_equivalent(const struct ak_binfmt_entry *e, const struct ak_qemu_target *t,
+				const char *want_flags);
+/* Which enabled entries of the table would catch a target's binaries (any of its reference
+ * headers). */
 size_t ak_binfmt_table_catchers(const struct ak_binfmt_table *table, const struct ak_qemu_target *t,
 				const struct ak_binfmt_entry **out, size_t max);
 

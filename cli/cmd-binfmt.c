@@ -41,7 +41,10 @@ static const char binfmt_help[] =
 	"                      binary's credentials: setuid foreign binaries run with their\n"
 	"                      owner's rights inside QEMU, whose bugs then become a privilege\n"
 	"                      escalation; use C only when you need setuid (implies O)\n"
-	"  --replace POLICY    never | drifted (default) | always: what install rewrites\n"
+	"  --replace POLICY    never | drifted (default) | always: what install rewrites.\n"
+	"                      A distro's own handler that serves the platform as well\n"
+	"                      (same binaries, a static QEMU, F; e.g. Debian's OPF lines)\n"
+	"                      is 'in place (distro)' and rewritten only by always\n"
 	"  --all-qemu          (remove) every entry named qemu-*\n"
 	"  --force             (remove) also entries archkit does not own (not qemu-*)\n"
 	"  --format FORMAT     (export) systemd (binfmt.d .conf) or binfmt-support\n"
@@ -313,6 +316,22 @@ static int do_install(struct binfmt_args *a)
 		session_close(&s);
 		return r;
 	}
+	/* every platform's smoke run at once, against what the kernel now holds */
+	const struct ak_platform **ps = NULL;
+	size_t nps = 0;
+	for (size_t i = 0; i < s.plan.count; i++)
+		for (size_t j = 0; j < a->targets.items[i].nplatforms; j++) {
+			ak_grow_one(&ps, nps, sizeof(*ps));
+			ps[nps++] = a->targets.items[i].platforms[j];
+		}
+	cleanup_free struct ak_verify_result *vrs = ak_xcalloc(nps ? nps : 1, sizeof(*vrs));
+	r = ak_verify_platforms(ps, nps, &s.table, 0, vrs, &err) < 0 ? cli_fail(err) : 0;
+	free(ps);
+	if (r) {
+		session_close(&s);
+		return r;
+	}
+	size_t vi = 0;
 	bool all_ok = true;
 	char verified[1024] = "";
 	size_t vn = 0;
@@ -345,22 +364,17 @@ static int do_install(struct binfmt_args *a)
 		}
 		for (size_t j = 0; j < ct->nplatforms; j++) {
 			const struct ak_platform *p = ct->platforms[j];
-			struct ak_verify_result vr;
-			if (ak_verify_platform(p, &s.table, 0, &vr, &err) < 0) {
-				r = cli_fail(err);
-				err = NULL;
-				continue;
-			}
-			json_array_append_new(jv, verify_json(&vr));
-			bool ok = ak_verify_ok(&vr);
+			const struct ak_verify_result *vr = &vrs[vi++];
+			json_array_append_new(jv, verify_json(vr));
+			bool ok = ak_verify_ok(vr);
 			char result[600];
 			if (ok)
 				snprintf(result, sizeof(result), "ok: %s%s%s (uname %s)",
-					 ak_verify_outcome_name(vr.outcome),
-					 vr.entry[0] ? " by " : "", vr.entry, vr.smoke.machine);
+					 ak_verify_outcome_name(vr->outcome),
+					 vr->entry[0] ? " by " : "", vr->entry, vr->smoke.machine);
 			else
 				snprintf(result, sizeof(result), "FAILED: %s",
-					 h->error ? h->error->msg : vr.why);
+					 h->error ? h->error->msg : vr->why);
 			if (!a->json)
 				printf("%-16s %-16s %-9s %-9s %s\n", p->name,
 				       h->state == AK_HANDLER_NATIVE ? "-" : name,

@@ -284,3 +284,85 @@ void ak_qemu_target_sample_header(const struct ak_qemu_target *t, unsigned char 
 	if (strstr(t->name, "n32"))
 		hdr[le ? 36 : 39] = 0x20;
 }
+
+static void put_word(unsigned char *at, uint32_t v, bool le)
+{
+	for (int i = 0; i < 4; i++)
+		at[le ? i : 3 - i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The e_flags real toolchains emit for a target: the ones its magic may look at. */
+#define EF_MIPS_ABI_O32 0x1000 /* EF_MIPS_ABI's o32 value (binutils' elf/mips.h) */
+
+static size_t target_eflags(const struct ak_qemu_target *t, uint32_t out[4])
+{
+	switch (t->e_machine) {
+	case EM_ARM: /* EABI5 hard-float (armhf), soft-float (armel), EABI5 with neither */
+		out[0] = EF_ARM_EABI_VER5 | EF_ARM_ABI_FLOAT_HARD;
+		out[1] = EF_ARM_EABI_VER5 | EF_ARM_ABI_FLOAT_SOFT;
+		out[2] = EF_ARM_EABI_VER5;
+		return 3;
+	case EM_RISCV: /* RVC with double, single or soft float; no RVC */
+		out[0] = EF_RISCV_RVC | EF_RISCV_FLOAT_ABI_DOUBLE;
+		out[1] = EF_RISCV_RVC | EF_RISCV_FLOAT_ABI_SINGLE;
+		out[2] = EF_RISCV_RVC;
+		out[3] = EF_RISCV_FLOAT_ABI_DOUBLE;
+		return 4;
+	case EM_MIPS: {
+		uint32_t pic = EF_MIPS_NOREORDER | EF_MIPS_PIC | EF_MIPS_CPIC;
+		if (strstr(t->name, "n32")) { /* n32: ABI2 on a 64-bit ISA */
+			out[0] = EF_MIPS_ARCH_64R2 | EF_MIPS_ABI2 | pic;
+			out[1] = EF_MIPS_ARCH_3 | EF_MIPS_ABI2 | pic;
+			return 2;
+		}
+		if (t->elf_class == ELFCLASS32) { /* o32, legacy and 2008 NaN */
+			out[0] = EF_MIPS_ARCH_32R2 | EF_MIPS_ABI_O32 | pic;
+			out[1] = EF_MIPS_ARCH_32R2 | EF_MIPS_ABI_O32 | EF_MIPS_NAN2008 | pic;
+			out[2] = EF_MIPS_ARCH_2 | EF_MIPS_ABI_O32 | EF_MIPS_NOREORDER;
+			return 3;
+		}
+		out[0] = EF_MIPS_ARCH_64R2 | pic; /* n64 */
+		out[1] = EF_MIPS_ARCH_64R2 | EF_MIPS_NAN2008 | pic;
+		out[2] = EF_MIPS_ARCH_3 | pic;
+		return 3;
+	}
+	case EM_PPC64: /* ELFv1 (big-endian), ELFv2, unset */
+		out[0] = 1;
+		out[1] = 2;
+		out[2] = 0;
+		return 3;
+	case EM_LOONGARCH: /* object v1 and v0, LP64D */
+		out[0] = 0x43;
+		out[1] = 0x03;
+		return 2;
+	default:
+		out[0] = 0;
+		return 1;
+	}
+}
+
+size_t ak_qemu_target_reference_headers(const struct ak_qemu_target *t, unsigned char (*hdrs)[64],
+					size_t max)
+{
+	static const uint8_t osabis[] = {ELFOSABI_SYSV, ELFOSABI_GNU};
+	static const uint16_t types[] = {ET_EXEC, ET_DYN};
+	bool le = t->elf_data == ELFDATA2LSB;
+	/* MIPS linkers set EI_ABIVERSION 1 for executables with PLTs and copy relocations */
+	int nabi = t->e_machine == EM_MIPS ? 2 : 1;
+	uint32_t flags[4];
+	size_t nflags = target_eflags(t, flags), n = 0;
+	size_t at_flags = t->elf_class == ELFCLASS64 ? 48 : 36;
+	for (size_t o = 0; o < sizeof(osabis); o++)
+		for (size_t y = 0; y < 2; y++)
+			for (int a = 0; a < nabi; a++)
+				for (size_t f = 0; f < nflags && n < max; f++) {
+					unsigned char *h = hdrs[n++];
+					ak_qemu_target_sample_header(t, h);
+					h[EI_OSABI] = osabis[o];
+					h[EI_ABIVERSION] = (unsigned char)a;
+					h[le ? 16 : 17] = (unsigned char)types[y];
+					h[le ? 17 : 16] = 0;
+					put_word(h + at_flags, flags[f], le);
+				}
+	return n;
+}

@@ -68,4 +68,13 @@ const char *ak_platform_known_list(void);
  * match. Used to find which binfmt entries would catch the target's binaries. */
 void ak_qemu_target_sample_header(const struct ak_qemu_target *t, unsigned char hdr[64]);
 
+#define AK_REFERENCE_HEADERS_MAX 48
+/* The ELF headers (64 bytes each) that real binaries of the target carry: executables and
+ * static-pie (ET_EXEC, ET_DYN), EI_OSABI SYSV and GNU/Linux, MIPS's EI_ABIVERSION 1, and
+ * the e_flags that real toolchains emit for ARM, MIPS, RISC-V, PPC64 and LoongArch. A
+ * handler serves the target when it matches all of them; two handlers accept the same
+ * binaries when they agree on these of every target. Returns how many (<= max). */
+size_t ak_qemu_target_reference_headers(const struct ak_qemu_target *t, unsigned char (*hdrs)[64],
+					size_t max);
+
 #endif

@@ -1,4 +1,5 @@
 #include <check.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 
 #include "binfmt/entry.h"
+#include "binfmt/instance.h"
+#include "binfmt/interp.h"
 #include "binfmt/registrar.h"
 #include "common/cleanup.h"
 #include "common/util.h"
@@ -261,6 +264,351 @@ START_TEST(test_plan_classifies)
 }
 END_TEST
 
+
+static bool have_qemu(const char *path)
+{
+	if (access(path, X_OK) == 0)
+		return true;
+	fprintf(stderr, "check_binfmt: skipped: %s missing (qemu-user-static)\n", path);
+	return false;
+}
+
+/* The text the kernel prints for an entry. */
+static char *entry_text(const struct ak_binfmt_entry *e)
+{
+	char magic[2 * AK_MAGIC_MAX + 1], mask[2 * AK_MAGIC_MAX + 1];
+	for (size_t i = 0; i < e->magic_len; i++) {
+		sprintf(magic + 2 * i, "%02x", e->magic[i]);
+		sprintf(mask + 2 * i, "%02x", e->mask[i]);
+	}
+	char *t = NULL;
+	ck_assert_int_ge(asprintf(&t, "%s\ninterpreter %s\nflags: %s\noffset %u\nmagic %s\nmask %s\n",
+				  e->enabled ? "enabled" : "disabled", e->interpreter, e->flags,
+				  e->offset, magic, mask),
+			 0);
+	return t;
+}
+
+static void write_at(int dfd, const char *name, const char *text)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ak_write_all(fd, text, strlen(text)), 0);
+	close(fd);
+}
+
+/* An entry for a target as archkit would write it, then changed by the caller. */
+static void target_entry(struct ak_binfmt_entry *e, const char *target, const char *interp,
+			 const char *flags)
+{
+	ck_assert_int_eq(ak_binfmt_entry_for_target(ak_qemu_target_find(target), interp, flags, e,
+						    NULL),
+			 0);
+}
+
+static void rename_entry(struct ak_binfmt_entry *e, const char *name)
+{
+	free(e->name);
+	e->name = strdup(name);
+}
+
+/* One handler for aarch64 planned against table, as install would. */
+static void plan_aarch64(const struct ak_binfmt_table *t, enum ak_replace replace,
+			 struct ak_binfmt_plan *plan)
+{
+	const struct ak_qemu_target *want[] = {ak_qemu_target_find("aarch64")};
+	struct ak_binfmt_options opt = {.qemu_path = "/usr/bin", .flags = "F", .replace = replace};
+	ck_assert_int_eq(ak_binfmt_plan_build(t, want, 1, &opt, plan, NULL), 0);
+}
+
+/* A table of the given entries (copied). */
+static void table_of(struct ak_binfmt_table *t, struct ak_binfmt_entry *es, size_t n)
+{
+	memset(t, 0, sizeof(*t));
+	t->entries = calloc(n, sizeof(*t->entries));
+	for (size_t i = 0; i < n; i++)
+		t->entries[i] = es[i];
+	t->count = n;
+}
+
+/* A plain directory stands in for binfmt_misc: register is a regular file, so writing it
+ * makes no entry appear, and whatever entry file is there is what reads back. Apply must
+ * notice each time, and fail that handler naming the read-back. */
+START_TEST(test_apply_reads_every_entry_back)
+{
+	if (!have_qemu("/usr/bin/qemu-aarch64-static"))
+		return;
+	char dir[] = "/tmp/ak-readback-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dfd, 0);
+	struct ak_binfmt_entry right, other, off;
+	target_entry(&right, "aarch64", "/usr/bin/qemu-aarch64-static", "F");
+	target_entry(&other, "aarch64", "/usr/bin/qemu-arm-static", "F");
+	target_entry(&off, "aarch64", "/usr/bin/qemu-aarch64-static", "F");
+	off.enabled = false;
+	cleanup_free char *right_text = entry_text(&right);
+	cleanup_free char *other_text = entry_text(&other);
+	cleanup_free char *off_text = entry_text(&off);
+	const struct {
+		const char *entry_file; /* what qemu-aarch64 holds after the write, or NULL */
+		const char *error;	/* the handler's error, or NULL for success */
+	} cases[] = {
+		{NULL, "reading back 'qemu-aarch64': "},
+		{other_text, "'qemu-aarch64' reads back differently: interpreter "
+			     "'/usr/bin/qemu-arm-static', want '/usr/bin/qemu-aarch64-static'"},
+		{off_text, "'qemu-aarch64' reads back disabled"},
+		{right_text, NULL},
+	};
+	struct ak_binfmt_table empty = {0};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_at(dfd, "register", "");
+		unlinkat(dfd, "qemu-aarch64", 0);
+		if (cases[i].entry_file)
+			write_at(dfd, "qemu-aarch64", cases[i].entry_file);
+		struct ak_binfmt_plan plan;
+		plan_aarch64(&empty, AK_REPLACE_DRIFTED, &plan);
+		struct ak_handler *h = &plan.handlers[0];
+		ck_assert_int_eq(h->action, AK_ACTION_REGISTER);
+		struct ak_binfmt_instance inst;
+		ak_binfmt_open_dirfd(dup(dfd), dir, &inst);
+		cleanup_error struct ak_error *err = NULL;
+		ck_assert_int_eq(ak_binfmt_plan_apply(&inst, &plan, &err), 0);
+		/* the rule went to register in one write */
+		cleanup_free char *reg = NULL;
+		ck_assert_int_eq(ak_read_file_at(dfd, "register", 4096, &reg, NULL, NULL), 0);
+		ck_assert_str_eq(reg, h->rule);
+		if (cases[i].error) {
+			ck_assert_msg(!h->written, "case %zu: counted as written", i);
+			ck_assert_int_eq(h->action, AK_ACTION_FAIL);
+			ck_assert_ptr_nonnull(h->error);
+			ck_assert_msg(strncmp(h->error->msg, cases[i].error,
+					      strlen(cases[i].error)) == 0,
+				      "case %zu: '%s'", i, h->error->msg);
+		} else {
+			ck_assert(h->written);
+			ck_assert_ptr_null(h->error);
+		}
+		ak_binfmt_close(&inst);
+		ak_binfmt_plan_clear(&plan);
+	}
+	ak_binfmt_entry_clear(&right);
+	ak_binfmt_entry_clear(&other);
+	ak_binfmt_entry_clear(&off);
+	unlinkat(dfd, "register", 0);
+	unlinkat(dfd, "qemu-aarch64", 0);
+	close(dfd);
+	rmdir(dir);
+}
+END_TEST
+
+/* Right magic and interpreter, no F: drifted (flags), replaced, or kept by --replace never. */
+START_TEST(test_missing_f_is_drift)
+{
+	if (!have_qemu("/usr/bin/qemu-aarch64-static"))
+		return;
+	struct ak_binfmt_entry e;
+	target_entry(&e, "aarch64", "/usr/bin/qemu-aarch64-static", "");
+	struct ak_binfmt_table t;
+	table_of(&t, &e, 1);
+	struct ak_binfmt_plan plan;
+	plan_aarch64(&t, AK_REPLACE_DRIFTED, &plan);
+	ck_assert_int_eq(plan.handlers[0].state, AK_HANDLER_DRIFTED);
+	ck_assert_int_eq(plan.handlers[0].action, AK_ACTION_REPLACE);
+	ck_assert_str_eq(plan.handlers[0].drift, "flags '', want 'F'");
+	ak_binfmt_plan_clear(&plan);
+	plan_aarch64(&t, AK_REPLACE_NEVER, &plan);
+	ck_assert_int_eq(plan.handlers[0].state, AK_HANDLER_DRIFTED);
+	ck_assert_int_eq(plan.handlers[0].action, AK_ACTION_KEEP_DRIFTED);
+	ak_binfmt_plan_clear(&plan);
+	ak_binfmt_table_clear(&t);
+}
+END_TEST
+
+/* Byte 16 is e_type's low byte on little-endian: a mask of 0xff there instead of 0xfe
+ * takes ET_EXEC only, and static-pie (ET_DYN) binaries fall through. */
+START_TEST(test_mask_drift_and_shadowing_under_mask)
+{
+	if (!have_qemu("/usr/bin/qemu-aarch64-static"))
+		return;
+	const struct ak_qemu_target *a64 = ak_qemu_target_find("aarch64");
+	struct ak_binfmt_entry es[2];
+	target_entry(&es[0], "aarch64", "/usr/bin/qemu-aarch64-static", "F");
+	es[0].mask[16] = 0xff;
+	ck_assert(!ak_binfmt_entry_same_binaries(&es[0], a64));
+	ck_assert(ak_binfmt_entry_catches(&es[0], a64)); /* ET_EXEC still */
+	/* another name, and e_type not looked at: a magic of 0 there still catches */
+	target_entry(&es[1], "aarch64", "/opt/emu/aarch64", "F");
+	rename_entry(&es[1], "other-arm64");
+	es[1].magic[16] = es[1].mask[16] = 0;
+	es[1].magic[17] = es[1].mask[17] = 0;
+	struct ak_binfmt_table t;
+	table_of(&t, es, 2);
+	struct ak_binfmt_plan plan;
+	plan_aarch64(&t, AK_REPLACE_DRIFTED, &plan);
+	struct ak_handler *h = &plan.handlers[0];
+	ck_assert_int_eq(h->state, AK_HANDLER_DRIFTED);
+	ck_assert_int_eq(h->action, AK_ACTION_REPLACE);
+	ck_assert_str_eq(h->drift, "mask byte 16: 0xff, want 0xfe");
+	ck_assert_uint_eq(h->shadowed_count, 1);
+	ck_assert_str_eq(h->shadowed_by[0], "other-arm64");
+	ak_binfmt_plan_clear(&plan);
+	ak_binfmt_table_clear(&t);
+}
+END_TEST
+
+/* Debian's rules (/usr/lib/binfmt.d/qemu-*.conf of qemu-user-static), as the kernel prints
+ * them: masks that differ from upstream's only where no real binary has bits set
+ * (EI_OSABI above 3 for ppc64le, EI_ABIVERSION above 1 for MIPS). */
+static const struct {
+	const char *target, *magic, *mask;
+} debian_rules[] = {
+	{"ppc64le", "7f454c4602010100000000000000000002001500",
+	 "fffffffffffffffcfffffffffffffffffeffff00"},
+	{"mips64el", "7f454c4602010100000000000000000002000800",
+	 "ffffffffffffff00fefffffffffffffffeffffff"},
+	{"mips", "7f454c46010201000000000000000000000200080000000000000000000000000000000000000000",
+	 "ffffffffffffff00fefffffffffffffffffeffff0000000000000000000000000000000000000020"},
+	{"aarch64", "7f454c460201010000000000000000000200b700",
+	 "ffffffffffffff00fffffffffffffffffeffffff"},
+};
+
+static void debian_entry(size_t i, const char *interp, const char *flags,
+			 struct ak_binfmt_entry *e)
+{
+	char text[1024];
+	snprintf(text, sizeof(text), "enabled\ninterpreter %s\nflags: %s\noffset 0\nmagic %s\nmask %s\n",
+		 interp, flags, debian_rules[i].magic, debian_rules[i].mask);
+	char name[64];
+	snprintf(name, sizeof(name), "qemu-%s", debian_rules[i].target);
+	ck_assert_int_eq(ak_binfmt_entry_parse(name, text, e, NULL), 0);
+}
+
+/* The same real binaries: Debian's masks are; a mask that ignores the class, the byte
+ * order, the machine, or takes ET_EXEC only is not. */
+START_TEST(test_same_binaries_judged_on_reference_headers)
+{
+	for (size_t i = 0; i < sizeof(debian_rules) / sizeof(debian_rules[0]); i++) {
+		struct ak_binfmt_entry e;
+		debian_entry(i, "/x", "OPF", &e);
+		const struct ak_qemu_target *t = ak_qemu_target_find(debian_rules[i].target);
+		ck_assert_msg(ak_binfmt_entry_same_binaries(&e, t), "%s", debian_rules[i].target);
+		/* the upstream rule for another target is not the same */
+		ck_assert(!ak_binfmt_entry_same_binaries(&e, ak_qemu_target_find("riscv64")));
+		const size_t bytes[] = {EI_CLASS, EI_DATA, 18, 19, t->elf_data == 1 ? 16 : 17};
+		for (size_t k = 0; k < sizeof(bytes) / sizeof(bytes[0]); k++) {
+			unsigned char saved = e.mask[bytes[k]];
+			if (saved == 0)
+				continue; /* ppc64le's upstream rule ignores e_machine's high byte */
+			e.mask[bytes[k]] = (unsigned char)(bytes[k] >= 16 && bytes[k] <= 17 &&
+								   saved == 0xfe
+							   ? 0xff
+							   : 0x00);
+			ck_assert_msg(!ak_binfmt_entry_same_binaries(&e, t), "%s: mask byte %zu",
+				      debian_rules[i].target, bytes[k]);
+			e.mask[bytes[k]] = saved;
+		}
+		ak_binfmt_entry_clear(&e);
+	}
+}
+END_TEST
+
+/* Debian's own handler: its -binfmt-P interpreter (a symlink to qemu-T-static), OPF. */
+START_TEST(test_distro_handler_is_equivalent)
+{
+	const char *wrapper = "/usr/libexec/qemu-binfmt/aarch64-binfmt-P";
+	if (!have_qemu("/usr/bin/qemu-aarch64-static") || !have_qemu(wrapper))
+		return;
+	struct ak_binfmt_entry e;
+	debian_entry(3, wrapper, "OPF", &e);
+	struct ak_binfmt_table t;
+	table_of(&t, &e, 1);
+	const enum ak_replace policies[] = {AK_REPLACE_NEVER, AK_REPLACE_DRIFTED, AK_REPLACE_ALWAYS};
+	const enum ak_handler_action actions[] = {AK_ACTION_NONE, AK_ACTION_NONE, AK_ACTION_REPLACE};
+	for (size_t i = 0; i < 3; i++) {
+		struct ak_binfmt_plan plan;
+		plan_aarch64(&t, policies[i], &plan);
+		ck_assert_int_eq(plan.handlers[0].state, AK_HANDLER_EQUIVALENT);
+		ck_assert_int_eq(plan.handlers[0].action, actions[i]);
+		ck_assert_ptr_null(plan.handlers[0].drift);
+		ak_binfmt_plan_clear(&plan);
+	}
+	ck_assert_str_eq(ak_handler_state_name(AK_HANDLER_EQUIVALENT), "in place (distro)");
+	/* binfmt-support's line for the same package (credentials no, preserve yes): PF */
+	ck_assert_int_eq(ak_binfmt_flags_check("PF", t.entries[0].flags, NULL), 0);
+	struct ak_binfmt_plan pf;
+	plan_aarch64(&t, AK_REPLACE_DRIFTED, &pf);
+	ck_assert_int_eq(pf.handlers[0].state, AK_HANDLER_EQUIVALENT);
+	ak_binfmt_plan_clear(&pf);
+	/* what it is not: without F; a -binfmt-P wrapper without P; C not asked for; a mask
+	 * that misses static-pie; another target's QEMU */
+	const struct {
+		const char *flags, *interp;
+		unsigned char mask16;
+		const char *drift;
+	} bad[] = {
+		{"OP", wrapper, 0xfe,
+		 "interpreter '/usr/libexec/qemu-binfmt/aarch64-binfmt-P', want "
+		 "'/usr/bin/qemu-aarch64-static'; flags 'PO', want 'F'"},
+		{"OF", wrapper, 0xfe, NULL},
+		{"POCF", wrapper, 0xfe, NULL},
+		{"OPF", wrapper, 0xff, NULL},
+		{"F", "/usr/bin/qemu-arm-static", 0xfe, NULL},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ak_binfmt_entry *x = &t.entries[0];
+		free(x->interpreter);
+		x->interpreter = strdup(bad[i].interp);
+		ck_assert_int_eq(ak_binfmt_flags_check(bad[i].flags, x->flags, NULL), 0);
+		x->mask[16] = bad[i].mask16;
+		struct ak_binfmt_plan plan;
+		plan_aarch64(&t, AK_REPLACE_DRIFTED, &plan);
+		ck_assert_msg(plan.handlers[0].state == AK_HANDLER_DRIFTED, "case %zu: %s", i,
+			      ak_handler_state_name(plan.handlers[0].state));
+		ck_assert_int_eq(plan.handlers[0].action, AK_ACTION_REPLACE);
+		if (bad[i].drift)
+			ck_assert_str_eq(plan.handlers[0].drift, bad[i].drift);
+		ak_binfmt_plan_clear(&plan);
+	}
+	ak_binfmt_table_clear(&t);
+}
+END_TEST
+
+/* What an interpreter path resolves to decides whether it is a QEMU of the target. */
+START_TEST(test_interp_serves)
+{
+	if (!have_qemu("/usr/bin/qemu-aarch64-static"))
+		return;
+	char dir[] = "/tmp/ak-serves-XXXXXX";
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char wrapper[128], plain[128], script[128];
+	snprintf(wrapper, sizeof(wrapper), "%s/aarch64-binfmt-P", dir);
+	snprintf(plain, sizeof(plain), "%s/emu", dir);
+	snprintf(script, sizeof(script), "%s/qemu-aarch64", dir);
+	ck_assert_int_eq(symlink("/usr/bin/qemu-aarch64-static", wrapper), 0);
+	ck_assert_int_eq(symlink("/usr/bin/qemu-aarch64-static", plain), 0);
+	write_at(AT_FDCWD, script, "#!/bin/sh\nexec /usr/bin/qemu-aarch64-static \"$@\"\n");
+	chmod(script, 0755);
+	const struct ak_qemu_target *a64 = ak_qemu_target_find("aarch64");
+	bool needs_p = false;
+	ck_assert_int_eq(ak_interp_serves(wrapper, a64, &needs_p, NULL), 0);
+	ck_assert(needs_p);
+	ck_assert_int_eq(ak_interp_serves(plain, a64, &needs_p, NULL), 0);
+	ck_assert(!needs_p);
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_int_lt(ak_interp_serves("/usr/bin/qemu-aarch64-static",
+					  ak_qemu_target_find("riscv64"), &needs_p, &err),
+			 0);
+	ck_assert_str_eq(err->msg, "interpreter '/usr/bin/qemu-aarch64-static' is not qemu-riscv64");
+	ck_assert_int_lt(ak_interp_serves(script, a64, &needs_p, NULL), 0); /* not an ELF */
+	ck_assert_int_lt(ak_interp_serves("/nonexistent/qemu-aarch64", a64, &needs_p, NULL), 0);
+	unlink(wrapper);
+	unlink(plain);
+	unlink(script);
+	rmdir(dir);
+}
+END_TEST
+
 static void write_script(const char *dir, const char *name, const char *text)
 {
 	char path[256];
@@ -329,6 +677,12 @@ Suite *binfmt_suite(void)
 	tcase_add_test(tc, test_rule_format);
 	tcase_add_test(tc, test_plan_classifies);
 	tcase_add_test(tc, test_query_versions_deadline);
+	tcase_add_test(tc, test_apply_reads_every_entry_back);
+	tcase_add_test(tc, test_missing_f_is_drift);
+	tcase_add_test(tc, test_mask_drift_and_shadowing_under_mask);
+	tcase_add_test(tc, test_same_binaries_judged_on_reference_headers);
+	tcase_add_test(tc, test_distro_handler_is_equivalent);
+	tcase_add_test(tc, test_interp_serves);
 	suite_add_tcase(s, tc);
 	return s;
 }

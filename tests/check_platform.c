@@ -1,4 +1,5 @@
 #include <check.h>
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,39 @@ START_TEST(test_every_target_matches_its_own_header)
 		hdr[17] = le ? 0 : 3;
 		ck_assert_msg(ak_qemu_target_matches(t, hdr, sizeof(hdr)), "%s: ET_DYN", t->name);
 	}
+}
+END_TEST
+
+/* The reference headers are what "real binaries of the target" means to the registrar:
+ * every row accepts all of its own, and none of another target's. */
+START_TEST(test_reference_headers_are_the_rows_own)
+{
+	unsigned char hdrs[AK_REFERENCE_HEADERS_MAX][64];
+	for (size_t i = 0; i < ak_qemu_target_count; i++) {
+		const struct ak_qemu_target *t = &ak_qemu_targets[i];
+		size_t n = ak_qemu_target_reference_headers(t, hdrs, AK_REFERENCE_HEADERS_MAX);
+		ck_assert_msg(n >= 4, "%s: %zu reference headers", t->name, n);
+		for (size_t k = 0; k < n; k++) {
+			ck_assert_msg(hdrs[k][EI_OSABI] == ELFOSABI_SYSV ||
+					      hdrs[k][EI_OSABI] == ELFOSABI_GNU,
+				      "%s: OSABI", t->name);
+			for (size_t j = 0; j < ak_qemu_target_count; j++)
+				ck_assert_msg(ak_qemu_target_matches(&ak_qemu_targets[j], hdrs[k],
+								     64) == (i == j),
+					      "%s's header %zu %s %s", t->name, k,
+					      i == j ? "missed by" : "caught by",
+					      ak_qemu_targets[j].name);
+		}
+	}
+	/* static-pie and the GNU OSABI are among them */
+	const struct ak_qemu_target *a64 = ak_qemu_target_find("aarch64");
+	size_t n = ak_qemu_target_reference_headers(a64, hdrs, AK_REFERENCE_HEADERS_MAX);
+	bool dyn = false, gnu = false;
+	for (size_t k = 0; k < n; k++) {
+		dyn |= hdrs[k][16] == ET_DYN;
+		gnu |= hdrs[k][EI_OSABI] == ELFOSABI_GNU;
+	}
+	ck_assert(dyn && gnu);
 }
 END_TEST
 
@@ -151,6 +185,7 @@ Suite *platform_suite(void)
 	tcase_add_test(tc, test_parse_unknown_names_known);
 	tcase_add_test(tc, test_from_oci);
 	tcase_add_test(tc, test_every_target_matches_its_own_header);
+	tcase_add_test(tc, test_reference_headers_are_the_rows_own);
 	tcase_add_test(tc, test_every_platform_has_a_target);
 	suite_add_tcase(s, tc);
 	/* fetching the debs the first time takes a while */

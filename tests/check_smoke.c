@@ -21,6 +21,7 @@
 #include "common/platform.h"
 #include "common/util.h"
 #include "verify/smoke-run.h"
+#include "verify/verify.h"
 
 static const struct ak_platform *platform(const char *name)
 {
@@ -480,6 +481,70 @@ START_TEST(test_foreign_binary_through_private_binfmt_misc)
 }
 END_TEST
 
+/* The right machine on stdout is not enough: a smoke run that exits non-zero fails, in
+ * ak_smoke_passed and in the verdict verify gives. */
+static const char right_machine_exit_3[] = "#!/bin/sh\nuname -m\nexit 3\n";
+static const char right_machine_exit_0[] = "#!/bin/sh\nuname -m\nexit 0\n";
+
+START_TEST(test_right_machine_nonzero_exit_fails)
+{
+	struct utsname uts;
+	ck_assert_int_eq(uname(&uts), 0);
+	const struct ak_platform *p = ak_platform_parse(uts.machine, NULL);
+	if (!p) {
+		fprintf(stderr, "check_smoke: skipped: host '%s' is no archkit platform\n",
+			uts.machine);
+		return;
+	}
+	struct ak_verify_result r;
+	cleanup_error struct ak_error *err = NULL;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(ak_smoke_run((const unsigned char *)right_machine_exit_3,
+				      sizeof(right_machine_exit_3) - 1, 5000, &r.smoke, &err),
+			 0);
+	ck_assert_str_eq(r.smoke.machine, uts.machine);
+	ck_assert_int_eq(r.smoke.exit_code, 3);
+	ck_assert(!ak_smoke_passed(p, &r.smoke));
+	ak_verify_classify(p, NULL, &r);
+	ck_assert_int_eq(r.outcome, AK_VERIFY_FAILED);
+	ck_assert(!ak_verify_ok(&r));
+	ck_assert_str_eq(r.why, "exited 3");
+	/* the same script exiting 0 is a pass: the exit code is what failed it above */
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(ak_smoke_run((const unsigned char *)right_machine_exit_0,
+				      sizeof(right_machine_exit_0) - 1, 5000, &r.smoke, &err),
+			 0);
+	ak_verify_classify(p, NULL, &r);
+	ck_assert_int_eq(r.outcome, AK_VERIFY_NATIVE);
+	assert_tmpdir_empty();
+}
+END_TEST
+
+/* A batch runs side by side and keeps each result in its own slot. */
+START_TEST(test_verify_platforms_batch)
+{
+	const struct ak_platform *ps[AK_VERIFY_JOBS + 4];
+	size_t n = 0;
+	for (size_t i = 0; i < ak_platform_count && n < AK_VERIFY_JOBS + 4; i++)
+		ps[n++] = &ak_platforms[i];
+	for (size_t i = 0; n < AK_VERIFY_JOBS + 4; i++) /* more than one batch's worth */
+		ps[n++] = &ak_platforms[i];
+	struct ak_verify_result r[AK_VERIFY_JOBS + 4];
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_int_eq(ak_verify_platforms(ps, n, NULL, 5000, r, &err), 0);
+	struct ak_verify_result one;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_ptr_eq(r[i].platform, ps[i]);
+		ck_assert_int_eq(ak_verify_platform(ps[i], NULL, 5000, &one, &err), 0);
+		ck_assert_msg(r[i].outcome == one.outcome, "%s: %s in a batch, %s alone",
+			      ps[i]->name, ak_verify_outcome_name(r[i].outcome),
+			      ak_verify_outcome_name(one.outcome));
+		ck_assert_str_eq(r[i].smoke.machine, one.smoke.machine);
+	}
+	assert_tmpdir_empty();
+}
+END_TEST
+
 Suite *smoke_suite(void)
 {
 	Suite *s = suite_create("smoke");
@@ -498,6 +563,8 @@ Suite *smoke_suite(void)
 	tcase_add_test(tc, test_timeout_kills_the_child);
 	tcase_add_test(tc, test_environment_errors);
 	tcase_add_test(tc, test_foreign_binary_through_private_binfmt_misc);
+	tcase_add_test(tc, test_right_machine_nonzero_exit_fails);
+	tcase_add_test(tc, test_verify_platforms_batch);
 	suite_add_tcase(s, tc);
 	return s;
 }

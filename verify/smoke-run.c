@@ -3,11 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -75,62 +79,71 @@ bool ak_smoke_passed(const struct ak_platform *p, const struct ak_smoke_result *
 	       ak_platform_uname_ok(p, res->machine);
 }
 
-/* The private directory and file a run uses; removed whatever happens. */
-struct smoke_tmp {
-	char dir[4096];
-	char path[4096 + 16];
-};
+/* Runs on several threads at once (ak_verify_platforms): a child forked while another
+ * thread still has its smoke file open for writing holds that fd until its own execve,
+ * and the other thread's execve fails with ETXTBSY meanwhile. Writing a file takes this
+ * lock shared, fork takes it exclusive, so no child is made while a write fd is open. */
+static pthread_rwlock_t smoke_write_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-static void smoke_tmp_remove(struct smoke_tmp *t)
+int ak_smoke_dir_make(struct ak_smoke_dir *d, struct ak_error **err)
 {
-	int saved = errno;
-	if (t->path[0])
-		unlink(t->path);
-	if (t->dir[0])
-		rmdir(t->dir);
-	errno = saved;
-}
-
-static int smoke_tmp_write(struct smoke_tmp *t, const unsigned char *bin, size_t len,
-			   struct ak_error **err)
-{
+	memset(d, 0, sizeof(*d));
+	atomic_init(&d->next, 0);
 	const char *base = getenv("TMPDIR");
 	if (!base || !*base)
 		base = "/tmp";
-	if ((size_t)snprintf(t->dir, sizeof(t->dir), "%s/archkit-smoke-XXXXXX", base) >=
-	    sizeof(t->dir)) {
-		t->dir[0] = '\0';
+	if ((size_t)snprintf(d->path, sizeof(d->path), "%s/archkit-smoke-XXXXXX", base) >=
+	    sizeof(d->path) - 32) {
+		d->path[0] = '\0';
 		return ak_error_set(err, AK_EXIT_ENV, "temporary directory '%s': name too long",
 				    base);
 	}
-	if (!mkdtemp(t->dir)) {
+	if (!mkdtemp(d->path)) {
 		int e = errno;
-		t->dir[0] = '\0';
+		d->path[0] = '\0';
 		return ak_error_errno(err, AK_EXIT_ENV, e,
 				      "cannot create a temporary directory in '%s'", base);
 	}
 	/* A noexec mount would turn every smoke run into EACCES, which reads like a verdict. */
 	struct statvfs vfs;
-	if (statvfs(t->dir, &vfs) == 0 && (vfs.f_flag & ST_NOEXEC))
+	if (statvfs(d->path, &vfs) == 0 && (vfs.f_flag & ST_NOEXEC)) {
+		ak_smoke_dir_remove(d);
 		return ak_error_set(err, AK_EXIT_ENV,
 				    "temporary directory '%s' is on a noexec mount; set TMPDIR to "
 				    "a directory where programs may run",
 				    base);
-	snprintf(t->path, sizeof(t->path), "%s/smoke", t->dir);
-	cleanup_fd int fd = open(t->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+	}
+	return 0;
+}
+
+void ak_smoke_dir_remove(struct ak_smoke_dir *d)
+{
+	int saved = errno;
+	if (d->path[0])
+		rmdir(d->path);
+	d->path[0] = '\0';
+	errno = saved;
+}
+
+/* Write bin to a new file of its own in d, executable, and closed (an open writable fd
+ * makes execve fail with ETXTBSY). path is empty when there is no file to remove. */
+static int smoke_file_write(struct ak_smoke_dir *d, const unsigned char *bin, size_t len,
+			    char *path, size_t plen, struct ak_error **err)
+{
+	snprintf(path, plen, "%s/smoke-%u", d->path, atomic_fetch_add(&d->next, 1));
+	cleanup_fd int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
 	if (fd < 0) {
 		int e = errno;
-		t->path[0] = '\0';
-		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot create '%s'", t->dir);
+		path[0] = '\0';
+		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot create a file in '%s'", d->path);
 	}
 	int r = ak_write_all(fd, bin, len);
 	if (r < 0)
-		return ak_error_errno(err, AK_EXIT_ENV, -r, "cannot write '%s'", t->path);
+		return ak_error_errno(err, AK_EXIT_ENV, -r, "cannot write '%s'", path);
 	if (fchmod(fd, 0755) < 0)
-		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot chmod '%s'", t->path);
-	/* closed here, before fork: an open writable fd makes execve fail with ETXTBSY */
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot chmod '%s'", path);
 	if (close(steal_fd(&fd)) < 0)
-		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot write '%s'", t->path);
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot write '%s'", path);
 	return 0;
 }
 
@@ -150,26 +163,85 @@ static __attribute__((noreturn)) void smoke_child(const char *path, int out_fd, 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(127);
+	/* archkit's handlers must not run here (in a vfork child they would run on
+	 * archkit's memory): back to the defaults before signals are unblocked */
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
+		    (sa.sa_handler != SIG_IGN || sig == SIGPIPE)) {
+			sa.sa_handler = SIG_DFL;
+			sa.sa_flags = 0;
+			sigaction(sig, &sa, NULL);
+		}
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
 	int null_fd = open("/dev/null", O_RDONLY);
 	if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0) {
 		e = errno;
 		goto fail;
 	}
-	/* Another thread's fork may briefly hold a writable fd of the file: retry ETXTBSY. */
+	/* A fork elsewhere in the process (not ak_smoke_run's, which take smoke_write_lock)
+	 * may briefly hold a writable fd of the file: retry ETXTBSY, briefly. */
 	for (int tries = 0;; tries++) {
 		execve(path, argv, envp);
 		e = errno;
-		if (e != ETXTBSY || tries >= 50)
+		if (e != ETXTBSY || tries >= 500)
 			break;
-		struct timespec ts = {0, 20 * 1000 * 1000};
+		struct timespec ts = {0, 2 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
 fail:
 	(void)!write(status_fd, &e, sizeof(e));
 	_exit(127);
+}
+
+struct smoke_child_args {
+	const char *path;
+	int out_fd, err_fd, status_fd;
+	pid_t parent;
+};
+
+static int smoke_child_main(void *arg)
+{
+	const struct smoke_child_args *a = arg;
+	smoke_child(a->path, a->out_fd, a->err_fd, a->status_fd, a->parent);
+}
+
+/* Start smoke_child. Where it can, with vfork's semantics (clone with CLONE_VM and
+ * CLONE_VFORK, as posix_spawn does): the child borrows archkit's memory until its execve,
+ * so no page table is copied and no page made copy-on-write, which in a process with
+ * several threads costs a TLB shootdown on each later write. Returns the pid, 0 in a
+ * forked child (never returns there), < 0 with errno. */
+static pid_t smoke_spawn(const struct smoke_child_args *a)
+{
+#if defined(__SANITIZE_ADDRESS__) || !defined(__x86_64__) && !defined(__aarch64__)
+	/* the sanitizer cannot follow a child on our memory and its own stack: fork */
+	pid_t pid = fork();
+	if (pid == 0)
+		smoke_child_main((void *)a);
+	return pid;
+#else
+	enum { STACK = 64 * 1024 };
+	void *stack = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return -1;
+	/* no handler may run in the child before it resets them (see smoke_child) */
+	sigset_t all, saved;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &saved);
+	int saved_errno = errno;
+	pid_t pid = clone(smoke_child_main, (char *)stack + STACK,
+			  CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)a);
+	int e = errno;
+	errno = saved_errno; /* the child's calls wrote this thread's errno */
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	munmap(stack, STACK);
+	if (pid < 0)
+		errno = e;
+	return pid;
+#endif
 }
 
 /* Output kept from the child: the head of stdout, the tail of stderr. */
@@ -308,7 +380,22 @@ static void smoke_wait(pid_t pid, int *out_fd, int *err_fd, int timeout_ms, stru
 int ak_smoke_run(const unsigned char *bin, size_t len, int timeout_ms, struct ak_smoke_result *res,
 		 struct ak_error **err)
 {
-	struct smoke_tmp tmp = {{0}, {0}};
+	memset(res, 0, sizeof(*res));
+	res->exit_code = -1;
+	if (!bin || len == 0)
+		return ak_error_set(err, AK_EXIT_ENV, "no smoke binary to run");
+	struct ak_smoke_dir d;
+	if (ak_smoke_dir_make(&d, err) < 0)
+		return -1;
+	int r = ak_smoke_run_in(&d, bin, len, timeout_ms, res, err);
+	ak_smoke_dir_remove(&d);
+	return r;
+}
+
+int ak_smoke_run_in(struct ak_smoke_dir *d, const unsigned char *bin, size_t len, int timeout_ms,
+		    struct ak_smoke_result *res, struct ak_error **err)
+{
+	char path[sizeof(d->path) + 32] = "";
 	int out[2] = {-1, -1}, errp[2] = {-1, -1}, status[2] = {-1, -1};
 	int ret = -1;
 
@@ -318,21 +405,25 @@ int ak_smoke_run(const unsigned char *bin, size_t len, int timeout_ms, struct ak
 		return ak_error_set(err, AK_EXIT_ENV, "no smoke binary to run");
 	if (timeout_ms <= 0)
 		timeout_ms = AK_SMOKE_TIMEOUT_MS;
-	if (smoke_tmp_write(&tmp, bin, len, err) < 0)
+	pthread_rwlock_rdlock(&smoke_write_lock);
+	int wr = smoke_file_write(d, bin, len, path, sizeof(path), err);
+	pthread_rwlock_unlock(&smoke_write_lock);
+	if (wr < 0)
 		goto out;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
 	    pipe2(status, O_CLOEXEC) < 0) {
 		ak_error_errno(err, AK_EXIT_ENV, errno, "cannot create pipes for a smoke run");
 		goto out;
 	}
-	pid_t parent = getpid();
-	pid_t pid = fork();
+	struct smoke_child_args args = {path, out[1], errp[1], status[1], getpid()};
+	pthread_rwlock_wrlock(&smoke_write_lock);
+	pid_t pid = smoke_spawn(&args);
+	int spawn_errno = errno;
+	pthread_rwlock_unlock(&smoke_write_lock);
 	if (pid < 0) {
-		ak_error_errno(err, AK_EXIT_ENV, errno, "cannot fork a smoke run");
+		ak_error_errno(err, AK_EXIT_ENV, spawn_errno, "cannot start a smoke run");
 		goto out;
 	}
-	if (pid == 0)
-		smoke_child(tmp.path, out[1], errp[1], status[1], parent);
 	setpgid(pid, pid); /* also here, so kill(-pid) cannot race the child's own setpgid */
 	close(out[1]);
 	close(errp[1]);
@@ -368,6 +459,7 @@ out:
 		ak_closep(&errp[i]);
 		ak_closep(&status[i]);
 	}
-	smoke_tmp_remove(&tmp);
+	if (path[0])
+		unlink(path);
 	return ret;
 }

@@ -5,6 +5,7 @@
 #define AK_SMOKE_RUN_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "common/error.h"
@@ -37,6 +38,20 @@ struct ak_smoke_result {
  * fork, a noexec $TMPDIR). */
 int ak_smoke_run(const unsigned char *bin, size_t len, int timeout_ms, struct ak_smoke_result *res,
 		 struct ak_error **err);
+
+/* A private temporary directory under $TMPDIR (or /tmp) for several runs at once, each
+ * with a file of its own: one directory and one noexec check for a batch. */
+struct ak_smoke_dir {
+	char path[4096];
+	atomic_uint next; /* names the next run's file */
+};
+/* Make it; the error names a noexec mount or what else stops it. */
+int ak_smoke_dir_make(struct ak_smoke_dir *d, struct ak_error **err);
+/* Remove it (every run has removed its own file). */
+void ak_smoke_dir_remove(struct ak_smoke_dir *d);
+/* ak_smoke_run with the file in d; safe to call from several threads with the same d. */
+int ak_smoke_run_in(struct ak_smoke_dir *d, const unsigned char *bin, size_t len, int timeout_ms,
+		    struct ak_smoke_result *res, struct ak_error **err);
 
 /* Did the run pass for p: ran, exited 0, and reported a machine p accepts? */
 bool ak_smoke_passed(const struct ak_platform *p, const struct ak_smoke_result *res);

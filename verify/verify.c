@@ -1,10 +1,17 @@
 #include "verify/verify.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binfmt/registrar.h"
+#include "common/util.h"
+#include "common/xalloc.h"
 #include "sandbox/sandbox.h"
 
 const char *ak_verify_outcome_name(enum ak_verify_outcome o)
@@ -49,20 +56,10 @@ static void describe_failure(const struct ak_platform *p, struct ak_verify_resul
 			 s->machine, p->uname);
 }
 
-int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table *table,
-		       int timeout_ms, struct ak_verify_result *r, struct ak_error **err)
+void ak_verify_classify(const struct ak_platform *p, const struct ak_binfmt_table *table,
+			struct ak_verify_result *r)
 {
-	memset(r, 0, sizeof(*r));
 	r->platform = p;
-	size_t len = 0;
-	const unsigned char *bin = ak_smoke_binary(p, &len);
-	if (!bin) {
-		r->outcome = AK_VERIFY_NO_SMOKE;
-		snprintf(r->why, sizeof(r->why), "archkit has no smoke binary for %s", p->name);
-		return 0;
-	}
-	if (ak_smoke_run(bin, len, timeout_ms, &r->smoke, err) < 0)
-		return ak_error_prefix(err, "%s", p->name);
 	if (!r->smoke.ran) {
 		int e = r->smoke.exec_errno;
 		r->outcome = e == ENOEXEC ? AK_VERIFY_NO_HANDLER : AK_VERIFY_FAILED;
@@ -74,76 +71,208 @@ int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table
 		else
 			snprintf(r->why, sizeof(r->why), "cannot execute: %s%s", strerror(e),
 				 e == ENOENT ? " (the handler's interpreter is missing)" : "");
-		return 0;
+		return;
 	}
 	const struct ak_binfmt_entry *catchers[8];
 	size_t nc = table ? ak_binfmt_table_catchers(table, ak_platform_qemu(p), catchers, 8) : 0;
+	if (nc)
+		snprintf(r->entry, sizeof(r->entry), "%s", catchers[0]->name);
 	if (!ak_smoke_passed(p, &r->smoke)) {
 		r->outcome = AK_VERIFY_FAILED;
 		describe_failure(p, r);
-		if (nc)
-			snprintf(r->entry, sizeof(r->entry), "%s", catchers[0]->name);
+		return;
+	}
+	r->outcome = nc ? AK_VERIFY_EMULATED : AK_VERIFY_NATIVE;
+}
+
+/* ak_verify_platform, with the smoke file in d (a batch's directory) or, when d is NULL,
+ * in a directory of its own. */
+static int verify_in(struct ak_smoke_dir *d, const struct ak_platform *p,
+		     const struct ak_binfmt_table *table, int timeout_ms,
+		     struct ak_verify_result *r, struct ak_error **err)
+{
+	memset(r, 0, sizeof(*r));
+	r->platform = p;
+	size_t len = 0;
+	const unsigned char *bin = ak_smoke_binary(p, &len);
+	if (!bin) {
+		r->outcome = AK_VERIFY_NO_SMOKE;
+		snprintf(r->why, sizeof(r->why), "archkit has no smoke binary for %s", p->name);
 		return 0;
 	}
-	if (nc) {
-		r->outcome = AK_VERIFY_EMULATED;
-		snprintf(r->entry, sizeof(r->entry), "%s", catchers[0]->name);
-	} else {
-		r->outcome = AK_VERIFY_NATIVE;
-	}
+	if ((d ? ak_smoke_run_in(d, bin, len, timeout_ms, &r->smoke, err)
+	       : ak_smoke_run(bin, len, timeout_ms, &r->smoke, err)) < 0)
+		return ak_error_prefix(err, "%s", p->name);
+	ak_verify_classify(p, table, r);
 	return 0;
+}
+
+int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table *table,
+		       int timeout_ms, struct ak_verify_result *r, struct ak_error **err)
+{
+	return verify_in(NULL, p, table, timeout_ms, r, err);
+}
+
+/* Run job(i, ctx) for i in 0..n-1 on up to AK_VERIFY_JOBS threads at once. Each smoke
+ * run has its own file, pipes and child, so they go side by side; their time is mostly
+ * QEMU starting up, which the cores share. */
+struct batch {
+	size_t n;
+	atomic_size_t next;
+	void (*job)(size_t i, void *ctx);
+	void *ctx;
+};
+
+static void *batch_worker(void *arg)
+{
+	struct batch *b = arg;
+	size_t i;
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n)
+		b->job(i, b->ctx);
+	return NULL;
+}
+
+static void run_batch(size_t n, void (*job)(size_t i, void *ctx), void *ctx)
+{
+	struct batch b = {.n = n, .job = job, .ctx = ctx};
+	atomic_init(&b.next, 0);
+	pthread_t tids[AK_VERIFY_JOBS];
+	size_t nt = 0;
+	/* the calling thread works too: one job needs no thread */
+	while (nt + 1 < n && nt < AK_VERIFY_JOBS - 1 &&
+	       pthread_create(&tids[nt], NULL, batch_worker, &b) == 0)
+		nt++;
+	batch_worker(&b);
+	for (size_t t = 0; t < nt; t++)
+		pthread_join(tids[t], NULL);
+}
+
+struct verify_batch {
+	struct ak_smoke_dir *dir;
+	const struct ak_platform *const *ps;
+	const struct ak_binfmt_table *table;
+	int timeout_ms;
+	struct ak_verify_result *r;
+	struct ak_error **errs;
+};
+
+static void verify_job(size_t i, void *ctx)
+{
+	struct verify_batch *vb = ctx;
+	verify_in(vb->dir, vb->ps[i], vb->table, vb->timeout_ms, &vb->r[i], &vb->errs[i]);
 }
 
 void ak_native_probe_init(struct ak_native_probe *np, const struct ak_binfmt_table *table)
 {
 	np->table = table;
+	np->isolated_failed = false;
 	memset(np->known, -1, sizeof(np->known));
 }
 
-static int run_isolated(void *ctx)
+static bool runs_here(struct ak_smoke_dir *d, const struct ak_qemu_target *t)
 {
-	const struct ak_qemu_target *t = ctx;
 	size_t len = 0;
 	const unsigned char *bin = ak_smoke_binary_for_target(t, &len);
 	struct ak_smoke_result res;
-	if (!bin || ak_smoke_run(bin, len, 0, &res, NULL) < 0)
+	if (!bin)
+		return false;
+	int r = d ? ak_smoke_run_in(d, bin, len, 0, &res, NULL) : ak_smoke_run(bin, len, 0, &res, NULL);
+	return r == 0 && res.ran && res.exit_code == 0;
+}
+
+struct native_batch {
+	struct ak_smoke_dir dir;
+	const struct ak_qemu_target *ts[64];
+	signed char known[64];
+};
+
+static void native_job(size_t i, void *ctx)
+{
+	struct native_batch *nb = ctx;
+	nb->known[nb->ts[i] - ak_qemu_targets] = runs_here(&nb->dir, nb->ts[i]);
+}
+
+/* In the isolated namespace (no handler registered): every target's smoke binary, side
+ * by side; what ran is native. The verdicts go back through the pipe in ctx. */
+static int probe_all_isolated(void *ctx)
+{
+	int fd = *(int *)ctx;
+	struct native_batch nb;
+	memset(nb.known, 0, sizeof(nb.known));
+	size_t n = ak_qemu_target_count < 64 ? ak_qemu_target_count : 64, nt = 0, len;
+	for (size_t i = 0; i < n; i++)
+		if (ak_smoke_binary_for_target(&ak_qemu_targets[i], &len))
+			nb.ts[nt++] = &ak_qemu_targets[i];
+	if (ak_smoke_dir_make(&nb.dir, NULL) < 0)
 		return 2;
-	return res.ran && res.exit_code == 0 ? 0 : 1;
+	run_batch(nt, native_job, &nb);
+	ak_smoke_dir_remove(&nb.dir);
+	return ak_write_all(fd, nb.known, n) < 0 ? 2 : 0;
+}
+
+/* One namespace for all targets: what a target costs there is one exec that fails with
+ * ENOEXEC, or a native run. */
+static bool probe_all(struct ak_native_probe *np)
+{
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return false;
+	struct ak_error *e = NULL;
+	int r = ak_sandbox_call_isolated(probe_all_isolated, &pfd[1], &e);
+	ak_error_free(e);
+	close(pfd[1]);
+	signed char known[64];
+	size_t n = ak_qemu_target_count < sizeof(known) ? ak_qemu_target_count : sizeof(known);
+	bool ok = r == 0 && ak_read_full(pfd[0], known, n) == (long)n;
+	close(pfd[0]);
+	if (ok)
+		memcpy(np->known, known, n);
+	np->isolated_failed = !ok;
+	return ok;
 }
 
 bool ak_native_target(const struct ak_qemu_target *t, void *ctx)
 {
 	struct ak_native_probe *np = ctx;
 	size_t idx = (size_t)(t - ak_qemu_targets);
-	if (idx < sizeof(np->known) && np->known[idx] >= 0)
-		return np->known[idx] == 1;
-	size_t len = 0;
-	bool native = false;
-	if (ak_smoke_binary_for_target(t, &len)) {
-		struct ak_error *e = NULL;
-		int r = ak_sandbox_call_isolated(run_isolated, (void *)t, &e);
-		if (r >= 0) {
-			native = r == 0;
-		} else {
-			/* no private namespace: a direct run proves nothing when a handler is there
-			 */
-			const struct ak_binfmt_entry *c[1];
-			if (!np->table || ak_binfmt_table_catchers(np->table, t, c, 1) == 0)
-				native = run_isolated((void *)t) == 0;
-		}
-		ak_error_free(e);
+	if (idx >= sizeof(np->known))
+		return false;
+	if (np->known[idx] < 0 && !np->isolated_failed)
+		probe_all(np);
+	if (np->known[idx] < 0) {
+		/* no private namespace: a direct run proves nothing when a handler is there */
+		const struct ak_binfmt_entry *c[1];
+		np->known[idx] = (!np->table || ak_binfmt_table_catchers(np->table, t, c, 1) == 0) &&
+				 runs_here(NULL, t);
 	}
-	if (idx < sizeof(np->known))
-		np->known[idx] = native;
-	return native;
+	return np->known[idx] == 1;
 }
 
 int ak_verify_platforms(const struct ak_platform *const *ps, size_t n,
 			const struct ak_binfmt_table *table, int timeout_ms,
 			struct ak_verify_result *r, struct ak_error **err)
 {
-	for (size_t i = 0; i < n; i++)
-		if (ak_verify_platform(ps[i], table, timeout_ms, &r[i], err) < 0)
-			return -1;
-	return 0;
+	if (n == 0)
+		return 0;
+	struct ak_smoke_dir dir;
+	if (ak_smoke_dir_make(&dir, err) < 0)
+		return -1;
+	struct ak_error **errs = ak_xcalloc(n, sizeof(*errs));
+	struct verify_batch vb = {&dir, ps, table, timeout_ms, r, errs};
+	run_batch(n, verify_job, &vb);
+	ak_smoke_dir_remove(&dir);
+	int ret = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (errs[i] && ret == 0) {
+			ret = -1;
+			if (err && !*err)
+				*err = errs[i];
+			else
+				ak_error_free(errs[i]);
+		} else {
+			ak_error_free(errs[i]);
+		}
+	}
+	free(errs);
+	return ret;
 }

@@ -30,8 +30,10 @@ struct ak_verify_result {
  * emulated it. < 0 only when the environment fails. */
 int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table *table,
 		       int timeout_ms, struct ak_verify_result *r, struct ak_error **err);
-/* The same for n platforms (results in r[0..n-1]); the runs may go side by side. < 0
- * only when the environment fails. */
+#define AK_VERIFY_JOBS 16 /* smoke runs at once */
+/* The same for n platforms (results in r[0..n-1]), up to AK_VERIFY_JOBS runs side by side
+ * (threads; each run has its own temporary file, pipes and child). < 0 only when the
+ * environment fails (the first such error). */
 int ak_verify_platforms(const struct ak_platform *const *ps, size_t n,
 			const struct ak_binfmt_table *table, int timeout_ms,
 			struct ak_verify_result *r, struct ak_error **err);
@@ -39,13 +41,20 @@ const char *ak_verify_outcome_name(enum ak_verify_outcome o);
 /* Is a run a success (native or emulated)? */
 bool ak_verify_ok(const struct ak_verify_result *r);
 
-/* Cache of which QEMU targets the host runs natively, found by executing each target's
- * smoke binary in a namespace with an empty binfmt_misc (so no handler can be what ran
- * it). Where no such namespace can be made, a direct run counts only when no handler in
- * table catches the target. */
+/* Classify a smoke run already in r->smoke for p (native, emulated by the entry of table
+ * that catches it, failed, no handler): a run that printed the right machine but did not
+ * exit 0 failed. */
+void ak_verify_classify(const struct ak_platform *p, const struct ak_binfmt_table *table,
+			struct ak_verify_result *r);
+
+/* Cache of which QEMU targets the host runs natively, found by executing every target's
+ * smoke binary in one namespace with an empty binfmt_misc (so no handler can be what ran
+ * it), the first time any target is asked about. Where no such namespace can be made, a
+ * direct run counts only when no handler in table catches the target. */
 struct ak_native_probe {
 	const struct ak_binfmt_table *table;
 	signed char known[64]; /* per ak_qemu_targets index: -1 unknown, 0 no, 1 yes */
+	bool isolated_failed;  /* no namespace could be made: decide target by target */
 };
 void ak_native_probe_init(struct ak_native_probe *np, const struct ak_binfmt_table *table);
 /* Fits ak_binfmt_options.is_native (ctx is the struct ak_native_probe). */

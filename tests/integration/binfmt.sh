@@ -125,21 +125,36 @@ else
     expect_contains "$AK_STDOUT" "busybox-static_amd64 x86_64" && ak_pass
 fi
 
-# A second copy of the interpreter somewhere else: an entry that drifted.
+# A second copy of the interpreter under a name that says nothing of its target: an
+# entry that drifted (a copy named qemu-aarch64-static would be an equivalent handler).
 qother=$AK_TMP/qother
-mkdir -p "$qother" && cp /usr/bin/qemu-aarch64-static "$qother/"
+mkdir -p "$qother" && cp /usr/bin/qemu-aarch64-static "$qother/emu-aarch64"
 export qother
 ak_test "a drifted entry is reported, kept by --replace never, fixed by --replace drifted"
-expect_exit 0 sb '$AK_BIN binfmt install --qemu-path $qother linux/arm64 >/dev/null || exit 1
+expect_exit 0 sb 'eval "$($AK_BIN binfmt plan linux/arm64 | grep ^echo | sed "s|/usr/bin/qemu-aarch64-static|$qother/emu-aarch64|")"
   $AK_BIN binfmt status
-  $AK_BIN binfmt install --replace never linux/arm64 || exit 1
+  $AK_BIN binfmt install --replace never linux/arm64; echo "rc=$?"
   grep -q "^interpreter $qother/" '$BM'/qemu-aarch64 || { echo "never replaced it"; exit 1; }
   $AK_BIN binfmt install linux/arm64 || exit 1
   cat '$BM'/qemu-aarch64' &&
-  expect_contains "$AK_STDOUT" "drifted: interpreter '$qother/qemu-aarch64-static', want '/usr/bin/qemu-aarch64-static'" &&
-  expect_contains "$AK_STDERR" "qemu-aarch64 drifted (interpreter '$qother/qemu-aarch64-static', want '/usr/bin/qemu-aarch64-static'); kept because of --replace never" &&
+  expect_contains "$AK_STDOUT" "drifted: interpreter '$qother/emu-aarch64', want '/usr/bin/qemu-aarch64-static'" &&
+  expect_contains "$AK_STDERR" "qemu-aarch64 drifted (interpreter '$qother/emu-aarch64', want '/usr/bin/qemu-aarch64-static'); kept because of --replace never" &&
+  expect_contains "$AK_STDOUT" "drifted   keep      ok: emulated by qemu-aarch64" &&
   expect_contains "$AK_STDOUT" "drifted   replace   ok: emulated by qemu-aarch64" &&
   expect_contains "$AK_STDOUT" "interpreter /usr/bin/qemu-aarch64-static" && ak_pass
+
+ak_test "an entry without F is drifted (flags): kept with a warning by --replace never, else replaced"
+expect_exit 0 sb 'eval "$($AK_BIN binfmt plan linux/arm64 | grep ^echo | sed "s|:F'"'"' >|:'"'"' >|")"
+  grep "^flags" '$BM'/qemu-aarch64
+  $AK_BIN binfmt install --replace never linux/arm64; echo "rc=$?"
+  $AK_BIN binfmt install linux/arm64; echo "rc=$?"
+  grep "^flags" '$BM'/qemu-aarch64' &&
+  expect_contains "$AK_STDOUT" "flags: " &&
+  expect_contains "$AK_STDERR" "qemu-aarch64 drifted (flags '', want 'F'); kept because of --replace never" &&
+  expect_contains "$AK_STDOUT" "drifted   keep      ok: emulated by qemu-aarch64" &&
+  expect_contains "$AK_STDOUT" "drifted   replace   ok: emulated by qemu-aarch64" &&
+  expect_contains "$AK_STDOUT" "rc=0" &&
+  expect_contains "$AK_STDOUT" "flags: F" && ak_pass
 
 ak_test "a shadowing entry under another name is reported"
 expect_exit 0 sb 'printf "%s" ":other-arm64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00:\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff:/usr/bin/qemu-aarch64-static:F" > '$BM'/register || exit 1
