@@ -12,6 +12,7 @@
 #include "binfmt/instance.h"
 #include "binfmt/registrar.h"
 #include "cli/cli.h"
+#include "cli/doctor-output.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/xalloc.h"
@@ -676,22 +677,9 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 	return r ? r : failed;
 }
 
-static int write_file_atomic(const char *dir, const char *name, const char *text,
-			     struct ak_error **err)
+static void put_text(FILE *f, void *text)
 {
-	char path[4096], tmp[4200];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
-	cleanup_fd int fd = mkstemp(tmp);
-	if (fd < 0)
-		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot write '%s'", path);
-	if (ak_write_all(fd, text, strlen(text)) < 0 || fchmod(fd, 0644) < 0 || fsync(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot write '%s'", path);
-	}
-	return 0;
+	fputs(text, f);
 }
 
 static int do_export(struct binfmt_args *a, const char *dir)
@@ -742,7 +730,8 @@ static int do_export(struct binfmt_args *a, const char *dir)
 				strchr(f, 'P') ? "yes" : "no");
 		}
 		struct ak_error *err = NULL;
-		if (write_file_atomic(dir, name, text, &err) < 0) {
+		cleanup_free char *path = ak_xasprintf("%s/%s", dir, name);
+		if (cli_write_atomic(path, put_text, text, &err) < 0) {
 			status = cli_fail(err);
 			continue;
 		}
