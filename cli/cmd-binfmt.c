@@ -56,8 +56,9 @@ static const char binfmt_help[] =
 	"With $GITHUB_OUTPUT set, install appends platforms=LIST: the platforms that are\n"
 	"registered and verified (or native).\n"
 	"\n"
-	"Exit status: 0 every requested platform is registered and runs; 1 some platform is\n"
-	"not (no interpreter, drifted and kept, smoke run failed); 2 environment (no\n"
+	"Exit status: 0 every requested platform is registered and runs (a drifted entry\n"
+	"kept by --replace never counts when its smoke run passes: it is warned about); 1\n"
+	"some platform is not (no interpreter, smoke run failed); 2 environment (no\n"
 	"binfmt_misc, no privilege, read-only); 64 usage error.\n"
 	"\nSee archkit-binfmt(1).\n";
 
