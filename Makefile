@@ -141,12 +141,15 @@ clean:
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d)
 
-# libFuzzer targets: fuzz/fuzz_<name>.c, each linked against common/, image/ and elf/
-# built by clang, and nothing else (DESIGN.md): a target that reaches for probe/ or
-# verify/ fails to link.
-FUZZ_SRCS := $(wildcard fuzz/fuzz_*.c)
+# libFuzzer targets: fuzz/fuzz_<name>.c, each linked against common/, image/, elf/,
+# binfmt/entry and doctor's parsers of files and docker output, built by clang, and
+# nothing else (DESIGN.md): a target that reaches for probe/ or verify/ fails to link.
+# One target alone: make fuzz FUZZ_TARGETS=fuzz_binfmt_rule FUZZ_SECONDS=120
+FUZZ_TARGETS ?= $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SRCS := $(patsubst %,fuzz/%.c,$(FUZZ_TARGETS))
 FUZZ_BUILD := $(BUILD)/fuzz-build
-FUZZ_LIB_OBJS := $(foreach d,common image elf,$(patsubst %.c,$(BUILD)/%.o,$(wildcard $(d)/*.c)))
+FUZZ_LIB_OBJS := $(foreach d,common image elf,$(patsubst %.c,$(BUILD)/%.o,$(wildcard $(d)/*.c))) \
+	$(patsubst %,$(BUILD)/%.o,binfmt/entry doctor/persist doctor/docker-parse)
 FUZZ_SECONDS ?= 600
 
 $(BUILD)/libarchkit-fuzz.a: $(FUZZ_LIB_OBJS)

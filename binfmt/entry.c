@@ -219,7 +219,8 @@ static bool agrees_on(const struct ak_binfmt_entry *e, const struct ak_qemu_targ
 		const unsigned char *h = hdrs[k];
 		if (u == t && !ak_binfmt_entry_matches(e, h, 64))
 			return false;
-		if (u != t && ak_binfmt_entry_matches(e, h, 64) && !ak_qemu_target_matches(t, h, 64))
+		if (u != t && ak_binfmt_entry_matches(e, h, 64) &&
+		    !ak_qemu_target_matches(t, h, 64))
 			return false;
 		for (int w = 0; u == t && mutate(h, w, m); w++)
 			if (ak_binfmt_entry_matches(e, m, 64) && !ak_qemu_target_matches(t, m, 64))
@@ -362,6 +363,12 @@ int ak_binfmt_rule_parse(const char *line, struct ak_binfmt_entry *e, struct ak_
 	if (len < 2 || len > AK_BINFMT_RULE_MAX)
 		return ak_error_set(err, AK_EXIT_ENV, "a rule is 2 to %d bytes, this one %zu",
 				    AK_BINFMT_RULE_MAX, len);
+	/* the kernel takes one final newline and refuses any other; the messages below quote
+	 * fields, which must then not break the one line a problem gets */
+	if (memchr(line, '\n', len))
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "a rule is one line, this one breaks at offset %zu",
+				    (size_t)((const char *)memchr(line, '\n', len) - line));
 	/* the kernel takes the first character as the delimiter, whatever it is */
 	cleanup_free char *copy = ak_xstrndup(line + 1, len - 1);
 	char del = line[0], *p = copy;
@@ -377,7 +384,7 @@ int ak_binfmt_rule_parse(const char *line, struct ak_binfmt_entry *e, struct ak_
 	if (ak_binfmt_name_check(name, err) < 0)
 		return -1;
 	if (strcmp(type, "M") && strcmp(type, "E"))
-		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': type '%s' is neither M nor E",
+		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': type '%.40s' is neither M nor E",
 				    name, type);
 	if (!*interp)
 		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': no interpreter", name);
@@ -387,8 +394,8 @@ int ak_binfmt_rule_parse(const char *line, struct ak_binfmt_entry *e, struct ak_
 	char f[8];
 	if (ak_binfmt_flags_check(flags, f, NULL) < 0) {
 		ak_binfmt_entry_clear(e);
-		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': flags '%s' are not of P, O, C, F",
-				    name, flags);
+		return ak_error_set(err, AK_EXIT_ENV,
+				    "rule '%s': flags '%.40s' are not of P, O, C, F", name, flags);
 	}
 	/* C makes the kernel set O too (it prints "OC"), so a rule with C reads back so */
 	if (strchr(f, 'C') && !strchr(f, 'O')) {
@@ -400,8 +407,8 @@ int ak_binfmt_rule_parse(const char *line, struct ak_binfmt_entry *e, struct ak_
 	if (type[0] == 'E') {
 		if (!*magic || strchr(magic, '/')) {
 			ak_binfmt_entry_clear(e);
-			return ak_error_set(err, AK_EXIT_ENV, "rule '%s': bad extension '%s'", name,
-					    magic);
+			return ak_error_set(err, AK_EXIT_ENV, "rule '%s': bad extension '%.40s'",
+					    name, magic);
 		}
 		e->is_extension = true;
 		e->extension = ak_xstrdup(magic);
@@ -415,8 +422,9 @@ int ak_binfmt_rule_parse(const char *line, struct ak_binfmt_entry *e, struct ak_
 			  : n <= 0						  ? "magic"
 			  : m != n						  ? "mask"
 			  /* BINPRM_BUF_SIZE: the bytes of a file the kernel looks at */
-			  : off + (unsigned long)n > 256 ? "offset + magic length (over 256)"
-							 : NULL;
+			  : off > 256 || off + (unsigned long)n > 256 /* (no wrap) */
+				  ? "offset + magic length (over 256)"
+				  : NULL;
 	if (why) {
 		ak_binfmt_entry_clear(e);
 		return ak_error_set(err, AK_EXIT_ENV, "rule '%s': bad %s", name, why);

@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -21,6 +20,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "doctor/docker-parse.h"
 #include "doctor/internal.h"
 #include "verify/smoke-run.h"
 
@@ -28,10 +28,6 @@ extern char **environ;
 
 #define DOCKER_OUTPUT_MAX (1u << 20) /* `docker info` prints ~3 KiB */
 #define DOCKER_BUILDERS_MAX 16	     /* builders inspected, one `docker buildx inspect` each */
-#define CONTAINERD_SNAPSHOTTER "io.containerd.snapshotter.v1"
-
-/* jansson ships json_decrefp for json_auto_t */
-#define cleanup_json __attribute__((cleanup(json_decrefp)))
 
 struct docker_out {
 	bool started;	/* the command could be executed */
@@ -226,34 +222,6 @@ static void skip_rest(struct ak_doctor_report *r, const char *why)
 	ak_doctor_add(r, "docker.builder", AK_CHECK_SKIPPED, NULL, NULL, NULL, "%s", why);
 }
 
-static bool has_string(json_t *arr, const char *prefix_eq)
-{
-	size_t i, n = strlen(prefix_eq);
-	json_t *v;
-	json_array_foreach(arr, i, v)
-	{
-		const char *s = json_string_value(v);
-		/* "name=rootless" alone or with options after a comma */
-		if (s && !strncmp(s, prefix_eq, n) && (s[n] == '\0' || s[n] == ','))
-			return true;
-	}
-	return false;
-}
-
-/* DriverStatus is a list of [key, value] pairs. */
-static const char *driver_status(json_t *info, const char *key)
-{
-	size_t i;
-	json_t *pair;
-	json_array_foreach(json_object_get(info, "DriverStatus"), i, pair)
-	{
-		const char *k = json_string_value(json_array_get(pair, 0));
-		if (k && !strcmp(k, key))
-			return json_string_value(json_array_get(pair, 1));
-	}
-	return NULL;
-}
-
 /* docker.daemon, docker.rootless, docker.image_store; false when the daemon did not answer. */
 static bool check_daemon(struct docker_ctx *dc)
 {
@@ -261,19 +229,16 @@ static bool check_daemon(struct docker_ctx *dc)
 	char *argv[] = {dc->exe, "info", "--format", "{{json .}}", NULL};
 	struct docker_out o;
 	docker_run(dc->exe, argv, dc->timeout_ms, &o);
-	cleanup_json json_t *info = NULL;
+	struct ak_docker_info info = {0};
 	if (o.started && !o.timed_out && o.status == 0)
-		info = json_loadb(o.out, o.outlen, 0, NULL);
-	const char *version = json_string_value(json_object_get(info, "ServerVersion"));
-	json_t *errors = json_object_get(info, "ServerErrors");
-	if (!version || !*version || json_array_size(errors)) {
-		const char *why = o.timed_out  ? "did not answer in time"
-				  : !o.started ? first_line(o.err)
-				  : json_array_size(errors)
-					  ? json_string_value(json_array_get(errors, 0))
-				  : *o.err   ? first_line(o.err)
-				  : o.status ? "failed"
-					     : "printed no server version";
+		ak_docker_info_parse(o.out, o.outlen, &info);
+	if (!info.version || info.has_errors) {
+		const char *why = o.timed_out	    ? "did not answer in time"
+				  : !o.started	    ? first_line(o.err)
+				  : info.has_errors ? info.server_error
+				  : *o.err	    ? first_line(o.err)
+				  : o.status	    ? "failed"
+						    : "printed no server version";
 		const char *fix =
 			strstr(o.err, "permission denied")
 				? "sudo usermod -aG docker \"$USER\" (then log in again), or "
@@ -287,15 +252,15 @@ static bool check_daemon(struct docker_ctx *dc)
 			      "'%s info' found no daemon: %s%s; builds through docker will fail",
 			      dc->exe, why ? why : "?", took);
 		docker_out_clear(&o);
+		ak_docker_info_clear(&info);
 		skip_rest(r, "the docker daemon did not answer");
 		return false;
 	}
-	const char *driver = json_string_value(json_object_get(info, "Driver"));
+	const char *driver = info.driver ? info.driver : "unknown";
 	ak_doctor_add(r, "docker.daemon", AK_CHECK_PASS, NULL, NULL, NULL,
-		      "docker daemon %s answers (storage driver %s)", version,
-		      driver && *driver ? driver : "unknown");
+		      "docker daemon %s answers (storage driver %s)", info.version, driver);
 
-	dc->rootless = has_string(json_object_get(info, "SecurityOptions"), "name=rootless");
+	dc->rootless = info.rootless;
 	if (dc->rootless)
 		ak_doctor_add(r, "docker.rootless", AK_CHECK_WARN, NULL, NULL,
 			      "sudo archkit binfmt install all (on the host, as root)",
@@ -305,13 +270,12 @@ static bool check_daemon(struct docker_ctx *dc)
 		ak_doctor_add(r, "docker.rootless", AK_CHECK_PASS, NULL, NULL, NULL,
 			      "the docker daemon runs as root (not rootless)");
 
-	const char *type = driver_status(info, "driver-type");
-	if (type && !strcmp(type, CONTAINERD_SNAPSHOTTER))
+	if (info.containerd)
 		ak_doctor_add(
 			r, "docker.image_store", AK_CHECK_PASS, NULL, NULL, NULL,
 			"containerd image store (snapshotter %s): `docker buildx build --load` "
 			"of a multi-platform image works",
-			driver && *driver ? driver : "unknown");
+			driver);
 	else
 		ak_doctor_add(
 			r, "docker.image_store", AK_CHECK_WARN, NULL, NULL,
@@ -324,131 +288,10 @@ static bool check_daemon(struct docker_ctx *dc)
 			"classic image store (storage driver %s): `docker buildx build "
 			"--load` of a multi-platform image fails with \"docker exporter does "
 			"not currently support exporting manifest lists\"",
-			driver && *driver ? driver : "unknown");
+			driver);
 	docker_out_clear(&o);
+	ak_docker_info_clear(&info);
 	return true;
-}
-
-struct builder {
-	char *name;
-	bool current;
-	char *driver;
-	char *error;  /* the builder's or a node's Error: line */
-	bool running; /* some node is running */
-	bool remote;  /* a node's endpoint is another machine */
-	const struct ak_platform **platforms;
-	size_t nplatforms;
-	size_t unknown; /* listed platforms archkit has no name for (linux/amd64/v3 ...) */
-};
-
-static void builder_clear(struct builder *b)
-{
-	free(b->name);
-	free(b->driver);
-	free(b->error);
-	free(b->platforms);
-	memset(b, 0, sizeof(*b));
-}
-
-static bool builder_name_ok(const char *s)
-{
-	if (!isalnum((unsigned char)*s))
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("._-", *s))
-			return false;
-	return true;
-}
-
-/* `docker buildx ls`: builder rows start in the first column, node rows are indented
- * (" \_ node" since buildx 0.13, "  node" before); the current builder is marked "name*"
- * (0.13+) or "name *". */
-static size_t parse_ls(char *text, struct builder *out, size_t max)
-{
-	size_t n = 0;
-	bool header = true;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (header) {
-			header = false;
-			if (ak_str_has_prefix(line, "NAME/NODE"))
-				continue;
-		}
-		if (isspace((unsigned char)line[0]) || n >= max)
-			continue;
-		size_t len = strcspn(line, " \t");
-		bool current = len && line[len - 1] == '*';
-		if (current)
-			len--;
-		const char *rest = line + len + current;
-		rest += strspn(rest, " \t");
-		if (*rest == '*' && (rest[1] == ' ' || rest[1] == '\t' || !rest[1]))
-			current = true;
-		cleanup_free char *name = ak_xstrndup(line, len);
-		if (!builder_name_ok(name))
-			continue;
-		out[n++] = (struct builder){.name = steal_pointer(&name), .current = current};
-	}
-	return n;
-}
-
-static void add_platform_name(struct builder *b, const char *s, size_t len)
-{
-	cleanup_free char *name = ak_xstrndup(s, len);
-	size_t l = strlen(name);
-	while (l && (name[l - 1] == '*' || isspace((unsigned char)name[l - 1])))
-		name[--l] = '\0';
-	if (!l)
-		return;
-	const struct ak_platform *p = ak_platform_parse(name, NULL);
-	if (!p) {
-		b->unknown++;
-		return;
-	}
-	for (size_t i = 0; i < b->nplatforms; i++)
-		if (b->platforms[i] == p)
-			return;
-	ak_grow_one(&b->platforms, b->nplatforms, sizeof(*b->platforms));
-	b->platforms[b->nplatforms++] = p;
-}
-
-/* `docker buildx inspect NAME`: "Key: value" lines (tab-aligned), the builder's first,
- * then after "Nodes:" one block per node; indented lines are labels and the like. */
-static void parse_inspect(char *text, struct builder *b)
-{
-	bool nodes = false;
-	char *save = NULL;
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (isspace((unsigned char)line[0]))
-			continue;
-		char *colon = strchr(line, ':');
-		if (!colon)
-			continue;
-		*colon = '\0';
-		const char *key = line, *val = colon + 1;
-		val += strspn(val, " \t");
-		if (!strcmp(key, "Nodes") && !*val) {
-			nodes = true;
-		} else if (!strcmp(key, "Driver") && !nodes) {
-			free(b->driver);
-			b->driver = ak_xstrdup(val);
-		} else if (!strcmp(key, "Error")) {
-			if (!b->error)
-				b->error = ak_xstrdup(val);
-		} else if (nodes && !strcmp(key, "Status")) {
-			b->running |= !strcmp(val, "running");
-		} else if (nodes && !strcmp(key, "Endpoint")) {
-			b->remote |= ak_str_has_prefix(val, "ssh://") ||
-				     ak_str_has_prefix(val, "tcp://");
-		} else if (nodes && !strcmp(key, "Platforms")) {
-			while (*val) {
-				size_t n = strcspn(val, ",");
-				add_platform_name(b, val, n);
-				val += n + (val[n] == ',');
-				val += strspn(val, " ");
-			}
-		}
-	}
 }
 
 /* What BuildKit looks for when it starts (util/archutil's SupportedPlatforms: a test
@@ -466,7 +309,7 @@ static bool buildkit_detects(const struct ak_platform *p)
 	return false;
 }
 
-static bool builder_has(const struct builder *b, const struct ak_platform *p)
+static bool builder_has(const struct ak_docker_builder *b, const struct ak_platform *p)
 {
 	for (size_t i = 0; i < b->nplatforms; i++)
 		if (b->platforms[i] == p)
@@ -474,7 +317,7 @@ static bool builder_has(const struct builder *b, const struct ak_platform *p)
 	return false;
 }
 
-static void check_builder(struct docker_ctx *dc, struct builder *b)
+static void check_builder(struct docker_ctx *dc, struct ak_docker_builder *b)
 {
 	struct ak_doctor_report *r = dc->run->r;
 	char *argv[] = {dc->exe, "buildx", "inspect", b->name, NULL};
@@ -482,7 +325,7 @@ static void check_builder(struct docker_ctx *dc, struct builder *b)
 	docker_run(dc->exe, argv, dc->timeout_ms, &o);
 	bool ok = o.started && !o.timed_out && o.status == 0;
 	if (ok)
-		parse_inspect(o.out, b);
+		ak_docker_parse_inspect(o.out, b);
 	const char *driver = b->driver ? b->driver : "docker-container";
 	bool is_docker = !strcmp(driver, "docker");
 	cleanup_free char *recreate =
@@ -563,15 +406,15 @@ static void check_builders(struct docker_ctx *dc)
 		docker_out_clear(&o);
 		return;
 	}
-	struct builder b[DOCKER_BUILDERS_MAX];
-	size_t n = parse_ls(o.out, b, DOCKER_BUILDERS_MAX);
+	struct ak_docker_builder b[DOCKER_BUILDERS_MAX];
+	size_t n = ak_docker_parse_ls(o.out, b, DOCKER_BUILDERS_MAX);
 	docker_out_clear(&o);
 	if (n == 0)
 		ak_doctor_add(r, "docker.builder", AK_CHECK_SKIPPED, NULL, NULL, NULL,
 			      "'docker buildx ls' lists no builder");
 	for (size_t i = 0; i < n; i++) {
 		check_builder(dc, &b[i]);
-		builder_clear(&b[i]);
+		ak_docker_builder_clear(&b[i]);
 	}
 }
 

@@ -23,7 +23,7 @@ void ak_doctor_check_system(struct ak_doctor_run *run);
 /* doctor/handlers.c: every entry and every platform's handler, QEMU versions, native
  * platforms and smoke runs (host and private root); fills r->platforms. */
 void ak_doctor_check_handlers(struct ak_doctor_run *run);
-/* doctor/persist.c: binfmt.d files and update-binfmts' database against the table. */
+/* doctor/persist-check.c: binfmt.d files and update-binfmts' database against the table. */
 void ak_doctor_check_persistence(struct ak_doctor_run *run);
 /* doctor/docker.c: daemon, rootless, image store, buildx builders against r->platforms. */
 void ak_doctor_check_docker(struct ak_doctor_run *run);

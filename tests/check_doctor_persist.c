@@ -109,22 +109,23 @@ END_TEST
 START_TEST(test_rule_parse_rejects)
 {
 	static const char *const bad[] = {
-		"",
-		":",
-		":qemu-x:M:0:\\x7f:\\xff:/bin/x",    /* no flags field: one delimiter short */
-		":qemu-x:X:0:\\x7f::/bin/x:F",	     /* type */
-		":qemu-x:M:0:\\x7f::/bin/x:FZ",	     /* unknown flag */
-		":qemu-x:M:0:\\x7f::/bin/x:F:",	     /* a delimiter after the flags */
-		":qemu-x:M:1a:\\x7f::/bin/x:F",	     /* offset */
-		":qemu-x:M:0:\\x7g::/bin/x:F",	     /* escape */
-		":qemu-x:M:0:::/bin/x:F",	     /* no magic */
-		":qemu-x:M:0:\\x7fE:\\xff:/bin/x:F", /* mask shorter than magic */
+		"", ":", ":qemu-x:M:0:\\x7f:\\xff:/bin/x", /* no flags field: one delimiter short */
+		":qemu-x:X:0:\\x7f::/bin/x:F",		   /* type */
+		":qemu-x:M:0:\\x7f::/bin/x:FZ",		   /* unknown flag */
+		":qemu-x:M:0:\\x7f::/bin/x:F:",		   /* a delimiter after the flags */
+		":qemu-x:M:1a:\\x7f::/bin/x:F",		   /* offset */
+		":qemu-x:M:0:\\x7g::/bin/x:F",		   /* escape */
+		":qemu-x:M:0:::/bin/x:F",		   /* no magic */
+		":qemu-x:M:0:\\x7fE:\\xff:/bin/x:F",	   /* mask shorter than magic */
 		":qemu-x:M:250:\\x01\\x02\\x03\\x04\\x05\\x06\\x07::/bin/x:F", /* past 256 bytes */
-		":register:M:0:\\x7f::/bin/x:F",			       /* reserved name */
-		"::M:0:\\x7f::/bin/x:F",				       /* empty name */
-		":qemu-x:M:0:\\x7f:::F",				       /* no interpreter */
-		":a/b:M:0:\\x7f::/bin/x:F",				       /* '/' in name */
-		":x:E:::::/bin/x:",					       /* no extension */
+		/* an offset past ULONG_MAX wrapped past the bound (found by fuzz_binfmt_rule) */
+		":qemu-x:M:99999999999999999999999:\\x7f::/bin/x:F",
+		":qemu-x:M:18446744073709551615:\\x7f::/bin/x:F",
+		":register:M:0:\\x7f::/bin/x:F", /* reserved name */
+		"::M:0:\\x7f::/bin/x:F",	 /* empty name */
+		":qemu-x:M:0:\\x7f:::F",	 /* no interpreter */
+		":a/b:M:0:\\x7f::/bin/x:F",	 /* '/' in name */
+		":x:E:::::/bin/x:",		 /* no extension */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ak_binfmt_entry e;
@@ -134,6 +135,23 @@ START_TEST(test_rule_parse_rejects)
 		ck_assert_ptr_null(e.name); /* nothing left to free */
 		ak_error_free(err);
 	}
+	/* a line break inside (found by fuzz_binfmt_rule): refused, and the message that
+	 * quotes the flags stays one line */
+	struct ak_error *err = NULL;
+	struct ak_binfmt_entry e0;
+	ck_assert_int_lt(
+		ak_binfmt_rule_parse(":x:M::\\x7f::/bin/x:F\n:y:M::\\x7f::/bin/y:F\n", &e0, &err),
+		0);
+	ck_assert_ptr_null(strchr(err->msg, '\n'));
+	ck_assert_str_eq(err->msg, "a rule is one line, this one breaks at offset 20");
+	ak_error_free(err);
+	err = NULL;
+	/* a long bad field is quoted cut short */
+	char flags[600];
+	snprintf(flags, sizeof(flags), ":x:M::\\x7f::/bin/x:%0500d", 0);
+	ck_assert_int_lt(ak_binfmt_rule_parse(flags, &e0, &err), 0);
+	ck_assert_uint_lt(strlen(err->msg), 120);
+	ak_error_free(err);
 	/* longer than the kernel's MAX_REGISTER_LENGTH */
 	char *longline = ak_xmalloc(4000);
 	snprintf(longline, 4000, ":x:M:0:\\x7f::/%03900d:F", 0);
