@@ -35,7 +35,7 @@ fi
 
 # A root holding archkit and what the dynamic loader needs for it, nothing else.
 root=$AK_TMP/root
-mkdir -p "$root/tmp"
+mkdir -p "$root/tmp" "$root/proc"
 cp "$AK_BIN" "$root/archkit"
 ldd "$AK_BIN" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' >"$AK_TMP/libs"
 while read -r lib; do
@@ -67,7 +67,10 @@ else
   expect_exit 0 "$AK_BIN" probe "oci:$root/image" && ak_pass
 fi
 
-chrooted() { "$AK_BIN" sandbox --platform none -- chroot "$root" /archkit "$@"; }
+# /proc as the sanitizers need it (a sanitizer build's runtime is among ldd's libraries)
+chrooted() {
+  "$AK_BIN" sandbox --platform none -- sh -c 'mount --rbind /proc "$0/proc" && exec chroot "$0" /archkit "$@"' "$root" "$@"
+}
 
 ak_test "it starts where the image libraries are missing"
 if grep -E "$image_libs" "$AK_TMP/libs" >"$AK_TMP/copied"; then
