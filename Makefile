@@ -18,9 +18,14 @@ MANDIR ?= $(PREFIX)/share/man
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS := libelf libcap jansson libarchive libcrypto libzstd libisal libcurl
+# The executable loads IMAGE_PKGS on first use (cli/image-libs.c); the unit tests and
+# fuzz targets link them.
+BASE_PKGS := libelf libcap jansson
+IMAGE_PKGS := libarchive libcrypto libzstd libisal libcurl
+PKGS := $(BASE_PKGS) $(IMAGE_PKGS)
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+BASE_LIBS := $(shell $(PKG_CONFIG) --libs $(BASE_PKGS) 2>/dev/null) -ldl
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
@@ -74,7 +79,19 @@ $(LIB): $(LIB_OBJS) $(SMOKE_OBJ)
 
 $(BIN): $(CLI_OBJS) $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(AK_CFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(PKG_LIBS) $(AK_LDFLAGS)
+	$(Q)$(CC) $(AK_CFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(BASE_LIBS) $(AK_LDFLAGS)
+
+# The sonames cli/image-libs.c opens: those of the libraries this build links against.
+$(BUILD)/gen/image-libs.h: Makefile
+	@mkdir -p $(dir $@)
+	$(Q)for l in ARCHIVE:archive CRYPTO:crypto ZSTD:zstd ISAL:isal CURL:curl; do \
+		f=$$($(CC) -print-file-name=lib$${l#*:}.so); \
+		s=$$(readelf -d "$$f" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p'); \
+		[ -n "$$s" ] || { echo "cannot find the soname of lib$${l#*:}.so ($$f)" >&2; exit 1; }; \
+		echo "#define AK_SONAME_$${l%%:*} \"$$s\""; \
+	done >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/cli/image-libs.o: $(BUILD)/gen/image-libs.h
 
 # The test runner adds every suite found in tests/check_*.c (CK_RUN_SUITE picks one).
 # TEST_SRCS may be narrowed on the command line to build a few suites alone.

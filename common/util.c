@@ -1,6 +1,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/openat2.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -214,6 +215,15 @@ int64_t ak_monotonic_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+unsigned ak_cpus_available(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
 }
 
 void ak_hex_encode(const unsigned char *buf, size_t len, char *out)

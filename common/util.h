@@ -42,6 +42,9 @@ bool ak_str_has_prefix(const char *s, const char *prefix);
 int ak_grow_one(void *arrayp, size_t n, size_t size);
 /* Milliseconds on CLOCK_MONOTONIC, for deadlines. */
 int64_t ak_monotonic_ms(void);
+/* The CPUs this process may run on (its affinity mask, which a container's cpuset
+ * narrows), at least 1. */
+unsigned ak_cpus_available(void);
 /* Make a directory and its parents (mode 0755); 0 or -errno. */
 int ak_mkdir_p(const char *path);
 

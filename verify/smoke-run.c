@@ -304,12 +304,15 @@ static int smoke_pidfd(pid_t pid)
 #endif
 }
 
-/* Collect output until the child exits or the deadline passes; then reap it. */
-static void smoke_wait(pid_t pid, int *out_fd, int *err_fd, int timeout_ms, struct smoke_output *o,
-		       struct ak_smoke_result *res)
+/* Collect output until the child exits or the deadline passes; then reap it. Tells d
+ * when the run has gone on for AK_SMOKE_BUSY_MS. */
+static void smoke_wait(struct ak_smoke_dir *d, pid_t pid, int *out_fd, int *err_fd,
+		       int timeout_ms, struct smoke_output *o, struct ak_smoke_result *res)
 {
 	cleanup_fd int pidfd = smoke_pidfd(pid); /* Linux 5.3+; else polled every 20 ms */
-	int64_t deadline = ak_monotonic_ms() + timeout_ms;
+	int64_t start = ak_monotonic_ms();
+	int64_t busy = start + AK_SMOKE_BUSY_MS, deadline = start + timeout_ms;
+	bool tell = d->stalled != NULL;
 	int status = 0;
 	bool reaped = false;
 
@@ -319,11 +322,17 @@ static void smoke_wait(pid_t pid, int *out_fd, int *err_fd, int timeout_ms, stru
 			reaped = true;
 			break;
 		}
-		int64_t left = deadline - ak_monotonic_ms();
+		int64_t now = ak_monotonic_ms(), left = deadline - now;
 		if (left <= 0) {
 			res->timed_out = 1;
 			break;
 		}
+		if (tell && now >= busy) {
+			tell = false;
+			d->stalled(d->stalled_ctx);
+		}
+		if (tell && busy - now < left)
+			left = busy - now;
 		struct pollfd pfd[3];
 		int n = 0;
 		int wait_ms = pidfd >= 0 ? (int)left : (int)(left < 20 ? left : 20);
@@ -443,7 +452,7 @@ int ak_smoke_run_in(struct ak_smoke_dir *d, const unsigned char *bin, size_t len
 
 	struct smoke_output o;
 	memset(&o, 0, sizeof(o));
-	smoke_wait(pid, &out[0], &errp[0], timeout_ms, &o, res);
+	smoke_wait(d, pid, &out[0], &errp[0], timeout_ms, &o, res);
 	if (!res->ran)
 		res->exit_code = -1; /* the 127 is ours, not the program's */
 

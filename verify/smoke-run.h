@@ -39,11 +39,19 @@ struct ak_smoke_result {
 int ak_smoke_run(const unsigned char *bin, size_t len, int timeout_ms, struct ak_smoke_result *res,
 		 struct ak_error **err);
 
+/* A run still going after this long is waiting or hung, not starting up (a healthy one
+ * takes a few ms): see ak_smoke_dir.stalled. */
+#define AK_SMOKE_BUSY_MS 100
+
 /* A private temporary directory under $TMPDIR (or /tmp) for several runs at once, each
  * with a file of its own: one directory and one noexec check for a batch. */
 struct ak_smoke_dir {
 	char path[4096];
 	atomic_uint next; /* names the next run's file */
+	/* when set, called (on the run's thread) once by each run still going after
+	 * AK_SMOKE_BUSY_MS: a batch starts another worker so a hung one holds up no other */
+	void (*stalled)(void *ctx);
+	void *stalled_ctx;
 };
 /* Make it; the error names a noexec mount or what else stops it. */
 int ak_smoke_dir_make(struct ak_smoke_dir *d, struct ak_error **err);

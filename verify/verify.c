@@ -113,14 +113,19 @@ int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table
 	return verify_in(NULL, p, table, timeout_ms, r, err);
 }
 
-/* Run job(i, ctx) for i in 0..n-1 on up to AK_VERIFY_JOBS threads at once. Each smoke
- * run has its own file, pipes and child, so they go side by side; their time is mostly
- * QEMU starting up, which the cores share. */
+/* Run job(i, ctx) for i in 0..n-1, one worker thread per CPU this process may use. A
+ * smoke run is mostly QEMU starting up, all CPU: more side by side than there are CPUs
+ * only slow each other down (and every extra thread of a process that spawns children
+ * costs TLB shootdowns). A run that stalls (d->stalled) adds a worker, up to
+ * AK_VERIFY_JOBS, so hung handlers wait out their timeouts together, not in turn. */
 struct batch {
 	size_t n;
 	atomic_size_t next;
 	void (*job)(size_t i, void *ctx);
 	void *ctx;
+	pthread_mutex_t lock; /* guards tids and nt */
+	pthread_t tids[AK_VERIFY_JOBS];
+	size_t nt;
 };
 
 static void *batch_worker(void *arg)
@@ -132,19 +137,47 @@ static void *batch_worker(void *arg)
 	return NULL;
 }
 
-static void run_batch(size_t n, void (*job)(size_t i, void *ctx), void *ctx)
+/* One more worker while jobs wait (the calling thread is one too). */
+static bool batch_grow(struct batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	bool added = b->nt + 1 < AK_VERIFY_JOBS && atomic_load(&b->next) < b->n &&
+		     pthread_create(&b->tids[b->nt], NULL, batch_worker, b) == 0;
+	if (added)
+		b->nt++;
+	pthread_mutex_unlock(&b->lock);
+	return added;
+}
+
+static void batch_stalled(void *arg)
+{
+	batch_grow(arg);
+}
+
+static void run_batch(struct ak_smoke_dir *d, size_t n, void (*job)(size_t i, void *ctx),
+		      void *ctx)
 {
 	struct batch b = {.n = n, .job = job, .ctx = ctx};
 	atomic_init(&b.next, 0);
-	pthread_t tids[AK_VERIFY_JOBS];
-	size_t nt = 0;
-	/* the calling thread works too: one job needs no thread */
-	while (nt + 1 < n && nt < AK_VERIFY_JOBS - 1 &&
-	       pthread_create(&tids[nt], NULL, batch_worker, &b) == 0)
-		nt++;
+	pthread_mutex_init(&b.lock, NULL);
+	d->stalled = batch_stalled;
+	d->stalled_ctx = &b;
+	size_t workers = ak_cpus_available();
+	for (size_t w = 1; w < workers && w < n && batch_grow(&b); w++)
+		;
 	batch_worker(&b);
-	for (size_t t = 0; t < nt; t++)
-		pthread_join(tids[t], NULL);
+	/* a worker may add another until it returns: read nt again after each join */
+	for (size_t t = 0;; t++) {
+		pthread_mutex_lock(&b.lock);
+		bool more = t < b.nt;
+		pthread_t tid = more ? b.tids[t] : (pthread_t)0;
+		pthread_mutex_unlock(&b.lock);
+		if (!more)
+			break;
+		pthread_join(tid, NULL);
+	}
+	d->stalled = NULL;
+	pthread_mutex_destroy(&b.lock);
 }
 
 struct verify_batch {
@@ -192,11 +225,9 @@ static void native_job(size_t i, void *ctx)
 	nb->known[nb->ts[i] - ak_qemu_targets] = runs_here(&nb->dir, nb->ts[i]);
 }
 
-/* In the isolated namespace (no handler registered): every target's smoke binary, side
- * by side; what ran is native. The verdicts go back through the pipe in ctx. */
-static int probe_all_isolated(void *ctx)
+/* Every target's smoke binary, side by side, here: known[i] says whether target i ran. */
+static int probe_batch(signed char known[64])
 {
-	int fd = *(int *)ctx;
 	struct native_batch nb;
 	memset(nb.known, 0, sizeof(nb.known));
 	size_t n = ak_qemu_target_count < 64 ? ak_qemu_target_count : 64, nt = 0, len;
@@ -204,16 +235,60 @@ static int probe_all_isolated(void *ctx)
 		if (ak_smoke_binary_for_target(&ak_qemu_targets[i], &len))
 			nb.ts[nt++] = &ak_qemu_targets[i];
 	if (ak_smoke_dir_make(&nb.dir, NULL) < 0)
-		return 2;
-	run_batch(nt, native_job, &nb);
+		return -1;
+	run_batch(&nb.dir, nt, native_job, &nb);
 	ak_smoke_dir_remove(&nb.dir);
-	return ak_write_all(fd, nb.known, n) < 0 ? 2 : 0;
+	memcpy(known, nb.known, n);
+	return 0;
+}
+
+/* In the isolated namespace (no handler registered) what ran is native. The verdicts go
+ * back through the pipe in ctx. */
+static int probe_all_isolated(void *ctx)
+{
+	int fd = *(int *)ctx;
+	signed char known[64];
+	size_t n = ak_qemu_target_count < 64 ? ak_qemu_target_count : 64;
+	if (probe_batch(known) < 0)
+		return 2;
+	return ak_write_all(fd, known, n) < 0 ? 2 : 0;
+}
+
+/* Could an entry of table be what runs one of the smoke binaries probe_batch runs: an
+ * enabled one whose magic matches the binary's own bytes, or one that matches by file
+ * name? An entry that could not be read might be either. */
+static bool catches_any(const struct ak_binfmt_table *table)
+{
+	if (table->unreadable_count)
+		return true;
+	for (size_t k = 0; k < table->count; k++) {
+		const struct ak_binfmt_entry *e = &table->entries[k];
+		if (!e->enabled)
+			continue;
+		if (e->is_extension)
+			return true;
+		for (size_t i = 0; i < ak_qemu_target_count; i++) {
+			size_t len = 0;
+			const unsigned char *bin = ak_smoke_binary_for_target(&ak_qemu_targets[i], &len);
+			if (bin && ak_binfmt_entry_matches(e, bin, len))
+				return true;
+		}
+	}
+	return false;
 }
 
 /* One namespace for all targets: what a target costs there is one exec that fails with
- * ENOEXEC, or a native run. */
+ * ENOEXEC, or a native run. Where table shows no handler that could catch a target (a
+ * fresh runner), a run here is the same proof without the namespace. */
 static bool probe_all(struct ak_native_probe *np)
 {
+	size_t n = ak_qemu_target_count < sizeof(np->known) ? ak_qemu_target_count
+							     : sizeof(np->known);
+	signed char known[64];
+	if (np->table && !catches_any(np->table) && probe_batch(known) == 0) {
+		memcpy(np->known, known, n);
+		return true;
+	}
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return false;
@@ -221,8 +296,6 @@ static bool probe_all(struct ak_native_probe *np)
 	int r = ak_sandbox_call_isolated(probe_all_isolated, &pfd[1], &e);
 	ak_error_free(e);
 	close(pfd[1]);
-	signed char known[64];
-	size_t n = ak_qemu_target_count < sizeof(known) ? ak_qemu_target_count : sizeof(known);
 	bool ok = r == 0 && ak_read_full(pfd[0], known, n) == (long)n;
 	close(pfd[0]);
 	if (ok)
@@ -259,7 +332,7 @@ int ak_verify_platforms(const struct ak_platform *const *ps, size_t n,
 		return -1;
 	struct ak_error **errs = ak_xcalloc(n, sizeof(*errs));
 	struct verify_batch vb = {&dir, ps, table, timeout_ms, r, errs};
-	run_batch(n, verify_job, &vb);
+	run_batch(&dir, n, verify_job, &vb);
 	ak_smoke_dir_remove(&dir);
 	int ret = 0;
 	for (size_t i = 0; i < n; i++) {

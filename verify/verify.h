@@ -30,8 +30,9 @@ struct ak_verify_result {
  * emulated it. < 0 only when the environment fails. */
 int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table *table,
 		       int timeout_ms, struct ak_verify_result *r, struct ak_error **err);
-#define AK_VERIFY_JOBS 16 /* smoke runs at once */
-/* The same for n platforms (results in r[0..n-1]), up to AK_VERIFY_JOBS runs side by side
+#define AK_VERIFY_JOBS 16 /* smoke runs at once, at most */
+/* The same for n platforms (results in r[0..n-1]): one run per CPU this process may use
+ * side by side, and one more for each that has run AK_SMOKE_BUSY_MS, up to AK_VERIFY_JOBS
  * (threads; each run has its own temporary file, pipes and child). < 0 only when the
  * environment fails (the first such error). */
 int ak_verify_platforms(const struct ak_platform *const *ps, size_t n,
@@ -49,8 +50,9 @@ void ak_verify_classify(const struct ak_platform *p, const struct ak_binfmt_tabl
 
 /* Cache of which QEMU targets the host runs natively, found by executing every target's
  * smoke binary in one namespace with an empty binfmt_misc (so no handler can be what ran
- * it), the first time any target is asked about. Where no such namespace can be made, a
- * direct run counts only when no handler in table catches the target. */
+ * it), the first time any target is asked about; here, without that namespace, when no
+ * handler in table catches any target. Where no such namespace can be made, a direct run
+ * counts only when no handler in table catches the target. */
 struct ak_native_probe {
 	const struct ak_binfmt_table *table;
 	signed char known[64]; /* per ak_qemu_targets index: -1 unknown, 0 no, 1 yes */

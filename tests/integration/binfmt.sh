@@ -86,6 +86,44 @@ expect_exit 0 sb '$AK_BIN binfmt install all' &&
   expect_contains "$AK_STDOUT" "ok: emulated by qemu-loongarch64 (uname loongarch64)" &&
   expect_contains "$AK_STDOUT" "linux/amd64      -                native" && ak_pass
 
+# A handler that catches the host's own static executables (ET_EXEC x86-64, not the
+# PIE archkit and bash are) and fails them: only a run where no handler applies shows
+# that amd64 is native, so install must not take a failed run here for "not native"
+# and register qemu-x86_64; the smoke run then fails, honestly, through that handler.
+if [ "$(uname -m)" = x86_64 ]; then
+  ak_test "a handler catching the host's own code does not hide that the host runs it"
+  expect_exit 1 sb 'printf "%s" ":catch-x86:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00::/bin/false:" >'$BM'/register || exit 9
+    $AK_BIN binfmt install linux/amd64 linux/arm64; rc=$?
+    [ ! -e '$BM'/qemu-x86_64 ] || { echo "registered qemu-x86_64" >&2; exit 8; }
+    exit $rc' &&
+    expect_contains "$AK_STDOUT" "linux/amd64      -                native    none      FAILED: exited 1" &&
+    expect_contains "$AK_STDOUT" "ok: emulated by qemu-aarch64 (uname aarch64)" && ak_pass
+fi
+
+# Handlers whose interpreter never returns: on one CPU (one worker to start with), each
+# run that stalls adds a worker, so the runs time out together, not one after another.
+hung=$AK_TMP/hung
+mkdir -p "$hung"
+printf '#!/bin/sh\ndate +%%s%%N >>%s/started\nexec sleep 30\n' "$hung" >"$hung/qemu-hang"
+chmod +x "$hung/qemu-hang"
+export hung
+ak_test "hung handlers time out side by side, even on one CPU"
+if ! compgen -G "/usr/lib/binfmt.d/qemu-*.conf" >/dev/null; then
+  ak_skip "no /usr/lib/binfmt.d/qemu-*.conf (qemu-user-static) for the magic and mask"
+else
+  expect_exit 1 timeout 60 "$AK_BIN" sandbox --platform none -- taskset -c 0 bash -c 'set -u
+    for t in aarch64 s390x riscv64 ppc64le; do
+      IFS=: read -r _ name type off magic mask _ <"/usr/lib/binfmt.d/qemu-$t.conf" || exit 9
+      printf "%s" ":$name:$type:$off:$magic:$mask:$hung/qemu-hang:" >'$BM'/register || exit 8
+    done
+    exec $AK_BIN verify --json --timeout 2 --platform arm64 --platform s390x --platform riscv64 --platform ppc64le' &&
+    expect_jq '(.results | length) == 4 and ([.results[] | select(.outcome == "failed" and (.why | startswith("timed out")))] | length) == 4' &&
+    { [ "$(wc -l <"$hung/started")" -eq 4 ] || { ak_fail "$(wc -l <"$hung/started") of 4 runs started"; false; }; } &&
+    { spread=$(sort -n "$hung/started" | sed -n '1p;$p' | { read -r a; read -r b; echo $(((b - a) / 1000000)); })
+      [ "$spread" -lt 1500 ] || { ak_fail "the last run started ${spread} ms after the first: one after another"; false; }; } &&
+    ak_pass
+fi
+
 ak_test "status lists every handler with its flags; verify passes for every platform"
 expect_exit 0 sb '$AK_BIN binfmt install all >/dev/null && $AK_BIN binfmt status && $AK_BIN verify' &&
   expect_contains "$AK_STDOUT" "qemu-aarch64         enabled  F     /usr/bin/qemu-aarch64-static             linux/arm64" &&
