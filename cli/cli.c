@@ -217,7 +217,7 @@ void cli_targets_add_all(struct cli_targets *ts)
 	}
 }
 
-int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **err)
+static int target_add(struct cli_targets *ts, const char *arg, struct ak_error **err)
 {
 	if (strcmp(arg, "all") == 0) {
 		cli_targets_add_all(ts);
@@ -250,6 +250,74 @@ int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **e
 			    "unknown platform '%s' (known: %s, all, or a QEMU target such as "
 			    "'sparc64')",
 			    arg, ak_platform_known_list());
+}
+
+/* The items of a comma-separated list, empty ones skipped: a copy of arg cut in place,
+ * with items[] pointing into it (free *copy); < 0 when there are more than max. */
+static long list_items(const char *arg, char **copy, char **items, size_t max)
+{
+	*copy = ak_xstrdup(arg);
+	char *save = NULL;
+	size_t n = 0;
+	for (char *t = strtok_r(*copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == max)
+			return -1;
+		items[n++] = t;
+	}
+	return (long)n;
+}
+
+int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **err)
+{
+	cleanup_free char *copy = NULL;
+	char *items[64];
+	long n = list_items(arg, &copy, items, 64);
+	if (n < 0)
+		return ak_error_set(err, AK_EXIT_USAGE, "too many platforms in '%s'", arg);
+	if (n == 0)
+		return ak_error_set(err, AK_EXIT_USAGE,
+				    "no platform in '%s' (one, such as linux/arm64, or a "
+				    "comma-separated list)",
+				    arg);
+	for (long i = 0; i < n; i++)
+		if (target_add(ts, items[i], err) < 0)
+			return -1;
+	return 0;
+}
+
+int cli_platforms_add(const char *cmd, const char *arg, bool *all,
+		      const struct ak_platform ***ps, size_t *n)
+{
+	cleanup_free char *copy = NULL;
+	char *items[64];
+	long k = list_items(arg, &copy, items, 64);
+	if (k < 0)
+		return cli_usage(cmd, "too many platforms in '%s'", arg);
+	if (k == 0)
+		return cli_usage(cmd,
+				 "--platform takes a platform, such as linux/arm64, or a "
+				 "comma-separated list");
+	for (long i = 0; i < k; i++) {
+		if (all && strcmp(items[i], "all") == 0) {
+			*all = true;
+			continue;
+		}
+		struct ak_error *err = NULL;
+		const struct ak_platform *p = ak_platform_parse(items[i], &err);
+		if (!p) {
+			int r = cli_usage(cmd, "%s", err->msg);
+			ak_error_free(err);
+			return r;
+		}
+		bool seen = false;
+		for (size_t j = 0; j < *n; j++)
+			seen |= (*ps)[j] == p;
+		if (seen)
+			continue;
+		ak_grow_one(ps, *n, sizeof(**ps));
+		(*ps)[(*n)++] = p;
+	}
+	return 0;
 }
 
 /* A decimal number at s, digits only (no sign, no blanks, no silent wrap); *end is set

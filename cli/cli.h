@@ -64,8 +64,15 @@ struct cli_targets {
 	size_t count;
 };
 /* Add an argument: "all", an OCI platform or alias, or a QEMU target name
- * ("sparc64", "qemu-sparc64"). Usage error (64) when unknown. */
+ * ("sparc64", "qemu-sparc64"), or a comma-separated list of them. Usage error (64) when
+ * one is unknown or the list is empty. */
 int cli_targets_add(struct cli_targets *ts, const char *arg, struct ak_error **err);
+/* The platforms of one --platform argument: a platform or alias, or a comma-separated
+ * list of them as docker buildx takes (linux/amd64,linux/arm64). "all" sets *all, where
+ * all is not NULL (else it is unknown). Each is appended to *ps (n of them, grown as
+ * needed) unless it is there already. 0, or a usage error of cmd printed. */
+int cli_platforms_add(const char *cmd, const char *arg, bool *all,
+		      const struct ak_platform ***ps, size_t *n);
 /* Add every OCI platform's target for which archkit has a smoke binary. */
 void cli_targets_add_all(struct cli_targets *ts);
 

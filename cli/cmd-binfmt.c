@@ -30,7 +30,8 @@ static const char binfmt_help[] =
 	"missing or (with --replace) drifted, reads each entry back, then runs a smoke binary\n"
 	"per platform through the kernel. Platforms the host runs natively are never\n"
 	"registered. PLATFORM is an OCI platform (linux/arm64, arm/v7), an alias (aarch64,\n"
-	"armhf, ppc64el) or a QEMU target (sparc64); the default is all.\n"
+	"armhf, ppc64el) or a QEMU target (sparc64), or a comma-separated list of them as\n"
+	"docker buildx takes (linux/amd64,linux/arm64); the default is all.\n"
 	"\n"
 	"Options:\n"
 	"  --mount-dir DIR     the binfmt_misc instance (default /proc/sys/fs/binfmt_misc;\n"
@@ -626,7 +627,7 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 	}
 	/* decide every name first, so a usage error writes nothing */
 	/* every argument and every qemu-* entry: no name is dropped for want of room */
-	cleanup_free char **names = ak_xcalloc((size_t)argc + table.count + 1, sizeof(*names));
+	cleanup_free char **names = NULL;
 	size_t n = 0;
 	for (int i = 0; i < argc && !r; i++) {
 		struct ak_error *err = NULL;
@@ -634,7 +635,26 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 		char buf[96];
 		if (!ak_binfmt_table_find(&table, arg)) {
 			struct cli_targets ts = {0};
-			if (cli_targets_add(&ts, arg, NULL) == 0 && ts.count == 1) {
+			if (cli_targets_add(&ts, arg, &err) < 0) {
+				ts.count = 0; /* a name, or nothing archkit knows */
+				if (strchr(arg, ',')) { /* meant as a list of platforms */
+					r = cli_usage("binfmt", "%s", err->msg);
+					ak_error_free(err);
+					break;
+				}
+				ak_error_free(err);
+				err = NULL;
+			}
+			if (ts.count > 1) {
+				/* a comma-separated list of platforms: each one's entry */
+				for (size_t k = 0; k < ts.count; k++) {
+					snprintf(buf, sizeof(buf), "qemu-%s", ts.items[k].target->name);
+					ak_grow_one(&names, n, sizeof(*names));
+					names[n++] = ak_xstrdup(buf);
+				}
+				continue;
+			}
+			if (ts.count == 1) {
 				snprintf(buf, sizeof(buf), "qemu-%s", ts.items[0].target->name);
 				arg = buf;
 			} else if (ak_binfmt_name_check(arg, &err) < 0) {
@@ -651,11 +671,14 @@ static int do_remove(struct binfmt_args *a, int argc, char **argv)
 				arg);
 			break;
 		}
+		ak_grow_one(&names, n, sizeof(*names));
 		names[n++] = ak_xstrdup(arg);
 	}
 	for (size_t i = 0; !r && a->all_qemu && i < table.count; i++)
-		if (ak_str_has_prefix(table.entries[i].name, "qemu-"))
+		if (ak_str_has_prefix(table.entries[i].name, "qemu-")) {
+			ak_grow_one(&names, n, sizeof(*names));
 			names[n++] = ak_xstrdup(table.entries[i].name);
+		}
 	int failed = 0;
 	for (size_t i = 0; !r && i < n; i++) {
 		struct ak_error *err = NULL;

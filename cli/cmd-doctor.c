@@ -53,7 +53,7 @@ enum { OPT_PLATFORM = 256, OPT_MOUNT_DIR, OPT_HOST_ROOT, OPT_FORMAT, OPT_JSON, O
 enum doctor_format { FMT_TEXT, FMT_JSON, FMT_PROMETHEUS };
 
 struct doctor_args {
-	const struct ak_platform *platforms[64];
+	const struct ak_platform **platforms; /* --platform, in the order given */
 	size_t nplatforms;
 	bool all;
 	enum doctor_format format;
@@ -61,34 +61,6 @@ struct doctor_args {
 	struct ak_doctor_options opt;
 };
 
-static int add_platforms(struct doctor_args *a, const char *arg)
-{
-	cleanup_free char *copy = ak_xstrdup(arg);
-	char *save = NULL;
-	bool any = false;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		any = true;
-		if (!strcmp(t, "all")) {
-			a->all = true;
-			continue;
-		}
-		struct ak_error *err = NULL;
-		const struct ak_platform *p = ak_platform_parse(t, &err);
-		if (!p) {
-			int r = cli_usage("doctor", "%s", err->msg);
-			ak_error_free(err);
-			return r;
-		}
-		bool seen = false;
-		for (size_t i = 0; i < a->nplatforms; i++)
-			seen |= a->platforms[i] == p;
-		if (!seen && a->nplatforms < sizeof(a->platforms) / sizeof(a->platforms[0]))
-			a->platforms[a->nplatforms++] = p;
-	}
-	if (!any)
-		return cli_usage("doctor", "--platform takes a platform, such as linux/arm64");
-	return 0;
-}
 
 static int parse_args(int argc, char **argv, struct doctor_args *a)
 {
@@ -111,7 +83,8 @@ static int parse_args(int argc, char **argv, struct doctor_args *a)
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_PLATFORM:
-			if ((r = add_platforms(a, optarg)) != 0)
+			if ((r = cli_platforms_add("doctor", optarg, &a->all, &a->platforms,
+						   &a->nplatforms)) != 0)
 				return r;
 			break;
 		case OPT_MOUNT_DIR:
@@ -254,6 +227,7 @@ int cmd_doctor(int argc, char **argv)
 {
 	struct doctor_args a = {0};
 	int r = parse_args(argc, argv, &a);
+	cleanup_free const struct ak_platform **platforms = a.platforms;
 	if (r)
 		return r < 0 ? 0 : r;
 	struct ak_doctor_report rep;

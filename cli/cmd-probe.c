@@ -35,8 +35,9 @@ static const char probe_help[] =
 	"config.json (with its credential helpers); anonymous when there are none.\n"
 	"\n"
 	"Options:\n"
-	"  --platform P          only these variants (repeatable; aliases accepted); one the\n"
-	"                        image lacks is a platform-missing error; for\n"
+	"  --platform P          only these variants (repeatable or comma-separated, as\n"
+	"                        buildx takes them; aliases accepted); one the image\n"
+	"                        lacks is a platform-missing error; for\n"
 	"                        single-platform local or tar output, the platform it is\n"
 	"  --ignore GLOB         files that may carry other code (repeatable): reported as\n"
 	"                        info, never failing ('/usr/share/firmware/*')\n"
@@ -369,19 +370,14 @@ int cmd_probe(int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
-		struct ak_error *err = NULL;
 		switch (c) {
 		case 'h':
 			fputs(probe_help, stdout);
 			return 0;
 		case 'p': {
-			const struct ak_platform *p = ak_platform_parse(optarg, &err);
-			if (!p) {
-				int r = cli_usage("probe", "%s", err->msg);
-				ak_error_free(err);
+			int r = cli_platforms_add("probe", optarg, NULL, &filter, &opt.nfilter);
+			if (r)
 				return r;
-			}
-			push(&filter, &opt.nfilter, sizeof(*filter), &p);
 			break;
 		}
 		case 'i':

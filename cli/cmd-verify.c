@@ -38,7 +38,8 @@ static const char verify_help[] =
 	"IMAGE is any form 'archkit probe' reads, docker://REF (a registry) included.\n"
 	"\n"
 	"Options:\n"
-	"  --platform P          check P (repeatable). Smoke mode default: one platform per\n"
+	"  --platform P          check P (repeatable or comma-separated, as buildx takes\n"
+	"                        them). Smoke mode default: one platform per\n"
 	"                        architecture (amd64, 386, arm64, arm/v7, ppc64le, ppc64,\n"
 	"                        s390x, riscv64, mips64le, mips64, loong64); 'all': every\n"
 	"                        platform, variants included (amd64/v2, arm/v6...); with\n"
@@ -417,24 +418,14 @@ int cmd_verify(int argc, char **argv)
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		struct ak_error *err = NULL;
 		switch (c) {
 		case 'h':
 			fputs(verify_help, stdout);
 			return 0;
 		case 'p': {
-			if (!strcmp(optarg, "all")) {
-				all_platforms = true;
-				break;
-			}
-			const struct ak_platform *p = ak_platform_parse(optarg, &err);
-			if (!p) {
-				int r = cli_usage("verify", "%s", err->msg);
-				ak_error_free(err);
+			int r = cli_platforms_add("verify", optarg, &all_platforms, &plats, &np);
+			if (r)
 				return r;
-			}
-			ak_grow_one(&plats, np, sizeof(*plats));
-			plats[np++] = p;
 			break;
 		}
 		case 't': {
