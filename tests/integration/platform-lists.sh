@@ -21,6 +21,14 @@ expect_exit 64 "$AK_BIN" verify --platform , &&
   expect_contains "$AK_STDERR" "archkit: no platform in ',' (one, such as linux/arm64, or a comma-separated list)" &&
   ak_pass
 
+ak_test "binfmt export takes a list: one file per emulated platform, natives skipped"
+expect_exit 0 "$AK_BIN" binfmt export --format systemd "$AK_TMP/sd" linux/arm64,s390x,linux/amd64 riscv64 &&
+  [ "$(cd "$AK_TMP/sd" && ls | tr '\n' ' ')" = "qemu-aarch64.conf qemu-riscv64.conf qemu-s390x.conf " ] &&
+  expect_contains "$AK_TMP/sd/qemu-s390x.conf" ":qemu-s390x:M:0:" &&
+  expect_exit 64 "$AK_BIN" binfmt export --format systemd "$AK_TMP/bad" arm64,bogus &&
+  expect_contains "$AK_STDERR" "archkit: unknown platform 'bogus'" &&
+  [ ! -e "$AK_TMP/bad" ] && ak_pass
+
 if ! "$AK_BIN" sandbox --platform none -- true 2>"$AK_TMP/why"; then
   ak_test "sandbox available"
   ak_skip "$(cat "$AK_TMP/why")"
