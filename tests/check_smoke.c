@@ -520,9 +520,12 @@ START_TEST(test_right_machine_nonzero_exit_fails)
 }
 END_TEST
 
-/* A batch runs side by side and keeps each result in its own slot. */
+/* A batch runs side by side and keeps each result in its own slot; the caller gets its
+ * CPU affinity back (the workers are pinned one per CPU while it runs). */
 START_TEST(test_verify_platforms_batch)
 {
+	cpu_set_t before, after;
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(before), &before), 0);
 	const struct ak_platform *ps[AK_VERIFY_JOBS + 4];
 	size_t n = 0;
 	for (size_t i = 0; i < ak_platform_count && n < AK_VERIFY_JOBS + 4; i++)
@@ -532,6 +535,9 @@ START_TEST(test_verify_platforms_batch)
 	struct ak_verify_result r[AK_VERIFY_JOBS + 4];
 	cleanup_error struct ak_error *err = NULL;
 	ck_assert_int_eq(ak_verify_platforms(ps, n, NULL, 5000, r, &err), 0);
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(after), &after), 0);
+	ck_assert_msg(CPU_EQUAL(&before, &after), "the batch left this thread on %d of %d CPUs",
+		      CPU_COUNT(&after), CPU_COUNT(&before));
 	struct ak_verify_result one;
 	for (size_t i = 0; i < n; i++) {
 		ck_assert_ptr_eq(r[i].platform, ps[i]);

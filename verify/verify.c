@@ -121,6 +121,9 @@ int ak_verify_platform(const struct ak_platform *p, const struct ak_binfmt_table
 struct batch {
 	size_t n;
 	atomic_size_t next;
+	atomic_size_t started; /* workers so far: worker k runs on the k-th allowed CPU */
+	cpu_set_t allowed;     /* the caller's affinity, which it gets back at the end */
+	bool pin;
 	void (*job)(size_t i, void *ctx);
 	void *ctx;
 	pthread_mutex_t lock; /* guards tids and nt */
@@ -128,10 +131,32 @@ struct batch {
 	size_t nt;
 };
 
+/* Worker k stays on the k-th CPU the caller may use, and so do its children: a child
+ * that execve moves to an idle CPU waits for it to wake, which on a virtual machine can
+ * take milliseconds (the vCPU is halted). Workers beyond the CPU count, there for hung
+ * runs, get the whole set back (a thread inherits its creator's affinity). */
+static void batch_pin(struct batch *b)
+{
+	if (!b->pin)
+		return;
+	size_t k = atomic_fetch_add(&b->started, 1), seen = 0;
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &b->allowed) && seen++ == k) {
+			CPU_SET(c, &one);
+			break;
+		}
+	}
+	const cpu_set_t *set = CPU_COUNT(&one) ? &one : &b->allowed;
+	pthread_setaffinity_np(pthread_self(), sizeof(*set), set);
+}
+
 static void *batch_worker(void *arg)
 {
 	struct batch *b = arg;
 	size_t i;
+	batch_pin(b);
 	while ((i = atomic_fetch_add(&b->next, 1)) < b->n)
 		b->job(i, b->ctx);
 	return NULL;
@@ -160,9 +185,12 @@ static void run_batch(struct ak_smoke_dir *d, size_t n, void (*job)(size_t i, vo
 	struct batch b = {.n = n, .job = job, .ctx = ctx};
 	atomic_init(&b.next, 0);
 	pthread_mutex_init(&b.lock, NULL);
+	atomic_init(&b.started, 0);
 	d->stalled = batch_stalled;
 	d->stalled_ctx = &b;
 	size_t workers = ak_cpus_available();
+	b.pin = workers > 1 && n > 1 &&
+		pthread_getaffinity_np(pthread_self(), sizeof(b.allowed), &b.allowed) == 0;
 	for (size_t w = 1; w < workers && w < n && batch_grow(&b); w++)
 		;
 	batch_worker(&b);
@@ -176,6 +204,8 @@ static void run_batch(struct ak_smoke_dir *d, size_t n, void (*job)(size_t i, vo
 			break;
 		pthread_join(tid, NULL);
 	}
+	if (b.pin)
+		pthread_setaffinity_np(pthread_self(), sizeof(b.allowed), &b.allowed);
 	d->stalled = NULL;
 	pthread_mutex_destroy(&b.lock);
 }
