@@ -46,7 +46,7 @@ static const char probe_help[] =
 	"  --json                the report as JSON (schema archkit.probe/v1, see README)\n"
 	"  --format FORMAT       text (default), json, junit or github (workflow annotations)\n"
 	"  --jobs N              layers read at once, each with a read-ahead thread\n"
-	"                        (default: the CPU count)\n"
+	"                        (default: the CPUs archkit may use, as its affinity says)\n"
 	"  --max-layer-bytes N   stop a layer that costs more than N bytes to read: what it\n"
 	"                        inflates to, sparse holes and compressed bytes, all counted\n"
 	"                        (K, M, G: powers of 1024; at most 2^64-1; default 8G)\n"

@@ -226,6 +226,12 @@ unsigned ak_cpus_available(void)
 	return n > 0 ? (unsigned)n : 1;
 }
 
+unsigned ak_parallel_jobs(int requested, unsigned max)
+{
+	unsigned n = requested > 0 ? (unsigned)requested : ak_cpus_available();
+	return n < max ? n : max;
+}
+
 void ak_hex_encode(const unsigned char *buf, size_t len, char *out)
 {
 	static const char hex[] = "0123456789abcdef";

@@ -45,6 +45,9 @@ int64_t ak_monotonic_ms(void);
 /* The CPUs this process may run on (its affinity mask, which a container's cpuset
  * narrows), at least 1. */
 unsigned ak_cpus_available(void);
+/* How many to run at once: requested when > 0, else ak_cpus_available() (not the CPUs
+ * online, which count a container's whole host); never above max. */
+unsigned ak_parallel_jobs(int requested, unsigned max);
 /* Make a directory and its parents (mode 0755); 0 or -errno. */
 int ak_mkdir_p(const char *path);
 

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "common/util.h"
 #include "common/xalloc.h"
 #include "image/decompress.h"
 #include "image/layer-cache.h"
@@ -289,16 +289,13 @@ static void *worker(void *arg)
 
 static int scan_all(struct ak_rootfs *rs, int jobs, struct ak_error **err)
 {
-	if (jobs <= 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		jobs = n > 0 ? (int)n : 1;
-	}
-	if ((size_t)jobs > rs->njobs)
-		jobs = (int)rs->njobs;
-	pthread_mutex_init(&rs->lock, NULL);
 	pthread_t tids[64];
+	unsigned workers = ak_parallel_jobs(jobs, 64);
+	if (workers > rs->njobs)
+		workers = (unsigned)rs->njobs;
+	pthread_mutex_init(&rs->lock, NULL);
 	int started = 0;
-	for (int i = 1; i < jobs && i < 64; i++) /* this thread is worker 0 */
+	for (unsigned i = 1; i < workers; i++) /* this thread is worker 0 */
 		if (pthread_create(&tids[started], NULL, worker, rs) == 0)
 			started++;
 	worker(rs);

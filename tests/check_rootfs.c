@@ -297,6 +297,65 @@ START_TEST(test_shared_layer_scanned_once)
 }
 END_TEST
 
+/* make() of the default-jobs test: which threads ran jobs; the first job waits so that
+ * any second worker surely takes the next one meanwhile. */
+struct thread_log {
+	pthread_mutex_t lock;
+	pthread_t seen[8];
+	size_t nseen, calls;
+};
+
+static int log_thread_make(void *ctx, size_t job, const struct ak_descriptor *layer,
+			   struct ak_layer_consumer *out, struct ak_error **err)
+{
+	struct thread_log *t = ctx;
+	pthread_mutex_lock(&t->lock);
+	bool first = t->calls++ == 0, known = false;
+	for (size_t i = 0; i < t->nseen; i++)
+		known |= pthread_equal(t->seen[i], pthread_self()) != 0;
+	if (!known && t->nseen < 8)
+		t->seen[t->nseen++] = pthread_self();
+	pthread_mutex_unlock(&t->lock);
+	if (first)
+		usleep(200 * 1000);
+	*out = (struct ak_layer_consumer){0};
+	return 0;
+}
+
+START_TEST(test_default_jobs_follow_affinity)
+{
+	/* jobs <= 0 means the CPUs this process may use: in a cpuset of one CPU (a
+	 * container's limit), one worker, however many CPUs the host has online */
+	two_variants_sharing_a_layer();
+	struct ak_variant_list vl = {0};
+	struct ak_image *img = open_layout(&vl);
+	const struct ak_variant *vars[] = {&vl.items[0], &vl.items[1]};
+	cpu_set_t saved;
+	pin_to_one_cpu(&saved);
+	struct thread_log t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct ak_rootfs_consumers cs = {.ctx = &t, .make = log_thread_make};
+	struct ak_rootfs_options opt = {.jobs = 0};
+	struct ak_rootfs *rs = NULL;
+	struct ak_error *err = NULL;
+	int r = ak_rootfs_scan(img, vars, 2, &opt, &cs, &rs, &err);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(saved), &saved), 0);
+	ck_assert_msg(r == 0, "%s", err ? err->msg : "?");
+	ck_assert_uint_eq(t.calls, 3);
+	ck_assert_uint_eq(t.nseen, 1);
+	ck_assert(pthread_equal(t.seen[0], pthread_self()));
+	ak_rootfs_free(rs);
+
+	/* --jobs 2 is two workers, even on one CPU */
+	t = (struct thread_log){.lock = PTHREAD_MUTEX_INITIALIZER};
+	opt.jobs = 2;
+	ck_assert_int_eq(ak_rootfs_scan(img, vars, 2, &opt, &cs, &rs, &err), 0);
+	ck_assert_uint_eq(t.nseen, 2);
+	ak_rootfs_free(rs);
+	ak_image_close(img);
+	ak_variant_list_free(&vl);
+}
+END_TEST
+
 START_TEST(test_consumer_errors_fail_the_scan)
 {
 	two_variants_sharing_a_layer();
@@ -461,6 +520,7 @@ Suite *rootfs_suite(void)
 	TCase *tc = tcase_create("scan");
 	tcase_add_checked_fixture(tc, layout_reset, layout_reset);
 	tcase_add_test(tc, test_shared_layer_scanned_once);
+	tcase_add_test(tc, test_default_jobs_follow_affinity);
 	tcase_add_test(tc, test_consumer_errors_fail_the_scan);
 	tcase_add_test(tc, test_view_error_names_variant_and_layer);
 	tcase_add_test(tc, test_cached_layers_are_not_read);

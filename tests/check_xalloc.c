@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 #include "common/xalloc.h"
+#include "tests/testlib.h"
 
 /* Run fn in a child with stderr on a pipe: its exit status (-1 when killed) and what it
  * wrote to stderr. */
@@ -86,6 +87,23 @@ START_TEST(test_strings)
 }
 END_TEST
 
+START_TEST(test_parallel_jobs)
+{
+	cpu_set_t saved;
+	pin_to_one_cpu(&saved);
+	/* a cpuset of one CPU: the default is one job, whatever the host has online */
+	unsigned dflt = ak_parallel_jobs(0, 64), neg = ak_parallel_jobs(-3, 64);
+	unsigned asked = ak_parallel_jobs(5, 64), capped = ak_parallel_jobs(50, 8);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(saved), &saved), 0);
+	ck_assert_uint_eq(dflt, 1);
+	ck_assert_uint_eq(neg, 1);
+	ck_assert_uint_eq(asked, 5);
+	ck_assert_uint_eq(capped, 8);
+	ck_assert_uint_eq(ak_parallel_jobs(0, 64), ak_cpus_available());
+	ck_assert_uint_eq(ak_cpus_available(), (unsigned)CPU_COUNT(&saved));
+}
+END_TEST
+
 Suite *xalloc_suite(void)
 {
 	Suite *s = suite_create("xalloc");
@@ -93,6 +111,7 @@ Suite *xalloc_suite(void)
 	tcase_add_test(tc, test_reallocarray_overflow_exits);
 	tcase_add_test(tc, test_grow_one);
 	tcase_add_test(tc, test_strings);
+	tcase_add_test(tc, test_parallel_jobs);
 	suite_add_tcase(s, tc);
 	return s;
 }

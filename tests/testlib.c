@@ -80,3 +80,16 @@ void sha256_hex(const void *data, size_t len, char hex[65])
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
+
+void pin_to_one_cpu(cpu_set_t *saved)
+{
+	cpu_set_t one;
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(*saved), saved), 0);
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, saved)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+}

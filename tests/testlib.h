@@ -4,6 +4,7 @@
 #define AK_TESTLIB_H
 
 #include <archive.h>
+#include <sched.h>
 #include <stddef.h>
 
 struct buf {
@@ -21,5 +22,8 @@ void compress_raw(struct buf *out, const void *data, size_t len, const char *fil
 /* Write path (its parent directories made), replacing what is there. */
 void write_file(const char *path, const void *data, size_t len);
 void sha256_hex(const void *data, size_t len, char hex[65]);
+/* Narrow this thread to the first CPU it may use, as a cpuset of one CPU would; its
+ * affinity before goes to *saved, for sched_setaffinity(0, sizeof(*saved), saved). */
+void pin_to_one_cpu(cpu_set_t *saved);
 
 #endif

@@ -516,10 +516,7 @@ static int end_variant(struct verify_run *vr, struct slot *sl, struct ak_error *
 /* Runs at once: each is mostly one QEMU's start-up, so one per CPU (--jobs N too). */
 static size_t parallel_runs(const struct ak_verify_image_options *opt)
 {
-	long n = opt->jobs > 0 ? opt->jobs : sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		n = 1;
-	return (size_t)(n < AK_ROOT_WAIT_MAX ? n : AK_ROOT_WAIT_MAX);
+	return ak_parallel_jobs(opt->jobs, AK_ROOT_WAIT_MAX);
 }
 
 /* Every variant: a root is unpacked and its run started while others run; a root is
