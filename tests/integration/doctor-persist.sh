@@ -2,7 +2,8 @@
 # archkit doctor's persistence checks, for real: handlers registered in 'archkit sandbox'
 # (a private binfmt_misc), against host roots made here (--host-root) holding Debian's
 # own /usr/lib/binfmt.d/qemu-*.conf, archkit's exported files, update-binfmts entries in
-# binfmt-support's format, and hostile files. Each fix doctor prints is run, and doctor
+# binfmt-support's format (written here, and by the real update-binfmts), and hostile
+# files. Each fix doctor prints is run, and doctor
 # must then pass. The host's own binfmt_misc and /etc are never written.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -149,6 +150,39 @@ doctor_in '$AK_BIN binfmt install arm64'
 [ "$AK_STATE" = failed ] ||
   { want_status persistence.agrees qemu-aarch64 warn &&
     expect_contains "$AK_TMP/out.json" "flags '' persisted, 'F' registered" && ak_pass; }
+
+ak_test "the real update-binfmts (binfmt-support) registers and persists: doctor reads its database"
+# fetched, never installed: binfmt-support's postinst would enable formats on the host.
+# It runs only inside the sandbox, where /proc/sys/fs/binfmt_misc is private.
+ubroot=$("$top/tests/fixtures/fetch-debs" binfmt-support:amd64 2>"$AK_TMP/fetch"); rc=$?
+if [ $rc -eq 77 ]; then
+  ak_skip "$(tail -1 "$AK_TMP/fetch")"
+elif [ $rc -ne 0 ] || [ ! -x "$ubroot/usr/sbin/update-binfmts" ]; then
+  ak_fail "fetch-debs binfmt-support failed: $(tail -3 "$AK_TMP/fetch")"
+else
+  new_root real-binfmts
+  mkdir -p "$ROOT/var/lib/binfmts" "$ROOT/usr/share/binfmts"
+  export UB="$ubroot/usr/sbin/update-binfmts --admindir $ROOT/var/lib/binfmts --importdir $ROOT/usr/share/binfmts"
+  export UB_INTERP=$interp
+  export UB_SPEC="qemu-aarch64 $interp --magic $magic --mask $mask --offset ${offset:-0} --credentials no"
+  # update-binfmts --install registers it (with F) and writes its database entry
+  doctor_in '$UB --package archkit --install $UB_SPEC --fix-binary yes &&
+    grep -qx "flags: F" $BM/qemu-aarch64'
+  if want_status persistence.boot qemu-aarch64 pass &&
+    expect_contains "$AK_TMP/out.json" "re-created at boot from $ROOT/var/lib/binfmts/qemu-aarch64 (update-binfmts --enable)" &&
+    want_status persistence.agrees qemu-aarch64 pass; then
+    # installed without F; archkit then replaces the registration (flags drifted)
+    doctor_in '$UB --package archkit --install $UB_SPEC --fix-binary no &&
+      grep -qx "flags: " $BM/qemu-aarch64 && $AK_BIN binfmt install arm64'
+    want_status persistence.agrees qemu-aarch64 warn &&
+      expect_contains "$AK_TMP/out.json" "flags '' persisted, 'F' registered" &&
+      # and the entry update-binfmts removes is no longer persisted
+      doctor_in '$UB --package archkit --install $UB_SPEC --fix-binary yes &&
+        $UB --package archkit --remove qemu-aarch64 $UB_INTERP && $AK_BIN binfmt install arm64' &&
+      [ ! -e "$ROOT/var/lib/binfmts/qemu-aarch64" ] &&
+      want_status persistence.boot qemu-aarch64 warn && ak_pass
+  fi
+fi
 
 ak_test "hostile files in the host root: a FIFO, a huge file, NUL bytes; doctor neither hangs nor reads them"
 new_root hostile
