@@ -3,7 +3,9 @@
  * runs with one (in a private binfmt_misc), and a hung program is killed. */
 #include <check.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -551,6 +554,158 @@ START_TEST(test_verify_platforms_batch)
 }
 END_TEST
 
+/* Entries in dir other than . and .. */
+static size_t dir_entries(const char *dir)
+{
+	cleanup_dir DIR *d = opendir(dir);
+	ck_assert_ptr_nonnull(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	return n;
+}
+
+static const unsigned char *host_smoke(const struct ak_platform **p, size_t *len)
+{
+	struct utsname uts;
+	ck_assert_int_eq(uname(&uts), 0);
+	*p = ak_platform_parse(uts.machine, NULL);
+	return *p ? ak_smoke_binary(*p, len) : NULL;
+}
+
+static void run_host_smoke_in(struct ak_smoke_dir *d)
+{
+	const struct ak_platform *p;
+	size_t len;
+	const unsigned char *b = host_smoke(&p, &len);
+	struct ak_smoke_result res;
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_msg(ak_smoke_run_in(d, b, len, 5000, &res, &err) == 0, "%s",
+		      err ? err->msg : "?");
+	ck_assert_msg(ak_smoke_passed(p, &res), "ran %d, errno %d, exit %d, machine '%s'",
+		      res.ran, res.exec_errno, res.exit_code, res.machine);
+}
+
+/* A smoke dir for runs of the host's own smoke binary; false (skipped) without one. */
+static bool host_smoke_dir(struct ak_smoke_dir *d)
+{
+	const struct ak_platform *p;
+	size_t len;
+	if (!host_smoke(&p, &len)) {
+		fprintf(stderr, "check_smoke: skipped: no smoke binary for this host\n");
+		return false;
+	}
+	cleanup_error struct ak_error *err = NULL;
+	ck_assert_int_eq(ak_smoke_dir_make(d, &err), 0);
+	return true;
+}
+
+struct slot_thread {
+	struct ak_smoke_dir *d;
+	int runs;
+};
+
+static void *run_host_smoke_thread(void *arg)
+{
+	struct slot_thread *t = arg;
+	for (int i = 0; i < t->runs; i++)
+		run_host_smoke_in(t->d);
+	return NULL;
+}
+
+/* One file per thread, rewritten for each of its runs, not one created and removed per
+ * run; more threads than AK_SMOKE_SLOTS get a file per run, which each removes. */
+START_TEST(test_smoke_dir_one_file_per_thread)
+{
+	struct ak_smoke_dir d;
+	if (!host_smoke_dir(&d))
+		return;
+	cleanup_error struct ak_error *err = NULL;
+	char dir[sizeof(d.path)];
+	snprintf(dir, sizeof(dir), "%s", d.path);
+	for (int i = 0; i < 3; i++)
+		run_host_smoke_in(&d);
+	ck_assert_uint_eq(dir_entries(dir), 1);
+	/* a shorter program over it: cut to its own length, no tail of the last one */
+	static const char short_script[] = "#!/bin/sh\necho short\n";
+	struct ak_smoke_result res;
+	ck_assert_int_eq(ak_smoke_run_in(&d, (const unsigned char *)short_script,
+					 sizeof(short_script) - 1, 5000, &res, &err),
+			 0);
+	ck_assert_str_eq(res.machine, "short");
+	ck_assert_int_eq(res.exit_code, 0);
+	ck_assert_str_eq(res.stderr_tail, "");
+	char file[sizeof(d.path) + 32];
+	snprintf(file, sizeof(file), "%s/smoke-%u", d.path, d.slots[0].name);
+	struct stat st;
+	ck_assert_int_eq(stat(file, &st), 0);
+	ck_assert_int_eq(st.st_size, (off_t)(sizeof(short_script) - 1));
+	ck_assert_int_eq(st.st_mode & 07777, 0755);
+	run_host_smoke_in(&d);
+
+	/* two threads at once, three runs each: one file more */
+	pthread_t tid[AK_SMOKE_SLOTS + 2];
+	struct slot_thread t = {&d, 3};
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, run_host_smoke_thread, &t), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(tid[i], NULL);
+	/* a thread that ended may hand its slot to a new one with the same id: 2 or 3 */
+	ck_assert_uint_ge(dir_entries(dir), 2);
+	ck_assert_uint_le(dir_entries(dir), 3);
+
+	/* every slot taken: the threads beyond them remove their own files */
+	struct slot_thread one = {&d, 1};
+	for (int i = 0; i < AK_SMOKE_SLOTS + 2; i++)
+		ck_assert_int_eq(pthread_create(&tid[i], NULL, run_host_smoke_thread, &one), 0);
+	for (int i = 0; i < AK_SMOKE_SLOTS + 2; i++)
+		pthread_join(tid[i], NULL);
+	ck_assert_uint_le(dir_entries(dir), AK_SMOKE_SLOTS);
+	ck_assert_uint_eq(dir_entries(dir), d.nslots);
+	ak_smoke_dir_remove(&d);
+	ck_assert_int_eq(access(dir, F_OK), -1);
+	assert_tmpdir_empty();
+}
+END_TEST
+
+/* A process still executing the thread's file (a run's leftover) makes rewriting it
+ * fail with ETXTBSY: the next run gets a new file under the same name, and passes. */
+START_TEST(test_smoke_file_still_executing)
+{
+	struct ak_smoke_dir d;
+	if (!host_smoke_dir(&d))
+		return;
+	cleanup_error struct ak_error *err = NULL;
+	run_host_smoke_in(&d);
+	ck_assert_uint_eq(d.nslots, 1);
+	char path[sizeof(d.path) + 32];
+	snprintf(path, sizeof(path), "%s/smoke-%u", d.path, d.slots[0].name);
+
+	/* traced, the child stops right after its execve: the file is its executable */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		char *const argv[] = {path, NULL}, *const envp[] = {NULL};
+		execve(path, argv, envp);
+		_exit(127);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFSTOPPED(st), "the traced child did not stop at its execve");
+	ck_assert_int_eq(open(path, O_WRONLY), -1);
+	ck_assert_int_eq(errno, ETXTBSY);
+
+	run_host_smoke_in(&d);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	ck_assert_uint_eq(d.nslots, 1);
+	ak_smoke_dir_remove(&d);
+	assert_tmpdir_empty();
+}
+END_TEST
+
 Suite *smoke_suite(void)
 {
 	Suite *s = suite_create("smoke");
@@ -571,6 +726,8 @@ Suite *smoke_suite(void)
 	tcase_add_test(tc, test_foreign_binary_through_private_binfmt_misc);
 	tcase_add_test(tc, test_right_machine_nonzero_exit_fails);
 	tcase_add_test(tc, test_verify_platforms_batch);
+	tcase_add_test(tc, test_smoke_dir_one_file_per_thread);
+	tcase_add_test(tc, test_smoke_file_still_executing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -89,6 +89,7 @@ int ak_smoke_dir_make(struct ak_smoke_dir *d, struct ak_error **err)
 {
 	memset(d, 0, sizeof(*d));
 	atomic_init(&d->next, 0);
+	pthread_mutex_init(&d->lock, NULL);
 	const char *base = getenv("TMPDIR");
 	if (!base || !*base)
 		base = "/tmp";
@@ -119,28 +120,78 @@ int ak_smoke_dir_make(struct ak_smoke_dir *d, struct ak_error **err)
 void ak_smoke_dir_remove(struct ak_smoke_dir *d)
 {
 	int saved = errno;
-	if (d->path[0])
+	if (d->path[0]) {
+		char path[sizeof(d->path) + 32];
+		for (size_t i = 0; i < d->nslots; i++) {
+			snprintf(path, sizeof(path), "%s/smoke-%u", d->path, d->slots[i].name);
+			unlink(path);
+		}
 		rmdir(d->path);
+		pthread_mutex_destroy(&d->lock);
+	}
+	d->nslots = 0;
 	d->path[0] = '\0';
 	errno = saved;
 }
 
-/* Write bin to a new file of its own in d, executable, and closed (an open writable fd
- * makes execve fail with ETXTBSY). path is empty when there is no file to remove. */
-static int smoke_file_write(struct ak_smoke_dir *d, const unsigned char *bin, size_t len,
-			    char *path, size_t plen, struct ak_error **err)
+/* The name of this thread's file in d, and whether it exists already (a thread's
+ * earlier run made it); false in *kept when the slots are full: a file for this run
+ * only, which the run removes. */
+static unsigned smoke_slot(struct ak_smoke_dir *d, bool *exists, bool *kept)
 {
-	snprintf(path, plen, "%s/smoke-%u", d->path, atomic_fetch_add(&d->next, 1));
-	cleanup_fd int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+	pthread_mutex_lock(&d->lock);
+	*exists = false;
+	*kept = true;
+	size_t i = 0;
+	while (i < d->nslots && !pthread_equal(d->slots[i].owner, pthread_self()))
+		i++;
+	if (i < d->nslots) {
+		*exists = true;
+	} else if (d->nslots < AK_SMOKE_SLOTS) {
+		d->slots[i].owner = pthread_self();
+		d->slots[i].name = atomic_fetch_add(&d->next, 1);
+		d->nslots++;
+	} else {
+		*kept = false;
+	}
+	unsigned name = *kept ? d->slots[i].name : atomic_fetch_add(&d->next, 1);
+	pthread_mutex_unlock(&d->lock);
+	return name;
+}
+
+/* Write bin to this thread's file in d (see ak_smoke_dir), executable, and closed (an
+ * open writable fd makes execve fail with ETXTBSY). *remove says whether the caller
+ * removes the file after the run: path is empty when there is no file at all. */
+static int smoke_file_write(struct ak_smoke_dir *d, const unsigned char *bin, size_t len,
+			    char *path, size_t plen, bool *remove, struct ak_error **err)
+{
+	bool exists, kept;
+	snprintf(path, plen, "%s/smoke-%u", d->path, smoke_slot(d, &exists, &kept));
+	*remove = !kept;
+	/* The directory is ours (mode 0700), but never follow a link planted in it. Not
+	 * O_TRUNC: ext4 flushes a file truncated to 0 when it is closed (auto_da_alloc),
+	 * which costs more than a new file; written over and cut to length instead. */
+	int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (exists ? 0 : O_CREAT | O_EXCL);
+	cleanup_fd int fd = open(path, flags, 0700);
+	if (fd < 0 && exists && errno == ETXTBSY) {
+		/* something the last run left behind executes it still: a new inode */
+		unlink(path);
+		exists = false;
+		fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_CREAT | O_EXCL, 0700);
+	}
 	if (fd < 0) {
 		int e = errno;
-		path[0] = '\0';
-		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot create a file in '%s'", d->path);
+		if (!exists)
+			path[0] = '\0';
+		return ak_error_errno(err, AK_EXIT_ENV, e, "cannot %s a file in '%s'",
+				      exists ? "rewrite" : "create", d->path);
 	}
 	int r = ak_write_all(fd, bin, len);
 	if (r < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, -r, "cannot write '%s'", path);
-	if (fchmod(fd, 0755) < 0)
+	if (exists && ftruncate(fd, (off_t)len) < 0)
+		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot write '%s'", path);
+	if (!exists && fchmod(fd, 0755) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot chmod '%s'", path);
 	if (close(steal_fd(&fd)) < 0)
 		return ak_error_errno(err, AK_EXIT_ENV, errno, "cannot write '%s'", path);
@@ -405,6 +456,7 @@ int ak_smoke_run_in(struct ak_smoke_dir *d, const unsigned char *bin, size_t len
 		    struct ak_smoke_result *res, struct ak_error **err)
 {
 	char path[sizeof(d->path) + 32] = "";
+	bool remove = false;
 	int out[2] = {-1, -1}, errp[2] = {-1, -1}, status[2] = {-1, -1};
 	int ret = -1;
 
@@ -415,7 +467,7 @@ int ak_smoke_run_in(struct ak_smoke_dir *d, const unsigned char *bin, size_t len
 	if (timeout_ms <= 0)
 		timeout_ms = AK_SMOKE_TIMEOUT_MS;
 	pthread_rwlock_rdlock(&smoke_write_lock);
-	int wr = smoke_file_write(d, bin, len, path, sizeof(path), err);
+	int wr = smoke_file_write(d, bin, len, path, sizeof(path), &remove, err);
 	pthread_rwlock_unlock(&smoke_write_lock);
 	if (wr < 0)
 		goto out;
@@ -468,7 +520,7 @@ out:
 		ak_closep(&errp[i]);
 		ak_closep(&status[i]);
 	}
-	if (path[0])
+	if (remove && path[0])
 		unlink(path);
 	return ret;
 }

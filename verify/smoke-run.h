@@ -4,6 +4,7 @@
 #ifndef AK_SMOKE_RUN_H
 #define AK_SMOKE_RUN_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -43,11 +44,25 @@ int ak_smoke_run(const unsigned char *bin, size_t len, int timeout_ms, struct ak
  * takes a few ms): see ak_smoke_dir.stalled. */
 #define AK_SMOKE_BUSY_MS 100
 
-/* A private temporary directory under $TMPDIR (or /tmp) for several runs at once, each
- * with a file of its own: one directory and one noexec check for a batch. */
+/* Files kept in an ak_smoke_dir for the threads that run in it (more threads than this
+ * get a file per run). */
+#define AK_SMOKE_SLOTS 64
+
+/* A private temporary directory under $TMPDIR (or /tmp) for several runs at once: one
+ * directory and one noexec check for a batch. Each thread that runs in it gets a file
+ * of its own, rewritten for each of its runs (the thread waits for one run to end
+ * before the next): creating and unlinking a file per run costs more CPU than archkit
+ * spends on anything else in a batch (an ext4 inode allocation scans for recently
+ * deleted ones), and two threads creating files at once contend for the directory. */
 struct ak_smoke_dir {
 	char path[4096];
-	atomic_uint next; /* names the next run's file */
+	atomic_uint next; /* names the next file */
+	pthread_mutex_t lock; /* guards the slots */
+	struct {
+		pthread_t owner;
+		unsigned name; /* the file is smoke-NAME */
+	} slots[AK_SMOKE_SLOTS];
+	size_t nslots;
 	/* when set, called (on the run's thread) once by each run still going after
 	 * AK_SMOKE_BUSY_MS: a batch starts another worker so a hung one holds up no other */
 	void (*stalled)(void *ctx);
@@ -55,7 +70,7 @@ struct ak_smoke_dir {
 };
 /* Make it; the error names a noexec mount or what else stops it. */
 int ak_smoke_dir_make(struct ak_smoke_dir *d, struct ak_error **err);
-/* Remove it (every run has removed its own file). */
+/* Remove it and the threads' files. */
 void ak_smoke_dir_remove(struct ak_smoke_dir *d);
 /* ak_smoke_run with the file in d; safe to call from several threads with the same d. */
 int ak_smoke_run_in(struct ak_smoke_dir *d, const unsigned char *bin, size_t len, int timeout_ms,
