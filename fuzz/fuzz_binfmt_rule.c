@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "binfmt/entry.h"
+#include "fuzz/fuzz.h"
 
 static bool same_str(const char *a, const char *b)
 {
@@ -28,11 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 4096)
 		return 0;
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	struct ak_binfmt_entry e, again;
 	struct ak_error *err = NULL;
 	if (ak_binfmt_rule_parse(s, &e, &err) == 0) {

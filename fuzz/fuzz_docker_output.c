@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "doctor/docker-parse.h"
+#include "fuzz/fuzz.h"
 
 #define MAX_BUILDERS 16
 
@@ -24,11 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	ak_docker_info_clear(&info);
 
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	struct ak_docker_builder b[MAX_BUILDERS];
 	size_t n = ak_docker_parse_ls(s, b, MAX_BUILDERS);
 	if (n > MAX_BUILDERS)

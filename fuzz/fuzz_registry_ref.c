@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "image/registry.h"
+#include "fuzz/fuzz.h"
 
 static bool same(const char *a, const char *b)
 {
@@ -20,11 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 8192)
 		return 0;
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	struct ak_registry_ref r, again;
 	struct ak_error *err = NULL;
 	if (ak_registry_ref_parse(s, &r, &err) == 0) {

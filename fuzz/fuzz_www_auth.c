@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "image/registry.h"
+#include "fuzz/fuzz.h"
 
 static void check_value(const char *v)
 {
@@ -20,11 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 16384)
 		return 0;
-	char *s = malloc(size + 1);
+	char *s = fuzz_cstring(data, size);
 	if (!s)
 		return 0;
-	memcpy(s, data, size);
-	s[size] = '\0';
 	struct ak_www_auth a;
 	struct ak_error *err = NULL;
 	if (ak_www_auth_parse(s, &a, &err) == 0) {
