@@ -676,7 +676,6 @@ START_TEST(test_smoke_file_still_executing)
 	struct ak_smoke_dir d;
 	if (!host_smoke_dir(&d))
 		return;
-	cleanup_error struct ak_error *err = NULL;
 	run_host_smoke_in(&d);
 	ck_assert_uint_eq(d.nslots, 1);
 	char path[sizeof(d.path) + 32];
@@ -686,13 +685,19 @@ START_TEST(test_smoke_file_still_executing)
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+			_exit(77); /* ptrace not allowed here (seccomp, Yama) */
 		char *const argv[] = {path, NULL}, *const envp[] = {NULL};
 		execve(path, argv, envp);
 		_exit(127);
 	}
 	int st;
 	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		fprintf(stderr, "check_smoke: skipped the ETXTBSY case: ptrace is not allowed\n");
+		ak_smoke_dir_remove(&d);
+		return;
+	}
 	ck_assert_msg(WIFSTOPPED(st), "the traced child did not stop at its execve");
 	ck_assert_int_eq(open(path, O_WRONLY), -1);
 	ck_assert_int_eq(errno, ETXTBSY);
