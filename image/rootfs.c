@@ -290,7 +290,7 @@ static void *worker(void *arg)
 static int scan_all(struct ak_rootfs *rs, int jobs, struct ak_error **err)
 {
 	pthread_t tids[64];
-	unsigned workers = ak_parallel_jobs(jobs, 64);
+	unsigned workers = ak_parallel_jobs(jobs, sizeof(tids) / sizeof(tids[0]));
 	if (workers > rs->njobs)
 		workers = (unsigned)rs->njobs;
 	pthread_mutex_init(&rs->lock, NULL);
